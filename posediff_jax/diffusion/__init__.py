@@ -1,0 +1,1 @@
+"""Variance-preserving diffusion: schedules, output parameterisations, the training loss."""

@@ -1,0 +1,69 @@
+"""Pose normalisation between millimetres and the model's space.
+
+The network sees `(pose - mean) / std` with per-coordinate statistics `[17, 3]` computed once from the
+training poses. The root joint is always zero in root-relative poses; its std is floored (`min_std`) so that
+normalising never divides by zero. Energies always see millimetres: the sampler converts.
+"""
+
+from __future__ import annotations
+
+import flax.struct
+import jax.numpy as jnp
+import numpy as np
+
+from posediff_jax.skeleton import NUM_JOINTS
+from posediff_jax.validation import PoseDiffError, check_array
+
+
+@flax.struct.dataclass
+class NormalizationStats:
+    """Per-coordinate statistics. mean: `[17, 3]` mm; std: `[17, 3]` mm (floored)."""
+
+    mean: jnp.ndarray
+    std: jnp.ndarray
+
+    def normalize(self, pose):
+        """`[..., 17, 3]` mm -> `[..., 17, 3]` model space."""
+        return (pose - self.mean) / self.std
+
+    def denormalize(self, x):
+        """`[..., 17, 3]` model space -> `[..., 17, 3]` mm."""
+        return x * self.std + self.mean
+
+    def to_dict(self) -> dict:
+        """Plain float32 numpy arrays (for JSON / npz / checkpoints)."""
+        return {"mean": np.asarray(self.mean, np.float32), "std": np.asarray(self.std, np.float32)}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "NormalizationStats":
+        try:
+            mean, std = values["mean"], values["std"]
+        except KeyError as missing:
+            raise PoseDiffError(f"normalisation statistics: missing key {missing}") from None
+        mean = check_array("normalization.mean", np.asarray(mean, np.float32), (NUM_JOINTS, 3))
+        std = check_array("normalization.std", np.asarray(std, np.float32), (NUM_JOINTS, 3))
+        if np.any(std <= 0):
+            raise PoseDiffError("normalization.std: all entries must be positive")
+        return cls(mean=jnp.asarray(mean), std=jnp.asarray(std))
+
+
+def compute_normalization_stats(poses, min_std: float = 1.0) -> NormalizationStats:
+    """Statistics of training poses.
+
+    Args:
+      poses: `[N, 17, 3]` root-relative poses in mm (float64 accumulation).
+      min_std: floor for the std in mm (the root coordinates have zero spread).
+    """
+    poses = np.asarray(check_array("poses", poses, (None, NUM_JOINTS, 3)), dtype=np.float64)
+    if poses.shape[0] < 2:
+        raise PoseDiffError(f"poses: need at least 2 poses to compute statistics, got {poses.shape[0]}")
+    mean = poses.mean(axis=0)
+    std = np.maximum(poses.std(axis=0), min_std)
+    return NormalizationStats(mean=jnp.asarray(mean, jnp.float32), std=jnp.asarray(std, jnp.float32))
+
+
+def identity_normalization() -> NormalizationStats:
+    """Mean 0, std 1 (for tests and for models trained on raw millimetres)."""
+    return NormalizationStats(
+        mean=jnp.zeros((NUM_JOINTS, 3), jnp.float32), std=jnp.ones((NUM_JOINTS, 3), jnp.float32)
+    )

@@ -1,0 +1,43 @@
+"""posediff_jax: probabilistic 3D human pose estimation with guided diffusion in JAX."""
+
+import pathlib
+import re
+
+from setuptools import find_packages, setup
+
+HERE = pathlib.Path(__file__).parent
+VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "posediff_jax" / "__init__.py").read_text()).group(1)
+
+INSTALL_REQUIRES = [
+    "jax>=0.7",
+    "flax>=0.11",
+    "optax>=0.2.4",
+    "orbax-checkpoint>=0.11",
+    "numpy>=1.26",
+    "ml_collections>=1.0",
+    "tensorflow-datasets>=4.9.7",
+    "array_record>=0.7",
+    "importlib_resources>=6.0",
+    "matplotlib>=3.8",
+    "tqdm>=4.66",
+    "pillow>=10.0",
+]
+
+setup(
+    name="posediff_jax",
+    version=VERSION,
+    description="Probabilistic 3D human pose estimation with guided diffusion (JAX, Flax, Orbax)",
+    long_description=(HERE / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(include=["posediff_jax", "posediff_jax.*"]),
+    package_data={"posediff_jax": ["assets/**/*"]},
+    include_package_data=True,
+    install_requires=INSTALL_REQUIRES,
+    extras_require={
+        "detector": ["ai-edge-litert>=1.2"],
+        "test": ["pytest>=8.0", "hypothesis>=6.100"],
+    },
+    entry_points={"console_scripts": ["posediff=posediff_jax.cli:main"]},
+    license="Apache-2.0",
+)
