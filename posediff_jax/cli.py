@@ -1,6 +1,7 @@
 """The `posediff` command line: one subcommand per module in `posediff_jax.commands`.
 
-Each command module exports `NAME`, `HELP`, `add_arguments(parser)` and `run(args) -> int`. User errors
+Each command module exports `NAME`, `HELP`, `add_arguments(parser)` and `run(args) -> int`; one that sets
+`ACCEPTS_CONFIG_OVERRIDES = True` receives ml_collections-style `--config.key=value` arguments in `args.overrides`. User errors
 (`PoseDiffError`) print one line to stderr and exit with code 2; nothing is half-written (commands write to a
 temporary file and rename).
 """
@@ -41,13 +42,17 @@ def build_parser() -> argparse.ArgumentParser:
     for module in commands:
         sub = subparsers.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.add_arguments(sub)
-        sub.set_defaults(_run=module.run)
+        sub.set_defaults(_run=module.run, _accepts_overrides=getattr(module, "ACCEPTS_CONFIG_OVERRIDES", False))
     return parser
 
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        if not getattr(args, "_accepts_overrides", False) or any(not e.startswith("--config.") for e in extras):
+            parser.error(f"unrecognized arguments: {' '.join(extras)}")
+        args.overrides = list(getattr(args, "overrides", None) or []) + extras
     if not getattr(args, "_run", None):
         parser.print_help()
         return 0

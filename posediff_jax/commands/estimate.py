@@ -1,0 +1,195 @@
+"""`posediff estimate`: 3D pose hypotheses from 2D evidence (heatmaps or keypoints + intrinsics, or a photo).
+
+Inputs (one of):
+- `--input file.npz` with either `heatmaps` `[F?, 17, H, W]` + `image_to_heatmap` `[F?, 2, 3]` + `intrinsics`
+  (`[3, 3]` shared or `[F, 3, 3]`; optional `joint_weights`, `keypoints_2d`, `root_translation`), or
+  `keypoints_2d` `[F?, 17, 2]` + `intrinsics` (optional `confidence` `[F?, 17]`, `root_translation`). Keypoints
+  are rendered into Gaussian heatmaps (`--energy heatmap`, sigma `--sigma`) or used directly by the robust
+  reprojection energy (`--energy keypoints`).
+- `--image photo.jpg`: the BlazePose front end (`posediff_jax.detector`, optional extra) finds the person(s).
+Dataset splits are evaluated by `posediff evaluate`.
+
+Output `.npz` (leading frames axis always present): hypotheses `[F, m, 17, 3]` mm root-relative, energies `[F, m]`,
+mean_pose `[F, 17, 3]`, reprojection_weighted `[F, 17, 3]` (per-joint selection), root_translation `[F, 3]` (of
+the reprojection-weighted estimate), keypoints_2d `[F, 17, 2]`, intrinsics `[F, 3, 3]`; plus a PNG of the first
+frame.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from posediff_jax.validation import PoseDiffError
+
+NAME = "estimate"
+HELP = "estimate 3D pose hypotheses from 2D heatmaps / keypoints (+ intrinsics) or a photo"
+
+
+def add_arguments(parser):
+    from posediff_jax.sampling import cli_support
+
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", help=".npz with heatmaps+image_to_heatmap+intrinsics or keypoints_2d+intrinsics")
+    source.add_argument("--image", help="a photo; runs the BlazePose detector (needs the detector extra)")
+    parser.add_argument("--all-people", action="store_true", help="with --image: every detected person")
+    parser.add_argument("--energy", choices=("heatmap", "keypoints"), default="heatmap",
+                        help="for keypoint input: render Gaussian heatmaps (default) or robust reprojection")
+    parser.add_argument("--sigma", type=float, default=2.0, help="rendered heatmap sigma (heatmap pixels)")
+    parser.add_argument("--batch-size", type=int, default=16, help="frames per sampler call")
+    cli_support.add_sampling_arguments(parser, default_hypotheses=50, default_scale=0.3)
+
+
+def _with_frames_axis(array, single_rank):
+    array = np.asarray(array)
+    return array[None] if array.ndim == single_rank else array
+
+
+def evidence_from_npz(path, energy: str, sigma: float):
+    """(evidence with a leading frames axis, energy name, background image for the plot or None)."""
+    from posediff_jax.guidance import evidence as evidence_lib
+    from posediff_jax.guidance import render
+    from posediff_jax.sampling import cli_support
+
+    data = cli_support.load_npz(path)
+    if "intrinsics" not in data:
+        raise PoseDiffError(f"--input {path}: missing 'intrinsics' ([3, 3] camera matrix, or [frames, 3, 3])")
+    root = data.get("root_translation")
+    if "heatmaps" in data:
+        if "image_to_heatmap" not in data:
+            raise PoseDiffError(f"--input {path}: 'heatmaps' needs 'image_to_heatmap' ([2, 3] affine image->heatmap)")
+        evidence_lib.check_heatmaps(data["heatmaps"])
+        heatmaps = _with_frames_axis(data["heatmaps"], 3)
+        frames = heatmaps.shape[0]
+
+        def per_frame(name, single_rank):
+            value = data.get(name)
+            if value is None:
+                return None
+            value = np.asarray(value)
+            return np.broadcast_to(value, (frames,) + value.shape) if value.ndim == single_rank else value
+
+        try:
+            evidence = evidence_lib.make_heatmap_evidence(
+                heatmaps, per_frame("image_to_heatmap", 2), per_frame("intrinsics", 2),
+                joint_weights=per_frame("joint_weights", 1), keypoints_2d=per_frame("keypoints_2d", 2),
+                root_translation=per_frame("root_translation", 1),
+            )
+        except ValueError as error:
+            if isinstance(error, PoseDiffError):
+                raise
+            raise PoseDiffError(f"--input {path}: inconsistent array shapes ({error})") from None
+        return evidence, "heatmap"
+    if "keypoints_2d" not in data:
+        raise PoseDiffError(f"--input {path}: expected 'heatmaps' (+ 'image_to_heatmap') or 'keypoints_2d'")
+    keypoints = _with_frames_axis(data["keypoints_2d"], 2)
+    frames = keypoints.shape[0]
+    intrinsics = np.asarray(data["intrinsics"])
+    if intrinsics.ndim == 2:
+        intrinsics = np.broadcast_to(intrinsics, (frames, 3, 3)) if intrinsics.shape == (3, 3) else intrinsics
+    confidence = data.get("confidence")
+    if confidence is not None:
+        confidence = _with_frames_axis(confidence, 1)
+    if root is not None:
+        root = _with_frames_axis(root, 1)
+    if energy == "keypoints":
+        return evidence_lib.make_keypoint_evidence(keypoints, intrinsics, joint_weights=confidence,
+                                                   root_translation=root), "keypoints"
+    return render.heatmap_evidence_from_keypoints(keypoints, intrinsics, sigma=sigma, confidence=confidence,
+                                                  root_translation=root), "heatmap"
+
+
+def evidence_from_image(image_path, all_people: bool):
+    try:
+        from posediff_jax.detector import image_to_evidence
+    except ImportError as error:
+        raise PoseDiffError(
+            f"--image needs the detector front end ({error}); install the extra: pip install 'posediff_jax[detector]'"
+        ) from None
+    from posediff_jax.guidance import evidence as evidence_lib
+
+    people = image_to_evidence(image_path, all_people=all_people, intrinsics=None)
+    evidence = evidence_lib.stack_evidence([person for person, _ in people])
+    return evidence, [info for _, info in people]
+
+
+def run(args) -> int:
+    from posediff_jax import geometry
+    from posediff_jax.guidance import heatmap_energy, keypoint_energy
+    from posediff_jax.guidance import evidence as evidence_lib
+    from posediff_jax.sampling import aggregate, cli_support, make_sampler
+
+    cli_support.check_common_arguments(args)
+    if args.batch_size < 1:
+        raise PoseDiffError(f"--batch-size: expected >= 1, got {args.batch_size}")
+    infos = None
+    if args.image:
+        evidence, infos = evidence_from_image(args.image, args.all_people)
+        energy_name = "heatmap"
+    else:
+        evidence, energy_name = evidence_from_npz(args.input, args.energy, args.sigma)
+    prior = cli_support.load_prior(args)
+    energy_fn = heatmap_energy if energy_name == "heatmap" else keypoint_energy
+    sampler = make_sampler(prior, energy_fn, num_steps=args.steps, method=args.method, guidance=args.guidance,
+                           guidance_scale=args.guidance_scale, scale_schedule=args.scale_schedule,
+                           chunk_size=args.chunk_size)
+    frames = evidence_lib.num_frames(evidence)
+    key = jax.random.PRNGKey(args.seed)
+    hypotheses, energies = [], []
+    starts = range(0, frames, args.batch_size)
+    for start in cli_support.progress(starts, len(starts), args.quiet, "estimate"):
+        batch = evidence_lib.index_evidence(evidence, slice(start, start + args.batch_size))
+        poses, values = sampler.sample_batch_with_energies(jax.random.fold_in(key, start), batch, args.num_hypotheses)
+        hypotheses.append(np.asarray(poses))
+        energies.append(np.asarray(values))
+    hypotheses = np.concatenate(hypotheses)
+    energies = np.concatenate(energies)
+    mean = np.asarray(aggregate.mean_pose(jnp.asarray(hypotheses)))
+    selected = np.asarray(jax.vmap(aggregate.reprojection_weighted_pose)(jnp.asarray(hypotheses), evidence))
+    solved = geometry.solve_root_translation(jnp.asarray(selected), evidence.keypoints_2d, evidence.intrinsics,
+                                             evidence.joint_weights)
+    root = np.asarray(jnp.where(evidence.use_given_root[:, None], evidence.root_translation, solved))
+    arrays = {
+        "hypotheses": hypotheses.astype(np.float32),
+        "energies": energies.astype(np.float32),
+        "mean_pose": mean.astype(np.float32),
+        "reprojection_weighted": selected.astype(np.float32),
+        "root_translation": root.astype(np.float32),
+        "keypoints_2d": np.asarray(evidence.keypoints_2d, np.float32),
+        "joint_weights": np.asarray(evidence.joint_weights, np.float32),
+        "intrinsics": np.asarray(evidence.intrinsics, np.float32),
+        "energy": np.asarray(energy_name),
+    }
+    plot_fn = None
+    if not args.no_plot:
+        plot_fn = _plot_first_frame(args, evidence, hypotheses, selected, root, infos)
+    npz_path, png_path = cli_support.write_outputs(args.output, arrays, plot_fn)
+    print(f"wrote {npz_path} ({frames} frame(s) x {args.num_hypotheses} hypotheses)"
+          + (f" and {png_path}" if png_path else ""))
+    return 0
+
+
+def _plot_first_frame(args, evidence, hypotheses, selected, root, infos):
+    from posediff_jax import geometry
+    from posediff_jax.visualization import heatmap_max_projection, plot_hypotheses
+
+    keypoints = np.asarray(evidence.keypoints_2d[0])
+    reprojected = np.asarray(geometry.project_to_pixels(jnp.asarray(selected[0] + root[0]), evidence.intrinsics[0]))
+    background = None
+    if args.image:
+        from PIL import Image, ImageOps
+
+        with Image.open(args.image) as image:
+            background = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+    elif hasattr(evidence, "heatmaps"):
+        affine = np.asarray(evidence.image_to_heatmap[0], np.float64)
+        background = heatmap_max_projection(evidence.heatmaps[0])
+        keypoints = keypoints @ affine[:, :2].T + affine[:, 2]
+        reprojected = reprojected @ affine[:, :2].T + affine[:, 2]
+
+    def plot(path):
+        plot_hypotheses(path, hypotheses[0], evidence_image=background, keypoints_2d=keypoints,
+                        reprojected_2d=reprojected, title=f"posediff estimate: frame 0, {hypotheses.shape[1]} hypotheses")
+
+    return plot

@@ -1,0 +1,205 @@
+"""The evaluation driver: dataset frames -> evidence -> m hypotheses per frame -> metrics -> reports.
+
+`evaluate(config, checkpoint)` runs one benchmark protocol (configs/eval_*.py):
+1. loads the prior (a checkpoint directory, or the shipped default) and the evaluation frames
+   (`datasets.load_frames`: subjects / cameras / frame stride / frame cap from `config.data`);
+2. splits the frames into batches of `config.batch_size` (the last batch is padded by repeating its last
+   frame, so one compiled sampler serves every batch; padded rows are dropped);
+3. per batch: builds heatmap evidence (`evidence_sources`), samples `max(config.num_hypotheses)`
+   hypotheses per frame (key = `fold_in(PRNGKey(seed), batch_index)`), computes the per-frame metrics of
+   `protocols.frame_metrics` and stores them in `workdir/batches/` (`results_store`; finished batches are
+   skipped when a run is restarted with the same settings);
+4. summarises (overall and per group), prints a Markdown table and writes `workdir/results.json`,
+   `workdir/per_frame.npz` and `workdir/results.md`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pathlib
+import sys
+import time
+from typing import Any, Mapping
+
+import jax
+import numpy as np
+
+from posediff_jax.evaluation import evidence_sources, protocols, report
+from posediff_jax.evaluation.results_store import ResultsStore
+from posediff_jax.validation import PoseDiffError
+
+# Group fields and how the overall average is formed, per protocol.
+GROUPING = {
+    "h36m": (("action",), "action"),
+    "mpi_inf_3dhp": (("sequence", "scene"), None),
+    "pw3d": (("sequence",), None),
+}
+LABEL_FIELDS = ("subject", "action", "camera", "frame", "sequence", "scene")
+
+
+def load_prior_for_evaluation(checkpoint):
+    """A checkpoint directory, or None / 'default' for the shipped prior."""
+    try:
+        from posediff_jax.training import checkpoint as checkpoints
+    except ImportError as error:  # pragma: no cover - only without the training package
+        raise PoseDiffError(f"cannot load a prior checkpoint: {error}") from None
+    if checkpoint in (None, "", "default"):
+        return checkpoints.load_default_prior()
+    return checkpoints.load_prior(checkpoint)
+
+
+def params_fingerprint(prior) -> str:
+    """A short hash of the prior's parameters (guards a resumed run against a changed checkpoint)."""
+    digest = hashlib.sha1()
+    for leaf in jax.tree.leaves(prior.params) + jax.tree.leaves(prior.normalization):
+        digest.update(np.ascontiguousarray(np.asarray(leaf, np.float32)).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def run_fingerprint(config, prior, num_frames: int) -> dict:
+    values = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    values.pop("workdir", None)
+    values.pop("progress", None)
+    return {"config": values, "prior": params_fingerprint(prior), "num_frames": int(num_frames)}
+
+
+def make_batches(num_frames: int, batch_size: int) -> list[np.ndarray]:
+    """Frame indices per batch; the last one padded with its last index to `batch_size`."""
+    if num_frames < 1:
+        raise PoseDiffError("evaluation: no frames selected (check subjects, cameras, stride and max_frames)")
+    batches = []
+    for start in range(0, num_frames, batch_size):
+        indices = np.arange(start, min(start + batch_size, num_frames))
+        batches.append(np.concatenate([indices, np.full(batch_size - len(indices), indices[-1])]))
+    return batches
+
+
+def _aggregate(config, hypotheses, evidence):
+    from posediff_jax.sampling import aggregate as aggregation
+
+    method = config.get("aggregation", "mean")
+    if method == "mean":
+        return aggregation.mean_pose(hypotheses)
+    if method == "reprojection":
+        return aggregation.reprojection_weighted_pose(hypotheses, evidence)
+    raise PoseDiffError(f"aggregation: expected 'mean' or 'reprojection', got {method!r}")
+
+
+def _progress(iterable, total: int, enabled: bool, description: str):
+    if not enabled:
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=description, unit="batch", file=sys.stderr)
+
+
+def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[str, np.ndarray] | None = None,
+             progress: bool = True, log=print) -> dict:
+    """Runs the evaluation of `config` (see the module docstring).
+
+    Args:
+      config: an `ml_collections.ConfigDict` from configs/eval_*.py.
+      checkpoint: prior checkpoint directory (None: the shipped default); ignored when `prior` is given.
+      workdir: output folder (default `config.workdir`).
+      prior: an already loaded `Prior` (tests, notebooks).
+      frames: already loaded frames (tests); default `datasets.load_frames(config)`.
+      progress: show a tqdm progress bar.
+      log: where the final table goes.
+    Returns:
+      {'summary', 'markdown', 'per_frame', 'workdir', 'paths', 'seconds', 'batches_computed'}.
+    """
+    from posediff_jax.guidance import make_heatmap_energy
+    from posediff_jax.sampling import make_sampler
+
+    protocol = config.dataset
+    if protocol not in protocols.PROTOCOLS:
+        raise PoseDiffError(f"config.dataset: expected one of {protocols.PROTOCOLS}, got {protocol!r}")
+    workdir = pathlib.Path(workdir or config.get("workdir") or f"posediff_eval_{protocol}")
+    num_hypotheses = sorted({int(k) for k in config.num_hypotheses})
+    max_hypotheses = max(num_hypotheses)
+    levels = tuple(float(level) for level in config.calibration_levels)
+    if prior is None:
+        prior = load_prior_for_evaluation(checkpoint)
+    if frames is None:
+        from posediff_jax.evaluation import datasets
+
+        frames = datasets.load_frames(config)
+    num_frames = len(frames["pose_3d"])
+    evidence_config = config.evidence
+    heatmap_arrays = None
+    if evidence_config.source == "heatmap_arrays":
+        heatmap_arrays = evidence_sources.HeatmapArrays(evidence_config.heatmap_arrays_file)
+    sampler_config = config.sampler
+    sampler = make_sampler(
+        prior,
+        make_heatmap_energy(),
+        num_steps=sampler_config.num_steps,
+        method=sampler_config.method,
+        guidance=sampler_config.guidance,
+        guidance_scale=sampler_config.guidance_scale,
+        scale_schedule=sampler_config.scale_schedule,
+        max_grad_norm=sampler_config.max_grad_norm,
+        eta=sampler_config.eta,
+        chunk_size=sampler_config.chunk_size,
+    )
+    store = ResultsStore(workdir, run_fingerprint(config, prior, num_frames))
+    batches = make_batches(num_frames, int(config.batch_size))
+    key = jax.random.PRNGKey(int(config.seed))
+    label_fields = [field for field in LABEL_FIELDS if field in frames]
+    todo = [index for index in range(len(batches)) if not store.is_done(index)]
+    if len(todo) < len(batches):
+        log(f"resuming: {len(batches) - len(todo)} of {len(batches)} batches already done in {workdir}")
+    start = time.perf_counter()
+    for batch_index in _progress(todo, len(todo), progress, f"evaluate {protocol}"):
+        indices = batches[batch_index]
+        real = len(np.unique(indices)) if batch_index == len(batches) - 1 else len(indices)
+        evidence = evidence_sources.batch_evidence(
+            evidence_config.source, frames, indices, sigma=evidence_config.sigma,
+            heatmap_size=evidence_config.heatmap_size, use_gt_root=evidence_config.use_gt_root,
+            heatmap_arrays=heatmap_arrays,
+        )
+        hypotheses = sampler.sample_batch(jax.random.fold_in(key, batch_index), evidence, max_hypotheses)
+        target = frames["pose_3d"][indices]
+        columns = protocols.frame_metrics(
+            protocol, hypotheses, target, num_hypotheses, levels, aggregate=_aggregate(config, hypotheses, evidence)
+        )
+        columns = {name: np.asarray(value)[:real] for name, value in columns.items()}
+        for field in label_fields:
+            columns[field] = np.asarray(frames[field])[indices][:real]
+        columns["frame_index"] = indices[:real]
+        if config.get("save_hypotheses", False):
+            columns["hypotheses"] = np.asarray(hypotheses, np.float32)[:real]
+        store.save(batch_index, columns)
+    seconds = time.perf_counter() - start
+    per_frame = store.load_all(range(len(batches)))
+    groups, average_over = GROUPING[protocol]
+    groups = tuple(field for field in groups if field in per_frame)
+    labels = protocols.metric_labels(protocol, num_hypotheses, levels)
+    summary = report.summarize(per_frame, list(labels), groups, average_over if average_over in groups else None)
+    nominal = {f"coverage_q{int(round(100 * level)):02d}": level for level in levels}
+    title = (
+        f"{protocol}: {summary['num_frames']} frames, evidence '{evidence_config.source}', "
+        f"{max_hypotheses} hypotheses, {sampler_config.num_steps} {sampler_config.method} steps, "
+        f"guidance '{sampler_config.guidance}'"
+    )
+    markdown = report.summary_markdown(
+        summary, labels, protocols.headline_metrics(protocol, num_hypotheses), nominal=nominal, title=title,
+        digits=config.get("digits", 1), precision=protocols.metric_precision(labels),
+    )
+    paths = {
+        "json": report.write_json(workdir / "results.json", {
+            "summary": summary, "labels": labels, "nominal": nominal, "title": title,
+            "config": store.fingerprint["config"], "checkpoint": str(checkpoint or "default"),
+            "prior_fingerprint": store.fingerprint["prior"], "seconds_this_run": seconds,
+        }),
+        "per_frame": report.write_per_frame(workdir / "per_frame.npz", per_frame),
+    }
+    from posediff_jax.evaluation.results_store import atomic_write_text
+
+    atomic_write_text(workdir / "results.md", markdown)
+    paths["markdown"] = workdir / "results.md"
+    log(markdown)
+    return {
+        "summary": summary, "markdown": markdown, "per_frame": per_frame, "workdir": workdir, "paths": paths,
+        "seconds": seconds, "batches_computed": len(todo),
+    }

@@ -1,0 +1,102 @@
+"""Where an evaluation's 2D evidence comes from: heatmaps for a batch of frames.
+
+- 'gt_heatmaps': Gaussian heatmaps rendered around the ground-truth 2D projection (`keypoints_2d_gt`):
+  the upper bound of a perfect detector with `sigma` heatmap pixels of uncertainty.
+- 'detections': Gaussian heatmaps rendered around a 2D detector's keypoints (`keypoints_2d_detected`, e.g.
+  the Stacked-Hourglass S9 detections the h36m builder reads), joints without a counterpart in the
+  detector's layout (`detection_mask` False: Spine for MPII-16) get weight 0.
+- 'heatmap_arrays': real heatmaps a user has, from an `.npz` with `heatmaps [N, 17, H, W]` (non-negative,
+  H36M-17 order), `image_to_heatmap [N, 2, 3]`, optional `joint_weights [N, 17]`, and the frame identity
+  `subject [N]`, `action [N]`, `camera [N]` (strings) and `frame [N]` (ints) to match the dataset's frames.
+With `use_gt_root` the ground-truth root position is given to the energy (no root solve).
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Mapping
+
+import numpy as np
+
+from posediff_jax.guidance import heatmap_evidence_from_keypoints, make_heatmap_evidence
+from posediff_jax.validation import PoseDiffError
+
+EVIDENCE_SOURCES = ("gt_heatmaps", "detections", "heatmap_arrays")
+HEATMAP_ARRAY_FIELDS = ("heatmaps", "image_to_heatmap", "subject", "action", "camera", "frame")
+
+
+def frame_keys(frames: Mapping[str, np.ndarray], indices=None) -> list[str]:
+    """'subject|action|camera|frame' identity strings of the frames (all, or `indices`)."""
+    indices = np.arange(len(frames["frame"])) if indices is None else np.asarray(indices)
+    return [
+        f"{frames['subject'][i]}|{frames['action'][i]}|{frames['camera'][i]}|{int(frames['frame'][i])}" for i in indices
+    ]
+
+
+class HeatmapArrays:
+    """Heatmaps from a user's `.npz`, looked up by frame identity (see the module docstring)."""
+
+    def __init__(self, path):
+        path = pathlib.Path(path)
+        if not path.is_file():
+            raise PoseDiffError(f"heatmap arrays file not found: {path}")
+        with np.load(path, allow_pickle=False) as data:
+            missing = [field for field in HEATMAP_ARRAY_FIELDS if field not in data.files]
+            if missing:
+                raise PoseDiffError(f"heatmap arrays file {path}: missing arrays {missing} (has {data.files})")
+            self.heatmaps = data["heatmaps"]
+            self.image_to_heatmap = data["image_to_heatmap"]
+            self.joint_weights = data["joint_weights"] if "joint_weights" in data.files else None
+            keys = frame_keys({name: data[name] for name in ("subject", "action", "camera", "frame")})
+        self.index = {key: row for row, key in enumerate(keys)}
+        self.path = path
+
+    def rows(self, keys) -> np.ndarray:
+        missing = [key for key in keys if key not in self.index]
+        if missing:
+            raise PoseDiffError(
+                f"heatmap arrays file {self.path} has no heatmaps for {len(missing)} evaluated frame(s), "
+                f"e.g. {missing[0]!r} (subject|action|camera|frame)"
+            )
+        return np.array([self.index[key] for key in keys])
+
+
+def batch_evidence(source: str, frames: Mapping[str, np.ndarray], indices, sigma: float = 2.0,
+                   heatmap_size: int = 64, use_gt_root: bool = False, heatmap_arrays: HeatmapArrays | None = None):
+    """`HeatmapEvidence` with a leading `[len(indices)]` frames axis.
+
+    Args:
+      source: one of `EVIDENCE_SOURCES`.
+      frames: the dataset's frames (numpy arrays with frames on axis 0).
+      indices: which frames.
+      sigma: Gaussian sigma (heatmap pixels) of rendered heatmaps.
+      heatmap_size: side of rendered heatmaps.
+      use_gt_root: give the energy the ground-truth root position.
+      heatmap_arrays: the loaded file for 'heatmap_arrays'.
+    """
+    indices = np.asarray(indices)
+    root = frames["root_position"][indices] if use_gt_root else None
+    intrinsics = frames["intrinsics"][indices]
+    if source == "gt_heatmaps":
+        return heatmap_evidence_from_keypoints(
+            frames["keypoints_2d_gt"][indices], intrinsics, sigma=sigma, heatmap_size=heatmap_size,
+            root_translation=root,
+        )
+    if source == "detections":
+        if "keypoints_2d_detected" not in frames:
+            raise PoseDiffError("evidence 'detections': this dataset's frames carry no detector keypoints")
+        weights = frames["detection_mask"][indices].astype(np.float32)
+        return heatmap_evidence_from_keypoints(
+            frames["keypoints_2d_detected"][indices], intrinsics, sigma=sigma, heatmap_size=heatmap_size,
+            joint_weights=weights, root_translation=root,
+        )
+    if source == "heatmap_arrays":
+        if heatmap_arrays is None:
+            raise PoseDiffError("evidence 'heatmap_arrays': set config.evidence.heatmap_arrays_file")
+        rows = heatmap_arrays.rows(frame_keys(frames, indices))
+        weights = None if heatmap_arrays.joint_weights is None else heatmap_arrays.joint_weights[rows]
+        return make_heatmap_evidence(
+            heatmap_arrays.heatmaps[rows], heatmap_arrays.image_to_heatmap[rows], intrinsics,
+            joint_weights=weights, root_translation=root,
+        )
+    raise PoseDiffError(f"evidence source: expected one of {EVIDENCE_SOURCES}, got {source!r}")

@@ -1,0 +1,258 @@
+"""Evidence PyTrees: what an energy compares a pose with.
+
+Every evidence is a `flax.struct.dataclass` whose leaves are arrays, so a batch of frames is the same class
+with a leading `[frames]` axis on every leaf (`stack_evidence`) and the sampler can `jax.vmap` over it.
+Constructors (`make_heatmap_evidence`, `make_keypoint_evidence`, ...) validate user input on the host and
+raise `PoseDiffError` naming the problem; energies themselves never validate (they run under jit).
+
+Root translation (the pose's depth and position in the camera frame): energies that project need it. With
+`use_given_root` False (the default) the heatmap and keypoint energies solve it in closed form at every
+sampler step from the current pose estimate and `keypoints_2d` (`geometry.solve_root_translation`, weighted
+by `joint_weights`); with `use_given_root` True they use `root_translation` (e.g. ground truth on a benchmark).
+"""
+
+from __future__ import annotations
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from posediff_jax.skeleton import NUM_JOINTS
+from posediff_jax.validation import PoseDiffError, ShapeError, check_array
+
+
+class EvidenceError(PoseDiffError):
+    """Evidence (heatmaps, keypoints, intrinsics, known joints) is unusable."""
+
+
+@flax.struct.dataclass
+class HeatmapEvidence:
+    """2D detector heatmaps of one frame (H36M-17 order).
+
+    heatmaps: `[17, H, W]` non-negative (peak-normalised to 1 by `make_heatmap_evidence`).
+    image_to_heatmap: `[2, 3]` affine, image pixels (x, y, 1) -> heatmap coordinates (x=column, y=row).
+    joint_weights: `[17]` confidences; 0 skips a joint (no detector evidence).
+    intrinsics: `[3, 3]` camera matrix K.
+    keypoints_2d: `[17, 2]` image pixels used to solve the root translation (e.g. per-joint argmax).
+    root_translation: `[3]` mm, used when `use_given_root` is True.
+    use_given_root: `[]` bool.
+    """
+
+    heatmaps: jnp.ndarray
+    image_to_heatmap: jnp.ndarray
+    joint_weights: jnp.ndarray
+    intrinsics: jnp.ndarray
+    keypoints_2d: jnp.ndarray
+    root_translation: jnp.ndarray
+    use_given_root: jnp.ndarray
+
+
+@flax.struct.dataclass
+class KeypointEvidence:
+    """2D keypoints of one frame: keypoints_2d `[17, 2]` pixels, joint_weights `[17]`, intrinsics `[3, 3]`,
+    root_translation `[3]` mm and use_given_root `[]` bool (see the module docstring)."""
+
+    keypoints_2d: jnp.ndarray
+    joint_weights: jnp.ndarray
+    intrinsics: jnp.ndarray
+    root_translation: jnp.ndarray
+    use_given_root: jnp.ndarray
+
+
+@flax.struct.dataclass
+class CompletionEvidence:
+    """Known 3D joints: known_joints `[17, 3]` mm root-relative, mask `[17]` (1 = known, 0 = free)."""
+
+    known_joints: jnp.ndarray
+    mask: jnp.ndarray
+
+
+@flax.struct.dataclass
+class BoneLengthEvidence:
+    """Target bone lengths `[16]` mm in `skeleton.BONES` order and weights `[16]` (0 = free)."""
+
+    bone_lengths: jnp.ndarray
+    weights: jnp.ndarray
+
+
+def _float32(array):
+    return jnp.asarray(np.asarray(array, np.float32))
+
+
+def _check_intrinsics(intrinsics, leading=()):
+    if intrinsics is None:
+        raise EvidenceError("intrinsics: missing; a [3, 3] camera matrix is needed to project the pose")
+    intrinsics = np.asarray(check_array("intrinsics", intrinsics, (*leading, 3, 3)), np.float64)
+    if np.any(intrinsics[..., 0, 0] <= 0) or np.any(intrinsics[..., 1, 1] <= 0):
+        raise EvidenceError("intrinsics: focal lengths K[0, 0] and K[1, 1] must be positive")
+    return intrinsics
+
+
+def _check_weights(name, weights, shape):
+    weights = np.asarray(check_array(name, weights, shape), np.float64)
+    if np.any(weights < 0):
+        raise EvidenceError(f"{name}: weights must be non-negative")
+    return weights
+
+
+def _root_fields(root_translation, leading):
+    if root_translation is None:
+        return np.zeros(leading + (3,), np.float32), np.zeros(leading, bool)
+    root = check_array("root_translation", root_translation, (*leading, 3))
+    return np.asarray(root, np.float32), np.ones(leading, bool)
+
+
+def check_heatmaps(heatmaps, num_joints: int = NUM_JOINTS):
+    """Validates detector heatmaps `[..., J, H, W]`: joint count, non-empty grid, finite, non-negative."""
+    if heatmaps is None:
+        raise EvidenceError("heatmaps: missing")
+    heatmaps = np.asarray(heatmaps)
+    if heatmaps.ndim < 3:
+        raise ShapeError(f"heatmaps: expected shape [..., {num_joints}, H, W], got {list(heatmaps.shape)}")
+    if heatmaps.shape[-3] != num_joints:
+        raise ShapeError(
+            f"heatmaps: expected {num_joints} joint maps (H36M-17 order; map other layouts first), "
+            f"got {heatmaps.shape[-3]} in shape {list(heatmaps.shape)}"
+        )
+    if heatmaps.shape[-1] < 2 or heatmaps.shape[-2] < 2:
+        raise EvidenceError(f"heatmaps: zero-size or degenerate grid {heatmaps.shape[-2]}x{heatmaps.shape[-1]}")
+    check_array("heatmaps", heatmaps, None)
+    if np.any(heatmaps < 0):
+        raise EvidenceError(
+            f"heatmaps: {int(np.sum(heatmaps < 0))} negative value(s); expected probabilities or "
+            "non-negative scores (apply a sigmoid/softmax to logits first)"
+        )
+    return heatmaps
+
+
+def heatmap_argmax_keypoints(heatmaps, image_to_heatmap):
+    """Per-joint argmax of `[..., J, H, W]` heatmaps mapped back to image pixels `[..., J, 2]` (numpy)."""
+    heatmaps = np.asarray(heatmaps)
+    *leading, joints, height, width = heatmaps.shape
+    flat = heatmaps.reshape(*leading, joints, height * width).argmax(-1)
+    heatmap_xy = np.stack([flat % width, flat // width], axis=-1).astype(np.float64)
+    return heatmap_to_image(heatmap_xy, image_to_heatmap)
+
+
+def heatmap_to_image(points_heatmap, image_to_heatmap):
+    """Heatmap coordinates `[..., J, 2]` -> image pixels with the inverse of `image_to_heatmap` `[..., 2, 3]`."""
+    affine = np.asarray(image_to_heatmap, np.float64)
+    linear, offset = affine[..., :2], affine[..., 2]
+    inverse = np.linalg.inv(linear)
+    return np.einsum("...ij,...nj->...ni", inverse, np.asarray(points_heatmap) - offset[..., None, :])
+
+
+def make_heatmap_evidence(
+    heatmaps,
+    image_to_heatmap,
+    intrinsics,
+    joint_weights=None,
+    keypoints_2d=None,
+    root_translation=None,
+    normalize_peaks: bool = True,
+) -> HeatmapEvidence:
+    """Validated `HeatmapEvidence` for one frame or a batch (leading axes shared by every input).
+
+    Args:
+      heatmaps: `[..., 17, H, W]` non-negative (probabilities or scores, not logits).
+      image_to_heatmap: `[..., 2, 3]` affine image pixels -> heatmap coordinates.
+      intrinsics: `[..., 3, 3]`.
+      joint_weights: `[..., 17]` (default: ones).
+      keypoints_2d: `[..., 17, 2]` pixels for the root solve (default: per-joint argmax of the heatmaps).
+      root_translation: `[..., 3]` mm; given -> `use_given_root` True.
+      normalize_peaks: divide every joint map by its maximum so `-log(h + eps)` has the same scale per joint.
+    """
+    heatmaps = check_heatmaps(heatmaps).astype(np.float64)
+    leading = heatmaps.shape[:-3]
+    affine = np.asarray(check_array("image_to_heatmap", image_to_heatmap, (*leading, 2, 3)), np.float64)
+    if np.any(np.abs(np.linalg.det(affine[..., :2])) < 1e-12):
+        raise EvidenceError("image_to_heatmap: the affine's 2x2 part is singular")
+    intrinsics = _check_intrinsics(intrinsics, leading)
+    if joint_weights is None:
+        joint_weights = np.ones(leading + (NUM_JOINTS,))
+    joint_weights = _check_weights("joint_weights", joint_weights, (*leading, NUM_JOINTS))
+    if normalize_peaks:
+        peaks = heatmaps.max(axis=(-2, -1), keepdims=True)
+        empty = peaks[..., 0, 0] <= 0
+        joint_weights = np.where(empty, 0.0, joint_weights)
+        heatmaps = np.where(peaks > 0, heatmaps / np.where(peaks > 0, peaks, 1.0), 1.0)
+    if keypoints_2d is None:
+        keypoints_2d = heatmap_argmax_keypoints(heatmaps, affine)
+    keypoints_2d = check_array("keypoints_2d", keypoints_2d, (*leading, NUM_JOINTS, 2))
+    root, use_given = _root_fields(root_translation, leading)
+    return HeatmapEvidence(
+        heatmaps=_float32(heatmaps),
+        image_to_heatmap=_float32(affine),
+        joint_weights=_float32(joint_weights),
+        intrinsics=_float32(intrinsics),
+        keypoints_2d=_float32(keypoints_2d),
+        root_translation=_float32(root),
+        use_given_root=jnp.asarray(use_given),
+    )
+
+
+def make_keypoint_evidence(keypoints_2d, intrinsics, joint_weights=None, root_translation=None) -> KeypointEvidence:
+    """Validated `KeypointEvidence`; keypoints `[..., 17, 2]` pixels, intrinsics `[..., 3, 3]`."""
+    keypoints_2d = np.asarray(check_array("keypoints_2d", keypoints_2d, ("...", NUM_JOINTS, 2)), np.float64)
+    leading = keypoints_2d.shape[:-2]
+    intrinsics = _check_intrinsics(intrinsics, leading)
+    if joint_weights is None:
+        joint_weights = np.ones(leading + (NUM_JOINTS,))
+    joint_weights = _check_weights("joint_weights", joint_weights, (*leading, NUM_JOINTS))
+    root, use_given = _root_fields(root_translation, leading)
+    return KeypointEvidence(
+        keypoints_2d=_float32(keypoints_2d),
+        joint_weights=_float32(joint_weights),
+        intrinsics=_float32(intrinsics),
+        root_translation=_float32(root),
+        use_given_root=jnp.asarray(use_given),
+    )
+
+
+def make_completion_evidence(known_joints, mask) -> CompletionEvidence:
+    """Validated `CompletionEvidence`: known_joints `[..., 17, 3]` mm (root-relative), mask `[..., 17]`.
+
+    Values of unknown joints may be NaN (they are replaced by zeros); known ones must be finite.
+    """
+    mask = np.asarray(check_array("mask", mask, ("...", NUM_JOINTS), dtype_kind="fb"), np.float64)
+    if np.any((mask != 0) & (mask != 1)):
+        raise EvidenceError("mask: expected 0/1 (or booleans) per joint")
+    known_joints = np.asarray(
+        check_array("known_joints", known_joints, (*mask.shape[:-1], NUM_JOINTS, 3), allow_nan=True), np.float64
+    )
+    if not np.all(np.isfinite(known_joints[mask.astype(bool)])):
+        raise EvidenceError("known_joints: NaN or infinite values at joints the mask marks as known")
+    known_joints = np.where(mask[..., None] > 0, known_joints, 0.0)
+    return CompletionEvidence(known_joints=_float32(known_joints), mask=_float32(mask))
+
+
+def make_bone_length_evidence(bone_lengths, weights=None) -> BoneLengthEvidence:
+    """Validated `BoneLengthEvidence`: bone_lengths `[..., 16]` mm (`skeleton.BONES` order)."""
+    bone_lengths = np.asarray(check_array("bone_lengths", bone_lengths, ("...", NUM_JOINTS - 1)), np.float64)
+    if np.any(bone_lengths < 0):
+        raise EvidenceError("bone_lengths: must be non-negative")
+    if weights is None:
+        weights = np.ones_like(bone_lengths)
+    weights = _check_weights("bone_length weights", weights, bone_lengths.shape)
+    return BoneLengthEvidence(bone_lengths=_float32(bone_lengths), weights=_float32(weights))
+
+
+def stack_evidence(evidences):
+    """A list of same-class evidences -> one evidence with a leading `[frames]` axis on every leaf."""
+    if not evidences:
+        raise EvidenceError("evidence: empty list")
+    return jax.tree.map(lambda *leaves: jnp.stack([jnp.asarray(leaf) for leaf in leaves]), *evidences)
+
+
+def index_evidence(evidence, index):
+    """Frame `index` (int or slice) of a batched evidence."""
+    return jax.tree.map(lambda leaf: jnp.asarray(leaf)[index], evidence)
+
+
+def num_frames(evidence) -> int:
+    """Leading frame count of a batched evidence (the first leaf's first axis)."""
+    leaves = jax.tree.leaves(evidence)
+    if not leaves or np.ndim(leaves[0]) == 0:
+        raise EvidenceError("evidence: expected a batch with a leading frames axis")
+    return int(np.shape(leaves[0])[0])

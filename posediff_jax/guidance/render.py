@@ -1,0 +1,114 @@
+"""Gaussian heatmaps from 2D keypoints, for inputs that have keypoints but no detector heatmaps.
+
+`render_gaussian_heatmaps` draws one peak-1 Gaussian per joint on a `[H, W]` grid (`H = W = heatmap_size`)
+that covers the person's 2D bounding box with a margin; `bounding_box_affine` returns that grid's
+`image_to_heatmap` `[2, 3]` affine (square box, so pixels stay square). Sigma is per joint, in heatmap pixels;
+`sigma_from_confidence` widens it for low detector confidence: `sigma / sqrt(max(confidence, min_confidence))`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from posediff_jax.guidance.evidence import HeatmapEvidence, make_heatmap_evidence
+from posediff_jax.skeleton import NUM_JOINTS
+from posediff_jax.validation import check_array
+
+
+def bounding_box_affine(keypoints_2d, heatmap_size: int = 64, margin: float = 1.25, weights=None):
+    """Square box around the keypoints (scaled by `margin`) -> `[..., 2, 3]` image->heatmap affine.
+
+    Args:
+      keypoints_2d: `[..., J, 2]` pixels.
+      heatmap_size: heatmap side in cells; the box's edges map to -0.5 and heatmap_size - 0.5 (cell centres
+        at integers), its centre to (heatmap_size - 1) / 2.
+      margin: box side = margin * max(bbox width, bbox height).
+      weights: optional `[..., J]`; joints with weight 0 do not enlarge the box.
+    """
+    keypoints_2d = np.asarray(keypoints_2d, np.float64)
+    if weights is None:
+        weights = np.ones(keypoints_2d.shape[:-1])
+    used = np.asarray(weights) > 0
+    used = np.where(np.any(used, axis=-1, keepdims=True), used, True)
+    big = 1e30
+    low = np.min(np.where(used[..., None], keypoints_2d, big), axis=-2)
+    high = np.max(np.where(used[..., None], keypoints_2d, -big), axis=-2)
+    centre = (low + high) / 2.0
+    side = np.maximum(np.max(high - low, axis=-1) * margin, 1.0)
+    scale = heatmap_size / side
+    affine = np.zeros(keypoints_2d.shape[:-2] + (2, 3))
+    affine[..., 0, 0] = scale
+    affine[..., 1, 1] = scale
+    affine[..., :, 2] = (heatmap_size - 1) / 2.0 - scale[..., None] * centre
+    return affine
+
+
+def sigma_from_confidence(confidence, sigma: float = 2.0, min_confidence: float = 0.1):
+    """Per-joint sigma `[..., J]` (heatmap pixels) that grows as confidence `[..., J]` in [0, 1] falls."""
+    confidence = np.clip(np.asarray(confidence, np.float64), min_confidence, 1.0)
+    return sigma / np.sqrt(confidence)
+
+
+def render_gaussian_heatmaps(points_heatmap, height: int, width: int, sigma=2.0):
+    """Peak-1 Gaussians.
+
+    Args:
+      points_heatmap: `[..., J, 2]` joint positions in heatmap coordinates (x, y).
+      height, width: grid size.
+      sigma: scalar or `[..., J]` standard deviation in heatmap pixels.
+    Returns:
+      `[..., J, H, W]` float32 with `h[j, r, c] = exp(-((c - x_j)^2 + (r - y_j)^2) / (2 sigma_j^2))`.
+    """
+    points_heatmap = np.asarray(points_heatmap, np.float64)
+    sigma = np.broadcast_to(np.asarray(sigma, np.float64), points_heatmap.shape[:-1])
+    columns = np.arange(width, dtype=np.float64)
+    rows = np.arange(height, dtype=np.float64)
+    dx2 = (columns - points_heatmap[..., 0:1]) ** 2  # [..., J, W]
+    dy2 = (rows - points_heatmap[..., 1:2]) ** 2  # [..., J, H]
+    inverse = 1.0 / (2.0 * sigma[..., None] ** 2)
+    return (np.exp(-dy2 * inverse)[..., :, None] * np.exp(-dx2 * inverse)[..., None, :]).astype(np.float32)
+
+
+def heatmap_evidence_from_keypoints(
+    keypoints_2d,
+    intrinsics,
+    sigma: float = 2.0,
+    confidence=None,
+    heatmap_size: int = 64,
+    margin: float = 1.25,
+    joint_weights=None,
+    root_translation=None,
+) -> HeatmapEvidence:
+    """Renders Gaussian heatmaps around 2D keypoints and wraps them as `HeatmapEvidence`.
+
+    Args:
+      keypoints_2d: `[..., 17, 2]` pixels (any leading batch axes).
+      intrinsics: `[..., 3, 3]`.
+      sigma: Gaussian sigma in heatmap pixels (per joint via `confidence`).
+      confidence: optional `[..., 17]` in [0, 1]: widens sigma (`sigma_from_confidence`) and becomes the
+        joint weights unless `joint_weights` is given.
+      heatmap_size: grid side H = W.
+      margin: bounding-box margin factor.
+      joint_weights: optional `[..., 17]` (0 = skip the joint).
+      root_translation: optional `[..., 3]` mm (known root, e.g. ground truth).
+    """
+    keypoints_2d = check_array("keypoints_2d", keypoints_2d, ("...", NUM_JOINTS, 2))
+    keypoints_2d = np.asarray(keypoints_2d, np.float64)
+    if confidence is not None:
+        confidence = check_array("confidence", confidence, keypoints_2d.shape[:-1])
+        sigmas = sigma_from_confidence(confidence, sigma)
+        if joint_weights is None:
+            joint_weights = np.clip(np.asarray(confidence, np.float64), 0.0, 1.0)
+    else:
+        sigmas = np.full(keypoints_2d.shape[:-1], float(sigma))
+    affine = bounding_box_affine(keypoints_2d, heatmap_size, margin, joint_weights)
+    points = np.einsum("...ij,...nj->...ni", affine[..., :2], keypoints_2d) + affine[..., None, :, 2]
+    heatmaps = render_gaussian_heatmaps(points, heatmap_size, heatmap_size, sigmas)
+    return make_heatmap_evidence(
+        heatmaps,
+        affine,
+        intrinsics,
+        joint_weights=joint_weights,
+        keypoints_2d=keypoints_2d,
+        root_translation=root_translation,
+    )

@@ -1,0 +1,43 @@
+"""File output that never leaves anything half-written: write to a temporary file beside the target, rename."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import tempfile
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yields a temporary path in the target's folder; renames it onto `path` only if the block succeeds."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    os.close(handle)
+    try:
+        yield pathlib.Path(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+def save_npz_atomic(path, **arrays) -> pathlib.Path:
+    """`np.savez` into `path` atomically (no pickles: object arrays are refused)."""
+    for name, value in arrays.items():
+        if np.asarray(value).dtype == object:
+            raise TypeError(f"{name}: object arrays would need pickle; convert to a numeric or string array")
+    with atomic_path(path) as temporary:
+        with open(temporary, "wb") as handle:
+            np.savez(handle, **arrays)
+    return pathlib.Path(path)
+
+
+def write_text_atomic(path, text: str) -> pathlib.Path:
+    with atomic_path(path) as temporary:
+        temporary.write_text(text)
+    return pathlib.Path(path)

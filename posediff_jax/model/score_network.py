@@ -1,0 +1,55 @@
+"""Flax score network over root-relative 17x3 poses: residual MLP blocks with LayerNorm and SiLU, Fourier time embedding."""
+
+from __future__ import annotations
+
+import math
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+
+def sinusoidal_time_embedding(t, dim: int, max_period: float = 10_000.0):
+    """`t [...]` in [0, 1] -> `[..., dim]` sin/cos features (t scaled by 1000 like discrete DDPM steps)."""
+    half = dim // 2
+    frequencies = jnp.exp(-math.log(max_period) * jnp.arange(half, dtype=jnp.float32) / half)
+    angles = (1000.0 * t)[..., None] * frequencies
+    return jnp.concatenate([jnp.sin(angles), jnp.cos(angles)], axis=-1)
+
+
+class ResidualBlock(nn.Module):
+    width: int
+
+    @nn.compact
+    def __call__(self, h, time_features):
+        residual = h
+        h = nn.LayerNorm()(h)
+        h = nn.silu(h)
+        h = nn.Dense(self.width)(h)
+        h = h + nn.Dense(self.width)(time_features)
+        h = nn.LayerNorm()(h)
+        h = nn.silu(h)
+        h = nn.Dense(self.width, kernel_init=nn.initializers.zeros)(h)
+        return residual + h
+
+
+class ScoreNetwork(nn.Module):
+    """x_t `[..., 17, 3]`, t `[...]` -> output `[..., 17, 3]` (epsilon, x0 or v, as trained)."""
+
+    width: int = 512
+    depth: int = 4
+    time_embedding_dim: int = 128
+    num_joints: int = 17
+
+    @nn.compact
+    def __call__(self, x_t, t):
+        batch_shape = x_t.shape[:-2]
+        t = jnp.broadcast_to(t, batch_shape)
+        time_features = sinusoidal_time_embedding(t, self.time_embedding_dim)
+        time_features = nn.Dense(self.width)(time_features)
+        time_features = nn.Dense(self.width)(nn.silu(time_features))
+        h = nn.Dense(self.width)(x_t.reshape(batch_shape + (self.num_joints * 3,)))
+        for _ in range(self.depth):
+            h = ResidualBlock(self.width)(h, nn.silu(time_features))
+        h = nn.silu(nn.LayerNorm()(h))
+        out = nn.Dense(self.num_joints * 3, kernel_init=nn.initializers.zeros)(h)
+        return out.reshape(batch_shape + (self.num_joints, 3))

@@ -1,0 +1,1 @@
+"""Training the unconditional pose prior: `train_and_evaluate(config, workdir)`."""

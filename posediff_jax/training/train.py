@@ -1,0 +1,199 @@
+"""`train_and_evaluate(config, workdir)`: data-parallel training of the unconditional pose prior.
+
+- One 'data' mesh axis over every device of every host (`jax.make_mesh`); the train state is replicated, each
+  batch is a globally sharded array (`jax.make_array_from_process_local_data`), and one `jax.jit` step computes the
+  mean loss over the global batch (XLA inserts the all-reduce). Multi-host: `config.multihost=True` (or
+  JAX_COORDINATOR_ADDRESS set) calls `jax.distributed.initialize()`.
+- Determinism: the batch of step k is `PoseBatchIterator.batch_at(k)` and its noise key `fold_in(seed, k)`, so a
+  run killed and resumed from a checkpoint reaches the same parameters as an uninterrupted one.
+- Orbax `CheckpointManager`: async saves every `checkpoint_every` steps, keep K, a final save on SIGTERM/SIGINT,
+  resume from the latest on restart, restore onto the current mesh whatever device count wrote it.
+- Logging: a tqdm bar on stdout; `workdir/metrics.jsonl` with loss, steps/s, examples/s and evaluations
+  (held-out denoising loss, plausibility of unconditional samples).
+"""
+
+from __future__ import annotations
+
+import pathlib
+import signal
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import tqdm
+
+from posediff_jax.data.pipeline import PoseBatchIterator, cached_normalization_stats, load_training_poses
+from posediff_jax.diffusion.losses import make_denoising_loss
+from posediff_jax.diffusion.schedules import VPSchedule
+from posediff_jax.model import make_apply_fn
+from posediff_jax.training import checkpoint, sharding
+from posediff_jax.training.config_schema import validate_config
+from posediff_jax.training.metrics_logging import MetricsWriter
+from posediff_jax.training.plausibility import plausibility_metrics
+from posediff_jax.training.synthetic import synthetic_poses
+from posediff_jax.training.train_state import (TrainState, create_train_state, make_network, make_optimizer,
+                                               update_ema)
+
+
+def load_pose_splits(data_config, seed: int):
+    """(train poses `[N, 17, 3]`, held-out poses `[M, 17, 3]`, cache dir or None)."""
+    if data_config.source == "synthetic":
+        poses = synthetic_poses(data_config.synthetic_count, seed=seed)
+        split = int(0.9 * len(poses))
+        return poses[:split], poses[split:], None
+    manual_dir = data_config.manual_dir or None
+    data_dir = data_config.data_dir or None
+    train = load_training_poses(data_dir, manual_dir, "train", tuple(data_config.train_subjects), data_config.stride)
+    held_out = load_training_poses(data_dir, manual_dir, "test", tuple(data_config.eval_subjects), 16)
+    return train, held_out, data_dir or manual_dir
+
+
+def make_train_step(network, optimizer, loss_fn, normalization, ema_decay: float):
+    apply_fn = make_apply_fn(network)
+
+    def train_step(state: TrainState, batch, key):
+        x0 = normalization.normalize(batch["pose"])
+        loss, grads = jax.value_and_grad(loss_fn)(state.params, apply_fn, x0, key)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = jax.tree.map(lambda p, u: p + u, state.params, updates)
+        # EMA warm-up: early on the average follows the parameters closely.
+        decay = jnp.minimum(ema_decay, (1.0 + state.step) / (10.0 + state.step))
+        ema_params = update_ema(state.ema_params, params, decay)
+        return TrainState(step=state.step + 1, params=params, ema_params=ema_params, opt_state=opt_state), loss
+
+    return train_step
+
+
+class StopRequest:
+    """Turns SIGTERM/SIGINT into a flag the loop checks: it saves a checkpoint and returns cleanly."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = {}
+
+    def __enter__(self):
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self._previous[signum] = signal.signal(signum, self._handle)
+            except ValueError:  # not the main thread
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        self.requested = True
+
+    def __exit__(self, *exc):
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+def evaluate_prior(prior, held_out_poses, loss_fn, config, key) -> dict:
+    """Held-out denoising loss and plausibility of unconditional samples (EMA parameters)."""
+    from posediff_jax.sampling import make_sampler
+
+    held_out = held_out_poses[: config.eval.num_poses]
+    x0 = prior.normalization.normalize(jnp.asarray(held_out))
+    eval_loss = float(jax.jit(lambda params, x, k: loss_fn(params, prior.apply_fn, x, k))(prior.params, x0, key))
+    sampler = make_sampler(prior, None, num_steps=config.eval.sampler_steps, chunk_size=1024)
+    samples = np.asarray(sampler.sample(jax.random.fold_in(key, 1), None, config.eval.num_samples))
+    metrics = {"eval_loss": eval_loss}
+    metrics.update(plausibility_metrics(samples, held_out))
+    return metrics
+
+
+def train_and_evaluate(config, workdir, stop_after_steps: int | None = None) -> dict:
+    """Trains (or resumes) the prior in `workdir`; returns the last logged metrics.
+
+    `stop_after_steps` ends the run early after that many steps of this invocation (with a checkpoint), as a
+    pre-emption would; used by tests of resumption.
+    """
+    validate_config(config)
+    sharding.maybe_initialize_distributed(config.multihost)
+    workdir = pathlib.Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    training = config.training
+
+    train_poses, held_out_poses, cache_dir = load_pose_splits(config.data, config.seed)
+    normalization = cached_normalization_stats(train_poses, cache_dir)
+    description = checkpoint.prior_description(config, normalization)
+    if jax.process_index() == 0:
+        checkpoint.write_prior_description(workdir, description)
+
+    schedule = VPSchedule(config.diffusion.schedule)
+    loss_fn = make_denoising_loss(schedule, config.diffusion.prediction_type, config.diffusion.time_sampling,
+                                  config.diffusion.num_train_steps)
+    network = make_network(config.model)
+    optimizer = make_optimizer(training)
+    mesh = sharding.make_data_mesh()
+    replicated = sharding.replicated(mesh)
+    sharding.check_global_batch_size(training.global_batch_size)
+
+    base_key = jax.random.PRNGKey(config.seed)
+    init_key, train_key, eval_key = jax.random.split(base_key, 3)
+    create = jax.jit(lambda key: create_train_state(network, optimizer, key), out_shardings=replicated)
+    abstract_state = jax.eval_shape(lambda key: create_train_state(network, optimizer, key), init_key)
+    abstract_state = jax.tree.map(
+        lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=replicated), abstract_state
+    )
+    manager = checkpoint.make_checkpoint_manager(workdir, training.checkpoint_every, training.keep_checkpoints,
+                                                 training.async_checkpointing)
+    state = checkpoint.restore_latest(manager, abstract_state)
+    if state is None:
+        state = create(init_key)
+    start_step = int(state.step)
+
+    iterator = PoseBatchIterator(
+        train_poses, training.global_batch_size, seed=config.seed, augment=config.data.augment,
+        flip_probability=config.data.flip_probability, max_rotation_degrees=config.data.max_rotation_degrees,
+    )
+    train_step = jax.jit(
+        make_train_step(network, optimizer, loss_fn, normalization, training.ema_decay),
+        in_shardings=(replicated, sharding.batch_sharded(mesh), replicated),
+        out_shardings=(replicated, replicated),
+        donate_argnums=0,
+    )
+    writer = MetricsWriter(workdir)
+    last_metrics: dict = {"step": start_step}
+    end_step = training.num_steps
+    if stop_after_steps is not None:
+        end_step = min(end_step, start_step + stop_after_steps)
+
+    progress = tqdm.tqdm(total=training.num_steps, initial=start_step, desc="train", unit="step",
+                         disable=not training.progress_bar or jax.process_index() != 0, dynamic_ncols=True)
+    losses, window_start, window_steps = [], time.perf_counter(), 0
+    with StopRequest() as stop:
+        step = start_step
+        while step < end_step and not stop.requested:
+            batch = sharding.make_global_batch(iterator.batch_at(step), mesh)
+            state, loss = train_step(state, batch, jax.random.fold_in(train_key, step))
+            step += 1
+            losses.append(loss)
+            window_steps += 1
+            progress.update(1)
+            checkpoint.save_state(manager, step, state)
+            if step % training.log_every == 0 or step == end_step:
+                elapsed = time.perf_counter() - window_start
+                mean_loss = float(np.mean(jax.device_get(losses)))
+                last_metrics = {"loss": mean_loss, "steps_per_second": window_steps / elapsed,
+                                "examples_per_second": window_steps * training.global_batch_size / elapsed}
+                writer.write(step, last_metrics)
+                progress.set_postfix(loss=f"{mean_loss:.4f}", ex_per_s=f"{last_metrics['examples_per_second']:.0f}")
+                losses, window_start, window_steps = [], time.perf_counter(), 0
+            if step % training.eval_every == 0 or step == training.num_steps:
+                prior = checkpoint.prior_from_description(description, state.ema_params)
+                evaluation = evaluate_prior(prior, held_out_poses, loss_fn, config, eval_key)
+                writer.write(step, evaluation)
+                last_metrics.update(evaluation)
+                progress.write(f"step {step}: " + ", ".join(f"{k}={v:.3f}" for k, v in evaluation.items()))
+        manager.wait_until_finished()
+        if manager.latest_step() != step:
+            checkpoint.save_state(manager, step, state, force=True)
+        manager.wait_until_finished()
+    progress.close()
+    manager.close()
+    if step >= training.num_steps and jax.process_index() == 0:
+        checkpoint.export_prior(workdir / checkpoint.EXPORT_DIR, state.ema_params, description)
+    last_metrics["step"] = step
+    last_metrics["stopped_early"] = step < training.num_steps
+    return last_metrics

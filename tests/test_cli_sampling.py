@@ -1,0 +1,114 @@
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from posediff_jax import cli, geometry
+from posediff_jax.guidance import bone_lengths, heatmap_evidence_from_keypoints
+from posediff_jax.sampling.gaussian_prior import STANDING_POSE_MM
+
+jax.config.update("jax_disable_most_optimizations", True)
+
+K = np.array([[1150.0, 0, 512], [0, 1150.0, 515], [0, 0, 1]], np.float32)
+FAST = ["--prior", "gaussian", "--steps", "4", "--num-hypotheses", "3", "--quiet"]
+
+
+def keypoints():
+    return np.asarray(geometry.project_to_pixels(jnp.asarray(STANDING_POSE_MM + np.array([0, 0, 5000.0])), K))
+
+
+def outputs(folder):
+    return sorted(path.name for path in folder.iterdir() if path.name.startswith("out"))
+
+
+def test_estimate_from_batched_keypoints_writes_npz_and_png(tmp_path):
+    source = tmp_path / "in.npz"
+    np.savez(source, keypoints_2d=np.stack([keypoints(), keypoints() + 3.0]), intrinsics=K)
+    assert cli.main(["estimate", "--input", str(source), "--output", str(tmp_path / "out.npz"), *FAST]) == 0
+    with np.load(tmp_path / "out.npz") as result:
+        assert result["hypotheses"].shape == (2, 3, 17, 3)
+        assert result["energies"].shape == (2, 3)
+        assert result["reprojection_weighted"].shape == (2, 17, 3)
+        assert result["root_translation"].shape == (2, 3)
+        assert abs(float(result["root_translation"][0, 2]) - 5000.0) < 1500.0
+    assert outputs(tmp_path) == ["out.npz", "out.png"]
+
+
+def test_estimate_from_heatmaps_and_keypoint_energy(tmp_path):
+    evidence = heatmap_evidence_from_keypoints(keypoints(), K)
+    source = tmp_path / "in.npz"
+    np.savez(source, heatmaps=np.asarray(evidence.heatmaps), image_to_heatmap=np.asarray(evidence.image_to_heatmap),
+             intrinsics=K)
+    assert cli.main(["estimate", "--input", str(source), "--output", str(tmp_path / "out.npz"), "--no-plot",
+                     "--guidance", "x0", *FAST]) == 0
+    with np.load(tmp_path / "out.npz") as result:
+        assert result["hypotheses"].shape == (1, 3, 17, 3) and str(result["energy"]) == "heatmap"
+    keypoint_source = tmp_path / "kp.npz"
+    np.savez(keypoint_source, keypoints_2d=keypoints(), intrinsics=K)
+    assert cli.main(["estimate", "--input", str(keypoint_source), "--energy", "keypoints", "--output",
+                     str(tmp_path / "out2.npz"), "--no-plot", "--guidance", "x0", "--steps", "2", *FAST[:2],
+                     "--num-hypotheses", "2", "--quiet"]) == 0
+
+
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        (lambda h: dict(heatmaps=np.where(h > 0.5, np.nan, h), image_to_heatmap=np.eye(2, 3), intrinsics=K), "NaN"),
+        (lambda h: dict(heatmaps=h - 0.5, image_to_heatmap=np.eye(2, 3), intrinsics=K), "negative"),
+        (lambda h: dict(heatmaps=h[:16], image_to_heatmap=np.eye(2, 3), intrinsics=K), "17 joint maps"),
+        (lambda h: dict(heatmaps=h, image_to_heatmap=np.eye(2, 3)), "intrinsics"),
+        (lambda h: dict(heatmaps=h[:, :0], image_to_heatmap=np.eye(2, 3), intrinsics=K), "zero-size"),
+        (lambda h: dict(heatmaps=h, intrinsics=K), "image_to_heatmap"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys, arrays, message):
+    heatmaps = np.asarray(heatmap_evidence_from_keypoints(keypoints(), K).heatmaps)
+    source = tmp_path / "in.npz"
+    np.savez(source, **arrays(heatmaps))
+    assert cli.main(["estimate", "--input", str(source), "--output", str(tmp_path / "out.npz"), *FAST]) == 2
+    error = capsys.readouterr().err.strip()
+    assert message in error and len(error.splitlines()) == 1
+    assert outputs(tmp_path) == []
+    assert [path.name for path in tmp_path.iterdir()] == ["in.npz"]
+
+
+def test_image_without_detector_gives_a_clear_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "posediff_jax.detector", None)
+    assert cli.main(["estimate", "--image", str(tmp_path / "photo.jpg"), "--output", str(tmp_path / "out.npz"),
+                     *FAST]) == 2
+    assert "detector" in capsys.readouterr().err
+
+
+def test_complete_keeps_known_joints(tmp_path):
+    known = STANDING_POSE_MM + np.random.default_rng(0).normal(0, 50, (17, 3)).astype(np.float32)
+    known[0] = 0
+    mask = np.zeros(17)
+    mask[[1, 2, 3, 4, 5, 6]] = 1
+    known[mask == 0] = np.nan
+    source = tmp_path / "in.npz"
+    np.savez(source, known_joints=known, mask=mask)
+    assert cli.main(["complete", "--input", str(source), "--output", str(tmp_path / "out.npz"), "--prior",
+                     "gaussian", "--steps", "20", "--num-hypotheses", "4", "--quiet"]) == 0
+    with np.load(tmp_path / "out.npz") as result:
+        assert result["hypotheses"].shape == (1, 4, 17, 3)
+        assert float(result["known_joint_error_mm"].max()) < 5.0
+    assert outputs(tmp_path) == ["out.npz", "out.png"]
+
+
+def test_generate_and_bone_length_guidance(tmp_path):
+    assert cli.main(["generate", "--output", str(tmp_path / "out.npz"), *FAST]) == 0
+    with np.load(tmp_path / "out.npz") as result:
+        assert result["hypotheses"].shape == (3, 17, 3) and np.all(result["hypotheses"][:, 0] == 0)
+    targets = tmp_path / "bones.npz"
+    wanted = np.asarray(bone_lengths(jnp.asarray(STANDING_POSE_MM))) * 1.15
+    np.savez(targets, bone_lengths=wanted)
+    common = ["--prior", "gaussian", "--steps", "20", "--num-hypotheses", "4", "--quiet", "--no-plot"]
+    assert cli.main(["generate", "--bone-lengths", str(targets), "--output", str(tmp_path / "out_bones.npz"),
+                     *common]) == 0
+    assert cli.main(["generate", "--output", str(tmp_path / "out_free.npz"), *common]) == 0
+    with np.load(tmp_path / "out_bones.npz") as guided, np.load(tmp_path / "out_free.npz") as free:
+        guided_error = np.abs(guided["bone_lengths"] - wanted).mean()
+        free_error = np.abs(free["bone_lengths"] - wanted).mean()
+    assert guided_error < 0.5 * free_error

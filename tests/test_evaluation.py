@@ -1,0 +1,275 @@
+"""Evaluation: resumable results store, summaries and reports, and the driver on fixture data."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from posediff_jax.evaluation import report, results_store
+from posediff_jax.validation import PoseDiffError
+
+
+def test_store_saves_atomically_and_reloads(tmp_path):
+    store = results_store.ResultsStore(tmp_path, {"dataset": "h36m", "levels": (0.5, 0.9)})
+    assert store.done_indices() == []
+    store.save(3, {"error": np.array([1.0, 2.0]), "action": np.array(["Walking 1", "Eating"])})
+    store.save(1, {"error": np.array([5.0]), "action": np.array(["Sitting"])})
+    assert store.is_done(1) and store.is_done(3) and not store.is_done(2)
+    assert store.done_indices() == [1, 3]
+    merged = store.load_all()
+    np.testing.assert_array_equal(merged["error"], [5.0, 1.0, 2.0])
+    assert merged["action"].tolist() == ["Sitting", "Walking 1", "Eating"]
+    assert not [name for name in os.listdir(store.batch_dir) if name.endswith(".tmp")]
+
+
+def test_store_resumes_with_same_fingerprint_and_refuses_another(tmp_path):
+    results_store.ResultsStore(tmp_path, {"dataset": "h36m", "steps": 25}).save(0, {"error": np.zeros(2)})
+    resumed = results_store.ResultsStore(tmp_path, {"steps": 25, "dataset": "h36m"})
+    assert resumed.done_indices() == [0]
+    with pytest.raises(results_store.WorkdirMismatchError, match="steps"):
+        results_store.ResultsStore(tmp_path, {"dataset": "h36m", "steps": 50})
+
+
+def test_failed_write_leaves_no_batch_file(tmp_path):
+    store = results_store.ResultsStore(tmp_path, {})
+
+    def failing(file):
+        file.write(b"partial")
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        results_store.atomic_write_bytes(store.batch_path(0), failing)
+    assert not store.is_done(0)
+    assert os.listdir(store.batch_dir) == []
+
+
+def test_store_rejects_object_arrays_and_missing_batches(tmp_path):
+    store = results_store.ResultsStore(tmp_path, {})
+    with pytest.raises(PoseDiffError, match="object"):
+        store.save(0, {"bad": np.array([{"a": 1}], dtype=object)})
+    with pytest.raises(PoseDiffError, match="batch 7"):
+        store.load(7)
+
+
+def test_summarize_averages_over_action_means():
+    per_frame = {
+        "mpjpe": np.array([10.0, 20.0, 30.0, 100.0]),
+        "action": np.array(["Walking 1", "Walking 2", "Walking", "Eating"]),
+    }
+    summary = report.summarize(per_frame, ["mpjpe"], ["action"], average_over_group="action")
+    assert summary["num_frames"] == 4
+    assert summary["by_action"]["Walking"]["mpjpe"] == pytest.approx(20.0)
+    assert summary["by_action"]["Eating"]["mpjpe"] == pytest.approx(100.0)
+    assert summary["overall"]["mpjpe"] == pytest.approx(60.0)  # mean of per-action means, not of frames
+    frames = report.summarize(per_frame, ["mpjpe"], ["action"])
+    assert frames["overall"]["mpjpe"] == pytest.approx(40.0)
+
+
+def test_summarize_reports_missing_fields():
+    with pytest.raises(PoseDiffError, match="lack"):
+        report.summarize({"mpjpe": np.zeros(3)}, ["mpjpe", "pa_mpjpe"])
+    with pytest.raises(PoseDiffError, match="no per-frame"):
+        report.summarize({}, ["mpjpe"])
+
+
+def test_markdown_and_json_outputs(tmp_path):
+    per_frame = {
+        "mpjpe": np.array([10.0, 30.0]),
+        "coverage_q90": np.array([0.8, 1.0]),
+        "action": np.array(["Walking", "Eating"]),
+    }
+    summary = report.summarize(per_frame, ["mpjpe", "coverage_q90"], ["action"], average_over_group="action")
+    text = report.summary_markdown(
+        summary, {"mpjpe": "MPJPE (mm)", "coverage_q90": "coverage q=0.9"}, nominal={"coverage_q90": 0.9}, digits=2
+    )
+    assert "| MPJPE (mm) | 20.00 | - |" in text
+    assert "| coverage q=0.9 | 0.90 | 0.90 |" in text
+    assert "| Walking | 10.00 | 0.80 |" in text
+    path = report.write_json(tmp_path / "out" / "results.json", {"summary": summary, "bad": float("nan")})
+    loaded = json.loads(path.read_text())
+    assert loaded["summary"]["overall"]["mpjpe"] == pytest.approx(20.0)
+    assert loaded["bad"] is None
+    frames_path = report.write_per_frame(tmp_path / "frames.npz", per_frame)
+    with np.load(frames_path) as data:
+        assert data["action"].tolist() == ["Walking", "Eating"]
+
+
+# ------------------------------------------------------------------------------------------------ driver
+import jax  # noqa: E402
+import ml_collections  # noqa: E402
+
+from posediff_jax.evaluation import datasets, evaluate, evidence_sources, protocols  # noqa: E402
+from posediff_jax.sampling.gaussian_prior import STANDING_POSE_MM, make_gaussian_prior  # noqa: E402
+
+INTRINSICS = np.array([[1145.0, 0.0, 512.0], [0.0, 1145.0, 515.0], [0.0, 0.0, 1.0]], np.float32)
+
+
+def synthetic_frames(count=5, seed=0):
+    """Frames in the loader's layout: a jittered standing person 5 m in front of the camera."""
+    rng = np.random.default_rng(seed)
+    poses = (STANDING_POSE_MM[None] + rng.normal(scale=20.0, size=(count, 17, 3))).astype(np.float32)
+    poses -= poses[:, :1]
+    root = np.tile(np.array([[0.0, 0.0, 5000.0]], np.float32), (count, 1))
+    points = poses + root[:, None]
+    pixels = points[..., :2] / points[..., 2:] * INTRINSICS[[0, 1], [0, 1]] + INTRINSICS[[0, 1], [2, 2]]
+    mask = np.ones((count, 17), bool)
+    mask[:, 7] = False
+    return {
+        "pose_3d": poses, "root_position": root, "keypoints_2d_gt": pixels.astype(np.float32),
+        "keypoints_2d_detected": (pixels + rng.normal(scale=3.0, size=pixels.shape)).astype(np.float32),
+        "detection_mask": mask, "intrinsics": np.tile(INTRINSICS, (count, 1, 1)),
+        "subject": np.full(count, "S9"), "action": np.array(["Walking 1", "Eating", "Walking", "Eating 2", "Sitting"][:count]),
+        "camera": np.full(count, "54138969"), "frame": np.arange(count) * 64,
+    }  # fmt: skip
+
+
+def tiny_config(protocol="h36m", source="detections"):
+    config = ml_collections.ConfigDict({
+        "dataset": protocol, "workdir": "",
+        "data": {"loader": "videopose3d", "manual_dir": "", "detections": "", "subjects": ("S9",), "cameras": (),
+                 "actions": (), "frame_stride": 64, "max_frames": 0},
+        "evidence": {"source": source, "sigma": 2.0, "heatmap_size": 16, "heatmap_arrays_file": "", "use_gt_root": False},
+        "sampler": {"num_steps": 2, "method": "ddim", "guidance": "dps", "guidance_scale": 0.3,
+                    "scale_schedule": "constant", "max_grad_norm": 5.0, "eta": 0.0, "chunk_size": 8},
+        "num_hypotheses": (1, 4), "calibration_levels": (0.5, 0.9), "aggregation": "mean", "batch_size": 2,
+        "seed": 0, "save_hypotheses": False, "digits": 1,
+    })  # fmt: skip
+    return config
+
+
+@pytest.fixture(autouse=False)
+def fast_compile():
+    jax.config.update("jax_disable_most_optimizations", True)
+    yield
+    jax.config.update("jax_disable_most_optimizations", False)
+
+
+def test_make_batches_pads_the_last_batch():
+    batches = evaluate.make_batches(5, 2)
+    assert [b.tolist() for b in batches] == [[0, 1], [2, 3], [4, 4]]
+    with pytest.raises(PoseDiffError, match="no frames"):
+        evaluate.make_batches(0, 2)
+
+
+def test_evaluate_writes_reports_and_resumes(tmp_path, fast_compile):
+    frames, prior, lines = synthetic_frames(), make_gaussian_prior(), []
+    result = evaluate.evaluate(tiny_config(), workdir=tmp_path, prior=prior, frames=frames, progress=False,
+                               log=lines.append)
+    assert result["batches_computed"] == 3
+    per_frame = result["per_frame"]
+    assert per_frame["mpjpe_pbest_m4"].shape == (5,)  # padding dropped
+    assert per_frame["frame_index"].tolist() == [0, 1, 2, 3, 4]
+    assert np.all(per_frame["mpjpe_pbest_m4"] <= per_frame["mpjpe_pbest_m1"] + 1e-4)
+    assert np.all(per_frame["pa_mpjpe_jbest_m4"] <= per_frame["pa_mpjpe_pbest_m4"] + 1e-3)
+    summary = result["summary"]
+    assert set(summary["by_action"]) == {"Eating", "Sitting", "Walking"}
+    assert summary["overall"]["mpjpe_pbest_m1"] == pytest.approx(
+        np.mean([np.mean(per_frame["mpjpe_pbest_m1"][[1, 3]]), per_frame["mpjpe_pbest_m1"][4],
+                 np.mean(per_frame["mpjpe_pbest_m1"][[0, 2]])]), rel=1e-5)
+    for name in ("results.json", "results.md", "per_frame.npz"):
+        assert (tmp_path / name).exists()
+    assert "MPJPE P-best m=4 (mm)" in lines[0] and "calibration coverage q=0.9" in lines[0]
+    loaded = json.loads((tmp_path / "results.json").read_text())
+    assert loaded["summary"]["num_frames"] == 5
+
+    again = evaluate.evaluate(tiny_config(), workdir=tmp_path, prior=prior, frames=frames, progress=False,
+                              log=lines.append)
+    assert again["batches_computed"] == 0
+    assert again["summary"]["overall"] == pytest.approx(summary["overall"])
+    (tmp_path / "batches" / "batch_000001.npz").unlink()
+    partial = evaluate.evaluate(tiny_config(), workdir=tmp_path, prior=prior, frames=frames, progress=False,
+                                log=lines.append)
+    assert partial["batches_computed"] == 1
+    np.testing.assert_allclose(partial["per_frame"]["mpjpe_pbest_m4"], per_frame["mpjpe_pbest_m4"], rtol=1e-5)
+
+    changed = tiny_config()
+    changed.sampler.num_steps = 3
+    with pytest.raises(results_store.WorkdirMismatchError, match="config"):
+        evaluate.evaluate(changed, workdir=tmp_path, prior=prior, frames=frames, progress=False, log=lines.append)
+
+
+def test_gt_heatmaps_beat_noisy_detections_and_heatmap_arrays_match_frames(tmp_path):
+    frames = synthetic_frames(3)
+    gt = evidence_sources.batch_evidence("gt_heatmaps", frames, [0, 1], heatmap_size=16)
+    np.testing.assert_allclose(gt.keypoints_2d, frames["keypoints_2d_gt"][:2], atol=1e-3)
+    detected = evidence_sources.batch_evidence("detections", frames, [0, 1], heatmap_size=16, use_gt_root=True)
+    assert float(detected.joint_weights[0, 7]) == 0.0 and bool(detected.use_given_root[0])
+    arrays_path = tmp_path / "heatmaps.npz"
+    heatmaps = np.random.default_rng(0).uniform(size=(3, 17, 8, 8)).astype(np.float32)
+    np.savez(arrays_path, heatmaps=heatmaps, image_to_heatmap=np.tile(np.array([[0.01, 0, 0], [0, 0.01, 0]]), (3, 1, 1)),
+             subject=frames["subject"][::-1], action=frames["action"][::-1], camera=frames["camera"][::-1],
+             frame=frames["frame"][::-1])  # stored in reverse order: rows are matched by frame identity
+    arrays = evidence_sources.HeatmapArrays(arrays_path)
+    evidence = evidence_sources.batch_evidence("heatmap_arrays", frames, [0], heatmap_arrays=arrays)
+    assert evidence.heatmaps.shape == (1, 17, 8, 8)
+    expected = heatmaps[2] / heatmaps[2].max(axis=(-2, -1), keepdims=True)
+    np.testing.assert_allclose(evidence.heatmaps[0], expected, rtol=1e-5)
+    frames_other = dict(frames, frame=frames["frame"] + 1)
+    with pytest.raises(PoseDiffError, match="no heatmaps for"):
+        evidence_sources.batch_evidence("heatmap_arrays", frames_other, [0], heatmap_arrays=arrays)
+    with pytest.raises(PoseDiffError, match="evidence source"):
+        evidence_sources.batch_evidence("webcam", frames, [0])
+
+
+def test_protocol_columns_for_3dhp_and_3dpw():
+    rng = np.random.default_rng(1)
+    target = rng.normal(scale=200.0, size=(2, 17, 3)).astype(np.float32)
+    hypotheses = target[:, None] + rng.normal(scale=80.0, size=(2, 6, 17, 3)).astype(np.float32)
+    hypotheses[:, 0] = target + 1.0  # hypothesis 0 is nearly exact
+    columns = protocols.frame_metrics("mpi_inf_3dhp", hypotheses, target, [1, 6])
+    np.testing.assert_allclose(columns["pck_pbest_m1"], 1.0)
+    assert np.all(columns["auc_pbest_m6"] > 0.9)
+    pw3d = protocols.frame_metrics("pw3d", hypotheses, target, [1, 6])
+    assert "pa_mpjpe_lsp14_pbest_m6" in pw3d and "aggregate_pa_mpjpe_lsp14" in pw3d
+    hypotheses[:, 0, 10] += 1000.0  # head top: not in 3DPW's joints nor (as joint 10) in its LSP-14
+    moved = protocols.frame_metrics("pw3d", hypotheses, target, [1])
+    np.testing.assert_allclose(moved["mpjpe_pbest_m1"], pw3d["mpjpe_pbest_m1"], rtol=1e-4)
+    np.testing.assert_allclose(moved["pa_mpjpe_lsp14_pbest_m1"], pw3d["pa_mpjpe_lsp14_pbest_m1"], rtol=1e-3)
+    with pytest.raises(PoseDiffError, match="exceed"):
+        protocols.frame_metrics("h36m", hypotheses, target, [10])
+
+
+def test_evaluate_command_overrides_and_errors(repo_root):
+    from posediff_jax.commands import evaluate as command
+
+    config = command.load_config(repo_root / "configs" / "eval_h36m.py")
+    command.apply_override(config, "data.max_frames=0")
+    command.apply_override(config, "data.cameras=()")
+    command.apply_override(config, "evidence.source=gt_heatmaps")
+    command.apply_override(config, "num_hypotheses=[1, 5]")
+    assert config.data.max_frames == 0 and config.data.cameras == ()
+    assert config.evidence.source == "gt_heatmaps" and tuple(config.num_hypotheses) == (1, 5)
+    with pytest.raises(PoseDiffError, match="unknown config key"):
+        command.apply_override(config, "sampler.steps=3")
+    with pytest.raises(PoseDiffError, match="KEY=VALUE"):
+        command.apply_override(config, "sampler.num_steps")
+    with pytest.raises(PoseDiffError, match="not found"):
+        command.load_config(repo_root / "configs" / "missing.py")
+
+
+@pytest.mark.shared_data
+def test_h36m_loader_on_real_s9_frames(shared_dir):
+    data_config = ml_collections.ConfigDict({
+        "manual_dir": str(shared_dir / "data" / "h36m"), "detections": "sh_pt_mpii", "subjects": ("S9", "S11"),
+        "cameras": ("54138969",), "actions": ("Walking",), "frame_stride": 100, "max_frames": 20,
+    })  # fmt: skip
+    frames = datasets.load_h36m_videopose3d(data_config)
+    assert len(frames["pose_3d"]) == 20 and set(frames["subject"]) == {"S9"}
+    np.testing.assert_allclose(frames["pose_3d"][:, 0], 0.0, atol=1e-3)
+    assert np.all(frames["root_position"][:, 2] > 2000)  # metres in front of the camera
+    distances = np.linalg.norm(frames["keypoints_2d_gt"] - frames["keypoints_2d_detected"], axis=-1)
+    assert np.median(distances[:, frames["detection_mask"][0]]) < 25.0  # the detections fit the projection
+
+
+@pytest.mark.parametrize("name, protocol", [("eval_h36m", "h36m"), ("eval_mpi_inf_3dhp", "mpi_inf_3dhp"),
+                                            ("eval_3dpw", "pw3d")])
+def test_shipped_configs_load_and_name_their_command(repo_root, name, protocol):
+    from posediff_jax.commands import evaluate as command
+
+    path = repo_root / "configs" / f"{name}.py"
+    config = command.load_config(path)
+    assert config.dataset == protocol
+    assert f"posediff evaluate --config configs/{name}.py" in path.read_text()
+    assert config.evidence.source in evidence_sources.EVIDENCE_SOURCES
+    assert max(config.num_hypotheses) >= 200 and config.data.frame_stride >= 1

@@ -1,0 +1,95 @@
+import numpy as np
+import pytest
+
+from posediff_jax.guidance import evidence as evidence_lib
+from posediff_jax.guidance import render
+from posediff_jax.validation import PoseDiffError
+
+K = np.array([[1000.0, 0, 500], [0, 1000.0, 500], [0, 0, 1]], np.float32)
+
+
+def keypoints(seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.uniform(300, 700, (17, 2))).astype(np.float32)
+
+
+def test_gaussians_peak_at_the_points_with_the_requested_sigma():
+    points = np.array([[10.0, 20.0], [30.5, 5.0]])
+    maps = render.render_gaussian_heatmaps(points, 32, 40, sigma=np.array([2.0, 3.0]))
+    assert maps.shape == (2, 32, 40)
+    assert np.unravel_index(maps[0].argmax(), maps[0].shape) == (20, 10)
+    np.testing.assert_allclose(maps[0, 20, 12], np.exp(-4 / 8), rtol=1e-5)
+    np.testing.assert_allclose(maps[1, 5, 30], np.exp(-0.25 / 18), rtol=1e-5)
+
+
+def test_bounding_box_affine_maps_the_box_inside_the_grid():
+    points = keypoints()
+    affine = render.bounding_box_affine(points, heatmap_size=64, margin=1.25)
+    mapped = points @ affine[:, :2].T + affine[:, 2]
+    assert mapped.min() >= -0.5 and mapped.max() <= 63.5
+    # the box side is margin * the larger extent: the extreme coordinates sit 1/1.25 of the way across.
+    extent = mapped.max(0) - mapped.min(0)
+    np.testing.assert_allclose(extent.max(), 64 / 1.25, rtol=1e-5)
+
+
+def test_confidence_widens_sigma():
+    sigmas = render.sigma_from_confidence(np.array([1.0, 0.25, 0.0]), sigma=2.0)
+    np.testing.assert_allclose(sigmas, [2.0, 4.0, 2.0 / np.sqrt(0.1)])
+
+
+def test_evidence_from_keypoints_roundtrips_the_argmax():
+    points = keypoints()
+    confidence = np.linspace(0.2, 1.0, 17)
+    evidence = render.heatmap_evidence_from_keypoints(points, K, sigma=2.0, confidence=confidence)
+    assert evidence.heatmaps.shape == (17, 64, 64)
+    np.testing.assert_allclose(evidence.joint_weights, confidence, rtol=1e-6)
+    argmax = evidence_lib.heatmap_argmax_keypoints(np.asarray(evidence.heatmaps), np.asarray(evidence.image_to_heatmap))
+    cell = 1.0 / float(evidence.image_to_heatmap[0, 0])
+    assert np.abs(argmax - points).max() <= cell * 0.75
+    assert not bool(evidence.use_given_root)
+
+
+def test_batched_keypoints_give_batched_evidence():
+    points = np.stack([keypoints(0), keypoints(1)])
+    evidence = render.heatmap_evidence_from_keypoints(points, np.stack([K, K]), root_translation=np.zeros((2, 3)))
+    assert evidence.heatmaps.shape == (2, 17, 64, 64)
+    assert evidence.image_to_heatmap.shape == (2, 2, 3)
+    assert evidence.use_given_root.shape == (2,) and bool(evidence.use_given_root.all())
+
+
+def good_heatmaps():
+    return np.ones((17, 8, 8), np.float32)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda h: h.__setitem__((0, 0, 0), np.nan), "NaN"),
+        (lambda h: h.__setitem__((3, 1, 1), -0.5), "negative"),
+    ],
+)
+def test_bad_heatmap_values_are_named(change, message):
+    heatmaps = good_heatmaps()
+    change(heatmaps)
+    with pytest.raises(PoseDiffError, match=message):
+        evidence_lib.make_heatmap_evidence(heatmaps, np.eye(2, 3), K)
+
+
+def test_bad_heatmap_shapes_and_missing_intrinsics_are_named():
+    with pytest.raises(PoseDiffError, match="17 joint maps"):
+        evidence_lib.make_heatmap_evidence(np.ones((33, 8, 8)), np.eye(2, 3), K)
+    with pytest.raises(PoseDiffError, match="zero-size"):
+        evidence_lib.make_heatmap_evidence(np.ones((17, 0, 8)), np.eye(2, 3), K)
+    with pytest.raises(PoseDiffError, match="intrinsics: missing"):
+        evidence_lib.make_heatmap_evidence(good_heatmaps(), np.eye(2, 3), None)
+    with pytest.raises(PoseDiffError, match="intrinsics"):
+        render.heatmap_evidence_from_keypoints(keypoints(), np.eye(2))
+    with pytest.raises(PoseDiffError, match="keypoints_2d"):
+        render.heatmap_evidence_from_keypoints(np.zeros((16, 2)), K)
+
+
+def test_empty_heatmaps_get_zero_weight():
+    heatmaps = good_heatmaps()
+    heatmaps[10] = 0.0
+    evidence = evidence_lib.make_heatmap_evidence(heatmaps, np.eye(2, 3), K)
+    assert float(evidence.joint_weights[10]) == 0.0 and float(evidence.joint_weights[9]) == 1.0

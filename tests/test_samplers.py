@@ -1,0 +1,100 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from posediff_jax.guidance import heatmap_energy, heatmap_evidence_from_keypoints, stack_evidence
+from posediff_jax.sampling import make_sampler
+from posediff_jax.sampling import samplers
+from posediff_jax.sampling.gaussian_prior import STANDING_POSE_MM, make_gaussian_prior
+from posediff_jax.validation import PoseDiffError
+
+jax.config.update("jax_disable_most_optimizations", True)
+
+K = np.array([[1150.0, 0, 512], [0, 1150.0, 515], [0, 0, 1]], np.float32)
+STD_MM = 60.0
+
+
+@pytest.fixture(scope="module")
+def prior():
+    return make_gaussian_prior(std_mm=STD_MM)
+
+
+def evidence_for(pose, root=(0.0, 0.0, 5000.0)):
+    from posediff_jax import geometry
+
+    pixels = np.asarray(geometry.project_to_pixels(jnp.asarray(pose) + jnp.asarray(root), K))
+    return heatmap_evidence_from_keypoints(pixels, K)
+
+
+def test_steps_land_on_x0_at_time_zero():
+    x_t, x0, eps, noise = (jnp.full((17, 3), value) for value in (1.0, 2.0, 3.0, 4.0))
+    np.testing.assert_allclose(samplers.ddim_step(x_t, x0, eps, 0.3, 1.0, noise, eta=1.0), x0, atol=1e-6)
+    np.testing.assert_allclose(samplers.ddpm_step(x_t, x0, eps, 0.3, 1.0, noise), x0, atol=1e-6)
+
+
+def test_ddpm_posterior_matches_ddim_with_eta_one_for_consistent_inputs():
+    rng = np.random.default_rng(0)
+    x0, eps, noise = (jnp.asarray(rng.normal(size=(17, 3)), jnp.float32) for _ in range(3))
+    alpha_bar_t, alpha_bar_s = 0.3, 0.6
+    x_t = np.sqrt(alpha_bar_t) * x0 + np.sqrt(1 - alpha_bar_t) * eps
+    np.testing.assert_allclose(
+        samplers.ddpm_step(x_t, x0, eps, alpha_bar_t, alpha_bar_s, noise),
+        samplers.ddim_step(x_t, x0, eps, alpha_bar_t, alpha_bar_s, noise, eta=1.0),
+        atol=1e-5,
+    )
+
+
+@pytest.mark.parametrize("method", ["ddim", "ddpm"])
+def test_unguided_samples_follow_the_prior(prior, method):
+    sampler = make_sampler(prior, None, num_steps=50, method=method)
+    poses = np.asarray(sampler.sample(jax.random.PRNGKey(0), None, 400))
+    assert poses.shape == (400, 17, 3)
+    assert np.all(poses[:, 0] == 0.0)
+    np.testing.assert_allclose(poses[:, 1:].mean(0), STANDING_POSE_MM[1:], atol=12.0)
+    std = poses[:, 1:].std(0).mean()
+    assert 0.9 * STD_MM < std < 1.1 * STD_MM  # few-step samplers slightly under-disperse
+
+
+def test_deterministic_and_independent_of_chunk_size(prior):
+    key = jax.random.PRNGKey(3)
+    evidence = evidence_for(STANDING_POSE_MM)
+    big = make_sampler(prior, heatmap_energy, num_steps=4, guidance="x0", chunk_size=64)
+    small = make_sampler(prior, heatmap_energy, num_steps=4, guidance="x0", chunk_size=3)
+    first = np.asarray(big.sample(key, evidence, 10))
+    np.testing.assert_array_equal(first, np.asarray(big.sample(key, evidence, 10)))
+    np.testing.assert_allclose(first, np.asarray(small.sample(key, evidence, 10)), atol=1e-4)
+    assert not np.allclose(first, np.asarray(big.sample(jax.random.PRNGKey(4), evidence, 10)))
+
+
+def test_batch_of_frames_matches_single_frames(prior):
+    rng = np.random.default_rng(1)
+    poses = [STANDING_POSE_MM + rng.normal(0, 40, (17, 3)).astype(np.float32) * (np.arange(17) > 0)[:, None]
+             for _ in range(3)]
+    batch = stack_evidence([evidence_for(pose) for pose in poses])
+    sampler = make_sampler(prior, heatmap_energy, num_steps=2, guidance="x0", chunk_size=4)
+    key = jax.random.PRNGKey(7)
+    hypotheses, energies = sampler.sample_batch_with_energies(key, batch, 6)
+    assert hypotheses.shape == (3, 6, 17, 3) and energies.shape == (3, 6)
+    single = sampler.sample(jax.random.fold_in(key, 2), evidence_for(poses[2]), 6)
+    np.testing.assert_allclose(hypotheses[2], single, atol=1e-3)
+    np.testing.assert_allclose(energies[1], sampler.energies(hypotheses[1], evidence_for(poses[1])), rtol=1e-4)
+
+
+def test_bad_configuration_is_rejected(prior):
+    with pytest.raises(PoseDiffError, match="method"):
+        make_sampler(prior, None, method="euler")
+    with pytest.raises(PoseDiffError, match="guidance"):
+        make_sampler(prior, None, guidance="cfg")
+    with pytest.raises(PoseDiffError, match="num_hypotheses"):
+        make_sampler(prior, None, num_steps=2).sample(jax.random.PRNGKey(0), None, 0)
+
+
+def test_network_prior_gives_finite_samples():
+    model = pytest.importorskip("posediff_jax.model")
+    if not hasattr(model, "make_prior_for_tests"):
+        pytest.skip("posediff_jax.model.make_prior_for_tests not available")
+    network_prior = model.make_prior_for_tests(0)
+    sampler = make_sampler(network_prior, heatmap_energy, num_steps=3, guidance="dps")
+    poses = sampler.sample(jax.random.PRNGKey(0), evidence_for(STANDING_POSE_MM), 4)
+    assert poses.shape == (4, 17, 3) and np.all(np.isfinite(poses))

@@ -1,0 +1,150 @@
+"""Training: sharded == single-device step, kill + resume == uninterrupted, 4-device checkpoint -> 1 device."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pytest
+
+from posediff_jax.training import checkpoint
+from posediff_jax.training.config_schema import ConfigError, apply_overrides, default_config, load_config
+from posediff_jax.training.train import train_and_evaluate
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+TINY = str(REPO / "configs" / "tiny.py")
+
+
+def run_python(code: str, devices: int, timeout: int = 300) -> str:
+    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO),
+               XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                            env=env, timeout=timeout, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def flat_params(params):
+    return np.concatenate([np.ravel(leaf) for leaf in jax.tree.leaves(params)])
+
+
+def test_sharded_step_matches_single_device_step():
+    output = run_python("""
+        import jax, json, numpy as np
+        from posediff_jax.training.config_schema import load_config
+        from posediff_jax.training import sharding, train_state
+        from posediff_jax.training.train import make_train_step
+        from posediff_jax.diffusion.losses import make_denoising_loss
+        from posediff_jax.diffusion.schedules import VPSchedule
+        from posediff_jax.normalization import compute_normalization_stats
+        from posediff_jax.training.synthetic import synthetic_poses
+        assert jax.device_count() == 4
+        config = load_config('configs/tiny.py')
+        poses = synthetic_poses(64, seed=3)
+        network = train_state.make_network(config.model)
+        optimizer = train_state.make_optimizer(config.training)
+        loss_fn = make_denoising_loss(VPSchedule('cosine'))
+        step = make_train_step(network, optimizer, loss_fn, compute_normalization_stats(poses), 0.99)
+        state = train_state.create_train_state(network, optimizer, jax.random.PRNGKey(0))
+        key = jax.random.PRNGKey(5)
+        single_state, single_loss = jax.jit(step)(state, {'pose': poses[:32]}, key)
+        mesh = sharding.make_data_mesh()
+        rep, bat = sharding.replicated(mesh), sharding.batch_sharded(mesh)
+        sharded = jax.jit(step, in_shardings=(rep, bat, rep), out_shardings=(rep, rep))
+        batch = sharding.make_global_batch({'pose': poses[:32]}, mesh)
+        assert len(batch['pose'].sharding.device_set) == 4
+        sharded_state, sharded_loss = sharded(jax.device_put(state, rep), batch, key)
+        flat = lambda t: np.concatenate([np.ravel(x) for x in jax.tree.leaves(t)])
+        print(json.dumps({'loss': [float(single_loss), float(sharded_loss)],
+                          'max_param_diff': float(np.abs(flat(single_state.params) - flat(sharded_state.params)).max()),
+                          'max_update': float(np.abs(flat(single_state.params) - flat(state.params)).max())}))
+    """, devices=4)
+    result = json.loads(output.strip().splitlines()[-1])
+    assert result["loss"][0] == pytest.approx(result["loss"][1], rel=1e-5)
+    assert result["max_update"] > 1e-5  # the step changed the parameters
+    assert result["max_param_diff"] < 1e-6 + 1e-3 * result["max_update"]
+
+
+def test_killed_run_resumes_to_the_same_parameters_even_on_another_device_count(tmp_path):
+    # Uninterrupted reference on 1 device, in process.
+    reference_dir = tmp_path / "reference"
+    config = load_config(TINY)
+    metrics = train_and_evaluate(config, reference_dir)
+    assert metrics["step"] == 20 and not metrics["stopped_early"]
+    reference = checkpoint.load_prior(reference_dir / "export")
+    # Interrupted after 7 steps on 4 devices (a pre-emption: a checkpoint is written at step 7) ...
+    resumed_dir = tmp_path / "resumed"
+    run_python(f"""
+        import jax
+        from posediff_jax.training.config_schema import load_config
+        from posediff_jax.training.train import train_and_evaluate
+        assert jax.device_count() == 4
+        metrics = train_and_evaluate(load_config({TINY!r}), {str(resumed_dir)!r}, stop_after_steps=7)
+        assert metrics['step'] == 7 and metrics['stopped_early'], metrics
+    """, devices=4)
+    assert not (resumed_dir / "export").exists()
+    # ... then resumed on 1 device.
+    metrics = train_and_evaluate(load_config(TINY), resumed_dir)
+    assert metrics["step"] == 20
+    resumed = checkpoint.load_prior(resumed_dir / "export")
+    np.testing.assert_allclose(flat_params(resumed.params), flat_params(reference.params), rtol=1e-4, atol=1e-6)
+    # The training workdir itself loads as a prior (latest Orbax checkpoint), same weights as the export.
+    from_workdir = checkpoint.load_prior(resumed_dir)
+    np.testing.assert_allclose(flat_params(from_workdir.params), flat_params(resumed.params), rtol=1e-6)
+    lines = (resumed_dir / "metrics.jsonl").read_text().splitlines()
+    assert any("examples_per_second" in line for line in lines) and any("bone_length_error_mm" in line for line in lines)
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+    workdir = tmp_path / "run"
+    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "posediff_jax", "train", "--config", TINY, "--workdir", str(workdir),
+         "--config.training.num_steps=100000", "--config.training.log_every=1"],
+        env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics_file = workdir / "metrics.jsonl"
+    import time
+
+    deadline = time.time() + 120
+    while time.time() < deadline and not (metrics_file.exists() and metrics_file.read_text().count("\n") >= 3):
+        time.sleep(0.2)
+    process.terminate()
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr[-2000:]
+    result = json.loads(stdout[stdout.index("{"):])
+    assert result["stopped_early"] and result["step"] >= 3
+    saved = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
+    assert saved[-1] == result["step"]
+
+
+def test_unknown_config_keys_and_bad_overrides_are_errors(tmp_path):
+    with pytest.raises(ConfigError, match="unknown key 'training.num_step'"):
+        load_config(TINY, ["--config.training.num_step=5"])
+    with pytest.raises(ConfigError, match="unknown group 'trainig'"):
+        load_config(TINY, ["trainig.num_steps=5"])
+    bad_file = tmp_path / "bad.py"
+    bad_file.write_text("from posediff_jax.training.config_schema import default_config\n"
+                        "def get_config():\n    c = default_config()\n    c.training.learnin_rate = 1.0\n    return c\n")
+    with pytest.raises(ConfigError, match="learnin_rate"):
+        load_config(str(bad_file))
+    config = apply_overrides(default_config(), ["training.num_steps=7", "data.train_subjects=['S1']",
+                                                "training.learning_rate=1"])
+    assert config.training.num_steps == 7 and config.data.train_subjects == ("S1",)
+    assert isinstance(config.training.learning_rate, float)
+    with pytest.raises(ConfigError, match="config file"):
+        load_config(str(tmp_path / "missing.py"))
+
+
+def test_missing_data_dir_is_a_clear_error(tmp_path):
+    config = load_config(TINY, ["data.source='h36m'", "data.manual_dir=''"])
+    from posediff_jax.validation import PoseDiffError
+
+    with pytest.raises(PoseDiffError, match="manual_dir"):
+        train_and_evaluate(config, tmp_path / "run")
+    config = load_config(TINY, ["data.source='h36m'", f"data.manual_dir='{tmp_path}'"])
+    with pytest.raises(PoseDiffError, match="data_3d_h36m.npz"):
+        train_and_evaluate(config, tmp_path / "run")
