@@ -37,10 +37,10 @@ def get_config() -> ml_collections.ConfigDict:
     config.evidence.use_gt_root = False
 
     config.sampler = ml_collections.ConfigDict()
-    config.sampler.num_steps = 25
+    config.sampler.num_steps = 50
     config.sampler.method = "ddim"
     config.sampler.guidance = "dps"
-    config.sampler.guidance_scale = 0.3
+    config.sampler.guidance_scale = 0.1
     config.sampler.scale_schedule = "constant"
     config.sampler.max_grad_norm = 5.0
     config.sampler.eta = 0.0

@@ -23,6 +23,10 @@ class Prior:
     """params: network parameters (EMA); normalization: mm <-> model space.
 
     apply_fn(params, x_t [..., 17, 3], t [...]) -> output [..., 17, 3] in model space.
+    x0_clip: the x0 estimate is clipped to `[-x0_clip, x0_clip]` in model space (units of the data's
+    per-coordinate std; training poses lie well inside +-5) and epsilon re-derived from the clipped x0. At high
+    noise an epsilon-network's x0 is `(x_t - sigma eps) / alpha` with alpha ~ 3e-3, so without the clip a small
+    error in eps becomes a pose metres wide (DDPM's `clip_denoised`). None or 0 disables it.
     """
 
     params: Any
@@ -30,6 +34,7 @@ class Prior:
     apply_fn: Callable = flax.struct.field(pytree_node=False)
     schedule: VPSchedule = flax.struct.field(pytree_node=False, default=VPSchedule())
     prediction_type: str = flax.struct.field(pytree_node=False, default="epsilon")
+    x0_clip: float = flax.struct.field(pytree_node=False, default=5.0)
 
     def denoise(self, x_t, t):
         """Tweedie estimate of the clean pose.
@@ -44,4 +49,8 @@ class Prior:
         output = self.apply_fn(self.params, x_t, t)
         alpha = self.schedule.alpha(t)[..., None, None]
         sigma = self.schedule.sigma(t)[..., None, None]
-        return output_to_x0_and_epsilon(output, x_t, alpha, sigma, self.prediction_type)
+        x0, epsilon = output_to_x0_and_epsilon(output, x_t, alpha, sigma, self.prediction_type)
+        if self.x0_clip:
+            x0 = jnp.clip(x0, -self.x0_clip, self.x0_clip)
+            epsilon = (x_t - alpha * x0) / jnp.maximum(sigma, 1e-6)
+        return x0, epsilon

@@ -121,7 +121,7 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--method", default="ddim")
     parser.add_argument("--guidance", default="dps")
-    parser.add_argument("--guidance-scale", type=float, default=0.3)
+    parser.add_argument("--guidance-scale", type=float, default=0.1)
     parser.add_argument("--scale-schedule", default="constant")
     parser.add_argument("--sigma", type=float, default=2.0, help="rendered heatmap sigma (heatmap pixels)")
     parser.add_argument("--keypoint-weight", type=float, default=0.0,

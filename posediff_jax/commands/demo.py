@@ -27,8 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-dir", default="posediff_demo_output", help="where the PNGs go")
     parser.add_argument("--checkpoint", default=None, help="prior checkpoint directory (default: the shipped prior)")
     parser.add_argument("--num-hypotheses", type=int, default=100, help="hypotheses per frame (m)")
-    parser.add_argument("--steps", type=int, default=25, help="DDIM steps")
-    parser.add_argument("--guidance-scale", type=float, default=0.3)
+    parser.add_argument("--steps", type=int, default=50, help="DDIM steps")
+    parser.add_argument("--guidance-scale", type=float, default=0.1)
     parser.add_argument("--evidence", choices=("detections", "gt_heatmaps"), default="detections",
                         help="heatmaps around the Stacked-Hourglass detections or the ground-truth projection")
     parser.add_argument("--no-image", action="store_true", help="skip the photo (image path)")

@@ -38,7 +38,7 @@ def add_arguments(parser):
                         help="for keypoint input: render Gaussian heatmaps (default) or robust reprojection")
     parser.add_argument("--sigma", type=float, default=2.0, help="rendered heatmap sigma (heatmap pixels)")
     parser.add_argument("--batch-size", type=int, default=16, help="frames per sampler call")
-    cli_support.add_sampling_arguments(parser, default_hypotheses=50, default_scale=0.3)
+    cli_support.add_sampling_arguments(parser, default_hypotheses=50, default_scale=0.1)
 
 
 def _with_frames_axis(array, single_rank):

@@ -11,7 +11,7 @@ import numpy as np
 from posediff_jax.validation import PoseDiffError
 
 
-def add_sampling_arguments(parser, default_hypotheses: int = 50, default_scale: float = 0.3):
+def add_sampling_arguments(parser, default_hypotheses: int = 50, default_scale: float = 0.1):
     """Options every sampling command shares."""
     group = parser.add_argument_group("sampling")
     group.add_argument("--num-hypotheses", type=int, default=default_hypotheses, help="hypotheses per input (m)")

@@ -64,7 +64,7 @@ class SamplerConfig:
     num_steps: int = 50
     method: str = "ddim"
     guidance: str = "dps"
-    guidance_scale: float = 0.3
+    guidance_scale: float = 0.1
     scale_schedule: Union[str, Callable] = "constant"
     max_grad_norm: float = 50.0
     eta: float = 0.0
@@ -210,7 +210,7 @@ def make_sampler(
     num_steps: int = 50,
     method: str = "ddim",
     guidance: str = "dps",
-    guidance_scale: float = 0.3,
+    guidance_scale: float = 0.1,
     scale_schedule: Union[str, Callable] = "constant",
     max_grad_norm: float = 50.0,
     eta: float = 0.0,
