@@ -21,15 +21,12 @@ Full protocol (every 64th frame, all 4 cameras, S9 + S11, ~4,600 frames with S11
 from the ground-truth 2D projection) or `heatmap_arrays` with `--set evidence.heatmap_arrays_file=FILE.npz`.
 """
 
-import ml_collections
+from posediff_jax.evaluation.config_schema import default_eval_config
 
 
-def get_config() -> ml_collections.ConfigDict:
-    config = ml_collections.ConfigDict()
+def get_config():
+    config = default_eval_config()
     config.dataset = "h36m"
-    config.workdir = ""  # default ./posediff_eval_h36m
-
-    config.data = ml_collections.ConfigDict()
     config.data.loader = "videopose3d"  # or 'tfds' (the project's h36m builder)
     config.data.manual_dir = "../shared/data/h36m"
     config.data.detections = "sh_pt_mpii"  # data_2d_h36m_<name>*.npz; '' for none
@@ -38,29 +35,5 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.actions = ()  # () = all
     config.data.frame_stride = 64
     config.data.max_frames = 240  # 0 = every selected frame
-
-    config.evidence = ml_collections.ConfigDict()
     config.evidence.source = "detections"  # 'gt_heatmaps' | 'detections' | 'heatmap_arrays'
-    config.evidence.sigma = 2.0  # heatmap pixels (64 x 64 heatmap over 1.25 x the person's box)
-    config.evidence.heatmap_size = 64
-    config.evidence.heatmap_arrays_file = ""
-    config.evidence.use_gt_root = False  # solve the root translation per hypothesis
-
-    config.sampler = ml_collections.ConfigDict()
-    config.sampler.num_steps = 50
-    config.sampler.method = "ddim"
-    config.sampler.guidance = "dps"
-    config.sampler.guidance_scale = 0.1
-    config.sampler.scale_schedule = "constant"
-    config.sampler.max_grad_norm = 5.0
-    config.sampler.eta = 0.0
-    config.sampler.chunk_size = 256
-
-    config.num_hypotheses = (1, 10, 50, 200)
-    config.calibration_levels = (0.5, 0.9)
-    config.aggregation = "mean"  # or 'reprojection' (per-joint selection by reprojection error)
-    config.batch_size = 8
-    config.seed = 0
-    config.save_hypotheses = False
-    config.digits = 1
     return config

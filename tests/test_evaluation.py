@@ -230,22 +230,25 @@ def test_protocol_columns_for_3dhp_and_3dpw():
         protocols.frame_metrics("h36m", hypotheses, target, [10])
 
 
-def test_evaluate_command_overrides_and_errors(repo_root):
-    from posediff_jax.commands import evaluate as command
+def load_eval_config(path, overrides=()):
+    from posediff_jax.config_files import load_config_file
+    from posediff_jax.evaluation.config_schema import default_eval_config
 
-    config = command.load_config(repo_root / "configs" / "eval_h36m.py")
-    command.apply_override(config, "data.max_frames=0")
-    command.apply_override(config, "data.cameras=()")
-    command.apply_override(config, "evidence.source=gt_heatmaps")
-    command.apply_override(config, "num_hypotheses=[1, 5]")
+    return load_config_file(str(path), overrides, reference=default_eval_config)
+
+
+def test_evaluate_command_overrides_and_errors(repo_root):
+    path = repo_root / "configs" / "eval_h36m.py"
+    config = load_eval_config(path, ["data.max_frames=0", "data.cameras=()", "evidence.source=gt_heatmaps",
+                                     "--config.num_hypotheses=[1, 5]"])
     assert config.data.max_frames == 0 and config.data.cameras == ()
     assert config.evidence.source == "gt_heatmaps" and tuple(config.num_hypotheses) == (1, 5)
-    with pytest.raises(PoseDiffError, match="unknown config key"):
-        command.apply_override(config, "sampler.steps=3")
-    with pytest.raises(PoseDiffError, match="KEY=VALUE"):
-        command.apply_override(config, "sampler.num_steps")
+    with pytest.raises(PoseDiffError, match="unknown key 'sampler.steps'"):
+        load_eval_config(path, ["sampler.steps=3"])
+    with pytest.raises(PoseDiffError, match="key=value"):
+        load_eval_config(path, ["sampler.num_steps"])
     with pytest.raises(PoseDiffError, match="not found"):
-        command.load_config(repo_root / "configs" / "missing.py")
+        load_eval_config(repo_root / "configs" / "missing.py")
 
 
 @pytest.mark.shared_data
@@ -265,10 +268,8 @@ def test_h36m_loader_on_real_s9_frames(shared_dir):
 @pytest.mark.parametrize("name, protocol", [("eval_h36m", "h36m"), ("eval_mpi_inf_3dhp", "mpi_inf_3dhp"),
                                             ("eval_3dpw", "pw3d")])
 def test_shipped_configs_load_and_name_their_command(repo_root, name, protocol):
-    from posediff_jax.commands import evaluate as command
-
     path = repo_root / "configs" / f"{name}.py"
-    config = command.load_config(path)
+    config = load_eval_config(path)
     assert config.dataset == protocol
     assert f"posediff evaluate --config configs/{name}.py" in path.read_text()
     assert config.evidence.source in evidence_sources.EVIDENCE_SOURCES

@@ -109,7 +109,8 @@ def run_examples(prior, args, output_dir: pathlib.Path, log=print) -> dict:
         title = f"S9 {examples['action'][index]}, camera {examples['camera'][index]}, frame {examples['frame'][index]}"
         image, keypoints = heatmap_panel(evidence, index)
         plot_hypotheses(path, hypotheses[index], evidence_image=image, keypoints_2d=keypoints,
-                        ground_truth=target[index], title=title)
+                        ground_truth=target[index], title=title,
+                        joint_weights=np.asarray(evidence.joint_weights[index]))
         written.append(path)
     return {"table": table, "rows": rows, "hypotheses": hypotheses, "written": written, "seconds": seconds}
 
@@ -134,8 +135,16 @@ def run_image(prior, args, output_dir: pathlib.Path, log=print) -> list[pathlib.
     from posediff_jax.detector.image_io import read_image
     from posediff_jax.visualization import plot_hypotheses
 
+    from posediff_jax import geometry
+    from posediff_jax.sampling import aggregate
+
+    estimate = np.asarray(aggregate.reprojection_weighted_pose(hypotheses, evidence))
+    weights = np.asarray(evidence.joint_weights)
+    root = geometry.solve_root_translation(estimate, evidence.keypoints_2d, evidence.intrinsics, weights)
+    reprojected = np.asarray(geometry.project_to_pixels(estimate + np.asarray(root), evidence.intrinsics))
     path = output_dir / "apollo11_crew_hypotheses.png"
     plot_hypotheses(path, hypotheses, evidence_image=read_image(image_path), keypoints_2d=np.asarray(evidence.keypoints_2d),
+                    reprojected_2d=reprojected, joint_weights=weights,
                     title=f"{pathlib.Path(image_path).name}: largest person, {args.num_hypotheses} hypotheses")
     log(f"\nphoto {pathlib.Path(image_path).name}: {len(hypotheses)} hypotheses for the largest person "
         f"(intrinsics: {info.get('intrinsics_source', 'given')})")

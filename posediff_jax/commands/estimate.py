@@ -190,6 +190,6 @@ def _plot_first_frame(args, evidence, hypotheses, selected, root, infos):
 
     def plot(path):
         plot_hypotheses(path, hypotheses[0], evidence_image=background, keypoints_2d=keypoints,
-                        reprojected_2d=reprojected, title=f"posediff estimate: frame 0, {hypotheses.shape[1]} hypotheses")
+                        reprojected_2d=reprojected, joint_weights=np.asarray(evidence.joint_weights[0]), title=f"posediff estimate: frame 0, {hypotheses.shape[1]} hypotheses")
 
     return plot

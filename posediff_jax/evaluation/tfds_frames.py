@@ -31,7 +31,7 @@ def load_frames(config) -> dict:
     import posediff_jax.data  # noqa: F401  registers the builders
 
     data_config = config.data
-    builder_name = data_config.get("builder", config.dataset)
+    builder_name = data_config.get("builder", "") or config.dataset
     download_config = None
     if data_config.get("manual_dir"):
         download_config = tfds.download.DownloadConfig(manual_dir=data_config.manual_dir)

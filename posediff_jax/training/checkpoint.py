@@ -72,11 +72,14 @@ def write_prior_description(directory, description: dict) -> None:
     write_text_atomic(pathlib.Path(directory) / PRIOR_JSON, json.dumps(description, indent=1))
 
 
-def export_prior(directory, ema_params, description: dict) -> pathlib.Path:
-    """Writes `params.npz` (float32 EMA weights) and `prior.json` into `directory`."""
+def export_prior(directory, ema_params, description: dict, dtype=np.float32) -> pathlib.Path:
+    """Writes `params.npz` (EMA weights as `dtype`; float16 halves a shipped file) and `prior.json`.
+
+    `load_prior` always computes in float32 whatever the stored dtype.
+    """
     directory = pathlib.Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    flat = {"/".join(key): np.asarray(value, np.float32)
+    flat = {"/".join(key): np.asarray(value, dtype)
             for key, value in traverse_util.flatten_dict(jax.device_get(ema_params)).items()}
     with atomic_path(directory / PARAMS_NPZ) as temporary:
         with open(temporary, "wb") as handle:
@@ -118,7 +121,7 @@ def load_prior(path) -> Prior:
     if (path / PARAMS_NPZ).is_file():
         try:
             with np.load(path / PARAMS_NPZ, allow_pickle=False) as data:
-                flat = {tuple(name.split("/")): jnp.asarray(data[name]) for name in data.files}
+                flat = {tuple(name.split("/")): jnp.asarray(data[name], jnp.float32) for name in data.files}
         except (OSError, ValueError) as error:
             raise CheckpointError(f"{path / PARAMS_NPZ}: unreadable ({error})") from None
         return prior_from_description(description, traverse_util.unflatten_dict(flat))

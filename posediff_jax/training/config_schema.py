@@ -7,18 +7,13 @@ key exists in `default_config()`: an unknown key (a typo) is an error naming the
 
 from __future__ import annotations
 
-import ast
-import importlib.util
-import pathlib
 from typing import Sequence
 
 import ml_collections
 
-from posediff_jax.validation import PoseDiffError
+from posediff_jax.config_files import ConfigError, apply_overrides, check_known_keys, load_config_file
 
-
-class ConfigError(PoseDiffError):
-    """A config file or override is invalid."""
+__all__ = ["ConfigError", "apply_overrides", "default_config", "load_config", "validate_config"]
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -72,20 +67,9 @@ def default_config() -> ml_collections.ConfigDict:
     return config
 
 
-def _check_keys(config, reference, prefix: str = "") -> None:
-    for key in config.keys():
-        name = f"{prefix}{key}"
-        if key not in reference:
-            raise ConfigError(f"config: unknown key '{name}' (known here: {sorted(reference.keys())})")
-        if isinstance(config[key], ml_collections.ConfigDict):
-            if not isinstance(reference[key], ml_collections.ConfigDict):
-                raise ConfigError(f"config: '{name}' must be a value, not a group")
-            _check_keys(config[key], reference[key], name + ".")
-
-
 def validate_config(config) -> ml_collections.ConfigDict:
     """Raises `ConfigError` on unknown keys or impossible values; returns the config."""
-    _check_keys(config, default_config())
+    check_known_keys(config, default_config())
     if config.data.source not in ("h36m", "synthetic"):
         raise ConfigError(f"config.data.source: expected 'h36m' or 'synthetic', got {config.data.source!r}")
     if config.training.global_batch_size < 1 or config.training.num_steps < 1:
@@ -93,57 +77,6 @@ def validate_config(config) -> ml_collections.ConfigDict:
     return config
 
 
-def _parse_value(text: str):
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text  # a bare string
-
-
-def apply_overrides(config, overrides: Sequence[str]):
-    """Applies `key.path=value` overrides (values as Python literals); unknown keys are errors."""
-    for override in overrides:
-        if "=" not in override:
-            raise ConfigError(f"override {override!r}: expected key=value")
-        key, text = override.split("=", 1)
-        key = key.removeprefix("--config.").removeprefix("config.")
-        parts = key.split(".")
-        node = config
-        for part in parts[:-1]:
-            if part not in node or not isinstance(node[part], ml_collections.ConfigDict):
-                raise ConfigError(f"override {override!r}: unknown group '{part}'")
-            node = node[part]
-        if parts[-1] not in node:
-            raise ConfigError(f"override {override!r}: unknown key '{key}'")
-        value = _parse_value(text)
-        current = node[parts[-1]]
-        if isinstance(current, tuple) and isinstance(value, (list, str)):
-            value = tuple(value) if isinstance(value, list) else (value,)
-        if isinstance(current, float) and isinstance(value, int):
-            value = float(value)
-        try:
-            node[parts[-1]] = value
-        except (TypeError, ValueError) as error:
-            raise ConfigError(f"override {override!r}: {error}") from None
-    return config
-
-
 def load_config(spec: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
-    """`path/to/config.py[:arg]` -> validated ConfigDict with overrides applied."""
-    path_text, _, argument = str(spec).partition(":")
-    path = pathlib.Path(path_text)
-    if not path.is_file():
-        raise ConfigError(f"config file {path}: not found")
-    module_spec = importlib.util.spec_from_file_location(f"posediff_config_{path.stem}", path)
-    module = importlib.util.module_from_spec(module_spec)
-    try:
-        module_spec.loader.exec_module(module)
-    except (AttributeError, KeyError) as error:  # a config file that sets an unknown key on the locked default
-        raise ConfigError(f"config file {path}: {error}") from None
-    if not hasattr(module, "get_config"):
-        raise ConfigError(f"config file {path}: defines no get_config()")
-    try:
-        config = module.get_config(argument) if argument else module.get_config()
-    except (AttributeError, KeyError, TypeError) as error:
-        raise ConfigError(f"config file {path}: {error}") from None
-    return validate_config(apply_overrides(config, overrides))
+    """`path/to/config.py[:arg]` -> validated training ConfigDict with overrides applied."""
+    return validate_config(load_config_file(spec, overrides, reference=default_config))

@@ -1,0 +1,55 @@
+"""Evaluation config keys and defaults; `configs/eval_*.py` start from `default_eval_config()`.
+
+Defaults are the Human3.6M protocol's shared parts (sampler, evidence, hypothesis counts, reporting); the
+dataset files set `dataset` and `data.*`. The config is locked: a key the default lacks is an error.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+
+def default_eval_config() -> ml_collections.ConfigDict:
+    config = ml_collections.ConfigDict()
+    config.dataset = "h36m"  # 'h36m' | 'mpi_inf_3dhp' | 'pw3d'
+    config.workdir = ""  # default ./posediff_eval_<dataset>
+
+    config.data = ml_collections.ConfigDict()
+    config.data.loader = "tfds"  # 'tfds' (the project's builders) | 'videopose3d' (Human3.6M files read directly)
+    config.data.builder = ""  # tfds builder name ('' = the dataset's)
+    config.data.data_dir = ""  # tfds data dir ('' = tfds default)
+    config.data.manual_dir = ""
+    config.data.split = "test"
+    config.data.detections = ""  # Human3.6M: data_2d_h36m_<name>*.npz; '' for none
+    config.data.subjects = ()  # () = all
+    config.data.cameras = ()  # () = all
+    config.data.actions = ()  # () = all
+    config.data.frame_stride = 1
+    config.data.max_frames = 0  # 0 = every selected frame; else that many spread evenly
+
+    config.evidence = ml_collections.ConfigDict()
+    config.evidence.source = "gt_heatmaps"  # 'gt_heatmaps' | 'detections' | 'heatmap_arrays'
+    config.evidence.sigma = 2.0  # heatmap pixels (64 x 64 heatmap over 1.25 x the person's box)
+    config.evidence.heatmap_size = 64
+    config.evidence.heatmap_arrays_file = ""
+    config.evidence.use_gt_root = False  # solve the root translation per hypothesis
+
+    config.sampler = ml_collections.ConfigDict()
+    config.sampler.num_steps = 50
+    config.sampler.method = "ddim"
+    config.sampler.guidance = "dps"
+    config.sampler.guidance_scale = 0.1
+    config.sampler.scale_schedule = "constant"
+    config.sampler.max_grad_norm = 5.0
+    config.sampler.eta = 0.0
+    config.sampler.chunk_size = 256
+
+    config.num_hypotheses = (1, 10, 50, 200)
+    config.calibration_levels = (0.5, 0.9)
+    config.aggregation = "mean"  # or 'reprojection' (per-joint selection by reprojection error)
+    config.batch_size = 8
+    config.seed = 0
+    config.save_hypotheses = False
+    config.digits = 1
+    config.lock()
+    return config

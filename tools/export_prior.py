@@ -1,0 +1,32 @@
+"""Exports a training workdir's latest EMA weights as a small prior folder (what ships in assets/prior).
+
+    PYTHONPATH=. python tools/export_prior.py --workdir runs/h36m_prior --output posediff_jax/assets/prior --float16
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+
+import numpy as np
+
+from posediff_jax.training import checkpoint
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", required=True)
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--float16", action="store_true", help="store weights as float16 (half the size)")
+    args = parser.parse_args(argv)
+    prior = checkpoint.load_prior(args.workdir)
+    description = json.loads((pathlib.Path(args.workdir) / checkpoint.PRIOR_JSON).read_text())
+    path = checkpoint.export_prior(args.output, prior.params, description,
+                                   dtype=np.float16 if args.float16 else np.float32)
+    print(f"wrote {path / checkpoint.PARAMS_NPZ} ({(path / checkpoint.PARAMS_NPZ).stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
