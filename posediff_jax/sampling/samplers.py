@@ -67,6 +67,7 @@ class SamplerConfig:
     guidance_scale: float = 0.1
     scale_schedule: Union[str, Callable] = "constant"
     max_grad_norm: float = 50.0
+    precondition: bool = False
     eta: float = 0.0
     chunk_size: int = 256
 
@@ -99,7 +100,7 @@ def sample_one(prior, energy_fn, config: SamplerConfig, key, evidence):
         t, s, step_key = inputs
         step_size = config.guidance_scale * factor(t)
         x0, eps, _ = guided.guided_denoise(
-            prior, step_energy_fn, x_t, t, evidence, guidance, step_size, config.max_grad_norm
+            prior, step_energy_fn, x_t, t, evidence, guidance, step_size, config.max_grad_norm, config.precondition
         )
         alpha_bar_t, alpha_bar_s = schedule.alpha_bar(t), schedule.alpha_bar(s)
         alpha_bar_s = jnp.where(s <= 0.0, 1.0, alpha_bar_s)
@@ -213,6 +214,7 @@ def make_sampler(
     guidance_scale: float = 0.1,
     scale_schedule: Union[str, Callable] = "constant",
     max_grad_norm: float = 50.0,
+    precondition: bool = False,
     eta: float = 0.0,
     chunk_size: int = 256,
 ) -> Sampler:
@@ -227,6 +229,7 @@ def make_sampler(
       guidance_scale: step size in model space (see `guided.py`); 0 disables guidance.
       scale_schedule: 'constant', 'increasing', 'alpha_bar' or a callable `t -> factor`.
       max_grad_norm: per-hypothesis clip of the guidance gradient (model space).
+      precondition: equalise the guidance step in millimetres over coordinates (`guided.millimetre_preconditioner`).
       eta: DDIM stochasticity (0 deterministic, 1 ~ DDPM).
       chunk_size: hypotheses per vmapped chunk (memory bound).
     """
@@ -237,6 +240,7 @@ def make_sampler(
         guidance_scale=float(guidance_scale),
         scale_schedule=scale_schedule,
         max_grad_norm=float(max_grad_norm),
+        precondition=bool(precondition),
         eta=float(eta),
         chunk_size=int(chunk_size),
     )
