@@ -20,7 +20,7 @@ def get_config():
     config.model.width = 512
     config.model.depth = 4
     config.training.global_batch_size = 256
-    config.training.num_steps = 20_000
-    config.training.eval_every = 5_000
+    config.training.num_steps = 40_000
+    config.training.eval_every = 10_000
     config.training.checkpoint_every = 1_000
     return config

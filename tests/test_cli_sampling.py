@@ -90,7 +90,7 @@ def test_complete_keeps_known_joints(tmp_path):
     source = tmp_path / "in.npz"
     np.savez(source, known_joints=known, mask=mask)
     assert cli.main(["complete", "--input", str(source), "--output", str(tmp_path / "out.npz"), "--prior",
-                     "gaussian", "--steps", "20", "--num-hypotheses", "4", "--quiet"]) == 0
+                     "gaussian", "--steps", "50", "--num-hypotheses", "4", "--quiet"]) == 0
     with np.load(tmp_path / "out.npz") as result:
         assert result["hypotheses"].shape == (1, 4, 17, 3)
         assert float(result["known_joint_error_mm"].max()) < 5.0

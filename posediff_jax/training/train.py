@@ -37,16 +37,20 @@ from posediff_jax.training.train_state import (TrainState, create_train_state, m
 
 
 def load_pose_splits(data_config, seed: int):
-    """(train poses `[N, 17, 3]`, held-out poses `[M, 17, 3]`, cache dir or None)."""
+    """(train poses `[N, 17, 3]`, held-out poses `[M, 17, 3]`) in mm.
+
+    Synthetic: the last 10% of the generated poses are held out. Human3.6M: `train_subjects` for training,
+    every 16th frame of `eval_subjects` (S9) held out.
+    """
     if data_config.source == "synthetic":
         poses = synthetic_poses(data_config.synthetic_count, seed=seed)
         split = int(0.9 * len(poses))
-        return poses[:split], poses[split:], None
+        return poses[:split], poses[split:]
     manual_dir = data_config.manual_dir or None
     data_dir = data_config.data_dir or None
     train = load_training_poses(data_dir, manual_dir, "train", tuple(data_config.train_subjects), data_config.stride)
     held_out = load_training_poses(data_dir, manual_dir, "test", tuple(data_config.eval_subjects), 16)
-    return train, held_out, data_dir or manual_dir
+    return train, held_out
 
 
 def make_train_step(network, optimizer, loss_fn, normalization, ema_decay: float):
@@ -88,17 +92,24 @@ class StopRequest:
             signal.signal(signum, handler)
 
 
-def evaluate_prior(prior, held_out_poses, loss_fn, config, key) -> dict:
-    """Held-out denoising loss and plausibility of unconditional samples (EMA parameters)."""
+def evaluate_prior(prior, held_out_poses, reference_poses, loss_fn, config, key) -> dict:
+    """Held-out denoising loss and plausibility of unconditional samples (EMA parameters).
+
+    Args:
+      held_out_poses: `[M, 17, 3]` mm, for the denoising loss (the first `config.eval.num_poses`).
+      reference_poses: `[R, 17, 3]` mm training poses whose bone lengths the samples are compared with.
+    Samples: `config.eval.num_samples` DDPM-ancestral samples with `config.eval.sampler_steps` steps
+    (`posediff_jax.sampling`, no guidance).
+    """
     from posediff_jax.sampling import make_sampler
 
     held_out = held_out_poses[: config.eval.num_poses]
     x0 = prior.normalization.normalize(jnp.asarray(held_out))
     eval_loss = float(jax.jit(lambda params, x, k: loss_fn(params, prior.apply_fn, x, k))(prior.params, x0, key))
-    sampler = make_sampler(prior, None, num_steps=config.eval.sampler_steps, chunk_size=1024)
+    sampler = make_sampler(prior, None, num_steps=config.eval.sampler_steps, method="ddpm", chunk_size=1024)
     samples = np.asarray(sampler.sample(jax.random.fold_in(key, 1), None, config.eval.num_samples))
     metrics = {"eval_loss": eval_loss}
-    metrics.update(plausibility_metrics(samples, held_out))
+    metrics.update(plausibility_metrics(samples, reference_poses))
     return metrics
 
 
@@ -114,8 +125,10 @@ def train_and_evaluate(config, workdir, stop_after_steps: int | None = None) -> 
     workdir.mkdir(parents=True, exist_ok=True)
     training = config.training
 
-    train_poses, held_out_poses, cache_dir = load_pose_splits(config.data, config.seed)
-    normalization = cached_normalization_stats(train_poses, cache_dir)
+    train_poses, held_out_poses = load_pose_splits(config.data, config.seed)
+    # Computed once per workdir (cached there, never in the user's data folder) and stored in prior.json.
+    normalization = cached_normalization_stats(train_poses, workdir)
+    reference_poses = train_poses[:: max(1, len(train_poses) // 20_000)]
     description = checkpoint.prior_description(config, normalization)
     if jax.process_index() == 0:
         checkpoint.write_prior_description(workdir, description)
@@ -182,7 +195,7 @@ def train_and_evaluate(config, workdir, stop_after_steps: int | None = None) -> 
                 losses, window_start, window_steps = [], time.perf_counter(), 0
             if step % training.eval_every == 0 or step == training.num_steps:
                 prior = checkpoint.prior_from_description(description, state.ema_params)
-                evaluation = evaluate_prior(prior, held_out_poses, loss_fn, config, eval_key)
+                evaluation = evaluate_prior(prior, held_out_poses, reference_poses, loss_fn, config, eval_key)
                 writer.write(step, evaluation)
                 last_metrics.update(evaluation)
                 progress.write(f"step {step}: " + ", ".join(f"{k}={v:.3f}" for k, v in evaluation.items()))

@@ -1,0 +1,114 @@
+"""Checkpoints: prior export round trip (float32/float16), Orbax save/restore, the shipped prior, clear errors."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from posediff_jax.normalization import compute_normalization_stats
+from posediff_jax.training import checkpoint
+from posediff_jax.training.config_schema import load_config
+from posediff_jax.training.synthetic import synthetic_poses
+from posediff_jax.training.train_state import create_train_state, make_network, make_optimizer
+
+
+@pytest.fixture(scope="module")
+def tiny_setup(repo_root):
+    config = load_config(str(repo_root / "configs" / "tiny.py"))
+    normalization = compute_normalization_stats(synthetic_poses(256, seed=0))
+    description = checkpoint.prior_description(config, normalization)
+    network, optimizer = make_network(config.model), make_optimizer(config.training)
+    state = create_train_state(network, optimizer, jax.random.PRNGKey(0))
+    # Non-zero output heads so that a prior's output depends on the weights.
+    state = state.replace(ema_params=jax.tree.map(lambda leaf: leaf + 0.01, state.ema_params))
+    return config, description, state
+
+
+def _flat(params):
+    return np.concatenate([np.ravel(leaf) for leaf in jax.tree.leaves(params)])
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(np.float32, 0.0), (np.float16, 1e-3)])
+def test_export_round_trip(tmp_path, tiny_setup, dtype, tolerance):
+    _, description, state = tiny_setup
+    folder = checkpoint.export_prior(tmp_path / "export", state.ema_params, description, dtype=dtype)
+    with np.load(folder / checkpoint.PARAMS_NPZ) as stored:
+        assert all(stored[name].dtype == dtype for name in stored.files)
+    prior = checkpoint.load_prior(folder)
+    assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(prior.params))  # computes in float32
+    np.testing.assert_allclose(_flat(prior.params), _flat(state.ema_params), rtol=tolerance, atol=tolerance)
+    np.testing.assert_allclose(prior.normalization.mean, description["normalization"]["mean"], rtol=1e-6)
+    assert prior.prediction_type == "epsilon" and prior.schedule.kind == "cosine"
+    x0, eps = prior.denoise(jnp.zeros((2, 17, 3)), jnp.array([0.2, 0.8]))
+    assert x0.shape == eps.shape == (2, 17, 3) and np.all(np.isfinite(x0))
+
+
+def test_orbax_save_keeps_k_and_restores_the_state(tmp_path, tiny_setup):
+    config, description, state = tiny_setup
+    manager = checkpoint.make_checkpoint_manager(tmp_path, save_every=2, keep=2, async_save=False)
+    for step in range(1, 7):
+        checkpoint.save_state(manager, step, state.replace(step=jnp.int32(step)))
+    manager.wait_until_finished()
+    assert sorted(manager.all_steps()) == [4, 6]  # every 2nd step, the last 2 kept
+    abstract = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype), state)
+    restored = checkpoint.restore_latest(manager, abstract)
+    manager.close()
+    assert int(restored.step) == 6
+    np.testing.assert_array_equal(_flat(restored.params), _flat(state.params))
+    np.testing.assert_array_equal(_flat(restored.opt_state), _flat(state.opt_state))
+    # A training workdir (prior.json + checkpoints/) loads as a prior: the EMA weights of the latest step.
+    checkpoint.write_prior_description(tmp_path, description)
+    prior = checkpoint.load_prior(tmp_path)
+    np.testing.assert_allclose(_flat(prior.params), _flat(state.ema_params))
+    empty = checkpoint.make_checkpoint_manager(tmp_path / "empty", 1, 1, async_save=False)
+    assert checkpoint.restore_latest(empty, abstract) is None
+
+
+def test_shipped_prior_loads_and_is_small():
+    prior = checkpoint.load_default_prior()
+    folder = checkpoint.default_prior_path()
+    size = sum(path.stat().st_size for path in folder.iterdir())
+    assert size < 15e6
+    description = json.loads((folder / checkpoint.PRIOR_JSON).read_text())
+    network = make_network(type("Model", (), description["model"]))
+    expected = jax.eval_shape(lambda: network.init(jax.random.PRNGKey(0), jnp.zeros((1, 17, 3)), jnp.zeros((1,))))
+    assert jax.tree.structure(expected) == jax.tree.structure(prior.params)
+    assert all(a.shape == b.shape for a, b in zip(jax.tree.leaves(expected), jax.tree.leaves(prior.params)))
+    # Trained on real poses: normalisation in mm (body-sized std) and a network that is not at its zero init.
+    assert 50.0 < float(np.mean(prior.normalization.std)) < 1000.0
+    x0, _ = prior.denoise(jnp.zeros((17, 3)), 0.5)
+    assert float(jnp.abs(x0).max()) > 1e-3
+
+
+def test_bad_checkpoints_are_clear_errors(tmp_path, tiny_setup):
+    _, description, state = tiny_setup
+    with pytest.raises(checkpoint.CheckpointError, match="no such folder"):
+        checkpoint.load_prior(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(checkpoint.CheckpointError, match="prior.json"):
+        checkpoint.load_prior(tmp_path / "empty")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / checkpoint.PRIOR_JSON).write_text("{not json")
+    with pytest.raises(checkpoint.CheckpointError, match="not a valid prior description"):
+        checkpoint.load_prior(broken)
+    no_weights = tmp_path / "no_weights"
+    checkpoint.write_prior_description(no_weights, description)
+    with pytest.raises(checkpoint.CheckpointError, match="neither params.npz nor checkpoints"):
+        checkpoint.load_prior(no_weights)
+    truncated = checkpoint.export_prior(tmp_path / "truncated", state.ema_params, description)
+    data = (truncated / checkpoint.PARAMS_NPZ).read_bytes()
+    (truncated / checkpoint.PARAMS_NPZ).write_bytes(data[: len(data) // 2])
+    with pytest.raises(checkpoint.CheckpointError, match="unreadable"):
+        checkpoint.load_prior(truncated)
+
+
+def test_pickled_arrays_are_refused(tmp_path, tiny_setup):
+    _, description, _ = tiny_setup
+    folder = tmp_path / "pickled"
+    checkpoint.write_prior_description(folder, description)
+    np.savez(folder / checkpoint.PARAMS_NPZ, **{"params/Dense_0/kernel": np.array([{"a": 1}], dtype=object)})
+    with pytest.raises(checkpoint.CheckpointError, match="unreadable"):
+        checkpoint.load_prior(folder)
