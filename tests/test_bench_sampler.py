@@ -5,7 +5,6 @@ import json
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pytest
 
 from posediff_jax.sampling.gaussian_prior import make_gaussian_prior

@@ -98,6 +98,10 @@ def test_bad_checkpoints_are_clear_errors(tmp_path, tiny_setup):
     checkpoint.write_prior_description(no_weights, description)
     with pytest.raises(checkpoint.CheckpointError, match="neither params.npz nor checkpoints"):
         checkpoint.load_prior(no_weights)
+    mismatched = dict(description, model=dict(description["model"], width=description["model"]["width"] * 2))
+    folder = checkpoint.export_prior(tmp_path / "mismatched", state.ema_params, mismatched)
+    with pytest.raises(checkpoint.CheckpointError, match="do not match the model"):
+        checkpoint.load_prior(folder)
     truncated = checkpoint.export_prior(tmp_path / "truncated", state.ema_params, description)
     data = (truncated / checkpoint.PARAMS_NPZ).read_bytes()
     (truncated / checkpoint.PARAMS_NPZ).write_bytes(data[: len(data) // 2])

@@ -17,6 +17,8 @@ def test_prepares_from_fixture_and_matches_the_direct_reader(tmp_path):
     train, test = builder.as_data_source(split="train"), builder.as_data_source(split="test")
     assert len(train) == 3 * 2 * 4 and len(test) == 3 * 2 * 4  # frames 0,50,100 / 0,64,128 x 2 actions x 4 cameras
     examples = [test[i] for i in range(len(test))]
+    keys = [(str(e["subject"]), str(e["action"]), str(e["camera"]), int(e["frame"])) for e in examples]
+    assert keys == sorted(keys)  # generation order (subject, action, camera, frame), not shuffled
     for example in examples:
         np.testing.assert_allclose(example["pose_3d"][0], 0.0, atol=1e-3)
         parameters = camera_parameters(example["subject"].decode() if isinstance(example["subject"], bytes)
@@ -59,7 +61,7 @@ def test_interrupted_preparation_leaves_nothing_trusted(tmp_path, monkeypatch):
     monkeypatch.setattr(h36m, "sequence_examples", failing)
     with pytest.raises(RuntimeError, match="simulated crash"):
         h36m.prepare(manual, tmp_path / "tfds", config="small")
-    version_dirs = list((tmp_path / "tfds").rglob("1.0.0"))
+    version_dirs = list((tmp_path / "tfds").rglob(str(h36m.H36M.VERSION)))
     assert version_dirs == []  # only an incomplete.* folder, which tfds never reads
     monkeypatch.setattr(h36m, "sequence_examples", original)
     builder = h36m.prepare(manual, tmp_path / "tfds", config="small")
@@ -79,7 +81,7 @@ def test_missing_and_wrong_layout_files_are_named(tmp_path):
     (truncated / "data_3d_h36m.npz").write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(DatasetFileError, match="unreadable"):
         h36m.prepare(truncated, tmp_path / "tfds", config="small")
-    assert not list((tmp_path / "tfds").rglob("1.0.0"))
+    assert not list((tmp_path / "tfds").rglob(str(h36m.H36M.VERSION)))
 
 
 @pytest.mark.shared_data

@@ -1,7 +1,6 @@
 """`posediff demo` smoke run with a tiny prior: the table, the PNGs, and the shipped examples file."""
 
 import numpy as np
-import pytest
 
 from posediff_jax import cli
 from posediff_jax.commands import demo

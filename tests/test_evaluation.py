@@ -274,3 +274,16 @@ def test_shipped_configs_load_and_name_their_command(repo_root, name, protocol):
     assert f"posediff evaluate --config configs/{name}.py" in path.read_text()
     assert config.evidence.source in evidence_sources.EVIDENCE_SOURCES
     assert max(config.num_hypotheses) >= 200 and config.data.frame_stride >= 1
+
+
+@pytest.mark.shared_data
+def test_tfds_builder_and_direct_reader_give_the_same_real_frames(shared_dir, tmp_path, repo_root):
+    config = load_eval_config(repo_root / "configs" / "eval_h36m.py")
+    config.data.manual_dir, config.data.max_frames = str(shared_dir / "data" / "h36m"), 40
+    direct = datasets.load_frames(config)
+    config.data.loader, config.data.data_dir = "tfds", str(tmp_path / "tfds")
+    through_builder = datasets.load_frames(config)
+    assert list(zip(direct["action"], direct["frame"])) == list(zip(through_builder["action"], through_builder["frame"]))
+    for name in ("pose_3d", "root_position", "keypoints_2d_gt", "keypoints_2d_detected", "intrinsics"):
+        np.testing.assert_allclose(through_builder[name], direct[name], atol=1e-3, err_msg=name)
+    np.testing.assert_array_equal(through_builder["detection_mask"], direct["detection_mask"])

@@ -9,7 +9,7 @@ from posediff_jax.model import ScoreNetwork, make_prior_for_tests, sinusoidal_ti
 
 def test_network_handles_any_leading_batch_shape_and_grad():
     network = ScoreNetwork(width=16, depth=2, time_embedding_dim=8)
-    params = network.init(jax.random.PRNGKey(0), jnp.zeros((1, 17, 3)), jnp.zeros((1,)))
+    params = jax.jit(network.init)(jax.random.PRNGKey(0), jnp.zeros((1, 17, 3)), jnp.zeros((1,)))
     x = jax.random.normal(jax.random.PRNGKey(1), (2, 5, 17, 3))
     out = jax.jit(network.apply)(params, x, jnp.full((2, 5), 0.3))
     assert out.shape == (2, 5, 17, 3)
@@ -33,9 +33,10 @@ def test_time_embedding_distinguishes_times():
 def test_output_depends_on_the_pose_and_the_time():
     prior = make_prior_for_tests(seed=1)
     x = jax.random.normal(jax.random.PRNGKey(2), (3, 17, 3))
-    out = prior.apply_fn(prior.params, x, jnp.full((3,), 0.5))
+    apply_fn = jax.jit(prior.apply_fn)
+    out = apply_fn(prior.params, x, jnp.full((3,), 0.5))
     assert float(jnp.abs(out[0] - out[1]).max()) > 1e-4  # different poses, different outputs
-    later = prior.apply_fn(prior.params, x, jnp.full((3,), 0.9))
+    later = apply_fn(prior.params, x, jnp.full((3,), 0.9))
     assert float(jnp.abs(out - later).max()) > 1e-4  # the time embedding reaches the output
 
 

@@ -13,14 +13,14 @@ import pytest
 
 from posediff_jax.training import checkpoint
 from posediff_jax.training.config_schema import ConfigError, apply_overrides, default_config, load_config
-from posediff_jax.training.train import train_and_evaluate
+from posediff_jax.training.train import train_and_evaluate  # noqa: F401  (in-process error checks)
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TINY = str(REPO / "configs" / "tiny.py")
 
 
 def run_python(code: str, devices: int, timeout: int = 300) -> str:
-    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO),
+    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO), JAX_DISABLE_MOST_OPTIMIZATIONS="1",
                XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
     result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
                             env=env, timeout=timeout, cwd=REPO)
@@ -70,38 +70,46 @@ def test_sharded_step_matches_single_device_step():
 
 
 def test_killed_run_resumes_to_the_same_parameters_even_on_another_device_count(tmp_path):
-    # Uninterrupted reference on 1 device, in process.
-    reference_dir = tmp_path / "reference"
-    config = load_config(TINY)
-    metrics = train_and_evaluate(config, reference_dir)
-    assert metrics["step"] == 20 and not metrics["stopped_early"]
-    reference = checkpoint.load_prior(reference_dir / "export")
-    # Interrupted after 7 steps on 4 devices (a pre-emption: a checkpoint is written at step 7) ...
-    resumed_dir = tmp_path / "resumed"
+    reference_dir, resumed_dir = tmp_path / "reference", tmp_path / "resumed"
+    # On 4 devices: an uninterrupted reference run, and a run pre-empted after 7 steps (checkpoint at step 7).
     run_python(f"""
         import jax
         from posediff_jax.training.config_schema import load_config
         from posediff_jax.training.train import train_and_evaluate
         assert jax.device_count() == 4
+        metrics = train_and_evaluate(load_config({TINY!r}), {str(reference_dir)!r})
+        assert metrics['step'] == 20 and not metrics['stopped_early'], metrics
         metrics = train_and_evaluate(load_config({TINY!r}), {str(resumed_dir)!r}, stop_after_steps=7)
         assert metrics['step'] == 7 and metrics['stopped_early'], metrics
     """, devices=4)
     assert not (resumed_dir / "export").exists()
-    # ... then resumed on 1 device.
-    metrics = train_and_evaluate(load_config(TINY), resumed_dir)
-    assert metrics["step"] == 20
+    assert max(int(p.name) for p in (resumed_dir / "checkpoints").iterdir() if p.name.isdigit()) == 7
+    # Resumed on 1 device from the 4-device checkpoint.
+    run_python(f"""
+        import jax
+        from posediff_jax.training.config_schema import load_config
+        from posediff_jax.training.train import train_and_evaluate
+        assert jax.device_count() == 1
+        metrics = train_and_evaluate(load_config({TINY!r}), {str(resumed_dir)!r})
+        assert metrics['step'] == 20 and not metrics['stopped_early'], metrics
+    """, devices=1)
+    reference = checkpoint.load_prior(reference_dir / "export")
     resumed = checkpoint.load_prior(resumed_dir / "export")
     np.testing.assert_allclose(flat_params(resumed.params), flat_params(reference.params), rtol=1e-4, atol=1e-6)
+    initial = np.concatenate([np.ravel(v) for v in jax.tree.leaves(checkpoint.load_prior(resumed_dir).params)])
+    assert np.abs(flat_params(reference.params)).max() > 0 and initial.size == flat_params(reference.params).size
     # The training workdir itself loads as a prior (latest Orbax checkpoint), same weights as the export.
-    from_workdir = checkpoint.load_prior(resumed_dir)
-    np.testing.assert_allclose(flat_params(from_workdir.params), flat_params(resumed.params), rtol=1e-6)
-    lines = (resumed_dir / "metrics.jsonl").read_text().splitlines()
-    assert any("examples_per_second" in line for line in lines) and any("bone_length_error_mm" in line for line in lines)
+    np.testing.assert_allclose(initial, flat_params(resumed.params), rtol=1e-6)
+    records = [json.loads(line) for line in (resumed_dir / "metrics.jsonl").read_text().splitlines()]
+    assert any("examples_per_second" in record for record in records)
+    evaluation = [record for record in records if "bone_length_deviation_mm" in record]
+    assert evaluation and evaluation[-1]["step"] == 20 and np.isfinite(evaluation[-1]["eval_loss"])
+    assert evaluation[-1]["data_asymmetry_mm"] < 1e-3  # synthetic skeletons are exactly symmetric
 
 
 def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     workdir = tmp_path / "run"
-    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO))
+    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO), JAX_DISABLE_MOST_OPTIMIZATIONS="1")
     process = subprocess.Popen(
         [sys.executable, "-m", "posediff_jax", "train", "--config", TINY, "--workdir", str(workdir),
          "--config.training.num_steps=100000", "--config.training.log_every=1"],

@@ -31,7 +31,6 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    import jax
     import jax.numpy as jnp
 
     from posediff_jax.guidance import evidence as evidence_lib
@@ -58,33 +57,23 @@ def run(args) -> int:
                            guidance=args.guidance, guidance_scale=args.guidance_scale,
                            scale_schedule=args.scale_schedule, chunk_size=args.chunk_size,
                            precondition=True, max_grad_norm=COMPLETION_MAX_GRAD_NORM)
-    frames = evidence_lib.num_frames(evidence)
-    key = jax.random.PRNGKey(args.seed)
-    hypotheses, energies = [], []
-    starts = range(0, frames, args.batch_size)
-    for start in cli_support.progress(starts, len(starts), args.quiet, "complete"):
-        batch = evidence_lib.index_evidence(evidence, slice(start, start + args.batch_size))
-        poses, values = sampler.sample_batch_with_energies(jax.random.fold_in(key, start), batch, args.num_hypotheses)
-        hypotheses.append(np.asarray(poses))
-        energies.append(np.asarray(values))
-    hypotheses = np.concatenate(hypotheses)
+    hypotheses, energies = cli_support.sample_in_batches(sampler, evidence, args, "complete")
     mask_values = np.asarray(evidence.mask)
     distances = np.linalg.norm(hypotheses - np.asarray(evidence.known_joints)[:, None], axis=-1)
     known_error = (distances * mask_values[:, None]).sum(-1) / mask_values.sum(-1)[:, None]
     arrays = {
         "hypotheses": hypotheses.astype(np.float32),
-        "energies": np.concatenate(energies).astype(np.float32),
+        "energies": energies.astype(np.float32),
         "mean_pose": np.asarray(aggregate.mean_pose(jnp.asarray(hypotheses)), np.float32),
         "known_joint_error_mm": known_error.astype(np.float32),
         "known_joints": np.asarray(evidence.known_joints, np.float32),
         "mask": mask_values.astype(np.float32),
     }
-    plot_fn = None
-    if not args.no_plot:
-        def plot_fn(path):
-            plot_hypotheses(path, hypotheses[0], title=f"posediff complete: {int(mask_values[0].sum())} known joints, "
-                            f"known-joint error {known_error[0].mean():.1f} mm")
-    npz_path, png_path = cli_support.write_outputs(args.output, arrays, plot_fn)
-    print(f"wrote {npz_path} ({frames} frame(s) x {args.num_hypotheses} hypotheses; mean known-joint error "
+    def plot_fn(path):
+        plot_hypotheses(path, hypotheses[0], title=f"posediff complete: {int(mask_values[0].sum())} known joints, "
+                        f"known-joint error {known_error[0].mean():.1f} mm")
+
+    npz_path, png_path = cli_support.write_outputs(args.output, arrays, None if args.no_plot else plot_fn)
+    print(f"wrote {npz_path} ({len(hypotheses)} frame(s) x {args.num_hypotheses} hypotheses; mean known-joint error "
           f"{known_error.mean():.1f} mm)" + (f" and {png_path}" if png_path else ""))
     return 0

@@ -117,7 +117,6 @@ def evidence_from_image(image_path, all_people: bool):
 def run(args) -> int:
     from posediff_jax import geometry
     from posediff_jax.guidance import heatmap_energy, keypoint_energy
-    from posediff_jax.guidance import evidence as evidence_lib
     from posediff_jax.sampling import aggregate, cli_support, make_sampler
 
     cli_support.check_common_arguments(args)
@@ -134,17 +133,7 @@ def run(args) -> int:
     sampler = make_sampler(prior, energy_fn, num_steps=args.steps, method=args.method, guidance=args.guidance,
                            guidance_scale=args.guidance_scale, scale_schedule=args.scale_schedule,
                            chunk_size=args.chunk_size)
-    frames = evidence_lib.num_frames(evidence)
-    key = jax.random.PRNGKey(args.seed)
-    hypotheses, energies = [], []
-    starts = range(0, frames, args.batch_size)
-    for start in cli_support.progress(starts, len(starts), args.quiet, "estimate"):
-        batch = evidence_lib.index_evidence(evidence, slice(start, start + args.batch_size))
-        poses, values = sampler.sample_batch_with_energies(jax.random.fold_in(key, start), batch, args.num_hypotheses)
-        hypotheses.append(np.asarray(poses))
-        energies.append(np.asarray(values))
-    hypotheses = np.concatenate(hypotheses)
-    energies = np.concatenate(energies)
+    hypotheses, energies = cli_support.sample_in_batches(sampler, evidence, args, "estimate")
     mean = np.asarray(aggregate.mean_pose(jnp.asarray(hypotheses)))
     selected = np.asarray(jax.vmap(aggregate.reprojection_weighted_pose)(jnp.asarray(hypotheses), evidence))
     solved = geometry.solve_root_translation(jnp.asarray(selected), evidence.keypoints_2d, evidence.intrinsics,
@@ -165,7 +154,7 @@ def run(args) -> int:
     if not args.no_plot:
         plot_fn = _plot_first_frame(args, evidence, hypotheses, selected, root, infos)
     npz_path, png_path = cli_support.write_outputs(args.output, arrays, plot_fn)
-    print(f"wrote {npz_path} ({frames} frame(s) x {args.num_hypotheses} hypotheses)"
+    print(f"wrote {npz_path} ({len(hypotheses)} frame(s) x {args.num_hypotheses} hypotheses)"
           + (f" and {png_path}" if png_path else ""))
     return 0
 

@@ -52,10 +52,9 @@ def run(args) -> int:
         poses.append(np.asarray(sampler.sample(jax.random.fold_in(key, start), evidence, count)))
     poses = np.concatenate(poses)
     arrays = {"hypotheses": poses.astype(np.float32), "bone_lengths": np.asarray(bone_lengths(poses), np.float32)}
-    plot_fn = None
-    if not args.no_plot:
-        def plot_fn(path):
-            plot_hypotheses(path, poses, title=f"posediff generate: {len(poses)} samples")
-    npz_path, png_path = cli_support.write_outputs(args.output, arrays, plot_fn)
+    def plot_fn(path):
+        plot_hypotheses(path, poses, title=f"posediff generate: {len(poses)} samples")
+
+    npz_path, png_path = cli_support.write_outputs(args.output, arrays, None if args.no_plot else plot_fn)
     print(f"wrote {npz_path} ({len(poses)} poses)" + (f" and {png_path}" if png_path else ""))
     return 0

@@ -1,23 +1,38 @@
 """Human3.6M as a tensorflow-datasets builder that needs no TensorFlow (ArrayRecord + `as_data_source()`).
 
-Files the user places in `manual_dir` (VideoPose3D's layout; see VideoPose3D's DATASETS.md for how they are
-made from the official Human3.6M release):
+Files the user places in `manual_dir` (VideoPose3D's layout; VideoPose3D's DATASETS.md shows how they are made
+from the official Human3.6M release, http://vision.imar.ro/human3.6m, academic non-commercial licence):
 - `data_3d_h36m.npz` (required): `positions_3d[subject][action]` = `[frames, 32, 3]` world positions in metres.
-- `data_2d_h36m_<detector>.npz` or per-subject `data_2d_h36m_<detector>_<subject>.npz` (optional):
-  `positions_2d[subject][action]` = list over the 4 cameras (order of `cameras.CAMERA_IDS`) of `[frames, J, 2]`
-  pixels, with `metadata['joint_names']` or J telling the layout (MPII-16, COCO-17 or H36M-17).
+- `data_2d_h36m_<detector>.npz`, or the same split per subject as `data_2d_h36m_<detector>_<subject>.npz`
+  (optional, one or more per detector named in the config): `positions_2d[subject][action]` = list over the 4
+  cameras (order of `cameras.CAMERA_IDS`) of `[frames, J, 2]` pixels; `metadata` (`joint_names`,
+  `layout_name`, `num_joints`) tells the layout: MPII-16 (`skeleton.mpii16_to_h36m17`), COCO-17
+  (`skeleton.coco17_to_h36m17`) or H36M-17 (as is). E.g. `data_2d_h36m_cpn_ft_h36m_dbb.npz` (detector
+  `cpn_ft_h36m_dbb`), `data_2d_h36m_gt.npz` (`gt`), `data_2d_h36m_sh_pt_mpii_S9.npz` (`sh_pt_mpii`).
 Cameras (intrinsics, distortion, per-subject extrinsics) are built in (`cameras.py`).
 
 Every example is one frame seen by one camera:
-`pose_3d [17, 3]` camera frame, mm, root-relative; `root_position [3]` mm; `keypoints_2d_gt [17, 2]` (projection
-with lens distortion); `keypoints_2d_detected [17, 2]` + `detection_mask [17]` (the config's detector mapped to
-H36M-17; mask False where the detector lacks the joint or has no detections for the sequence);
-`intrinsics [3, 3]`; `distortion [5]`; `subject`, `action`, `camera` (text); `frame` (index in the sequence).
+`pose_3d [17, 3]` camera frame, mm, root-relative; `root_position [3]` mm; `keypoints_2d_gt [17, 2]`
+(projection with lens distortion, as `geometry.project_to_pixels`); for each detector `d` of the config
+`keypoints_2d_<d> [17, 2]` + `mask_<d> [17]` (False where the detector lacks the joint, the value is not finite
+or the sequence has no / too few detected frames); `keypoints_2d_detected` + `detection_mask` repeat the
+config's first detector (the field names single-detector readers use); `intrinsics [3, 3]`; `distortion [5]`;
+`subject`, `action`, `camera` (text); `frame` (index in the sequence of the 3D file).
+Example order is fixed (subject, action, camera, frame): `disable_shuffling`, so index i means the same frame
+in every preparation; the training pipeline shuffles with its own seed.
 
 Splits: 'train' = S1, S5, S6, S7, S8; 'test' = S9, S11 (subjects missing from the files are skipped).
-Configs: 'protocol' (train every frame, test every 64th frame, the peers' evaluation stride), 'small'
-(train every 50th, test every 64th: quick to prepare, for CI and smoke tests). Preparation is atomic (tfds writes
-an `incomplete.*` folder and renames it when done), and a prepared dataset is reused.
+Configs (frame strides; the 3D file's frames, i.e. 25 Hz for VideoPose3D's training subjects):
+- 'stride1': every frame of both splits.
+- 'protocol': train every frame, test every 64th frame (the peers' evaluation stride).
+- 'small': train every 50th, test every 64th frame (quick: for CI and smoke tests).
+
+Speed (2-core machine, measured on the real files): writing runs at several thousand examples per second;
+`protocol` is ~740k train examples (see the report in the tests / README). For the prior, which needs only the
+poses, `load_poses` reads the same poses in bulk (seconds) from `manual_dir`, or from prepared data.
+
+Preparation is atomic (tfds writes an `incomplete.*` folder and renames it when done; a crash leaves only that
+folder, which tfds never reads and removes), and prepared data is reused by later calls.
 
     builder = H36M(config="small", data_dir="~/tensorflow_datasets")
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir="path/to/files"))
@@ -28,102 +43,169 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+import re
+from typing import Optional, Sequence
 
 import numpy as np
 import tensorflow_datasets as tfds
 
-from posediff_jax import geometry, skeleton
+from posediff_jax import skeleton
 from posediff_jax.data.cameras import CAMERA_IDS, camera_parameters
-from posediff_jax.data.videopose3d import DatasetFileError, read_positions_3d
+from posediff_jax.data.videopose3d import DatasetFileError, read_camera_frame_poses, read_positions_3d
 
 TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
 TEST_SUBJECTS = ("S9", "S11")
+SPLIT_SUBJECTS = {"train": TRAIN_SUBJECTS, "test": TEST_SUBJECTS}
+DETECTOR_NAME = re.compile(r"^[a-z0-9_]+$")
 
 
 @dataclasses.dataclass
 class H36MConfig(tfds.core.BuilderConfig):
+    """Frame strides per split and the 2D detectors whose files are read (names as in `data_2d_h36m_<name>`)."""
+
     train_stride: int = 1
     test_stride: int = 64
-    detector: str = "sh_pt_mpii"  # data_2d_h36m_<detector>*.npz; '' for none
+    detectors: tuple = ("sh_pt_mpii", "cpn_ft_h36m_dbb")
+
+    def __post_init__(self):
+        for name in self.detectors:
+            if not DETECTOR_NAME.match(name):
+                raise DatasetFileError(f"detector name {name!r}: expected lower-case letters, digits and '_'")
+        if self.train_stride < 1 or self.test_stride < 1:
+            raise DatasetFileError(f"strides must be >= 1, got {self.train_stride}, {self.test_stride}")
+
+
+def project_to_pixels_numpy(points_camera: np.ndarray, intrinsics: np.ndarray, distortion=None,
+                            min_depth: float = 1e-3) -> np.ndarray:
+    """NumPy twin of `geometry.project_to_pixels` (same lens model): `[..., J, 3]` -> `[..., J, 2]` pixels.
+
+    Dataset preparation projects thousands of differently-sized sequences; jax would compile per shape.
+    """
+    points_camera = np.asarray(points_camera, np.float64)
+    normalized = points_camera[..., :2] / np.maximum(points_camera[..., 2:3], min_depth)
+    x, y = normalized[..., 0], normalized[..., 1]
+    if distortion is not None:
+        k1, k2, p1, p2, k3 = (float(value) for value in np.asarray(distortion).reshape(5))
+        r2 = x**2 + y**2
+        radial = 1 + k1 * r2 + k2 * r2**2 + k3 * r2**3
+        tangential = p1 * y + p2 * x
+        x, y = x * (radial + tangential) + p2 * r2, y * (radial + tangential) + p1 * r2
+    intrinsics = np.asarray(intrinsics, np.float64)
+    pixels_x = intrinsics[0, 0] * x + intrinsics[0, 1] * y + intrinsics[0, 2]
+    pixels_y = intrinsics[1, 1] * y + intrinsics[1, 2]
+    return np.stack([pixels_x, pixels_y], -1).astype(np.float32)
+
+
+def detection_files(manual_dir, detector: str) -> list:
+    """`data_2d_h36m_<detector>.npz` and per-subject `data_2d_h36m_<detector>_S<n>.npz` in `manual_dir`."""
+    folder = pathlib.Path(manual_dir).expanduser()
+    return sorted(folder.glob(f"data_2d_h36m_{detector}.npz")) + sorted(folder.glob(f"data_2d_h36m_{detector}_S*.npz"))
 
 
 def read_detections(manual_dir, detector: str) -> dict:
-    """`{subject: {action: [4 cameras of [frames, 17, 2]], ...}}` mapped to H36M-17, plus masks; {} if absent."""
+    """`{subject: {action: [4 cameras of ([frames, 17, 2], [frames, 17] bool)]}}` in H36M-17; {} if no file.
+
+    Raises `DatasetFileError` naming the file for an unreadable file or a wrong layout.
+    """
     if not detector:
         return {}
-    folder = pathlib.Path(manual_dir)
-    files = sorted(folder.glob(f"data_2d_h36m_{detector}.npz")) + sorted(folder.glob(f"data_2d_h36m_{detector}_S*.npz"))
     detections = {}
-    for path in files:
+    for path in detection_files(manual_dir, detector):
         try:
-            with np.load(path, allow_pickle=True) as archive:  # VideoPose3D's layout pickles dicts; user's files only
+            with np.load(path, allow_pickle=True) as archive:  # VideoPose3D pickles dicts; the user's files only
                 positions = archive["positions_2d"].item()
                 metadata = archive["metadata"].item() if "metadata" in archive.files else {}
-        except Exception as error:
-            raise DatasetFileError(f"{path}: unreadable or not VideoPose3D's 2D layout ({type(error).__name__}: {error})") from None
+        except Exception as error:  # truncated zip, missing key, not an object array
+            raise DatasetFileError(
+                f"{path}: unreadable or not VideoPose3D's 2D layout (positions_2d: subject -> action -> list of 4 "
+                f"[frames, J, 2]) ({type(error).__name__}: {error})") from None
+        if not isinstance(positions, dict) or not isinstance(metadata, dict):
+            raise DatasetFileError(f"{path}: positions_2d and metadata must be dicts (VideoPose3D's 2D layout)")
         for subject, actions in positions.items():
+            if not isinstance(actions, dict):
+                raise DatasetFileError(f"{path}: positions_2d[{subject!r}] is not a dict action -> cameras")
             for action, per_camera in actions.items():
-                if len(per_camera) != len(CAMERA_IDS):
-                    raise DatasetFileError(f"{path}: {subject} '{action}' has {len(per_camera)} cameras, expected 4")
-                mapped = [to_h36m17(np.asarray(keypoints, np.float32), metadata, path) for keypoints in per_camera]
+                if not isinstance(per_camera, (list, tuple)) or len(per_camera) != len(CAMERA_IDS):
+                    raise DatasetFileError(f"{path}: {subject} '{action}': expected a list of 4 cameras of "
+                                           f"[frames, J, 2]")
+                mapped = []
+                for keypoints in per_camera:
+                    keypoints = np.asarray(keypoints, np.float32)
+                    if keypoints.ndim != 3 or keypoints.shape[-1] != 2:
+                        raise DatasetFileError(f"{path}: {subject} '{action}' has shape {list(keypoints.shape)}, "
+                                               "expected [frames, J, 2]")
+                    mapped.append(to_h36m17(keypoints, metadata, path))
                 detections.setdefault(subject, {})[action] = mapped
     return detections
 
 
 def to_h36m17(keypoints: np.ndarray, metadata: dict, path) -> tuple:
-    """`[frames, J, 2]` in MPII-16 / COCO-17 / H36M-17 -> (`[frames, 17, 2]`, `[17]` mask)."""
+    """`[frames, J, 2]` in MPII-16 / COCO-17 / H36M-17 -> (`[frames, 17, 2]`, `[frames, 17]` bool mask)."""
     joints = keypoints.shape[-2]
-    names = tuple(metadata.get("joint_names", ()))
+    names = [str(name).lower() for name in metadata.get("joint_names", ())]
+    layout = str(metadata.get("layout_name", "")).lower()
     if joints == 16:
-        return skeleton.mpii16_to_h36m17(keypoints)
-    if joints == 17 and names[:1] == ("nose",):
+        mapped, mask = skeleton.mpii16_to_h36m17(keypoints)
+        mask = np.broadcast_to(mask, mapped.shape[:-1])
+    elif joints == 17 and (layout.startswith("coco") or names[:1] == ["nose"]):
         mapped, confidence = skeleton.coco17_to_h36m17(keypoints)
-        return mapped, confidence[0] > 0
-    if joints == 17:
-        return keypoints, np.ones(17, bool)
-    raise DatasetFileError(f"{path}: detections with {joints} joints; expected MPII-16, COCO-17 or H36M-17")
+        mask = confidence > 0
+    elif joints == 17:
+        mapped, mask = keypoints, np.ones(keypoints.shape[:-1], bool)
+    else:
+        raise DatasetFileError(f"{path}: detections with {joints} joints; expected MPII-16, COCO-17 or H36M-17")
+    mask = mask & np.isfinite(mapped).all(-1)
+    return np.nan_to_num(mapped).astype(np.float32), mask
 
 
 class H36M(tfds.core.GeneratorBasedBuilder):
-    """Human3.6M frames in the camera frame (see the module docstring)."""
+    """Human3.6M frames in the camera frame (see the module docstring for files, fields, splits, configs)."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "First release."}
+    VERSION = tfds.core.Version("1.2.0")
+    RELEASE_NOTES = {"1.0.0": "First release.", "1.1.0": "Several detectors per config.",
+                     "1.2.0": "Examples kept in generation order (subject, action, camera, frame)."}
     BUILDER_CONFIGS = [
-        H36MConfig(name="protocol", description="train every frame, test every 64th frame", train_stride=1, test_stride=64),
-        H36MConfig(name="small", description="train every 50th frame, test every 64th frame", train_stride=50, test_stride=64),
+        H36MConfig(name="stride1", description="every frame of train and test", train_stride=1, test_stride=1),
+        H36MConfig(name="protocol", description="train every frame, test every 64th frame", train_stride=1,
+                   test_stride=64),
+        H36MConfig(name="small", description="train every 50th frame, test every 64th frame", train_stride=50,
+                   test_stride=64),
     ]
     DEFAULT_CONFIG_NAME = "protocol"
     MANUAL_DOWNLOAD_INSTRUCTIONS = """
-    Place VideoPose3D's data_3d_h36m.npz (and optionally data_2d_h36m_<detector>.npz detection files) in the
-    manual_dir. See VideoPose3D's DATASETS.md: they are made from the Human3.6M release (academic,
-    non-commercial licence; http://vision.imar.ro/human3.6m).
+    Place VideoPose3D's data_3d_h36m.npz (required) and, optionally, its 2D detection files
+    data_2d_h36m_<detector>.npz (or per subject data_2d_h36m_<detector>_S9.npz ...) in the manual_dir.
+    VideoPose3D's DATASETS.md (github.com/facebookresearch/VideoPose3D) shows how they are made from the
+    Human3.6M release (http://vision.imar.ro/human3.6m; academic, non-commercial licence) and where the
+    detection files (cpn_ft_h36m_dbb, detectron_ft_h36m, sh_pt_mpii, ...) are downloaded.
     """
 
+
     def _info(self) -> tfds.core.DatasetInfo:
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description=__doc__,
-            features=tfds.features.FeaturesDict({
-                "pose_3d": tfds.features.Tensor(shape=(17, 3), dtype=np.float32),
-                "root_position": tfds.features.Tensor(shape=(3,), dtype=np.float32),
-                "keypoints_2d_gt": tfds.features.Tensor(shape=(17, 2), dtype=np.float32),
-                "keypoints_2d_detected": tfds.features.Tensor(shape=(17, 2), dtype=np.float32),
-                "detection_mask": tfds.features.Tensor(shape=(17,), dtype=np.bool_),
-                "intrinsics": tfds.features.Tensor(shape=(3, 3), dtype=np.float32),
-                "distortion": tfds.features.Tensor(shape=(5,), dtype=np.float32),
-                "subject": tfds.features.Text(),
-                "action": tfds.features.Text(),
-                "camera": tfds.features.Text(),
-                "frame": tfds.features.Scalar(dtype=np.int64),
-            }),
-            homepage="http://vision.imar.ro/human3.6m",
-        )
+        features = {
+            "pose_3d": tfds.features.Tensor(shape=(17, 3), dtype=np.float32),
+            "root_position": tfds.features.Tensor(shape=(3,), dtype=np.float32),
+            "keypoints_2d_gt": tfds.features.Tensor(shape=(17, 2), dtype=np.float32),
+            "keypoints_2d_detected": tfds.features.Tensor(shape=(17, 2), dtype=np.float32),
+            "detection_mask": tfds.features.Tensor(shape=(17,), dtype=np.bool_),
+            "intrinsics": tfds.features.Tensor(shape=(3, 3), dtype=np.float32),
+            "distortion": tfds.features.Tensor(shape=(5,), dtype=np.float32),
+            "subject": tfds.features.Text(),
+            "action": tfds.features.Text(),
+            "camera": tfds.features.Text(),
+            "frame": tfds.features.Scalar(dtype=np.int64),
+        }
+        for detector in self.builder_config.detectors:
+            features[f"keypoints_2d_{detector}"] = tfds.features.Tensor(shape=(17, 2), dtype=np.float32)
+            features[f"mask_{detector}"] = tfds.features.Tensor(shape=(17,), dtype=np.bool_)
+        return tfds.core.DatasetInfo(builder=self, description=__doc__, disable_shuffling=True,
+                                     features=tfds.features.FeaturesDict(features),
+                                     homepage="http://vision.imar.ro/human3.6m")
 
     def _split_generators(self, dl_manager):
         manual_dir = pathlib.Path(dl_manager.manual_dir)
         positions = read_positions_3d(manual_dir)  # validates before anything is written
-        detections = read_detections(manual_dir, self.builder_config.detector)
+        detections = {name: read_detections(manual_dir, name) for name in self.builder_config.detectors}
         return {
             "train": self._generate_examples(positions, detections, TRAIN_SUBJECTS, self.builder_config.train_stride),
             "test": self._generate_examples(positions, detections, TEST_SUBJECTS, self.builder_config.test_stride),
@@ -132,33 +214,40 @@ class H36M(tfds.core.GeneratorBasedBuilder):
     def _generate_examples(self, positions, detections, subjects, stride):
         for subject in subjects:
             for action in sorted(positions.get(subject, {})):
-                yield from sequence_examples(positions[subject][action], detections.get(subject, {}).get(action),
-                                             subject, action, stride)
+                per_detector = {name: found.get(subject, {}).get(action) for name, found in detections.items()}
+                yield from sequence_examples(positions[subject][action], per_detector, subject, action, stride)
 
 
-def sequence_examples(world_metres, per_camera_detections, subject: str, action: str, stride: int):
-    """(key, example) pairs of one sequence for the 4 cameras (see the module docstring)."""
+def _detections_for_frames(per_camera, camera_index: int, frames: np.ndarray, sequence_length: int):
+    """(`[n, 17, 2]`, `[n, 17]`) for the chosen frames; all-masked when absent or shorter than the 3D sequence
+    (VideoPose3D trims longer detection sequences to the 3D length the same way)."""
+    if per_camera is None or len(per_camera[camera_index][0]) < sequence_length:
+        return np.zeros((len(frames), 17, 2), np.float32), np.zeros((len(frames), 17), bool)
+    keypoints, mask = per_camera[camera_index]
+    return keypoints[frames], mask[frames]
+
+
+def sequence_examples(world_metres, per_detector: dict, subject: str, action: str, stride: int):
+    """(key, example) pairs of one sequence for the 4 cameras (see the module docstring).
+
+    `per_detector`: `{detector: None or [4 cameras of ([frames, 17, 2], [frames, 17])]}`, in config order.
+    """
+    world_metres = np.asarray(world_metres, np.float32)
     frames = np.arange(0, len(world_metres), stride)
-    world = skeleton.from_h36m32(np.asarray(world_metres, np.float32)[frames]) * 1000.0
+    world = skeleton.from_h36m32(world_metres[frames]).astype(np.float64) * 1000.0
     for camera_index, camera_id in enumerate(CAMERA_IDS):
         parameters = camera_parameters(subject, camera_id)
-        points = world @ parameters["rotation"].T + parameters["translation"]
-        pixels = np.asarray(geometry.project_to_pixels(points, parameters["intrinsics"], parameters["distortion"]))
-        detected = np.zeros((len(frames), 17, 2), np.float32)
-        mask = np.zeros(17, bool)
-        if per_camera_detections is not None:
-            keypoints, mask = per_camera_detections[camera_index]
-            if len(keypoints) >= len(world_metres):
-                detected = np.asarray(keypoints, np.float32)[frames]
-            else:
-                mask = np.zeros(17, bool)  # detections shorter than the sequence: not trusted
+        points = world @ parameters["rotation"].astype(np.float64).T + parameters["translation"]
+        pixels = project_to_pixels_numpy(points, parameters["intrinsics"], parameters["distortion"])
+        roots = points[:, 0].astype(np.float32)
+        poses = (points - points[:, :1]).astype(np.float32)
+        detected = {name: _detections_for_frames(per_camera, camera_index, frames, len(world_metres))
+                    for name, per_camera in per_detector.items()}
         for row, frame in enumerate(frames):
-            yield f"{subject}/{action}/{camera_id}/{frame}", {
-                "pose_3d": (points[row] - points[row, :1]).astype(np.float32),
-                "root_position": points[row, 0].astype(np.float32),
-                "keypoints_2d_gt": pixels[row].astype(np.float32),
-                "keypoints_2d_detected": detected[row],
-                "detection_mask": np.asarray(mask, bool),
+            example = {
+                "pose_3d": poses[row],
+                "root_position": roots[row],
+                "keypoints_2d_gt": pixels[row],
                 "intrinsics": parameters["intrinsics"],
                 "distortion": parameters["distortion"],
                 "subject": subject,
@@ -166,11 +255,53 @@ def sequence_examples(world_metres, per_camera_detections, subject: str, action:
                 "camera": camera_id,
                 "frame": int(frame),
             }
+            for name, (keypoints, mask) in detected.items():
+                example[f"keypoints_2d_{name}"] = keypoints[row]
+                example[f"mask_{name}"] = mask[row]
+            if detected:
+                first_keypoints, first_mask = next(iter(detected.values()))
+                example["keypoints_2d_detected"], example["detection_mask"] = first_keypoints[row], first_mask[row]
+            else:
+                example["keypoints_2d_detected"] = np.zeros((17, 2), np.float32)
+                example["detection_mask"] = np.zeros(17, bool)
+            yield f"{subject}/{action}/{camera_id}/{int(frame):06d}", example
 
 
-def prepare(manual_dir, data_dir=None, config: str = "protocol") -> H36M:
+def prepare(manual_dir, data_dir=None, config="protocol") -> H36M:
     """Prepares (once; later calls reuse it) and returns the builder; bad input files raise `DatasetFileError`."""
     read_positions_3d(manual_dir)  # a clear error naming the file before tfds creates anything
     builder = H36M(config=config, data_dir=data_dir, file_format="array_record")
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir)))
     return builder
+
+
+def load_poses(data_dir=None, manual_dir=None, split: str = "train", subjects: Optional[Sequence[str]] = None,
+               stride: int = 1, config="protocol") -> np.ndarray:
+    """Root-relative camera-frame poses `[N, 17, 3]` float32 mm of a split (all four cameras).
+
+    With `manual_dir`: read in bulk from `data_3d_h36m.npz` with the builder's conversion (seconds for the 732k
+    training poses; no preparation needed). Otherwise from data prepared in `data_dir` with `config` (prepared
+    before; read in chunks through `as_data_source`), keeping `subjects` and frames with `frame % stride == 0`.
+    Order: subject, action, camera, frame in both cases.
+    """
+    if split not in SPLIT_SUBJECTS:
+        raise DatasetFileError(f"split {split!r}: expected one of {sorted(SPLIT_SUBJECTS)}")
+    subjects = tuple(subjects or SPLIT_SUBJECTS[split])
+    if manual_dir:
+        return read_camera_frame_poses(manual_dir, subjects, stride)
+    builder = H36M(config=config, data_dir=data_dir, file_format="array_record")
+    if not builder.is_prepared():
+        raise DatasetFileError(f"{builder.data_path}: no prepared h36m/{builder.builder_config.name} data; pass "
+                               "manual_dir (the folder with data_3d_h36m.npz) or prepare the builder first")
+    source = builder.as_data_source(split=split)
+    poses = []
+    chunk = 8192
+    for start in range(0, len(source), chunk):
+        for example in source.__getitems__(list(range(start, min(start + chunk, len(source))))):
+            subject = example["subject"]
+            subject = subject.decode() if isinstance(subject, bytes) else str(subject)
+            if subject in subjects and int(example["frame"]) % stride == 0:
+                poses.append(example["pose_3d"])
+    if not poses:
+        raise DatasetFileError(f"{builder.data_path}: no {split} poses of subjects {list(subjects)}")
+    return np.stack(poses).astype(np.float32)

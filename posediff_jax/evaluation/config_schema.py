@@ -17,6 +17,7 @@ def default_eval_config() -> ml_collections.ConfigDict:
     config.data = ml_collections.ConfigDict()
     config.data.loader = "tfds"  # 'tfds' (the project's builders) | 'videopose3d' (Human3.6M files read directly)
     config.data.builder = ""  # tfds builder name ('' = the dataset's)
+    config.data.builder_config = ""  # the builder's config name ('' = its default: h36m 'protocol', others 'stride1')
     config.data.data_dir = ""  # tfds data dir ('' = tfds default)
     config.data.manual_dir = ""
     config.data.split = "test"

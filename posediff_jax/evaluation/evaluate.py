@@ -19,7 +19,7 @@ import hashlib
 import pathlib
 import sys
 import time
-from typing import Any, Mapping
+from typing import Mapping
 
 import jax
 import numpy as np

@@ -78,9 +78,10 @@ def batch_evidence(source: str, frames: Mapping[str, np.ndarray], indices, sigma
     root = frames["root_position"][indices] if use_gt_root else None
     intrinsics = frames["intrinsics"][indices]
     if source == "gt_heatmaps":
+        weights = frames["joint_mask"][indices].astype(np.float32) if "joint_mask" in frames else None
         return heatmap_evidence_from_keypoints(
             frames["keypoints_2d_gt"][indices], intrinsics, sigma=sigma, heatmap_size=heatmap_size,
-            root_translation=root,
+            joint_weights=weights, root_translation=root,
         )
     if source == "detections":
         if "keypoints_2d_detected" not in frames:

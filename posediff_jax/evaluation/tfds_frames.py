@@ -4,8 +4,10 @@ Reads `builder.as_data_source(split)` example by example, keeps the frames `conf
 cameras, actions, frame stride, frame cap) and stacks them into the layout of `datasets.load_frames`.
 Builder fields used: `pose_3d`, `root_position`, `keypoints_2d_gt`, `intrinsics`, optional `distortion`,
 detector keypoints + mask (`keypoints_2d_detected` / `detection_mask`, or `keypoints_2d` / `keypoints_mask`),
-and the labels `subject`, `action`, `camera`, `frame` (+ `sequence`, `scene` when present; for MPI-INF-3DHP
-the test sequence is the subject TS1..TS6 when no `sequence` field exists).
+optional `joint_mask` (joints the ground truth has; rendered heatmaps skip the others), and the labels
+`subject`, `action`, `camera`, `frame` (+ `sequence`, `scene` when present; for MPI-INF-3DHP the test sequence
+is the subject TS1..TS6 when no `sequence` field exists). `config.data.builder_config` picks the builder's
+config (default: the builder's default, e.g. h36m 'protocol').
 """
 
 from __future__ import annotations
@@ -28,14 +30,23 @@ def _text(value) -> str:
 def load_frames(config) -> dict:
     import tensorflow_datasets as tfds
 
-    import posediff_jax.data  # noqa: F401  registers the builders
+    from posediff_jax.data import h36m, mpi_inf_3dhp, pw3d
 
+    project_builders = {"h36m": h36m.H36M, "mpi_inf_3dhp": mpi_inf_3dhp.MPIInf3DHP, "pw3d": pw3d.PW3D}
     data_config = config.data
     builder_name = data_config.get("builder", "") or config.dataset
     download_config = None
     if data_config.get("manual_dir"):
         download_config = tfds.download.DownloadConfig(manual_dir=data_config.manual_dir)
-    builder = tfds.builder(builder_name, data_dir=data_config.get("data_dir") or None)
+    data_dir = data_config.get("data_dir") or None
+    if builder_name in project_builders:
+        builder_config = data_config.get("builder_config", "") or None
+        builder = project_builders[builder_name](config=builder_config, data_dir=data_dir, file_format="array_record")
+    else:
+        try:
+            builder = tfds.builder(builder_name, data_dir=data_dir)
+        except Exception as error:  # tfds raises DatasetNotFoundError (a KeyError) for unknown names
+            raise PoseDiffError(f"dataset builder {builder_name!r} is not available here ({error})") from None
     builder.download_and_prepare(download_config=download_config)
     source = builder.as_data_source(split=data_config.get("split", "test"))
     subjects = set(data_config.get("subjects", ()) or ())
@@ -64,6 +75,8 @@ def load_frames(config) -> dict:
         }
         if "distortion" in example:
             record["distortion"] = np.asarray(example["distortion"], np.float32)
+        if "joint_mask" in example:  # joints the ground truth lacks (3DPW: SMPL has no head top)
+            record["joint_mask"] = np.asarray(example["joint_mask"]).astype(bool)
         for keypoints_name, mask_name in DETECTION_FIELDS:
             if keypoints_name in example and mask_name in example:
                 record["keypoints_2d_detected"] = np.asarray(example[keypoints_name], np.float32)

@@ -26,12 +26,17 @@ def make_prior_for_tests(seed: int = 0, width: int = 32, depth: int = 1, predict
     from posediff_jax.prior import Prior
 
     network = ScoreNetwork(width=width, depth=depth, time_embedding_dim=16)
-    params = network.init(jax.random.PRNGKey(seed), jnp.zeros((1, 17, 3)), jnp.zeros((1,)))
-    # Small random output layer so the prior is not exactly zero (zero-initialised heads predict eps = 0).
-    params = jax.tree_util.tree_map_with_path(
-        lambda path, leaf: leaf + 0.01 * jax.random.normal(jax.random.PRNGKey(seed + 1), leaf.shape)
-        if "kernel" in jax.tree_util.keystr(path) else leaf,
-        params,
-    )
+
+    @jax.jit
+    def initialise(key, noise_key):
+        params = network.init(key, jnp.zeros((1, 17, 3)), jnp.zeros((1,)))
+        # Perturb every kernel so the prior is not exactly zero (zero-initialised heads predict eps = 0).
+        return jax.tree_util.tree_map_with_path(
+            lambda path, leaf: leaf + 0.01 * jax.random.normal(noise_key, leaf.shape)
+            if "kernel" in jax.tree_util.keystr(path) else leaf,
+            params,
+        )
+
+    params = initialise(jax.random.PRNGKey(seed), jax.random.PRNGKey(seed + 1))
     return Prior(params=params, normalization=identity_normalization(), apply_fn=make_apply_fn(network),
                  schedule=VPSchedule("cosine"), prediction_type=prediction_type)

@@ -111,3 +111,22 @@ def progress(iterable, total, quiet, description):
     from tqdm import tqdm
 
     return tqdm(iterable, total=total, disable=quiet, desc=description, unit="batch")
+
+
+def sample_in_batches(sampler, evidence, args, description: str):
+    """`([frames, m, 17, 3], [frames, m])` hypotheses and energies, `args.batch_size` frames per sampler call
+    (key `fold_in(seed, first frame)`), with a progress bar over batches."""
+    import jax
+
+    from posediff_jax.guidance import evidence as evidence_lib
+
+    frames = evidence_lib.num_frames(evidence)
+    key = jax.random.PRNGKey(args.seed)
+    hypotheses, energies = [], []
+    starts = range(0, frames, args.batch_size)
+    for start in progress(starts, len(starts), args.quiet, description):
+        batch = evidence_lib.index_evidence(evidence, slice(start, start + args.batch_size))
+        poses, values = sampler.sample_batch_with_energies(jax.random.fold_in(key, start), batch, args.num_hypotheses)
+        hypotheses.append(np.asarray(poses))
+        energies.append(np.asarray(values))
+    return np.concatenate(hypotheses), np.concatenate(energies)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import zipfile
 
 import importlib_resources
 import jax
@@ -100,10 +101,26 @@ def _read_description(directory: pathlib.Path) -> dict:
         raise CheckpointError(f"{path}: not a valid prior description ({error})") from None
 
 
-def prior_from_description(description: dict, params) -> Prior:
+def check_params_match(network: ScoreNetwork, params, source) -> None:
+    """Raises `CheckpointError` unless `params` has exactly the structure and shapes `network` expects."""
+    expected = jax.eval_shape(lambda: network.init(jax.random.PRNGKey(0), jnp.zeros((1, 17, 3)), jnp.zeros((1,))))
+    expected_flat = {key: value.shape for key, value in traverse_util.flatten_dict(expected).items()}
+    found_flat = {key: np.shape(value) for key, value in traverse_util.flatten_dict(params).items()}
+    if expected_flat != found_flat:
+        differing = sorted("/".join(key) for key in set(expected_flat) ^ set(found_flat)) or sorted(
+            "/".join(key) for key in expected_flat if expected_flat[key] != found_flat[key])
+        raise CheckpointError(
+            f"{source}: weights do not match the model in {PRIOR_JSON} (width {network.width}, depth {network.depth}); "
+            f"differing: {differing[:4]}"
+        )
+
+
+def prior_from_description(description: dict, params, source=None) -> Prior:
     model = description["model"]
     network = ScoreNetwork(width=model["width"], depth=model["depth"],
                            time_embedding_dim=model["time_embedding_dim"])
+    if source is not None:
+        check_params_match(network, params, source)
     normalization = NormalizationStats.from_dict(
         {name: np.asarray(value, np.float32) for name, value in description["normalization"].items()}
     )
@@ -122,9 +139,9 @@ def load_prior(path) -> Prior:
         try:
             with np.load(path / PARAMS_NPZ, allow_pickle=False) as data:
                 flat = {tuple(name.split("/")): jnp.asarray(data[name], jnp.float32) for name in data.files}
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:  # truncated, corrupt or pickled
             raise CheckpointError(f"{path / PARAMS_NPZ}: unreadable ({error})") from None
-        return prior_from_description(description, traverse_util.unflatten_dict(flat))
+        return prior_from_description(description, traverse_util.unflatten_dict(flat), path / PARAMS_NPZ)
     checkpoints = path / CHECKPOINT_DIR
     if not checkpoints.is_dir():
         raise CheckpointError(f"checkpoint {path}: neither {PARAMS_NPZ} nor {CHECKPOINT_DIR}/ found")
@@ -135,7 +152,7 @@ def load_prior(path) -> Prior:
     restored = manager.restore(step, args=ocp.args.StandardRestore())
     manager.close()
     ema = restored["ema_params"] if isinstance(restored, dict) else restored.ema_params
-    return prior_from_description(description, jax.tree.map(jnp.asarray, ema))
+    return prior_from_description(description, jax.tree.map(jnp.asarray, ema), checkpoints / str(step))
 
 
 def default_prior_path() -> pathlib.Path:

@@ -1,0 +1,191 @@
+"""MPI-INF-3DHP test set (TS1-TS6) as a tensorflow-datasets builder without TensorFlow (ArrayRecord).
+
+File the user places in `manual_dir`: `data_test_3dhp.npz`, the converted layout used by peers
+(P-STMO, MixSTE, MotionAGFormer, ...): `np.load(f, allow_pickle=True)['data'].item()` is
+`{'TS1': {...}, ..., 'TS6': {...}}` with, per sequence,
+- `data_3d`  `[frames, 17, 3]`: `univ_annot3` (mm, camera frame, the 'universal' skeleton PCK/AUC use),
+- `data_2d`  `[frames, 17, 2]`: `annot2` (pixels),
+- `valid`    `[frames]`: `valid_frame` (1 = annotated frame),
+- optional `activity` `[frames]`: `activity_annotation` (1..7, see `ACTIVITIES`),
+- optional `data_3d_metric` `[frames, 17, 3]`: `annot3` (metric mm; gives `root_position`).
+Joints in the 17-joint test order (`skeleton.MPI_INF_3DHP17_NAMES`). The test set comes from
+https://vcai.mpi-inf.mpg.de/3dhp-dataset/ (`mpi_inf_3dhp_test_set/TS*/annot_data.mat`, MATLAB v7.3 = HDF5;
+licence: research only). Conversion (needs h5py, which this project does not depend on), per sequence:
+
+    with h5py.File(f"TS{n}/annot_data.mat") as annot:   # arrays read transposed: [frames, 1, 17, D]
+        entry = {"data_3d": np.squeeze(annot["univ_annot3"][:]), "data_2d": np.squeeze(annot["annot2"][:]),
+                 "valid": np.squeeze(annot["valid_frame"][:]), "activity": np.squeeze(annot["activity_annotation"][:]),
+                 "data_3d_metric": np.squeeze(annot["annot3"][:])}
+    np.savez_compressed("data_test_3dhp.npz", data={"TS1": entry_1, ..., "TS6": entry_6})
+
+Cameras (`SEQUENCE_CAMERAS`, from the published test-set calibration, in mm on a 10 mm wide sensor): TS1-TS4
+2048x2048 px, focal 7.32506 mm, principal-point offset (-0.0322884, 0.0929296) mm; TS5-TS6 1920x1080 px, focal
+8.770747185 mm, offset (-0.104908645, 0.104899704) mm; pixels = mm * width / 10. Scenes: TS1-2 green screen
+('GS'), TS3-4 studio without green screen ('noGS'), TS5-6 outdoor ('outdoor').
+
+Every example is one valid frame: `pose_3d [17, 3]` (univ_annot3, H36M order via `skeleton.from_mpi_inf_3dhp17`,
+root-relative mm); `root_position [3]` (annot3 pelvis when given, else the univ_annot3 pelvis); `keypoints_2d_gt
+[17, 2]` (annot2, H36M order); `intrinsics [3, 3]`; `distortion [5]` (zeros); `sequence` / `subject` ('TS1'..),
+`scene`, `action` (activity name or ''), `camera` ('' : one camera per sequence), `frame` (0-based index),
+`image_file` ('TS1/imageSequence/img_000001.jpg', 1-based as in the release).
+
+Configs: 'stride1' (every valid frame) and 'small' (every 10th frame). Split: 'test'.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from posediff_jax import skeleton
+from posediff_jax.data.videopose3d import DatasetFileError
+
+TEST_FILE = "data_test_3dhp.npz"
+SEQUENCES = ("TS1", "TS2", "TS3", "TS4", "TS5", "TS6")
+ACTIVITIES = {1: "Standing/Walking", 2: "Exercising", 3: "Sitting", 4: "Reaching/Crouching", 5: "On The Floor",
+              6: "Sports", 7: "Miscellaneous"}
+SCENES = {"TS1": "GS", "TS2": "GS", "TS3": "noGS", "TS4": "noGS", "TS5": "outdoor", "TS6": "outdoor"}
+SENSOR_WIDTH_MM = 10.0
+
+
+def _camera(width: int, height: int, focal_mm: float, offset_x_mm: float, offset_y_mm: float) -> dict:
+    pixels_per_mm = width / SENSOR_WIDTH_MM
+    intrinsics = np.array([[focal_mm * pixels_per_mm, 0.0, width / 2 + offset_x_mm * pixels_per_mm],
+                           [0.0, focal_mm * pixels_per_mm, height / 2 + offset_y_mm * pixels_per_mm],
+                           [0.0, 0.0, 1.0]], np.float32)
+    return {"intrinsics": intrinsics, "image_size": (width, height)}
+
+
+_STUDIO = _camera(2048, 2048, 7.32506, -0.0322884, 0.0929296)
+_OUTDOOR = _camera(1920, 1080, 8.770747185, -0.104908645, 0.104899704)
+SEQUENCE_CAMERAS = {name: dict(_STUDIO if SCENES[name] != "outdoor" else _OUTDOOR, scene=SCENES[name])
+                    for name in SEQUENCES}
+
+
+@dataclasses.dataclass
+class MPIInf3DHPConfig(tfds.core.BuilderConfig):
+    """`stride`: keep every stride-th valid frame of each sequence."""
+
+    stride: int = 1
+
+
+def read_test_sequences(manual_dir) -> dict:
+    """`{TSn: {'data_3d', 'data_2d', 'valid', 'activity'?, 'data_3d_metric'?}}` from `data_test_3dhp.npz`, validated."""
+    path = pathlib.Path(manual_dir).expanduser() / TEST_FILE
+    if not path.is_file():
+        raise DatasetFileError(f"{path}: not found. Expected the converted MPI-INF-3DHP test set {TEST_FILE} "
+                               "(data: TSn -> {data_3d [frames, 17, 3], data_2d [frames, 17, 2], valid [frames]}) "
+                               "in the manual_dir; see posediff_jax/data/mpi_inf_3dhp.py for the conversion")
+    try:
+        with np.load(path, allow_pickle=True) as archive:  # a pickled dict inside the npz: the user's file only
+            data = archive["data"].item()
+    except Exception as error:
+        raise DatasetFileError(f"{path}: unreadable or not the converted 3DHP layout ({type(error).__name__}: "
+                               f"{error})") from None
+    if not isinstance(data, dict) or not data:
+        raise DatasetFileError(f"{path}: 'data' must be a non-empty dict TSn -> arrays")
+    sequences = {}
+    for name, entry in data.items():
+        if name not in SEQUENCE_CAMERAS:
+            raise DatasetFileError(f"{path}: unknown sequence {name!r}; expected {list(SEQUENCES)}")
+        if not isinstance(entry, dict) or any(key not in entry for key in ("data_3d", "data_2d", "valid")):
+            raise DatasetFileError(f"{path}: {name} must hold data_3d, data_2d and valid")
+        checked = {}
+        frames = len(np.asarray(entry["data_3d"]))
+        for key, shape in (("data_3d", (frames, 17, 3)), ("data_2d", (frames, 17, 2)), ("valid", (frames,)),
+                           ("activity", (frames,)), ("data_3d_metric", (frames, 17, 3))):
+            if key not in entry:
+                continue
+            value = np.asarray(entry[key])
+            if value.shape != shape:
+                raise DatasetFileError(f"{path}: {name} {key} has shape {list(value.shape)}, expected "
+                                       f"{['frames' if i == 0 else s for i, s in enumerate(shape)]} "
+                                       f"(17 joints in the 3DHP test order)")
+            checked[key] = value
+        sequences[name] = checked
+    return sequences
+
+
+class MPIInf3DHP(tfds.core.GeneratorBasedBuilder):
+    """MPI-INF-3DHP test frames (see the module docstring for the file, fields, cameras and configs)."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "First release."}
+    BUILDER_CONFIGS = [
+        MPIInf3DHPConfig(name="stride1", description="every valid frame", stride=1),
+        MPIInf3DHPConfig(name="small", description="every 10th valid frame", stride=10),
+    ]
+    DEFAULT_CONFIG_NAME = "stride1"
+    MANUAL_DOWNLOAD_INSTRUCTIONS = """
+    Download the MPI-INF-3DHP test set (mpi_inf_3dhp_test_set, https://vcai.mpi-inf.mpg.de/3dhp-dataset/)
+    and convert TS1..TS6/annot_data.mat into data_test_3dhp.npz as shown in posediff_jax/data/mpi_inf_3dhp.py
+    (or use a peer's data_test_3dhp.npz in the same layout); place it in the manual_dir.
+    """
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        tensor = tfds.features.Tensor
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description=__doc__,
+            disable_shuffling=True,  # keep generation order: index i is the same frame in every preparation
+            features=tfds.features.FeaturesDict({
+                "pose_3d": tensor(shape=(17, 3), dtype=np.float32),
+                "root_position": tensor(shape=(3,), dtype=np.float32),
+                "keypoints_2d_gt": tensor(shape=(17, 2), dtype=np.float32),
+                "intrinsics": tensor(shape=(3, 3), dtype=np.float32),
+                "distortion": tensor(shape=(5,), dtype=np.float32),
+                "sequence": tfds.features.Text(),
+                "subject": tfds.features.Text(),
+                "scene": tfds.features.Text(),
+                "action": tfds.features.Text(),
+                "camera": tfds.features.Text(),
+                "frame": tfds.features.Scalar(dtype=np.int64),
+                "image_file": tfds.features.Text(),
+            }),
+            homepage="https://vcai.mpi-inf.mpg.de/3dhp-dataset/",
+        )
+
+    def _split_generators(self, dl_manager):
+        sequences = read_test_sequences(dl_manager.manual_dir)  # validated before anything is written
+        return {"test": self._generate_examples(sequences, self.builder_config.stride)}
+
+    def _generate_examples(self, sequences, stride):
+        for name in sorted(sequences):
+            yield from sequence_examples(name, sequences[name], stride)
+
+
+def sequence_examples(name: str, entry: dict, stride: int):
+    """(key, example) pairs of one test sequence: valid frames only, every stride-th."""
+    frames = np.flatnonzero(np.asarray(entry["valid"]) > 0)[::stride]
+    universal = skeleton.from_mpi_inf_3dhp17(np.asarray(entry["data_3d"], np.float32)[frames])
+    metric = universal if "data_3d_metric" not in entry else skeleton.from_mpi_inf_3dhp17(
+        np.asarray(entry["data_3d_metric"], np.float32)[frames])
+    pixels = skeleton.from_mpi_inf_3dhp17(np.asarray(entry["data_2d"], np.float32)[frames])
+    activity = np.asarray(entry.get("activity", np.zeros(len(entry["valid"]))))
+    camera = SEQUENCE_CAMERAS[name]
+    for row, frame in enumerate(frames):
+        yield f"{name}/{int(frame):06d}", {
+            "pose_3d": (universal[row] - universal[row, :1]).astype(np.float32),
+            "root_position": metric[row, 0].astype(np.float32),
+            "keypoints_2d_gt": pixels[row].astype(np.float32),
+            "intrinsics": camera["intrinsics"],
+            "distortion": np.zeros(5, np.float32),
+            "sequence": name,
+            "subject": name,
+            "scene": camera["scene"],
+            "action": ACTIVITIES.get(int(activity[frame]), ""),
+            "camera": "",
+            "frame": int(frame),
+            "image_file": f"{name}/imageSequence/img_{int(frame) + 1:06d}.jpg",
+        }
+
+
+def prepare(manual_dir, data_dir=None, config="stride1") -> MPIInf3DHP:
+    """Prepares (once; later calls reuse it) and returns the builder."""
+    read_test_sequences(manual_dir)
+    builder = MPIInf3DHP(config=config, data_dir=data_dir, file_format="array_record")
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir)))
+    return builder

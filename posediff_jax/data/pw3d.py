@@ -1,0 +1,216 @@
+"""3DPW (3D Poses in the Wild) test split as a tensorflow-datasets builder without TensorFlow (ArrayRecord).
+
+Files the user places in `manual_dir` (from https://virtualhumans.mpi-inf.mpg.de/3DPW/, `sequenceFiles.zip`,
+non-commercial research licence; unzip as is):
+    manual_dir/sequenceFiles/test/<sequence>.pkl      e.g. downtown_arguing_00.pkl (24 test sequences)
+Each file is a Python-2 pickle (latin1) of a dict with, per person p: `jointPositions[p]` `[frames, 72]` (24
+SMPL joints x xyz, world frame, metres), `campose_valid[p]` `[frames]` (1 where the camera pose, hence the 3D
+ground truth, is valid), `poses2d[p]` `[frames, 3, 18]` (OpenPose-18 x, y, confidence) and per sequence
+`cam_poses` `[frames, 4, 4]` (world -> camera), `cam_intrinsics` `[3, 3]`, `img_frame_ids` `[frames]`,
+`sequence` (name). Other keys (SMPL `poses`, `betas`, `trans`, ...) are ignored.
+
+Pickles can run code when loaded: this builder unpickles ONLY `*.pkl` files found in the user's manual_dir, and
+does so with `safe_pickle.load_restricted`, which rebuilds numpy arrays and builtin containers and refuses any
+other global. It never unpickles anything else.
+
+Every example is one valid frame of one person:
+`pose_3d [17, 3]` mm, camera frame, root-relative, H36M order via `skeleton.from_smpl24` (SMPL joints are not
+H36M markers; SMPL has no head top: zeros there) with `joint_mask [17]` (False at the head top);
+`pose_lsp14 [14, 3]` the LSP-14 ground truth (`skeleton.SMPL24_TO_LSP14`, the joints 3DPW PA-MPJPE is usually
+reported on), root-relative to the SMPL pelvis; `root_position [3]` mm; `keypoints_2d_gt [17, 2]` (projection
+with `cam_intrinsics`, no lens distortion: `distortion [5]` zeros); `keypoints_2d_detected [17, 2]` +
+`detection_mask [17]` from `poses2d` (OpenPose-18 -> COCO-17 -> `skeleton.coco17_to_h36m17`, mask where the
+confidence is > 0); `intrinsics [3, 3]`; `sequence`, `subject` (= sequence), `action` (sequence name without
+its number), `camera` ('phone'), `person`, `frame` (`img_frame_ids`), `image_file`
+('imageFiles/<sequence>/image_<frame>.jpg').
+
+Configs: 'stride1' (every valid frame) and 'small' (every 25th frame). Split: 'test'.
+
+    builder = PW3D(config="stride1", data_dir=...)
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=...))
+    test = builder.as_data_source(split="test")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from posediff_jax import skeleton
+from posediff_jax.data.h36m import project_to_pixels_numpy
+from posediff_jax.data.safe_pickle import load_restricted
+from posediff_jax.data.videopose3d import DatasetFileError
+
+SEQUENCE_FOLDER = pathlib.Path("sequenceFiles") / "test"
+# COCO-17 joint -> OpenPose-18 joint (OpenPose: nose, neck, RSho, RElb, RWri, LSho, LElb, LWri, RHip, RKnee,
+# RAnk, LHip, LKnee, LAnk, REye, LEye, REar, LEar).
+OPENPOSE18_TO_COCO17 = np.array([0, 15, 14, 17, 16, 5, 2, 6, 3, 7, 4, 11, 8, 12, 9, 13, 10], dtype=np.int32)
+REQUIRED_KEYS = ("jointPositions", "cam_poses", "cam_intrinsics", "campose_valid", "img_frame_ids")
+
+
+@dataclasses.dataclass
+class PW3DConfig(tfds.core.BuilderConfig):
+    """`stride`: keep every stride-th frame of each sequence (of those with a valid camera pose)."""
+
+    stride: int = 1
+
+
+def sequence_files(manual_dir) -> list:
+    """The test sequence pickles in `manual_dir/sequenceFiles/test`; `DatasetFileError` when there are none."""
+    folder = pathlib.Path(manual_dir).expanduser() / SEQUENCE_FOLDER
+    files = sorted(folder.glob("*.pkl")) if folder.is_dir() else []
+    if not files:
+        raise DatasetFileError(f"{folder}: no 3DPW sequence files (*.pkl). Expected the test split of 3DPW's "
+                               "sequenceFiles.zip unzipped into the manual_dir (sequenceFiles/test/*.pkl)")
+    return files
+
+
+def read_sequence(path) -> dict:
+    """Loads and validates one sequence pickle (restricted unpickling). Returns numpy arrays:
+    `joints` list per person `[frames, 24, 3]` m, `valid` list `[frames]` bool, `poses2d` list `[frames, 3, 18]` or
+    None, `cam_poses [frames, 4, 4]`, `intrinsics [3, 3]`, `frame_ids [frames]`, `sequence` str."""
+    data = load_restricted(path)
+    if not isinstance(data, dict):
+        raise DatasetFileError(f"{path}: expected a dict (3DPW sequence file), got {type(data).__name__}")
+    missing = [key for key in REQUIRED_KEYS if key not in data]
+    if missing:
+        raise DatasetFileError(f"{path}: missing keys {missing}; a 3DPW sequence file has {list(REQUIRED_KEYS)}")
+
+    def array(name, value, shape):
+        value = np.asarray(value)
+        if value.ndim != len(shape) or any(want is not None and got != want for got, want in zip(value.shape, shape)):
+            raise DatasetFileError(f"{path}: {name} has shape {list(value.shape)}, expected "
+                                   f"[{', '.join('frames' if s is None else str(s) for s in shape)}]")
+        return value
+
+    cam_poses = array("cam_poses", data["cam_poses"], (None, 4, 4)).astype(np.float64)
+    frames = len(cam_poses)
+    intrinsics = array("cam_intrinsics", data["cam_intrinsics"], (3, 3)).astype(np.float32)
+    frame_ids = array("img_frame_ids", data["img_frame_ids"], (frames,)).astype(np.int64)
+    people = data["jointPositions"]
+    if not isinstance(people, (list, tuple)) or len(people) != len(data["campose_valid"]):
+        raise DatasetFileError(f"{path}: jointPositions and campose_valid must be lists with one entry per person")
+    joints = [array(f"jointPositions[{p}]", person, (frames, 72)).reshape(frames, 24, 3).astype(np.float64)
+              for p, person in enumerate(people)]
+    valid = [array(f"campose_valid[{p}]", person, (frames,)).astype(bool)
+             for p, person in enumerate(data["campose_valid"])]
+    poses2d = None
+    if "poses2d" in data and len(data["poses2d"]) == len(people):
+        poses2d = [array(f"poses2d[{p}]", person, (frames, 3, 18)).astype(np.float32)
+                   for p, person in enumerate(data["poses2d"])]
+    return {"joints": joints, "valid": valid, "poses2d": poses2d, "cam_poses": cam_poses, "intrinsics": intrinsics,
+            "frame_ids": frame_ids, "sequence": str(data.get("sequence", pathlib.Path(path).stem))}
+
+
+def openpose18_to_h36m17(poses2d: np.ndarray) -> tuple:
+    """`[frames, 3, 18]` (x, y, confidence) -> (`[frames, 17, 2]` pixels, `[frames, 17]` bool mask)."""
+    keypoints = np.swapaxes(poses2d[:, :2], 1, 2)[:, OPENPOSE18_TO_COCO17]
+    confidence = poses2d[:, 2][:, OPENPOSE18_TO_COCO17]
+    mapped, mapped_confidence = skeleton.coco17_to_h36m17(keypoints, confidence)
+    return mapped, mapped_confidence > 0
+
+
+class PW3D(tfds.core.GeneratorBasedBuilder):
+    """3DPW test sequences in the camera frame (see the module docstring for files, fields and configs)."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "First release."}
+    BUILDER_CONFIGS = [
+        PW3DConfig(name="stride1", description="every valid frame", stride=1),
+        PW3DConfig(name="small", description="every 25th frame", stride=25),
+    ]
+    DEFAULT_CONFIG_NAME = "stride1"
+    MANUAL_DOWNLOAD_INSTRUCTIONS = """
+    Download sequenceFiles.zip from https://virtualhumans.mpi-inf.mpg.de/3DPW/ (registration; non-commercial
+    research licence) and unzip it into the manual_dir so that manual_dir/sequenceFiles/test/*.pkl exist.
+    These pickles are loaded with a restricted unpickler (numpy arrays and builtin containers only).
+    """
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        tensor = tfds.features.Tensor
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description=__doc__,
+            disable_shuffling=True,  # keep generation order: index i is the same frame in every preparation
+            features=tfds.features.FeaturesDict({
+                "pose_3d": tensor(shape=(17, 3), dtype=np.float32),
+                "joint_mask": tensor(shape=(17,), dtype=np.bool_),
+                "pose_lsp14": tensor(shape=(14, 3), dtype=np.float32),
+                "root_position": tensor(shape=(3,), dtype=np.float32),
+                "keypoints_2d_gt": tensor(shape=(17, 2), dtype=np.float32),
+                "keypoints_2d_detected": tensor(shape=(17, 2), dtype=np.float32),
+                "detection_mask": tensor(shape=(17,), dtype=np.bool_),
+                "intrinsics": tensor(shape=(3, 3), dtype=np.float32),
+                "distortion": tensor(shape=(5,), dtype=np.float32),
+                "sequence": tfds.features.Text(),
+                "subject": tfds.features.Text(),
+                "action": tfds.features.Text(),
+                "camera": tfds.features.Text(),
+                "person": tfds.features.Scalar(dtype=np.int64),
+                "frame": tfds.features.Scalar(dtype=np.int64),
+                "image_file": tfds.features.Text(),
+            }),
+            homepage="https://virtualhumans.mpi-inf.mpg.de/3DPW/",
+        )
+
+    def _split_generators(self, dl_manager):
+        files = sequence_files(dl_manager.manual_dir)  # clear error before anything is written
+        return {"test": self._generate_examples(files, self.builder_config.stride)}
+
+    def _generate_examples(self, files, stride):
+        for path in files:
+            yield from sequence_examples(read_sequence(path), stride)
+
+
+def sequence_examples(sequence: dict, stride: int):
+    """(key, example) pairs of one sequence read by `read_sequence` (valid frames, every stride-th)."""
+    name = sequence["sequence"]
+    action = name.rsplit("_", 1)[0] if name.rsplit("_", 1)[-1].isdigit() else name
+    rotations, translations = sequence["cam_poses"][:, :3, :3], sequence["cam_poses"][:, :3, 3]
+    intrinsics = sequence["intrinsics"]
+    for person, (joints, valid) in enumerate(zip(sequence["joints"], sequence["valid"])):
+        frames = np.flatnonzero(valid)[::stride]
+        if not len(frames):
+            continue
+        camera = (np.einsum("fij,fnj->fni", rotations[frames], joints[frames]) + translations[frames, None]) * 1000.0
+        pose17, joint_mask = skeleton.from_smpl24(camera)
+        roots = camera[:, 0]
+        pose17 = np.where(joint_mask[:, None], pose17 - roots[:, None], 0.0).astype(np.float32)
+        lsp14 = (camera[:, skeleton.SMPL24_TO_LSP14] - roots[:, None]).astype(np.float32)
+        pixels = np.where(joint_mask[:, None], project_to_pixels_numpy(
+            np.where(joint_mask[:, None], pose17 + roots[:, None], 1.0), intrinsics), 0.0).astype(np.float32)
+        if sequence["poses2d"] is not None:
+            detected, detection_mask = openpose18_to_h36m17(sequence["poses2d"][person][frames])
+        else:
+            detected, detection_mask = np.zeros((len(frames), 17, 2), np.float32), np.zeros((len(frames), 17), bool)
+        for row, frame in enumerate(frames):
+            frame_id = int(sequence["frame_ids"][frame])
+            yield f"{name}/{person}/{int(frame):06d}", {
+                "pose_3d": pose17[row],
+                "joint_mask": joint_mask,
+                "pose_lsp14": lsp14[row],
+                "root_position": roots[row].astype(np.float32),
+                "keypoints_2d_gt": pixels[row],
+                "keypoints_2d_detected": detected[row].astype(np.float32),
+                "detection_mask": detection_mask[row],
+                "intrinsics": intrinsics,
+                "distortion": np.zeros(5, np.float32),
+                "sequence": name,
+                "subject": name,
+                "action": action,
+                "camera": "phone",
+                "person": person,
+                "frame": frame_id,
+                "image_file": f"imageFiles/{name}/image_{frame_id:05d}.jpg",
+            }
+
+
+def prepare(manual_dir, data_dir=None, config="stride1") -> PW3D:
+    """Prepares (once; later calls reuse it) and returns the builder."""
+    sequence_files(manual_dir)
+    builder = PW3D(config=config, data_dir=data_dir, file_format="array_record")
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir)))
+    return builder
