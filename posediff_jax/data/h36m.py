@@ -51,6 +51,7 @@ import tensorflow_datasets as tfds
 
 from posediff_jax import skeleton
 from posediff_jax.data.cameras import CAMERA_IDS, camera_parameters
+from posediff_jax.data.tfds_support import prepare_builder
 from posediff_jax.data.videopose3d import DatasetFileError, read_camera_frame_poses, read_positions_3d
 
 TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
@@ -270,9 +271,7 @@ def sequence_examples(world_metres, per_detector: dict, subject: str, action: st
 def prepare(manual_dir, data_dir=None, config="protocol") -> H36M:
     """Prepares (once; later calls reuse it) and returns the builder; bad input files raise `DatasetFileError`."""
     read_positions_3d(manual_dir)  # a clear error naming the file before tfds creates anything
-    builder = H36M(config=config, data_dir=data_dir, file_format="array_record")
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir)))
-    return builder
+    return prepare_builder(H36M, manual_dir, data_dir, config)
 
 
 def load_poses(data_dir=None, manual_dir=None, split: str = "train", subjects: Optional[Sequence[str]] = None,

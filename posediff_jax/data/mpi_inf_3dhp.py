@@ -41,6 +41,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from posediff_jax import skeleton
+from posediff_jax.data.tfds_support import prepare_builder
 from posediff_jax.data.videopose3d import DatasetFileError
 
 TEST_FILE = "data_test_3dhp.npz"
@@ -186,6 +187,4 @@ def sequence_examples(name: str, entry: dict, stride: int):
 def prepare(manual_dir, data_dir=None, config="stride1") -> MPIInf3DHP:
     """Prepares (once; later calls reuse it) and returns the builder."""
     read_test_sequences(manual_dir)
-    builder = MPIInf3DHP(config=config, data_dir=data_dir, file_format="array_record")
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir)))
-    return builder
+    return prepare_builder(MPIInf3DHP, manual_dir, data_dir, config)

@@ -42,6 +42,7 @@ import tensorflow_datasets as tfds
 from posediff_jax import skeleton
 from posediff_jax.data.h36m import project_to_pixels_numpy
 from posediff_jax.data.safe_pickle import load_restricted
+from posediff_jax.data.tfds_support import prepare_builder
 from posediff_jax.data.videopose3d import DatasetFileError
 
 SEQUENCE_FOLDER = pathlib.Path("sequenceFiles") / "test"
@@ -211,6 +212,4 @@ def sequence_examples(sequence: dict, stride: int):
 def prepare(manual_dir, data_dir=None, config="stride1") -> PW3D:
     """Prepares (once; later calls reuse it) and returns the builder."""
     sequence_files(manual_dir)
-    builder = PW3D(config=config, data_dir=data_dir, file_format="array_record")
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir)))
-    return builder
+    return prepare_builder(PW3D, manual_dir, data_dir, config)
