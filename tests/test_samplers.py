@@ -98,3 +98,39 @@ def test_network_prior_gives_finite_samples():
     sampler = make_sampler(network_prior, heatmap_energy, num_steps=3, guidance="dps")
     poses = sampler.sample(jax.random.PRNGKey(0), evidence_for(STANDING_POSE_MM), 4)
     assert poses.shape == (4, 17, 3) and np.all(np.isfinite(poses))
+
+
+def test_frames_sharded_over_four_devices_give_the_single_device_result(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import sys, jax, numpy as np
+        from posediff_jax.guidance import heatmap_energy, heatmap_evidence_from_keypoints
+        from posediff_jax.sampling import make_sampler, samplers
+        from posediff_jax.sampling.gaussian_prior import make_gaussian_prior
+        K = np.array([[1150.0, 0, 512], [0, 1150.0, 515], [0, 0, 1]], np.float32)
+        rng = np.random.default_rng(0)
+        keypoints = (rng.normal(size=(4, 17, 2)) * 40 + 512).astype(np.float32)
+        evidence = heatmap_evidence_from_keypoints(keypoints, np.tile(K, (4, 1, 1)), heatmap_size=16)
+        sharded = samplers.shard_frames(evidence)
+        spread = len(jax.tree.leaves(sharded)[0].sharding.device_set)
+        sampler = make_sampler(make_gaussian_prior(), heatmap_energy, num_steps=3, guidance_scale=0.1, chunk_size=4)
+        poses = np.asarray(sampler.sample_batch(jax.random.PRNGKey(1), evidence, 8))
+        np.save(sys.argv[1], poses)
+        print(jax.device_count(), spread)
+    """)
+    outputs = {}
+    for devices in (1, 4):
+        env = dict(os.environ, JAX_PLATFORMS="cpu", JAX_DISABLE_MOST_OPTIMIZATIONS="1",
+                   XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+        path = tmp_path / f"poses_{devices}.npy"
+        result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, env=env,
+                                timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert result.stdout.split()[-2:] == [str(devices), str(devices)]  # the frames really are spread
+        outputs[devices] = np.load(path)
+    assert outputs[4].shape == (4, 8, 17, 3)
+    np.testing.assert_allclose(outputs[4], outputs[1], rtol=1e-4, atol=1e-2)
