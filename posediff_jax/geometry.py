@@ -1,5 +1,9 @@
 """Camera geometry in pure `jax.numpy`: jit-, vmap- and grad-able; shapes broadcast over leading axes.
 
+The projection functions also take `xp=numpy` (one lens model, two array libraries): dataset preparation
+projects thousands of differently-sized sequences, for which jax would compile per shape
+(`project_to_pixels_numpy`).
+
 Conventions (docs/architecture.md): camera frame x right, y down, z forward, millimetres; pixels (x, y) =
 (column, row); `X_camera = R @ X_world + t` (Human3.6M's extrinsics).
 """
@@ -8,6 +12,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from posediff_jax.validation import check_array, check_same_shape
 
@@ -36,7 +41,7 @@ def camera_to_world(points_camera, rotation, translation):
     return jnp.einsum("...ji,...nj->...ni", rotation, points_camera - translation[..., None, :])
 
 
-def apply_distortion(normalized, distortion):
+def apply_distortion(normalized, distortion, xp=jnp):
     """Human3.6M's radial + tangential lens model on normalised coordinates.
 
     This is the model of the Human3.6M release code (also used by 3d-pose-baseline and VideoPose3D), with
@@ -47,6 +52,7 @@ def apply_distortion(normalized, distortion):
     Args:
       normalized: `[..., J, 2]` (x / z, y / z).
       distortion: `[..., 5]`.
+      xp: the array library (`jax.numpy`, or `numpy` outside traced code).
     """
     check_array("distortion", distortion, ("...", 5))
     k1, k2, p1, p2, k3 = (distortion[..., i, None] for i in range(5))
@@ -54,10 +60,10 @@ def apply_distortion(normalized, distortion):
     r2 = x**2 + y**2
     radial = 1 + k1 * r2 + k2 * r2**2 + k3 * r2**3
     tangential = p1 * y + p2 * x
-    return jnp.stack([x * (radial + tangential) + p2 * r2, y * (radial + tangential) + p1 * r2], axis=-1)
+    return xp.stack([x * (radial + tangential) + p2 * r2, y * (radial + tangential) + p1 * r2], axis=-1)
 
 
-def project_to_pixels(points_camera, intrinsics, distortion=None, min_depth: float = 1e-3):
+def project_to_pixels(points_camera, intrinsics, distortion=None, min_depth: float = 1e-3, xp=jnp):
     """Pinhole projection of camera-frame points to pixels.
 
     Args:
@@ -65,26 +71,34 @@ def project_to_pixels(points_camera, intrinsics, distortion=None, min_depth: flo
         projection and its gradient stay finite).
       intrinsics: `[..., 3, 3]` K.
       distortion: optional `[..., 5]` (k1, k2, p1, p2, k3), see `apply_distortion`.
+      xp: the array library (`jax.numpy`, or `numpy` outside traced code).
     Returns:
       `[..., J, 2]` pixels (x, y).
     """
     check_array("points_camera", points_camera, ("...", None, 3))
     check_array("intrinsics", intrinsics, ("...", 3, 3))
-    depth = jnp.maximum(points_camera[..., 2:3], min_depth)
+    depth = xp.maximum(points_camera[..., 2:3], min_depth)
     normalized = points_camera[..., :2] / depth
     if distortion is not None:
-        normalized = apply_distortion(normalized, distortion)
-    return normalized_to_pixels(normalized, intrinsics)
+        normalized = apply_distortion(normalized, distortion, xp)
+    return normalized_to_pixels(normalized, intrinsics, xp)
 
 
-def normalized_to_pixels(normalized, intrinsics):
+def project_to_pixels_numpy(points_camera, intrinsics, distortion=None, min_depth: float = 1e-3):
+    """`project_to_pixels` computed in float64 NumPy (no compilation), returned as float32 `[..., J, 2]`."""
+    return np.asarray(project_to_pixels(
+        np.asarray(points_camera, np.float64), np.asarray(intrinsics, np.float64),
+        None if distortion is None else np.asarray(distortion, np.float64), min_depth, xp=np), np.float32)
+
+
+def normalized_to_pixels(normalized, intrinsics, xp=jnp):
     """`[..., J, 2]` normalised image coordinates -> pixels with K `[..., 3, 3]` (skew honoured)."""
     check_array("normalized", normalized, ("...", None, 2))
     fx, fy = intrinsics[..., 0, 0, None], intrinsics[..., 1, 1, None]
     skew = intrinsics[..., 0, 1, None]
     cx, cy = intrinsics[..., 0, 2, None], intrinsics[..., 1, 2, None]
     x, y = normalized[..., 0], normalized[..., 1]
-    return jnp.stack([fx * x + skew * y + cx, fy * y + cy], axis=-1)
+    return xp.stack([fx * x + skew * y + cx, fy * y + cy], axis=-1)
 
 
 def pixels_to_normalized(pixels, intrinsics):

@@ -1,4 +1,5 @@
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -125,3 +126,16 @@ def test_shape_errors_name_the_array():
         geometry.project_to_pixels(np.ones((17, 3)), np.eye(2))
     with pytest.raises(ShapeError, match="predicted and target: shapes differ"):
         geometry.procrustes_align(np.ones((17, 3)), np.ones((16, 3)))
+
+
+def test_numpy_projection_is_the_same_lens_model():
+    rng = np.random.default_rng(3)
+    points = rng.normal(size=(2, 5, 17, 3)) * 400 + np.array([0.0, 0.0, 4500.0])
+    intrinsics = np.array([[1145.0, 0.3, 512.5], [0.0, 1144.0, 515.4], [0.0, 0.0, 1.0]])
+    distortion = np.array([-0.207, 0.248, -0.0031, -0.0010, -0.0028])
+    for lens in (None, distortion):
+        expected = geometry.project_to_pixels(jnp.asarray(points, jnp.float32), jnp.asarray(intrinsics, jnp.float32),
+                                              None if lens is None else jnp.asarray(lens, jnp.float32))
+        pixels = geometry.project_to_pixels_numpy(points, intrinsics, lens)
+        assert isinstance(pixels, np.ndarray) and pixels.dtype == np.float32 and pixels.shape == (2, 5, 17, 2)
+        np.testing.assert_allclose(pixels, np.asarray(expected), atol=1e-3)

@@ -28,8 +28,8 @@ Configs (frame strides; the 3D file's frames, i.e. 25 Hz for VideoPose3D's train
 - 'small': train every 50th, test every 64th frame (quick: for CI and smoke tests).
 
 Speed (2-core machine, measured on the real files): writing runs at several thousand examples per second;
-`protocol` is ~740k train examples (see the report in the tests / README). For the prior, which needs only the
-poses, `load_poses` reads the same poses in bulk (seconds) from `manual_dir`, or from prepared data.
+`protocol` is ~740k train examples. The prior needs only the poses: `data.pipeline.load_training_poses`
+reads the same poses in bulk (seconds) from `manual_dir` with the same conversion.
 
 Preparation is atomic (tfds writes an `incomplete.*` folder and renames it when done; a crash leaves only that
 folder, which tfds never reads and removes), and prepared data is reused by later calls.
@@ -44,15 +44,14 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import re
-from typing import Optional, Sequence
 
 import numpy as np
 import tensorflow_datasets as tfds
 
-from posediff_jax import skeleton
+from posediff_jax import geometry, skeleton
 from posediff_jax.data.cameras import CAMERA_IDS, camera_parameters
 from posediff_jax.data.tfds_support import prepare_builder
-from posediff_jax.data.videopose3d import DatasetFileError, read_camera_frame_poses, read_positions_3d
+from posediff_jax.data.videopose3d import DatasetFileError, read_positions_3d
 
 TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
 TEST_SUBJECTS = ("S9", "S11")
@@ -74,27 +73,6 @@ class H36MConfig(tfds.core.BuilderConfig):
                 raise DatasetFileError(f"detector name {name!r}: expected lower-case letters, digits and '_'")
         if self.train_stride < 1 or self.test_stride < 1:
             raise DatasetFileError(f"strides must be >= 1, got {self.train_stride}, {self.test_stride}")
-
-
-def project_to_pixels_numpy(points_camera: np.ndarray, intrinsics: np.ndarray, distortion=None,
-                            min_depth: float = 1e-3) -> np.ndarray:
-    """NumPy twin of `geometry.project_to_pixels` (same lens model): `[..., J, 3]` -> `[..., J, 2]` pixels.
-
-    Dataset preparation projects thousands of differently-sized sequences; jax would compile per shape.
-    """
-    points_camera = np.asarray(points_camera, np.float64)
-    normalized = points_camera[..., :2] / np.maximum(points_camera[..., 2:3], min_depth)
-    x, y = normalized[..., 0], normalized[..., 1]
-    if distortion is not None:
-        k1, k2, p1, p2, k3 = (float(value) for value in np.asarray(distortion).reshape(5))
-        r2 = x**2 + y**2
-        radial = 1 + k1 * r2 + k2 * r2**2 + k3 * r2**3
-        tangential = p1 * y + p2 * x
-        x, y = x * (radial + tangential) + p2 * r2, y * (radial + tangential) + p1 * r2
-    intrinsics = np.asarray(intrinsics, np.float64)
-    pixels_x = intrinsics[0, 0] * x + intrinsics[0, 1] * y + intrinsics[0, 2]
-    pixels_y = intrinsics[1, 1] * y + intrinsics[1, 2]
-    return np.stack([pixels_x, pixels_y], -1).astype(np.float32)
 
 
 def detection_files(manual_dir, detector: str) -> list:
@@ -181,7 +159,6 @@ class H36M(tfds.core.GeneratorBasedBuilder):
     detection files (cpn_ft_h36m_dbb, detectron_ft_h36m, sh_pt_mpii, ...) are downloaded.
     """
 
-
     def _info(self) -> tfds.core.DatasetInfo:
         features = {
             "pose_3d": tfds.features.Tensor(shape=(17, 3), dtype=np.float32),
@@ -239,7 +216,7 @@ def sequence_examples(world_metres, per_detector: dict, subject: str, action: st
     for camera_index, camera_id in enumerate(CAMERA_IDS):
         parameters = camera_parameters(subject, camera_id)
         points = world @ parameters["rotation"].astype(np.float64).T + parameters["translation"]
-        pixels = project_to_pixels_numpy(points, parameters["intrinsics"], parameters["distortion"])
+        pixels = geometry.project_to_pixels_numpy(points, parameters["intrinsics"], parameters["distortion"])
         roots = points[:, 0].astype(np.float32)
         poses = (points - points[:, :1]).astype(np.float32)
         detected = {name: _detections_for_frames(per_camera, camera_index, frames, len(world_metres))
@@ -273,34 +250,3 @@ def prepare(manual_dir, data_dir=None, config="protocol") -> H36M:
     read_positions_3d(manual_dir)  # a clear error naming the file before tfds creates anything
     return prepare_builder(H36M, manual_dir, data_dir, config)
 
-
-def load_poses(data_dir=None, manual_dir=None, split: str = "train", subjects: Optional[Sequence[str]] = None,
-               stride: int = 1, config="protocol") -> np.ndarray:
-    """Root-relative camera-frame poses `[N, 17, 3]` float32 mm of a split (all four cameras).
-
-    With `manual_dir`: read in bulk from `data_3d_h36m.npz` with the builder's conversion (seconds for the 732k
-    training poses; no preparation needed). Otherwise from data prepared in `data_dir` with `config` (prepared
-    before; read in chunks through `as_data_source`), keeping `subjects` and frames with `frame % stride == 0`.
-    Order: subject, action, camera, frame in both cases.
-    """
-    if split not in SPLIT_SUBJECTS:
-        raise DatasetFileError(f"split {split!r}: expected one of {sorted(SPLIT_SUBJECTS)}")
-    subjects = tuple(subjects or SPLIT_SUBJECTS[split])
-    if manual_dir:
-        return read_camera_frame_poses(manual_dir, subjects, stride)
-    builder = H36M(config=config, data_dir=data_dir, file_format="array_record")
-    if not builder.is_prepared():
-        raise DatasetFileError(f"{builder.data_path}: no prepared h36m/{builder.builder_config.name} data; pass "
-                               "manual_dir (the folder with data_3d_h36m.npz) or prepare the builder first")
-    source = builder.as_data_source(split=split)
-    poses = []
-    chunk = 8192
-    for start in range(0, len(source), chunk):
-        for example in source.__getitems__(list(range(start, min(start + chunk, len(source))))):
-            subject = example["subject"]
-            subject = subject.decode() if isinstance(subject, bytes) else str(subject)
-            if subject in subjects and int(example["frame"]) % stride == 0:
-                poses.append(example["pose_3d"])
-    if not poses:
-        raise DatasetFileError(f"{builder.data_path}: no {split} poses of subjects {list(subjects)}")
-    return np.stack(poses).astype(np.float32)

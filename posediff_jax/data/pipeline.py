@@ -133,7 +133,7 @@ def load_training_poses(data_dir=None, manual_dir=None, split: str = "train", su
             "config.data.manual_dir is not set: point it at the folder with VideoPose3D's data_3d_h36m.npz "
             "(see posediff_jax/data/h36m.py for where the files come from)"
         )
+    from posediff_jax.data.h36m import SPLIT_SUBJECTS
     from posediff_jax.data.videopose3d import read_camera_frame_poses
 
-    default_subjects = {"train": ("S1", "S5", "S6", "S7", "S8"), "test": ("S9", "S11")}[split]
-    return read_camera_frame_poses(manual_dir, subjects or default_subjects, stride)
+    return read_camera_frame_poses(manual_dir, subjects or SPLIT_SUBJECTS[split], stride)

@@ -39,8 +39,7 @@ import pathlib
 import numpy as np
 import tensorflow_datasets as tfds
 
-from posediff_jax import skeleton
-from posediff_jax.data.h36m import project_to_pixels_numpy
+from posediff_jax import geometry, skeleton
 from posediff_jax.data.safe_pickle import load_restricted
 from posediff_jax.data.tfds_support import prepare_builder
 from posediff_jax.data.videopose3d import DatasetFileError
@@ -181,7 +180,7 @@ def sequence_examples(sequence: dict, stride: int):
         roots = camera[:, 0]
         pose17 = np.where(joint_mask[:, None], pose17 - roots[:, None], 0.0).astype(np.float32)
         lsp14 = (camera[:, skeleton.SMPL24_TO_LSP14] - roots[:, None]).astype(np.float32)
-        pixels = np.where(joint_mask[:, None], project_to_pixels_numpy(
+        pixels = np.where(joint_mask[:, None], geometry.project_to_pixels_numpy(
             np.where(joint_mask[:, None], pose17 + roots[:, None], 1.0), intrinsics), 0.0).astype(np.float32)
         if sequence["poses2d"] is not None:
             detected, detection_mask = openpose18_to_h36m17(sequence["poses2d"][person][frames])

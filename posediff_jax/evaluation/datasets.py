@@ -24,7 +24,7 @@ import pathlib
 
 import numpy as np
 
-from posediff_jax import skeleton
+from posediff_jax import geometry, skeleton
 from posediff_jax.validation import PoseDiffError
 
 H36M_CAMERAS = ("54138969", "55011271", "58860488", "60457274")
@@ -46,12 +46,6 @@ def subsample(frames: dict, max_frames: int) -> dict:
     """At most `max_frames` frames spread evenly over all (0: all)."""
     keep = _select_evenly(len(frames["pose_3d"]), max_frames)
     return {name: value[keep] for name, value in frames.items()}
-
-
-def project_with_distortion(points_camera: np.ndarray, intrinsics: np.ndarray, distortion: np.ndarray) -> np.ndarray:
-    from posediff_jax import geometry
-
-    return np.asarray(geometry.project_to_pixels(points_camera, intrinsics, distortion), np.float32)
 
 
 def load_h36m_videopose3d(data_config) -> dict:
@@ -99,7 +93,7 @@ def load_h36m_videopose3d(data_config) -> dict:
                 record = {
                     "pose_3d": (points - points[:, :1]).astype(np.float32),
                     "root_position": points[:, 0].astype(np.float32),
-                    "keypoints_2d_gt": project_with_distortion(points, intrinsics, distortion),
+                    "keypoints_2d_gt": geometry.project_to_pixels_numpy(points, intrinsics, distortion),
                     "intrinsics": np.broadcast_to(intrinsics, (count, 3, 3)).astype(np.float32),
                     "distortion": np.broadcast_to(distortion, (count, 5)).astype(np.float32),
                     "subject": np.full(count, subject),
