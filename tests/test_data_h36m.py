@@ -8,6 +8,7 @@ from posediff_jax.data import h36m
 from posediff_jax.data.cameras import camera_parameters
 from posediff_jax.data.fixtures import write_h36m_fixture
 from posediff_jax.data.pipeline import load_training_poses
+from posediff_jax.data.tfds_support import text
 from posediff_jax.data.videopose3d import DatasetFileError
 
 
@@ -17,13 +18,11 @@ def test_prepares_from_fixture_and_matches_the_direct_reader(tmp_path):
     train, test = builder.as_data_source(split="train"), builder.as_data_source(split="test")
     assert len(train) == 3 * 2 * 4 and len(test) == 3 * 2 * 4  # frames 0,50,100 / 0,64,128 x 2 actions x 4 cameras
     examples = [test[i] for i in range(len(test))]
-    keys = [(str(e["subject"]), str(e["action"]), str(e["camera"]), int(e["frame"])) for e in examples]
+    keys = [(text(e["subject"]), text(e["action"]), text(e["camera"]), int(e["frame"])) for e in examples]
     assert keys == sorted(keys)  # generation order (subject, action, camera, frame), not shuffled
     for example in examples:
         np.testing.assert_allclose(example["pose_3d"][0], 0.0, atol=1e-3)
-        parameters = camera_parameters(example["subject"].decode() if isinstance(example["subject"], bytes)
-                                       else example["subject"], example["camera"].decode()
-                                       if isinstance(example["camera"], bytes) else example["camera"])
+        parameters = camera_parameters(text(example["subject"]), text(example["camera"]))
         projected = geometry.project_to_pixels(example["pose_3d"] + example["root_position"],
                                                parameters["intrinsics"], parameters["distortion"])
         np.testing.assert_allclose(projected, example["keypoints_2d_gt"], atol=1e-2)

@@ -8,11 +8,8 @@ import pytest
 from posediff_jax import geometry, skeleton
 from posediff_jax.data import mpi_inf_3dhp
 from posediff_jax.data.fixtures import write_mpi_inf_3dhp_fixture
+from posediff_jax.data.tfds_support import text
 from posediff_jax.data.videopose3d import DatasetFileError
-
-
-def _text(value):
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def test_prepares_valid_frames_in_h36m_order_with_cameras_and_labels(tmp_path):
@@ -23,11 +20,11 @@ def test_prepares_valid_frames_in_h36m_order_with_cameras_and_labels(tmp_path):
     raw = mpi_inf_3dhp.read_test_sequences(manual)
     for index in (0, 5, 30, len(test) - 1):
         example = test[index]
-        name, frame = _text(example["sequence"]), int(example["frame"])
-        assert frame % 5 != 2 and _text(example["subject"]) == name
-        assert _text(example["scene"]) == mpi_inf_3dhp.SCENES[name]
-        assert _text(example["action"]) == mpi_inf_3dhp.ACTIVITIES[frame % 7 + 1]
-        assert _text(example["image_file"]) == f"{name}/imageSequence/img_{frame + 1:06d}.jpg"
+        name, frame = text(example["sequence"]), int(example["frame"])
+        assert frame % 5 != 2 and text(example["subject"]) == name
+        assert text(example["scene"]) == mpi_inf_3dhp.SCENES[name]
+        assert text(example["action"]) == mpi_inf_3dhp.ACTIVITIES[frame % 7 + 1]
+        assert text(example["image_file"]) == f"{name}/imageSequence/img_{frame + 1:06d}.jpg"
         np.testing.assert_allclose(example["intrinsics"], mpi_inf_3dhp.SEQUENCE_CAMERAS[name]["intrinsics"])
         # pose_3d: univ_annot3 in H36M order, root-relative.
         universal = skeleton.from_mpi_inf_3dhp17(raw[name]["data_3d"][frame])
@@ -101,28 +98,16 @@ def test_missing_wrong_layout_and_truncated_files_are_named(tmp_path):
     assert not list((tmp_path / "tfds").rglob("1.0.0"))
 
 
-def test_evaluation_runs_through_the_builder_per_scene(tmp_path):
-    import jax
-
-    from posediff_jax.evaluation import config_schema, datasets, evaluate
+def test_evaluation_runs_through_the_builder_per_scene(tmp_path, tiny_builder_eval_config, fast_compile):
+    from posediff_jax.evaluation import datasets, evaluate
     from posediff_jax.sampling.gaussian_prior import make_gaussian_prior
 
     manual = write_mpi_inf_3dhp_fixture(tmp_path / "manual", frames=12)
-    config = config_schema.default_eval_config()
-    config.dataset = "mpi_inf_3dhp"
-    config.data.builder = "mpi_inf_3dhp"
-    config.data.manual_dir, config.data.data_dir = str(manual), str(tmp_path / "tfds")
-    config.data.frame_stride, config.data.max_frames = 1, 6
-    config.sampler.num_steps, config.num_hypotheses, config.batch_size = 2, (1, 4), 3
-    config.evidence.heatmap_size = 16
+    config = tiny_builder_eval_config("mpi_inf_3dhp", manual, max_frames=6, batch_size=3)
     frames = datasets.load_frames(config)
     assert len(frames["pose_3d"]) == 6 and set(frames["scene"]) <= {"GS", "noGS", "outdoor"}
-    jax.config.update("jax_disable_most_optimizations", True)
-    try:
-        result = evaluate.evaluate(config, workdir=tmp_path / "eval", prior=make_gaussian_prior(), frames=frames,
-                                   progress=False, log=lambda _: None)
-    finally:
-        jax.config.update("jax_disable_most_optimizations", False)
+    result = evaluate.evaluate(config, workdir=tmp_path / "eval", prior=make_gaussian_prior(), frames=frames,
+                               progress=False, log=lambda _: None)
     per_frame = result["per_frame"]
     assert np.all(per_frame["mpjpe_pbest_m4"] <= per_frame["mpjpe_pbest_m1"] + 1e-4)
     assert np.all((0 <= per_frame["auc_pbest_m4"]) & (per_frame["auc_pbest_m4"] <= 1))

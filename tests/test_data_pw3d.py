@@ -9,11 +9,8 @@ import pytest
 from posediff_jax import geometry, skeleton
 from posediff_jax.data import pw3d, safe_pickle
 from posediff_jax.data.fixtures import write_pw3d_fixture
+from posediff_jax.data.tfds_support import text
 from posediff_jax.data.videopose3d import DatasetFileError
-
-
-def _text(value):
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def test_prepares_valid_frames_per_person_in_the_camera_frame(tmp_path):
@@ -24,9 +21,9 @@ def test_prepares_valid_frames_per_person_in_the_camera_frame(tmp_path):
     assert len(test) == 2 * (34 + 40)
     examples = [test[i] for i in range(len(test))]
     assert all(int(e["frame"]) % 7 != 3 for e in examples if int(e["person"]) == 0)
-    names = {_text(e["sequence"]) for e in examples}
+    names = {text(e["sequence"]) for e in examples}
     assert names == {"downtown_walking_00", "outdoors_fencing_01"}
-    assert {_text(e["action"]) for e in examples} == {"downtown_walking", "outdoors_fencing"}
+    assert {text(e["action"]) for e in examples} == {"downtown_walking", "outdoors_fencing"}
     for example in examples[::17]:
         mask = example["joint_mask"]
         assert not mask[skeleton.JOINT_NAMES.index("Head")] and mask.sum() == 16  # SMPL has no head top
@@ -36,7 +33,7 @@ def test_prepares_valid_frames_per_person_in_the_camera_frame(tmp_path):
         np.testing.assert_allclose(np.asarray(projected)[mask], example["keypoints_2d_gt"][mask], atol=0.05)
         # LSP-14 ground truth: the SMPL joints, root-relative to the SMPL pelvis.
         assert example["pose_lsp14"].shape == (14, 3) and np.isfinite(example["pose_lsp14"]).all()
-        assert _text(example["image_file"]) == (f"imageFiles/{_text(example['sequence'])}/"
+        assert text(example["image_file"]) == (f"imageFiles/{text(example['sequence'])}/"
                                                 f"image_{int(example['frame']):05d}.jpg")
 
 
@@ -124,31 +121,20 @@ def test_restricted_unpickler_rebuilds_arrays_and_refuses_code(tmp_path):
         safe_pickle.load_restricted(tmp_path / "missing.pkl")
 
 
-def test_evaluation_runs_through_the_builder_and_skips_the_missing_head_top(tmp_path):
-    import jax
-
-    from posediff_jax.evaluation import config_schema, datasets, evaluate, evidence_sources
+def test_evaluation_runs_through_the_builder_and_skips_the_missing_head_top(tmp_path, tiny_builder_eval_config,
+                                                                           fast_compile):
+    from posediff_jax.evaluation import datasets, evaluate, evidence_sources
     from posediff_jax.sampling.gaussian_prior import make_gaussian_prior
 
     manual = write_pw3d_fixture(tmp_path / "manual", frames=10, people=1)
-    config = config_schema.default_eval_config()
-    config.dataset = "pw3d"
-    config.data.builder = "pw3d"
-    config.data.manual_dir, config.data.data_dir = str(manual), str(tmp_path / "tfds")
-    config.data.frame_stride, config.data.max_frames = 1, 4
-    config.sampler.num_steps, config.num_hypotheses, config.batch_size = 2, (1, 4), 2
-    config.evidence.heatmap_size = 16
+    config = tiny_builder_eval_config("pw3d", manual, max_frames=4, batch_size=2)
     frames = datasets.load_frames(config)
     assert frames["joint_mask"].shape == (4, 17)
     evidence = evidence_sources.batch_evidence("gt_heatmaps", frames, [0, 1], heatmap_size=16)
     head = skeleton.JOINT_NAMES.index("Head")
     assert float(np.asarray(evidence.joint_weights)[:, head].max()) == 0.0  # no heatmap evidence at (0, 0)
-    jax.config.update("jax_disable_most_optimizations", True)
-    try:
-        result = evaluate.evaluate(config, workdir=tmp_path / "eval", prior=make_gaussian_prior(), frames=frames,
-                                   progress=False, log=lambda _: None)
-    finally:
-        jax.config.update("jax_disable_most_optimizations", False)
+    result = evaluate.evaluate(config, workdir=tmp_path / "eval", prior=make_gaussian_prior(), frames=frames,
+                               progress=False, log=lambda _: None)
     per_frame = result["per_frame"]
     assert per_frame["pa_mpjpe_lsp14_pbest_m4"].shape == (4,)
     assert np.all(per_frame["mpjpe_pbest_m4"] <= per_frame["mpjpe_pbest_m1"] + 1e-4)

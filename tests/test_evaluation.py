@@ -96,7 +96,6 @@ def test_markdown_and_json_outputs(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ driver
-import jax  # noqa: E402
 import ml_collections  # noqa: E402
 
 from posediff_jax.evaluation import datasets, evaluate, evidence_sources, protocols  # noqa: E402
@@ -136,13 +135,6 @@ def tiny_config(protocol="h36m", source="detections"):
         "seed": 0, "save_hypotheses": False, "digits": 1,
     })  # fmt: skip
     return config
-
-
-@pytest.fixture(autouse=False)
-def fast_compile():
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", False)
 
 
 def test_make_batches_pads_the_last_batch():

@@ -12,3 +12,8 @@ def prepare_builder(builder_class, manual_dir, data_dir=None, config=None):
     builder = builder_class(config=config, data_dir=data_dir, file_format="array_record")
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir)))
     return builder
+
+
+def text(value) -> str:
+    """A `tfds.features.Text` value read through `as_data_source` (bytes) as `str`."""
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from posediff_jax.data.tfds_support import text
 from posediff_jax.evaluation.datasets import subsample
 from posediff_jax.metrics import canonical_action
 from posediff_jax.validation import PoseDiffError
@@ -21,10 +22,6 @@ from posediff_jax.validation import PoseDiffError
 DETECTION_FIELDS = (("keypoints_2d_detected", "detection_mask"), ("keypoints_2d", "keypoints_mask"),
                     ("detector_keypoints", "detector_mask"))
 LABELS = ("subject", "action", "camera", "sequence", "scene")
-
-
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def load_frames(config) -> dict:
@@ -56,7 +53,7 @@ def load_frames(config) -> dict:
     records = []
     for index in range(len(source)):
         example = source[index]
-        labels = {name: _text(example[name]) for name in LABELS if name in example}
+        labels = {name: text(example[name]) for name in LABELS if name in example}
         if subjects and labels.get("subject") not in subjects:
             continue
         if cameras and labels.get("camera") not in cameras:
