@@ -50,7 +50,7 @@ import tensorflow_datasets as tfds
 
 from posediff_jax import geometry, skeleton
 from posediff_jax.data.cameras import CAMERA_IDS, camera_parameters
-from posediff_jax.data.tfds_support import prepare_builder
+from posediff_jax.data.tfds_support import frame_dataset_info, prepare_builder
 from posediff_jax.data.videopose3d import DatasetFileError, read_positions_3d
 
 TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
@@ -160,25 +160,14 @@ class H36M(tfds.core.GeneratorBasedBuilder):
     """
 
     def _info(self) -> tfds.core.DatasetInfo:
-        features = {
-            "pose_3d": tfds.features.Tensor(shape=(17, 3), dtype=np.float32),
-            "root_position": tfds.features.Tensor(shape=(3,), dtype=np.float32),
-            "keypoints_2d_gt": tfds.features.Tensor(shape=(17, 2), dtype=np.float32),
-            "keypoints_2d_detected": tfds.features.Tensor(shape=(17, 2), dtype=np.float32),
-            "detection_mask": tfds.features.Tensor(shape=(17,), dtype=np.bool_),
-            "intrinsics": tfds.features.Tensor(shape=(3, 3), dtype=np.float32),
-            "distortion": tfds.features.Tensor(shape=(5,), dtype=np.float32),
-            "subject": tfds.features.Text(),
-            "action": tfds.features.Text(),
-            "camera": tfds.features.Text(),
-            "frame": tfds.features.Scalar(dtype=np.int64),
-        }
+        tensor = tfds.features.Tensor
+        detectors = {}
         for detector in self.builder_config.detectors:
-            features[f"keypoints_2d_{detector}"] = tfds.features.Tensor(shape=(17, 2), dtype=np.float32)
-            features[f"mask_{detector}"] = tfds.features.Tensor(shape=(17,), dtype=np.bool_)
-        return tfds.core.DatasetInfo(builder=self, description=__doc__, disable_shuffling=True,
-                                     features=tfds.features.FeaturesDict(features),
-                                     homepage="http://vision.imar.ro/human3.6m")
+            detectors[f"keypoints_2d_{detector}"] = tensor(shape=(17, 2), dtype=np.float32)
+            detectors[f"mask_{detector}"] = tensor(shape=(17,), dtype=np.bool_)
+        return frame_dataset_info(self, __doc__, "http://vision.imar.ro/human3.6m",
+                                  keypoints_2d_detected=tensor(shape=(17, 2), dtype=np.float32),
+                                  detection_mask=tensor(shape=(17,), dtype=np.bool_), **detectors)
 
     def _split_generators(self, dl_manager):
         manual_dir = pathlib.Path(dl_manager.manual_dir)

@@ -34,14 +34,13 @@ Configs: 'stride1' (every valid frame) and 'small' (every 10th frame). Split: 't
 
 from __future__ import annotations
 
-import dataclasses
 import pathlib
 
 import numpy as np
 import tensorflow_datasets as tfds
 
 from posediff_jax import skeleton
-from posediff_jax.data.tfds_support import prepare_builder
+from posediff_jax.data.tfds_support import StrideConfig, frame_dataset_info, prepare_builder
 from posediff_jax.data.videopose3d import DatasetFileError
 
 TEST_FILE = "data_test_3dhp.npz"
@@ -64,13 +63,6 @@ _STUDIO = _camera(2048, 2048, 7.32506, -0.0322884, 0.0929296)
 _OUTDOOR = _camera(1920, 1080, 8.770747185, -0.104908645, 0.104899704)
 SEQUENCE_CAMERAS = {name: dict(_STUDIO if SCENES[name] != "outdoor" else _OUTDOOR, scene=SCENES[name])
                     for name in SEQUENCES}
-
-
-@dataclasses.dataclass
-class MPIInf3DHPConfig(tfds.core.BuilderConfig):
-    """`stride`: keep every stride-th valid frame of each sequence."""
-
-    stride: int = 1
 
 
 def read_test_sequences(manual_dir) -> dict:
@@ -116,8 +108,8 @@ class MPIInf3DHP(tfds.core.GeneratorBasedBuilder):
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "First release."}
     BUILDER_CONFIGS = [
-        MPIInf3DHPConfig(name="stride1", description="every valid frame", stride=1),
-        MPIInf3DHPConfig(name="small", description="every 10th valid frame", stride=10),
+        StrideConfig(name="stride1", description="every valid frame", stride=1),
+        StrideConfig(name="small", description="every 10th valid frame", stride=10),
     ]
     DEFAULT_CONFIG_NAME = "stride1"
     MANUAL_DOWNLOAD_INSTRUCTIONS = """
@@ -127,27 +119,9 @@ class MPIInf3DHP(tfds.core.GeneratorBasedBuilder):
     """
 
     def _info(self) -> tfds.core.DatasetInfo:
-        tensor = tfds.features.Tensor
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description=__doc__,
-            disable_shuffling=True,  # keep generation order: index i is the same frame in every preparation
-            features=tfds.features.FeaturesDict({
-                "pose_3d": tensor(shape=(17, 3), dtype=np.float32),
-                "root_position": tensor(shape=(3,), dtype=np.float32),
-                "keypoints_2d_gt": tensor(shape=(17, 2), dtype=np.float32),
-                "intrinsics": tensor(shape=(3, 3), dtype=np.float32),
-                "distortion": tensor(shape=(5,), dtype=np.float32),
-                "sequence": tfds.features.Text(),
-                "subject": tfds.features.Text(),
-                "scene": tfds.features.Text(),
-                "action": tfds.features.Text(),
-                "camera": tfds.features.Text(),
-                "frame": tfds.features.Scalar(dtype=np.int64),
-                "image_file": tfds.features.Text(),
-            }),
-            homepage="https://vcai.mpi-inf.mpg.de/3dhp-dataset/",
-        )
+        text = tfds.features.Text()
+        return frame_dataset_info(self, __doc__, "https://vcai.mpi-inf.mpg.de/3dhp-dataset/", sequence=text,
+                                  scene=text, image_file=text)
 
     def _split_generators(self, dl_manager):
         sequences = read_test_sequences(dl_manager.manual_dir)  # validated before anything is written

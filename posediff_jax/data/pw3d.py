@@ -33,7 +33,6 @@ Configs: 'stride1' (every valid frame) and 'small' (every 25th frame). Split: 't
 
 from __future__ import annotations
 
-import dataclasses
 import pathlib
 
 import numpy as np
@@ -41,7 +40,7 @@ import tensorflow_datasets as tfds
 
 from posediff_jax import geometry, skeleton
 from posediff_jax.data.safe_pickle import load_restricted
-from posediff_jax.data.tfds_support import prepare_builder
+from posediff_jax.data.tfds_support import StrideConfig, frame_dataset_info, prepare_builder
 from posediff_jax.data.videopose3d import DatasetFileError
 
 SEQUENCE_FOLDER = pathlib.Path("sequenceFiles") / "test"
@@ -49,13 +48,6 @@ SEQUENCE_FOLDER = pathlib.Path("sequenceFiles") / "test"
 # RAnk, LHip, LKnee, LAnk, REye, LEye, REar, LEar).
 OPENPOSE18_TO_COCO17 = np.array([0, 15, 14, 17, 16, 5, 2, 6, 3, 7, 4, 11, 8, 12, 9, 13, 10], dtype=np.int32)
 REQUIRED_KEYS = ("jointPositions", "cam_poses", "cam_intrinsics", "campose_valid", "img_frame_ids")
-
-
-@dataclasses.dataclass
-class PW3DConfig(tfds.core.BuilderConfig):
-    """`stride`: keep every stride-th frame of each sequence (of those with a valid camera pose)."""
-
-    stride: int = 1
 
 
 def sequence_files(manual_dir) -> list:
@@ -119,8 +111,8 @@ class PW3D(tfds.core.GeneratorBasedBuilder):
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "First release."}
     BUILDER_CONFIGS = [
-        PW3DConfig(name="stride1", description="every valid frame", stride=1),
-        PW3DConfig(name="small", description="every 25th frame", stride=25),
+        StrideConfig(name="stride1", description="every valid frame", stride=1),
+        StrideConfig(name="small", description="every 25th frame", stride=25),
     ]
     DEFAULT_CONFIG_NAME = "stride1"
     MANUAL_DOWNLOAD_INSTRUCTIONS = """
@@ -130,30 +122,16 @@ class PW3D(tfds.core.GeneratorBasedBuilder):
     """
 
     def _info(self) -> tfds.core.DatasetInfo:
-        tensor = tfds.features.Tensor
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description=__doc__,
-            disable_shuffling=True,  # keep generation order: index i is the same frame in every preparation
-            features=tfds.features.FeaturesDict({
-                "pose_3d": tensor(shape=(17, 3), dtype=np.float32),
-                "joint_mask": tensor(shape=(17,), dtype=np.bool_),
-                "pose_lsp14": tensor(shape=(14, 3), dtype=np.float32),
-                "root_position": tensor(shape=(3,), dtype=np.float32),
-                "keypoints_2d_gt": tensor(shape=(17, 2), dtype=np.float32),
-                "keypoints_2d_detected": tensor(shape=(17, 2), dtype=np.float32),
-                "detection_mask": tensor(shape=(17,), dtype=np.bool_),
-                "intrinsics": tensor(shape=(3, 3), dtype=np.float32),
-                "distortion": tensor(shape=(5,), dtype=np.float32),
-                "sequence": tfds.features.Text(),
-                "subject": tfds.features.Text(),
-                "action": tfds.features.Text(),
-                "camera": tfds.features.Text(),
-                "person": tfds.features.Scalar(dtype=np.int64),
-                "frame": tfds.features.Scalar(dtype=np.int64),
-                "image_file": tfds.features.Text(),
-            }),
-            homepage="https://virtualhumans.mpi-inf.mpg.de/3DPW/",
+        tensor, text = tfds.features.Tensor, tfds.features.Text()
+        return frame_dataset_info(
+            self, __doc__, "https://virtualhumans.mpi-inf.mpg.de/3DPW/",
+            joint_mask=tensor(shape=(17,), dtype=np.bool_),
+            pose_lsp14=tensor(shape=(14, 3), dtype=np.float32),
+            keypoints_2d_detected=tensor(shape=(17, 2), dtype=np.float32),
+            detection_mask=tensor(shape=(17,), dtype=np.bool_),
+            sequence=text,
+            person=tfds.features.Scalar(dtype=np.int64),
+            image_file=text,
         )
 
     def _split_generators(self, dl_manager):
