@@ -4,7 +4,7 @@ import numpy as np
 from posediff_jax import geometry
 from posediff_jax.guidance import heatmap_evidence_from_keypoints, make_keypoint_evidence
 from posediff_jax.sampling import aggregate
-from posediff_jax.sampling.gaussian_prior import STANDING_POSE_MM
+from posediff_jax.prior.gaussian import STANDING_POSE_MM
 
 K = np.array([[1150.0, 0, 512], [0, 1150.0, 515], [0, 0, 1]], np.float32)
 

@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from posediff_jax.sampling.gaussian_prior import make_gaussian_prior
+from posediff_jax.prior.gaussian import make_gaussian_prior
 
 
 @pytest.fixture(scope="module")

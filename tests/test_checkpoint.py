@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from posediff_jax import prior as prior_lib
 from posediff_jax.normalization import compute_normalization_stats
 from posediff_jax.training import checkpoint
 from posediff_jax.training.config_schema import load_config
@@ -18,7 +19,7 @@ from posediff_jax.training.train_state import create_train_state, make_network, 
 def tiny_setup(repo_root):
     config = load_config(str(repo_root / "configs" / "tiny.py"))
     normalization = compute_normalization_stats(synthetic_poses(256, seed=0))
-    description = checkpoint.prior_description(config, normalization)
+    description = prior_lib.prior_description(config, normalization)
     network, optimizer = make_network(config.model), make_optimizer(config.training)
     state = create_train_state(network, optimizer, jax.random.PRNGKey(0))
     # Non-zero output heads so that a prior's output depends on the weights.
@@ -33,10 +34,10 @@ def _flat(params):
 @pytest.mark.parametrize("dtype, tolerance", [(np.float32, 0.0), (np.float16, 1e-3)])
 def test_export_round_trip(tmp_path, tiny_setup, dtype, tolerance):
     _, description, state = tiny_setup
-    folder = checkpoint.export_prior(tmp_path / "export", state.ema_params, description, dtype=dtype)
-    with np.load(folder / checkpoint.PARAMS_NPZ) as stored:
+    folder = prior_lib.export_prior(tmp_path / "export", state.ema_params, description, dtype=dtype)
+    with np.load(folder / prior_lib.PARAMS_NPZ) as stored:
         assert all(stored[name].dtype == dtype for name in stored.files)
-    prior = checkpoint.load_prior(folder)
+    prior = prior_lib.load_prior(folder)
     assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(prior.params))  # computes in float32
     np.testing.assert_allclose(_flat(prior.params), _flat(state.ema_params), rtol=tolerance, atol=tolerance)
     np.testing.assert_allclose(prior.normalization.mean, description["normalization"]["mean"], rtol=1e-6)
@@ -59,20 +60,20 @@ def test_orbax_save_keeps_k_and_restores_the_state(tmp_path, tiny_setup):
     np.testing.assert_array_equal(_flat(restored.params), _flat(state.params))
     np.testing.assert_array_equal(_flat(restored.opt_state), _flat(state.opt_state))
     # A training workdir (prior.json + checkpoints/) loads as a prior: the EMA weights of the latest step.
-    checkpoint.write_prior_description(tmp_path, description)
-    prior = checkpoint.load_prior(tmp_path)
+    prior_lib.write_prior_description(tmp_path, description)
+    prior = prior_lib.load_prior(tmp_path)
     np.testing.assert_allclose(_flat(prior.params), _flat(state.ema_params))
     empty = checkpoint.make_checkpoint_manager(tmp_path / "empty", 1, 1, async_save=False)
     assert checkpoint.restore_latest(empty, abstract) is None
 
 
 def test_shipped_prior_loads_and_is_small():
-    prior = checkpoint.load_default_prior()
-    folder = checkpoint.default_prior_path()
+    prior = prior_lib.load_default_prior()
+    folder = prior_lib.default_prior_path()
     size = sum(path.stat().st_size for path in folder.iterdir())
     assert size < 15e6
-    description = json.loads((folder / checkpoint.PRIOR_JSON).read_text())
-    network = make_network(type("Model", (), description["model"]))
+    description = json.loads((folder / prior_lib.PRIOR_JSON).read_text())
+    network = make_network(description["model"])
     expected = jax.eval_shape(lambda: network.init(jax.random.PRNGKey(0), jnp.zeros((1, 17, 3)), jnp.zeros((1,))))
     assert jax.tree.structure(expected) == jax.tree.structure(prior.params)
     assert all(a.shape == b.shape for a, b in zip(jax.tree.leaves(expected), jax.tree.leaves(prior.params)))
@@ -84,35 +85,35 @@ def test_shipped_prior_loads_and_is_small():
 
 def test_bad_checkpoints_are_clear_errors(tmp_path, tiny_setup):
     _, description, state = tiny_setup
-    with pytest.raises(checkpoint.CheckpointError, match="no such folder"):
-        checkpoint.load_prior(tmp_path / "missing")
+    with pytest.raises(prior_lib.PriorFormatError, match="no such folder"):
+        prior_lib.load_prior(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(checkpoint.CheckpointError, match="prior.json"):
-        checkpoint.load_prior(tmp_path / "empty")
+    with pytest.raises(prior_lib.PriorFormatError, match="prior.json"):
+        prior_lib.load_prior(tmp_path / "empty")
     broken = tmp_path / "broken"
     broken.mkdir()
-    (broken / checkpoint.PRIOR_JSON).write_text("{not json")
-    with pytest.raises(checkpoint.CheckpointError, match="not a valid prior description"):
-        checkpoint.load_prior(broken)
+    (broken / prior_lib.PRIOR_JSON).write_text("{not json")
+    with pytest.raises(prior_lib.PriorFormatError, match="not a valid prior description"):
+        prior_lib.load_prior(broken)
     no_weights = tmp_path / "no_weights"
-    checkpoint.write_prior_description(no_weights, description)
-    with pytest.raises(checkpoint.CheckpointError, match="neither params.npz nor checkpoints"):
-        checkpoint.load_prior(no_weights)
+    prior_lib.write_prior_description(no_weights, description)
+    with pytest.raises(prior_lib.PriorFormatError, match="neither params.npz nor checkpoints"):
+        prior_lib.load_prior(no_weights)
     mismatched = dict(description, model=dict(description["model"], width=description["model"]["width"] * 2))
-    folder = checkpoint.export_prior(tmp_path / "mismatched", state.ema_params, mismatched)
-    with pytest.raises(checkpoint.CheckpointError, match="do not match the model"):
-        checkpoint.load_prior(folder)
-    truncated = checkpoint.export_prior(tmp_path / "truncated", state.ema_params, description)
-    data = (truncated / checkpoint.PARAMS_NPZ).read_bytes()
-    (truncated / checkpoint.PARAMS_NPZ).write_bytes(data[: len(data) // 2])
-    with pytest.raises(checkpoint.CheckpointError, match="unreadable"):
-        checkpoint.load_prior(truncated)
+    folder = prior_lib.export_prior(tmp_path / "mismatched", state.ema_params, mismatched)
+    with pytest.raises(prior_lib.PriorFormatError, match="do not match the model"):
+        prior_lib.load_prior(folder)
+    truncated = prior_lib.export_prior(tmp_path / "truncated", state.ema_params, description)
+    data = (truncated / prior_lib.PARAMS_NPZ).read_bytes()
+    (truncated / prior_lib.PARAMS_NPZ).write_bytes(data[: len(data) // 2])
+    with pytest.raises(prior_lib.PriorFormatError, match="unreadable"):
+        prior_lib.load_prior(truncated)
 
 
 def test_pickled_arrays_are_refused(tmp_path, tiny_setup):
     _, description, _ = tiny_setup
     folder = tmp_path / "pickled"
-    checkpoint.write_prior_description(folder, description)
-    np.savez(folder / checkpoint.PARAMS_NPZ, **{"params/Dense_0/kernel": np.array([{"a": 1}], dtype=object)})
-    with pytest.raises(checkpoint.CheckpointError, match="unreadable"):
-        checkpoint.load_prior(folder)
+    prior_lib.write_prior_description(folder, description)
+    np.savez(folder / prior_lib.PARAMS_NPZ, **{"params/Dense_0/kernel": np.array([{"a": 1}], dtype=object)})
+    with pytest.raises(prior_lib.PriorFormatError, match="unreadable"):
+        prior_lib.load_prior(folder)

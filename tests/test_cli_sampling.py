@@ -7,7 +7,7 @@ import pytest
 
 from posediff_jax import cli, geometry
 from posediff_jax.guidance import bone_lengths, heatmap_evidence_from_keypoints
-from posediff_jax.sampling.gaussian_prior import STANDING_POSE_MM
+from posediff_jax.prior.gaussian import STANDING_POSE_MM
 
 jax.config.update("jax_disable_most_optimizations", True)
 

@@ -6,7 +6,7 @@ import pytest
 from posediff_jax import skeleton
 from posediff_jax.data.augment import augment_poses
 from posediff_jax.data.pipeline import PoseBatchIterator, cached_normalization_stats
-from posediff_jax.training.synthetic import synthetic_poses
+from posediff_jax.data.synthetic import synthetic_poses
 from posediff_jax.validation import PoseDiffError
 
 POSES = synthetic_poses(1000, seed=0)

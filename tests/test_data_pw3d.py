@@ -41,7 +41,7 @@ def test_camera_frame_pose_does_not_depend_on_the_camera_motion(tmp_path):
     # The fixture builds each person in the camera frame and moves the camera: the builder must undo it.
     manual = write_pw3d_fixture(tmp_path / "manual", sequences=("courtyard_basketball_00",), people=1)
     test = pw3d.prepare(manual, tmp_path / "tfds").as_data_source(split="test")
-    from posediff_jax.training.synthetic import synthetic_poses
+    from posediff_jax.data.synthetic import synthetic_poses
 
     expected = synthetic_poses(40, seed=0).astype(np.float64)
     for index in (0, len(test) - 1):
@@ -124,7 +124,7 @@ def test_restricted_unpickler_rebuilds_arrays_and_refuses_code(tmp_path):
 def test_evaluation_runs_through_the_builder_and_skips_the_missing_head_top(tmp_path, tiny_builder_eval_config,
                                                                            fast_compile):
     from posediff_jax.evaluation import datasets, evaluate, evidence_sources
-    from posediff_jax.sampling.gaussian_prior import make_gaussian_prior
+    from posediff_jax.prior.gaussian import make_gaussian_prior
 
     manual = write_pw3d_fixture(tmp_path / "manual", frames=10, people=1)
     config = tiny_builder_eval_config("pw3d", manual, max_frames=4, batch_size=2)

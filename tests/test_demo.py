@@ -8,9 +8,9 @@ from posediff_jax.commands import demo
 
 def tiny_prior():
     try:
-        from posediff_jax.model import make_prior_for_tests
+        from posediff_jax.prior.tiny import make_tiny_prior as make_prior_for_tests
     except ImportError:  # the network package is optional for this smoke test
-        from posediff_jax.sampling.gaussian_prior import make_gaussian_prior
+        from posediff_jax.prior.gaussian import make_gaussian_prior
 
         return make_gaussian_prior()
     return make_prior_for_tests(0)

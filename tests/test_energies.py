@@ -18,7 +18,7 @@ from posediff_jax.guidance import (
     zero_energy,
 )
 from posediff_jax.guidance.heatmap import heatmap_joint_energies, root_translation_for
-from posediff_jax.sampling.gaussian_prior import STANDING_POSE_MM
+from posediff_jax.prior.gaussian import STANDING_POSE_MM
 from posediff_jax.validation import PoseDiffError
 
 heatmap_energy = jax.jit(heatmap_energy)

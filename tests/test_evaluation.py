@@ -99,7 +99,7 @@ def test_markdown_and_json_outputs(tmp_path):
 import ml_collections  # noqa: E402
 
 from posediff_jax.evaluation import datasets, evaluate, evidence_sources, protocols  # noqa: E402
-from posediff_jax.sampling.gaussian_prior import STANDING_POSE_MM, make_gaussian_prior  # noqa: E402
+from posediff_jax.prior.gaussian import STANDING_POSE_MM, make_gaussian_prior  # noqa: E402
 
 INTRINSICS = np.array([[1145.0, 0.0, 512.0], [0.0, 1145.0, 515.0], [0.0, 0.0, 1.0]], np.float32)
 

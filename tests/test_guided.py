@@ -11,7 +11,7 @@ from posediff_jax.guidance import (
     make_completion_evidence,
 )
 from posediff_jax.sampling import guided, make_sampler
-from posediff_jax.sampling.gaussian_prior import STANDING_POSE_MM, make_gaussian_prior
+from posediff_jax.prior.gaussian import STANDING_POSE_MM, make_gaussian_prior
 from posediff_jax.validation import PoseDiffError
 
 jax.config.update("jax_disable_most_optimizations", True)

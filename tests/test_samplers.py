@@ -6,7 +6,7 @@ import pytest
 from posediff_jax.guidance import heatmap_energy, heatmap_evidence_from_keypoints, stack_evidence
 from posediff_jax.sampling import make_sampler
 from posediff_jax.sampling import samplers
-from posediff_jax.sampling.gaussian_prior import STANDING_POSE_MM, make_gaussian_prior
+from posediff_jax.prior.gaussian import STANDING_POSE_MM, make_gaussian_prior
 from posediff_jax.validation import PoseDiffError
 
 jax.config.update("jax_disable_most_optimizations", True)
@@ -110,7 +110,7 @@ def test_frames_sharded_over_four_devices_give_the_single_device_result(tmp_path
         import sys, jax, numpy as np
         from posediff_jax.guidance import heatmap_energy, heatmap_evidence_from_keypoints
         from posediff_jax.sampling import make_sampler, samplers
-        from posediff_jax.sampling.gaussian_prior import make_gaussian_prior
+        from posediff_jax.prior.gaussian import make_gaussian_prior
         K = np.array([[1150.0, 0, 512], [0, 1150.0, 515], [0, 0, 1]], np.float32)
         rng = np.random.default_rng(0)
         keypoints = (rng.normal(size=(4, 17, 2)) * 40 + 512).astype(np.float32)

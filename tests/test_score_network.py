@@ -4,7 +4,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from posediff_jax.model import ScoreNetwork, make_prior_for_tests, sinusoidal_time_embedding
+from posediff_jax.model import ScoreNetwork, sinusoidal_time_embedding
+from posediff_jax.prior.tiny import make_tiny_prior as make_prior_for_tests
 
 
 def test_network_handles_any_leading_batch_shape_and_grad():

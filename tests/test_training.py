@@ -11,6 +11,7 @@ import jax
 import numpy as np
 import pytest
 
+from posediff_jax import prior as prior_lib
 from posediff_jax.training import checkpoint
 from posediff_jax.training.config_schema import ConfigError, apply_overrides, default_config, load_config
 from posediff_jax.training.train import train_and_evaluate  # noqa: F401  (in-process error checks)
@@ -93,10 +94,10 @@ def test_killed_run_resumes_to_the_same_parameters_even_on_another_device_count(
         metrics = train_and_evaluate(load_config({TINY!r}), {str(resumed_dir)!r})
         assert metrics['step'] == 20 and not metrics['stopped_early'], metrics
     """, devices=1)
-    reference = checkpoint.load_prior(reference_dir / "export")
-    resumed = checkpoint.load_prior(resumed_dir / "export")
+    reference = prior_lib.load_prior(reference_dir / "export")
+    resumed = prior_lib.load_prior(resumed_dir / "export")
     np.testing.assert_allclose(flat_params(resumed.params), flat_params(reference.params), rtol=1e-4, atol=1e-6)
-    initial = np.concatenate([np.ravel(v) for v in jax.tree.leaves(checkpoint.load_prior(resumed_dir).params)])
+    initial = np.concatenate([np.ravel(v) for v in jax.tree.leaves(prior_lib.load_prior(resumed_dir).params)])
     assert np.abs(flat_params(reference.params)).max() > 0 and initial.size == flat_params(reference.params).size
     # The training workdir itself loads as a prior (latest Orbax checkpoint), same weights as the export.
     np.testing.assert_allclose(initial, flat_params(resumed.params), rtol=1e-6)

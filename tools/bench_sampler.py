@@ -152,7 +152,7 @@ def parse_case(text: str) -> tuple[int, int]:
 def synthetic_evidence(num_frames: int, seed: int = 0):
     """Heatmap evidence `[frames, ...]` of a standing person 5 m in front of an H36M-like camera, jittered."""
     from posediff_jax.guidance import heatmap_evidence_from_keypoints
-    from posediff_jax.sampling.gaussian_prior import STANDING_POSE_MM
+    from posediff_jax.prior.gaussian import STANDING_POSE_MM
 
     rng = np.random.default_rng(seed)
     intrinsics = np.array([[1145.0, 0.0, 512.0], [0.0, 1145.0, 515.0], [0.0, 0.0, 1.0]], np.float32)
@@ -196,12 +196,12 @@ def load_prior(spec: str):
         parts = spec.split(":")
         return stand_in_mlp_prior(*(int(part) for part in parts[1:3]))
     if spec == "tiny":
-        from posediff_jax.model import make_prior_for_tests
+        from posediff_jax.prior.tiny import make_tiny_prior as make_prior_for_tests
 
         return make_prior_for_tests(0)
     from posediff_jax.training import checkpoint
 
-    return checkpoint.load_default_prior() if spec == "default" else checkpoint.load_prior(spec)
+    return prior_lib.load_default_prior() if spec == "default" else prior_lib.load_prior(spec)
 
 
 def bench_case(prior, frames: int, hypotheses: int, steps: int, guidance: str, chunk_size: int,

@@ -18,7 +18,7 @@ from posediff_jax import skeleton
 from posediff_jax.data.pipeline import load_training_poses
 from posediff_jax.guidance import make_completion_energy, make_completion_evidence, stack_evidence
 from posediff_jax.sampling import make_sampler
-from posediff_jax.training.checkpoint import load_default_prior, load_prior
+from posediff_jax.prior import load_default_prior, load_prior
 
 KNOWN_SETS = {
     "lower body known": [0, 1, 2, 3, 4, 5, 6],

@@ -27,7 +27,7 @@ import numpy as np
 from posediff_jax import geometry, metrics, skeleton
 from posediff_jax.guidance import compose, heatmap_energy, heatmap_evidence_from_keypoints, keypoint_energy
 from posediff_jax.sampling import aggregate, make_sampler
-from posediff_jax.sampling.gaussian_prior import make_gaussian_prior
+from posediff_jax.prior.gaussian import make_gaussian_prior
 
 CAMERAS = ("54138969", "55011271", "58860488", "60457274")
 TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
@@ -72,12 +72,12 @@ def training_statistics(data, cameras, stride=20):
 
 def load_prior(args, data, cameras):
     if args.checkpoint:
-        from posediff_jax.training.checkpoint import load_prior as load
+        from posediff_jax.prior import load_prior as load
 
         return load(args.checkpoint), f"checkpoint {args.checkpoint}"
     if not args.gaussian:
         try:
-            from posediff_jax.training.checkpoint import load_default_prior
+            from posediff_jax.prior import load_default_prior
 
             return load_default_prior(), "shipped default prior"
         except Exception as error:  # noqa: BLE001 - fall back to the analytic baseline

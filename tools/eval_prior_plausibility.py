@@ -21,7 +21,7 @@ import numpy as np
 
 from posediff_jax.data.pipeline import load_training_poses
 from posediff_jax.sampling import make_sampler
-from posediff_jax.training.checkpoint import load_default_prior, load_prior
+from posediff_jax.prior import load_default_prior, load_prior
 from posediff_jax.training.plausibility import per_bone_deviation, plausibility_metrics
 
 

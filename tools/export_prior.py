@@ -11,6 +11,7 @@ import pathlib
 
 import numpy as np
 
+from posediff_jax import prior as prior_lib
 from posediff_jax.training import checkpoint
 
 
@@ -20,11 +21,11 @@ def main(argv=None) -> int:
     parser.add_argument("--output", required=True)
     parser.add_argument("--float16", action="store_true", help="store weights as float16 (half the size)")
     args = parser.parse_args(argv)
-    prior = checkpoint.load_prior(args.workdir)
-    description = json.loads((pathlib.Path(args.workdir) / checkpoint.PRIOR_JSON).read_text())
-    path = checkpoint.export_prior(args.output, prior.params, description,
+    prior = prior_lib.load_prior(args.workdir)
+    description = json.loads((pathlib.Path(args.workdir) / prior_lib.PRIOR_JSON).read_text())
+    path = prior_lib.export_prior(args.output, prior.params, description,
                                    dtype=np.float16 if args.float16 else np.float32)
-    print(f"wrote {path / checkpoint.PARAMS_NPZ} ({(path / checkpoint.PARAMS_NPZ).stat().st_size / 1e6:.1f} MB)")
+    print(f"wrote {path / prior_lib.PARAMS_NPZ} ({(path / prior_lib.PARAMS_NPZ).stat().st_size / 1e6:.1f} MB)")
     return 0
 
 

@@ -38,14 +38,10 @@ LABEL_FIELDS = ("subject", "action", "camera", "frame", "sequence", "scene")
 
 
 def load_prior_for_evaluation(checkpoint):
-    """A checkpoint directory, or None / 'default' for the shipped prior."""
-    try:
-        from posediff_jax.training import checkpoint as checkpoints
-    except ImportError as error:  # pragma: no cover - only without the training package
-        raise PoseDiffError(f"cannot load a prior checkpoint: {error}") from None
-    if checkpoint in (None, "", "default"):
-        return checkpoints.load_default_prior()
-    return checkpoints.load_prior(checkpoint)
+    """A prior folder, or None / 'default' for the shipped prior (`posediff_jax.prior.resolve_prior`)."""
+    from posediff_jax.prior import resolve_prior
+
+    return resolve_prior(checkpoint)
 
 
 def params_fingerprint(prior) -> str:

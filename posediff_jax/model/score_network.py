@@ -7,6 +7,8 @@ import math
 import flax.linen as nn
 import jax.numpy as jnp
 
+from posediff_jax.model.registry import register_network
+
 
 def sinusoidal_time_embedding(t, dim: int, max_period: float = 10_000.0):
     """`t [...]` in [0, 1] -> `[..., dim]` sin/cos features (t scaled by 1000 like discrete DDPM steps)."""
@@ -32,6 +34,7 @@ class ResidualBlock(nn.Module):
         return residual + h
 
 
+@register_network("residual_mlp")
 class ScoreNetwork(nn.Module):
     """x_t `[..., 17, 3]`, t `[...]` -> output `[..., 17, 3]` (epsilon, x0 or v, as trained)."""
 

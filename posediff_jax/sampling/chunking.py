@@ -1,15 +1,80 @@
-"""Memory-bounded evaluation over many hypotheses: fixed-size chunks under `lax.map`.
+"""Memory-bounded evaluation over many hypotheses: groups of chunks, `vmap`ped side by side, under `lax.map`.
 
-`chunked_vmap(fn, keys, chunk_size)` evaluates `fn(keys[i])` for every row of `keys` `[m, ...]` as `vmap` over
-chunks of `chunk_size` rows inside a `lax.map` over chunks; peak memory is that of one chunk whatever `m`.
-`m` is padded up to a multiple of the chunk size and the padding dropped. Because every hypothesis owns its key,
-results do not depend on the chunk size.
+`chunked_vmap(fn, inputs, chunk_size, group_size)` evaluates `fn(inputs[i])` for every row of `inputs` `[m, ...]`.
+The rows are split into chunks of at most `chunk_size`; `group_size` chunks run side by side (`vmap` over the
+chunks of a group, `vmap` over the rows of a chunk) and the groups run one after another (`lax.map`). So
+`chunk_size * group_size` rows are live at once, whatever `m`: that product bounds peak memory, and it is also
+the batch every dense layer of the network sees, which decides how well the matmuls use the machine.
+
+Why groups: one frame's hypotheses used to run as chunks of 256 one after another, each a `lax.scan` over the
+steps whose matmuls are `[256, 512] @ [512, 512]` - too small to keep the cores busy, and each chunk paid the
+loop's fixed cost per step. Running `group_size` chunks per `lax.map` iteration gives every step a batch of
+`chunk_size * group_size` rows (measured in docs/benchmarks.md: 1 frame x 10,000 hypotheses x 25 DPS steps on
+2 CPU cores, see the 'chunking' table there).
+
+`plan_chunks(m, chunk_size, group_size)` picks the layout: the number of sequential groups is
+`ceil(m / (chunk_size * group_size))`, and the chunk size is then shrunk to the smallest that still covers
+`m` with that many groups, so padding is below `group_size` rows per group instead of up to a whole group
+(10,000 rows, chunks of 256 in groups of 8: 5 groups of 8 chunks of 250, no padding). Padding rows repeat
+the last row and are dropped.
+
+Because every hypothesis owns its key (`hypothesis_keys`) and `fn` sees one row at a time, the result of a
+row does not depend on the layout except through floating-point reassociation inside batched kernels (XLA's
+CPU matmuls can block a batch of 250 rows differently from one of 256); functions without batched reductions
+across rows give bitwise-identical results for every layout.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
+
+# Rows per sequential iteration when the caller gives no group size: `group_size = max(1, TARGET_ROWS //
+# chunk_size)`. 2048 rows of the shipped network (width 512) is where CPU throughput stops growing on
+# 2 cores and what a GPU needs at the least (docs/benchmarks.md, 'chunking'); activations of 2048 rows for a
+# DPS step (forward + backward) are ~100 MiB, so memory stays small.
+TARGET_ROWS = 2048
+
+
+@dataclasses.dataclass(frozen=True)
+class ChunkPlan:
+    """Layout of `total` rows: `num_groups` sequential groups of `group_size` chunks of `chunk_size` rows."""
+
+    total: int
+    chunk_size: int
+    group_size: int
+    num_groups: int
+
+    @property
+    def rows_per_group(self) -> int:
+        return self.chunk_size * self.group_size
+
+    @property
+    def padded(self) -> int:
+        return self.num_groups * self.rows_per_group
+
+
+def default_group_size(chunk_size: int, target_rows: int = TARGET_ROWS) -> int:
+    """Chunks per group when none is given: enough for about `target_rows` rows side by side."""
+    return max(1, int(target_rows) // max(1, int(chunk_size)))
+
+
+def plan_chunks(total: int, chunk_size: int, group_size: int | None = None) -> ChunkPlan:
+    """The layout `chunked_vmap` uses for `total` rows (module docstring); `group_size=None` uses
+    `default_group_size(chunk_size)`. Chunks never exceed `chunk_size`; groups never exceed `group_size`."""
+    total = int(total)
+    if total < 1:
+        raise ValueError(f"chunked_vmap: expected at least one row, got {total}")
+    chunk_size = max(1, min(int(chunk_size), total))
+    group_size = default_group_size(chunk_size) if group_size is None else max(1, int(group_size))
+    num_chunks = -(-total // chunk_size)
+    group_size = min(group_size, num_chunks)
+    num_groups = -(-num_chunks // group_size)
+    # Fewest rows per chunk that still cover `total` with this many groups (less padding, same memory bound).
+    chunk_size = -(-total // (num_groups * group_size))
+    return ChunkPlan(total=total, chunk_size=chunk_size, group_size=group_size, num_groups=num_groups)
 
 
 def hypothesis_keys(key, num_hypotheses: int):
@@ -17,21 +82,30 @@ def hypothesis_keys(key, num_hypotheses: int):
     return jax.vmap(lambda index: jax.random.fold_in(key, index))(jnp.arange(num_hypotheses))
 
 
-def chunked_vmap(fn, inputs, chunk_size: int):
-    """`jax.vmap(fn)(inputs)` in chunks of `chunk_size` along axis 0 (any PyTree output)."""
+def chunked_vmap(fn, inputs, chunk_size: int, group_size: int | None = None):
+    """`jax.vmap(fn)(inputs)` computed in groups of chunks (module docstring); any PyTree input and output.
+
+    Args:
+      fn: function of one row (a PyTree of the leaves' rows).
+      inputs: PyTree whose leaves share the leading axis `[m, ...]`.
+      chunk_size: at most this many rows per chunk.
+      group_size: chunks vmapped side by side per sequential step; None: `default_group_size(chunk_size)`.
+    Returns:
+      PyTree of `[m, ...]` leaves, as `jax.vmap(fn)(inputs)`.
+    """
     total = jax.tree.leaves(inputs)[0].shape[0]
-    chunk_size = max(1, min(int(chunk_size), total))
-    num_chunks = -(-total // chunk_size)
-    padded = num_chunks * chunk_size
+    plan = plan_chunks(total, chunk_size, group_size)
+    padded = plan.padded
 
     def pad_and_split(leaf):
-        pad = jnp.concatenate([leaf, jnp.repeat(leaf[-1:], padded - total, axis=0)], axis=0) if padded > total else leaf
-        return pad.reshape((num_chunks, chunk_size) + leaf.shape[1:])
+        if padded > total:
+            leaf = jnp.concatenate([leaf, jnp.repeat(leaf[-1:], padded - total, axis=0)], axis=0)
+        return leaf.reshape((plan.num_groups, plan.group_size, plan.chunk_size) + leaf.shape[1:])
 
-    chunks = jax.tree.map(pad_and_split, inputs)
-    if num_chunks == 1:
-        outputs = jax.vmap(fn)(jax.tree.map(lambda leaf: leaf[0], chunks))
-        outputs = jax.tree.map(lambda leaf: leaf[None], outputs)
+    groups = jax.tree.map(pad_and_split, inputs)
+    group_fn = jax.vmap(jax.vmap(fn))  # chunks side by side, rows of a chunk side by side
+    if plan.num_groups == 1:
+        outputs = jax.tree.map(lambda leaf: leaf[None], group_fn(jax.tree.map(lambda leaf: leaf[0], groups)))
     else:
-        outputs = jax.lax.map(jax.vmap(fn), chunks)
-    return jax.tree.map(lambda leaf: leaf.reshape((padded,) + leaf.shape[2:])[:total], outputs)
+        outputs = jax.lax.map(group_fn, groups)
+    return jax.tree.map(lambda leaf: leaf.reshape((padded,) + leaf.shape[3:])[:total], outputs)

@@ -49,7 +49,7 @@ def check_common_arguments(args):
 def load_prior(args):
     """The prior the options ask for: --prior gaussian, --checkpoint PATH, or the shipped default."""
     if args.prior == "gaussian":
-        from posediff_jax.sampling.gaussian_prior import make_gaussian_prior
+        from posediff_jax.prior.gaussian import make_gaussian_prior
 
         return make_gaussian_prior()
     try:
@@ -59,8 +59,8 @@ def load_prior(args):
     if args.checkpoint:
         if not os.path.exists(args.checkpoint):
             raise PoseDiffError(f"--checkpoint: {args.checkpoint!r} does not exist")
-        return checkpoint.load_prior(args.checkpoint)
-    return checkpoint.load_default_prior()
+        return prior_lib.load_prior(args.checkpoint)
+    return prior_lib.load_default_prior()
 
 
 def load_npz(path) -> dict:

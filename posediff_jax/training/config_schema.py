@@ -12,6 +12,7 @@ from typing import Sequence
 import ml_collections
 
 from posediff_jax.config_files import ConfigError, apply_overrides, check_known_keys, load_config_file
+from posediff_jax.validation import PoseDiffError
 
 __all__ = ["ConfigError", "apply_overrides", "default_config", "load_config", "validate_config"]
 
@@ -22,6 +23,7 @@ def default_config() -> ml_collections.ConfigDict:
     config.multihost = False  # call jax.distributed.initialize() (also when JAX_COORDINATOR_ADDRESS is set)
 
     config.model = ml_collections.ConfigDict()
+    config.model.name = "residual_mlp"  # a registered network (posediff_jax/model/registry.py)
     config.model.width = 512
     config.model.depth = 4
     config.model.time_embedding_dim = 128
@@ -33,7 +35,7 @@ def default_config() -> ml_collections.ConfigDict:
     config.diffusion.num_train_steps = 1000  # grid size for 'discrete'
 
     config.data = ml_collections.ConfigDict()
-    config.data.source = "h36m"  # 'h36m' | 'synthetic'
+    config.data.source = "h36m"  # 'h36m' | 'synthetic' | 'npz' (config.data.poses_file)
     config.data.manual_dir = ""  # folder with VideoPose3D's data_3d_h36m.npz
     config.data.data_dir = ""  # where tfds keeps prepared datasets ('' = tfds default)
     config.data.train_subjects = ("S1", "S5", "S6", "S7", "S8")
@@ -43,6 +45,10 @@ def default_config() -> ml_collections.ConfigDict:
     config.data.augment = True
     config.data.flip_probability = 0.5
     config.data.max_rotation_degrees = 180.0
+    # 'world_vertical': rotate/mirror about each pose's world up as its camera sees it (keeps the camera's
+    # elevation); 'camera_y': about the camera's y axis (the old augmentation, removes the elevation).
+    config.data.rotation_axis = "world_vertical"
+    config.data.poses_file = ""  # source 'npz': a pose file from tools/make_pose_file.py
 
     config.training = ml_collections.ConfigDict()
     config.training.global_batch_size = 256
@@ -63,15 +69,31 @@ def default_config() -> ml_collections.ConfigDict:
     config.eval.num_poses = 4096  # held-out poses for the denoising loss
     config.eval.num_samples = 1024  # unconditional samples for plausibility
     config.eval.sampler_steps = 50
-    config.lock()  # config files may change values but not add keys
+    config.lock()  # config files may change values but not add keys ...
+    config.model.unlock()  # ... except the model section, whose keys are the chosen network's fields
     return config
+
+
+def reference_config(config) -> ml_collections.ConfigDict:
+    """`default_config()` with the model section of the network `config.model.name` names (its fields)."""
+    from posediff_jax.model.registry import network_fields
+
+    reference = default_config()
+    name = config.model.get("name", "residual_mlp") if "model" in config else "residual_mlp"
+    try:
+        fields = network_fields(name)
+    except PoseDiffError as error:
+        raise ConfigError(f"config.model.name: {error}") from None
+    with reference.unlocked():
+        reference.model = ml_collections.ConfigDict({"name": name, **fields})
+    return reference
 
 
 def validate_config(config) -> ml_collections.ConfigDict:
     """Raises `ConfigError` on unknown keys or impossible values; returns the config."""
-    check_known_keys(config, default_config())
-    if config.data.source not in ("h36m", "synthetic"):
-        raise ConfigError(f"config.data.source: expected 'h36m' or 'synthetic', got {config.data.source!r}")
+    check_known_keys(config, reference_config(config))
+    if config.data.source not in ("h36m", "synthetic", "npz"):
+        raise ConfigError(f"config.data.source: expected 'h36m', 'synthetic' or 'npz', got {config.data.source!r}")
     if config.training.global_batch_size < 1 or config.training.num_steps < 1:
         raise ConfigError("config.training: global_batch_size and num_steps must be >= 1")
     return config
@@ -79,4 +101,4 @@ def validate_config(config) -> ml_collections.ConfigDict:
 
 def load_config(spec: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
     """`path/to/config.py[:arg]` -> validated training ConfigDict with overrides applied."""
-    return validate_config(load_config_file(spec, overrides, reference=default_config))
+    return validate_config(load_config_file(spec, overrides))

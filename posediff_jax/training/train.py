@@ -23,34 +23,33 @@ import jax.numpy as jnp
 import numpy as np
 import tqdm
 
-from posediff_jax.data.pipeline import PoseBatchIterator, cached_normalization_stats, load_training_poses
+from posediff_jax.data.pipeline import PoseBatchIterator, cached_normalization_stats, load_pose_data
 from posediff_jax.diffusion.losses import make_denoising_loss
 from posediff_jax.diffusion.schedules import VPSchedule
 from posediff_jax.model import make_apply_fn
+from posediff_jax.prior import format as prior_format
 from posediff_jax.training import checkpoint, sharding
 from posediff_jax.training.config_schema import validate_config
 from posediff_jax.training.metrics_logging import MetricsWriter
 from posediff_jax.training.plausibility import plausibility_metrics
-from posediff_jax.training.synthetic import synthetic_poses
+from posediff_jax.data.synthetic import synthetic_poses
 from posediff_jax.training.train_state import (TrainState, create_train_state, make_network, make_optimizer,
                                                update_ema)
 
 
 def load_pose_splits(data_config, seed: int):
-    """(train poses `[N, 17, 3]`, held-out poses `[M, 17, 3]`) in mm.
+    """(train poses `[N, 17, 3]`, held-out poses `[M, 17, 3]`, train up vectors `[N, 3]` or None) in mm.
 
-    Synthetic: the last 10% of the generated poses are held out. Human3.6M: `train_subjects` for training,
-    every 16th frame of `eval_subjects` (S9) held out.
+    Synthetic: the last 10% of the generated poses are held out, no up vectors (the camera's -y is used).
+    Human3.6M ('h36m', or a pose file 'npz'): `train_subjects` for training, every 16th frame of `eval_subjects`
+    (S9) held out, and each training pose's world vertical in its camera frame (`data.pipeline.load_pose_data`).
     """
     if data_config.source == "synthetic":
         poses = synthetic_poses(data_config.synthetic_count, seed=seed)
         split = int(0.9 * len(poses))
-        return poses[:split], poses[split:]
-    manual_dir = data_config.manual_dir or None
-    data_dir = data_config.data_dir or None
-    train = load_training_poses(data_dir, manual_dir, "train", tuple(data_config.train_subjects), data_config.stride)
-    held_out = load_training_poses(data_dir, manual_dir, "test", tuple(data_config.eval_subjects), 16)
-    return train, held_out
+        return poses[:split], poses[split:], None
+    data = load_pose_data(data_config)
+    return data.train, data.held_out, data.train_up
 
 
 def make_train_step(network, optimizer, loss_fn, normalization, ema_decay: float):
@@ -125,13 +124,13 @@ def train_and_evaluate(config, workdir, stop_after_steps: int | None = None) -> 
     workdir.mkdir(parents=True, exist_ok=True)
     training = config.training
 
-    train_poses, held_out_poses = load_pose_splits(config.data, config.seed)
+    train_poses, held_out_poses, train_up = load_pose_splits(config.data, config.seed)
     # Computed once per workdir (cached there, never in the user's data folder) and stored in prior.json.
     normalization = cached_normalization_stats(train_poses, workdir)
     reference_poses = train_poses[:: max(1, len(train_poses) // 20_000)]
-    description = checkpoint.prior_description(config, normalization)
+    description = prior_format.prior_description(config, normalization)
     if jax.process_index() == 0:
-        checkpoint.write_prior_description(workdir, description)
+        prior_format.write_prior_description(workdir, description)
 
     schedule = VPSchedule(config.diffusion.schedule)
     loss_fn = make_denoising_loss(schedule, config.diffusion.prediction_type, config.diffusion.time_sampling,
@@ -159,6 +158,7 @@ def train_and_evaluate(config, workdir, stop_after_steps: int | None = None) -> 
     iterator = PoseBatchIterator(
         train_poses, training.global_batch_size, seed=config.seed, augment=config.data.augment,
         flip_probability=config.data.flip_probability, max_rotation_degrees=config.data.max_rotation_degrees,
+        up_vectors=train_up, rotation_axis=config.data.rotation_axis,
     )
     train_step = jax.jit(
         make_train_step(network, optimizer, loss_fn, normalization, training.ema_decay),
@@ -194,7 +194,7 @@ def train_and_evaluate(config, workdir, stop_after_steps: int | None = None) -> 
                 progress.set_postfix(loss=f"{mean_loss:.4f}", ex_per_s=f"{last_metrics['examples_per_second']:.0f}")
                 losses, window_start, window_steps = [], time.perf_counter(), 0
             if step % training.eval_every == 0 or step == training.num_steps:
-                prior = checkpoint.prior_from_description(description, state.ema_params)
+                prior = prior_format.prior_from_description(description, state.ema_params)
                 evaluation = evaluate_prior(prior, held_out_poses, reference_poses, loss_fn, config, eval_key)
                 writer.write(step, evaluation)
                 last_metrics.update(evaluation)
@@ -206,7 +206,7 @@ def train_and_evaluate(config, workdir, stop_after_steps: int | None = None) -> 
     progress.close()
     manager.close()
     if step >= training.num_steps and jax.process_index() == 0:
-        checkpoint.export_prior(workdir / checkpoint.EXPORT_DIR, state.ema_params, description)
+        prior_format.export_prior(workdir / checkpoint.EXPORT_DIR, state.ema_params, description)
     last_metrics["step"] = step
     last_metrics["stopped_early"] = step < training.num_steps
     return last_metrics

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from posediff_jax.model import ScoreNetwork
+from posediff_jax.model import make_network as make_registered_network
 
 
 @flax.struct.dataclass
@@ -20,9 +20,9 @@ class TrainState:
     opt_state: Any
 
 
-def make_network(model_config) -> ScoreNetwork:
-    return ScoreNetwork(width=model_config.width, depth=model_config.depth,
-                        time_embedding_dim=model_config.time_embedding_dim)
+def make_network(model_config):
+    """The network `config.model.name` names, with that section's settings (`posediff_jax.model.registry`)."""
+    return make_registered_network(model_config)
 
 
 def make_optimizer(training_config) -> optax.GradientTransformation:
@@ -40,7 +40,7 @@ def make_optimizer(training_config) -> optax.GradientTransformation:
     )
 
 
-def create_train_state(network: ScoreNetwork, optimizer, key) -> TrainState:
+def create_train_state(network, optimizer, key) -> TrainState:
     params = network.init(key, jnp.zeros((1, 17, 3), jnp.float32), jnp.zeros((1,), jnp.float32))
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, ema_params=params,
                       opt_state=optimizer.init(params))

@@ -2,8 +2,8 @@
 
 `Prior` bundles what sampling needs: EMA parameters, the network's apply function, the noise schedule, the
 output parameterisation and the normalisation statistics. Static fields make it safe to close over in
-`jax.jit`; `params` and `normalization` are ordinary leaves. Load one with
-`posediff_jax.training.checkpoint.load_prior(path)` or `load_default_prior()` (the shipped checkpoint).
+`jax.jit`; `params` and `normalization` are ordinary leaves. Load one with `posediff_jax.prior.load_prior(path)`,
+`load_default_prior()` (the shipped checkpoint) or `resolve_prior('default' | PATH | 'gaussian' | 'tiny')`.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import numpy as np
 
 from posediff_jax.diffusion.schedules import VPSchedule
 from posediff_jax.normalization import NormalizationStats
-from posediff_jax.prior import Prior
+from posediff_jax.prior.prior import Prior
 
 # A standing person facing the camera (camera frame: x right, y down, z forward), mm, root at the origin.
 STANDING_POSE_MM = np.array(

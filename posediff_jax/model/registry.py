@@ -1,0 +1,92 @@
+"""Score networks by name: `config.model.name` -> a Flax module; the model section is stored in prior.json.
+
+A network is registered with the dataclass fields it takes:
+
+    @register_network("residual_mlp")
+    class ScoreNetwork(nn.Module):
+        width: int = 512
+        ...
+
+`make_network({"name": "residual_mlp", "width": 512, ...})` builds it from a plain dict or a ConfigDict section
+(unknown keys are an error naming them); `network_description(module)` is the inverse, what `prior.json` keeps.
+A registered module maps `(x_t [..., 17, 3] model space, t [...]) -> [..., 17, 3]` (epsilon, x0 or v).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Mapping
+
+from posediff_jax.validation import PoseDiffError
+
+DEFAULT_NETWORK = "residual_mlp"
+_NETWORKS: dict[str, type] = {}
+
+
+class UnknownNetworkError(PoseDiffError):
+    """`config.model.name` names no registered network, or its settings do not fit it."""
+
+
+def register_network(name: str) -> Callable[[type], type]:
+    """Class decorator: makes a Flax module constructible by `make_network({'name': name, ...})`."""
+
+    def decorator(module_class: type) -> type:
+        if name in _NETWORKS and _NETWORKS[name] is not module_class:
+            raise ValueError(f"network {name!r} is already registered ({_NETWORKS[name].__name__})")
+        _NETWORKS[name] = module_class
+        module_class.registered_name = name
+        return module_class
+
+    return decorator
+
+
+def registered_networks() -> tuple[str, ...]:
+    _load_builtin_networks()
+    return tuple(sorted(_NETWORKS))
+
+
+def network_fields(name: str) -> dict:
+    """`{field: default}` of the registered network `name` (what its model config section may set)."""
+    module_class = _network_class(name)
+    return {field.name: field.default for field in dataclasses.fields(module_class)
+            if field.name not in ("parent", "name") and field.default is not dataclasses.MISSING}
+
+
+def make_network(model_config: Mapping):
+    """A Flax module from `{'name': ..., field: value, ...}` (a dict or ConfigDict; name defaults to residual_mlp)."""
+    settings = dict(model_config.items())
+    name = settings.pop("name", DEFAULT_NETWORK) or DEFAULT_NETWORK
+    fields = network_fields(name)
+    unknown = sorted(set(settings) - set(fields))
+    if unknown:
+        raise UnknownNetworkError(f"model '{name}': unknown settings {unknown} (known: {sorted(fields)})")
+    return _network_class(name)(**settings)
+
+
+def network_description(network) -> dict:
+    """`{'name': ..., field: value}` of a registered module (JSON-serialisable; inverse of `make_network`)."""
+    name = getattr(type(network), "registered_name", None)
+    if name is None:
+        raise UnknownNetworkError(f"{type(network).__name__} is not a registered network")
+    return {"name": name, **{field: getattr(network, field) for field in network_fields(name)}}
+
+
+def make_apply_fn(network):
+    """`apply_fn(params, x_t [..., 17, 3], t [...]) -> [..., 17, 3]` for `posediff_jax.prior.Prior`."""
+
+    def apply_fn(params, x_t, t):
+        return network.apply(params, x_t, t)
+
+    return apply_fn
+
+
+def _network_class(name: str) -> type:
+    _load_builtin_networks()
+    if name not in _NETWORKS:
+        raise UnknownNetworkError(f"model name {name!r}: expected one of {sorted(_NETWORKS)}")
+    return _NETWORKS[name]
+
+
+def _load_builtin_networks() -> None:
+    # Registration happens on import; importing here keeps `make_network` working from any entry point.
+    from posediff_jax.model import score_network  # noqa: F401

@@ -1,0 +1,135 @@
+"""The prior format: a folder with `prior.json` (model, diffusion, normalisation) and `params.npz` (weights).
+
+    prior.json = {"format": "posediff_jax.prior/2",
+                  "model": {"name": "residual_mlp", "width": 512, ...},      # model/registry.py
+                  "diffusion": {"schedule": "cosine", "prediction_type": "epsilon"},
+                  "normalization": {"mean": [[...17 x 3]], "std": [[...]]}}
+    params.npz = flattened Flax parameters, keys "params/Dense_0/kernel", float16 or float32.
+
+Nothing is pickled. Version 1 files (no model name) are read as the residual MLP. A training workdir holds the
+same `prior.json` beside Orbax checkpoints (`posediff_jax.training.checkpoint`).
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import zipfile
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import traverse_util
+
+from posediff_jax.diffusion.schedules import VPSchedule
+from posediff_jax.io_utils import atomic_path, write_text_atomic
+from posediff_jax.model.registry import DEFAULT_NETWORK, make_apply_fn, make_network, network_fields
+from posediff_jax.normalization import NormalizationStats
+from posediff_jax.prior.prior import Prior
+from posediff_jax.validation import PoseDiffError
+
+FORMAT = "posediff_jax.prior/2"
+PRIOR_JSON = "prior.json"
+PARAMS_NPZ = "params.npz"
+
+
+class PriorFormatError(PoseDiffError):
+    """A prior folder is missing or does not hold what the format says."""
+
+
+def model_description(model_config) -> dict:
+    """The JSON model section from a config's model section: the registered name and that network's fields."""
+    settings = dict(model_config.items())
+    name = settings.get("name") or DEFAULT_NETWORK
+    fields = network_fields(name)
+    return {"name": name, **{key: settings.get(key, default) for key, default in fields.items()}}
+
+
+def prior_description(config, normalization: NormalizationStats) -> dict:
+    """The JSON-serialisable description of a prior (model, diffusion, normalisation) from a training config."""
+    return {
+        "format": FORMAT,
+        "model": model_description(config.model),
+        "diffusion": {"schedule": str(config.diffusion.schedule),
+                      "prediction_type": str(config.diffusion.prediction_type)},
+        "normalization": {name: np.asarray(value).tolist() for name, value in normalization.to_dict().items()},
+    }
+
+
+def write_prior_description(directory, description: dict) -> None:
+    write_text_atomic(pathlib.Path(directory) / PRIOR_JSON, json.dumps(description, indent=1))
+
+
+def read_prior_description(directory) -> dict:
+    """The description in `directory/prior.json` (version 1 files gain the default model name)."""
+    directory = pathlib.Path(directory)
+    path = directory / PRIOR_JSON
+    if not path.is_file():
+        raise PriorFormatError(f"{directory}: no {PRIOR_JSON} here; expected a prior export or a training workdir")
+    try:
+        description = json.loads(path.read_text())
+        result = {"model": dict(description["model"]), "diffusion": dict(description["diffusion"]),
+                  "normalization": description["normalization"]}
+    except (ValueError, KeyError, TypeError) as error:
+        raise PriorFormatError(f"{path}: not a valid prior description ({error})") from None
+    result["model"].setdefault("name", DEFAULT_NETWORK)
+    result["format"] = description.get("format", "posediff_jax.prior/1")
+    return result
+
+
+def export_prior(directory, params, description: dict, dtype=np.float32) -> pathlib.Path:
+    """Writes `params.npz` (weights as `dtype`; float16 halves a shipped file) and `prior.json`.
+
+    `load_prior` always computes in float32 whatever the stored dtype.
+    """
+    directory = pathlib.Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    flat = {"/".join(key): np.asarray(value, dtype)
+            for key, value in traverse_util.flatten_dict(jax.device_get(params)).items()}
+    with atomic_path(directory / PARAMS_NPZ) as temporary:
+        with open(temporary, "wb") as handle:
+            np.savez(handle, **flat)
+    write_prior_description(directory, {**description, "format": FORMAT})
+    return directory
+
+
+def read_params(path) -> dict:
+    """Parameters from a `params.npz` as float32 arrays (nested dict)."""
+    path = pathlib.Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            flat = {tuple(name.split("/")): jnp.asarray(data[name], jnp.float32) for name in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:  # truncated, corrupt or pickled
+        raise PriorFormatError(f"{path}: unreadable ({error})") from None
+    return traverse_util.unflatten_dict(flat)
+
+
+def check_params_match(network, params, source) -> None:
+    """Raises `PriorFormatError` unless `params` has exactly the structure and shapes `network` expects."""
+    expected = jax.eval_shape(lambda: network.init(jax.random.PRNGKey(0), jnp.zeros((1, 17, 3)), jnp.zeros((1,))))
+    expected_flat = {key: value.shape for key, value in traverse_util.flatten_dict(expected).items()}
+    found_flat = {key: np.shape(value) for key, value in traverse_util.flatten_dict(params).items()}
+    if expected_flat != found_flat:
+        differing = sorted("/".join(key) for key in set(expected_flat) ^ set(found_flat)) or sorted(
+            "/".join(key) for key in expected_flat if expected_flat[key] != found_flat[key])
+        raise PriorFormatError(
+            f"{source}: weights do not match the model in {PRIOR_JSON} ({type(network).__name__} "
+            f"{ {k: getattr(network, k) for k in network_fields(type(network).registered_name)} }); "
+            f"differing: {differing[:4]}"
+        )
+
+
+def prior_from_description(description: dict, params, source=None) -> Prior:
+    """A `Prior` from a description and matching parameters (checked against the network when `source` is given)."""
+    try:
+        network = make_network(description["model"])
+    except PoseDiffError as error:
+        raise PriorFormatError(f"{source or PRIOR_JSON}: {error}") from None
+    if source is not None:
+        check_params_match(network, params, source)
+    normalization = NormalizationStats.from_dict(
+        {name: np.asarray(value, np.float32) for name, value in description["normalization"].items()}
+    )
+    return Prior(params=params, normalization=normalization, apply_fn=make_apply_fn(network),
+                 schedule=VPSchedule(description["diffusion"]["schedule"]),
+                 prediction_type=description["diffusion"]["prediction_type"])
