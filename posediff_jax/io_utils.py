@@ -19,11 +19,18 @@ def atomic_path(path):
     os.close(handle)
     try:
         yield pathlib.Path(temporary)
+        os.chmod(temporary, 0o666 & ~_current_umask())  # mkstemp makes 0600; a finished file gets the user's mode
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+def _current_umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
 
 
 def save_npz_atomic(path, **arrays) -> pathlib.Path:

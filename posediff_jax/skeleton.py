@@ -234,3 +234,65 @@ def mpii16_to_h36m17(keypoints):
     mask = MPII16_TO_H36M17 >= 0
     out = np.where(mask[:, None], keypoints[..., np.maximum(MPII16_TO_H36M17, 0), :], 0.0)
     return out.astype(keypoints.dtype), mask
+
+
+# --------------------------------------------------------------------------------------------------
+# Virtual joints: the points a 2D detector marks, as affine combinations of the H36M joints.
+#
+# A detector's joint names do not promise Human3.6M's joint definitions. MPII's 'HeadTop' is the top of the
+# skull, its 'UpperNeck' the top of the neck and its 'Thorax' the top of the sternum between the shoulders;
+# Human3.6M's Head, Neck/Nose and Thorax (joints 10, 9, 8) are marker-derived points elsewhere on the same
+# segments. Without paired detections of non-test subjects the offsets cannot be fitted, so each such joint
+# is a *segment* of candidate points bounded by anatomy alone: the detector's point lies somewhere on it,
+# uniformly (the heatmap energy averages the heatmap over the segment: a marginal likelihood over the
+# unknown offset). A segment is (start, end), each a {joint: coefficient} affine combination (coefficients
+# sum to 1, so the virtual point moves with the pose under translation).
+#
+# MPII-16 (Stacked Hourglass):
+# - Thorax slot <- MPII Thorax: between the shoulders' midpoint (the sternum's top lies on the shoulder line)
+#   and H36M's Thorax (on average 55 mm above that line in the training subjects' 3D).
+# - Neck/Nose slot <- MPII UpperNeck: on the neck, between H36M's Thorax and Neck/Nose.
+# - Head slot <- MPII HeadTop: between H36M's Head and one more head segment beyond it along Neck/Nose->Head
+#   (the skull's top is above Head by at most the Neck/Nose->Head length, 115 mm on average).
+# Every other MPII joint names the same anatomical point as its H36M counterpart (Pelvis = the hips' midpoint,
+# which H36M's Hip is to 0.001 mm in the training subjects' 3D).
+_T, _NN, _HD, _LS, _RS = 8, 9, 10, 11, 14
+MPII16_VIRTUAL_SEGMENTS = {
+    _T: ({_LS: 0.5, _RS: 0.5}, {_T: 1.0}),
+    _NN: ({_T: 1.0}, {_NN: 1.0}),
+    _HD: ({_HD: 1.0}, {_HD: 2.0, _NN: -1.0}),
+}
+VIRTUAL_JOINT_LAYOUTS = {"none": {}, "mpii": MPII16_VIRTUAL_SEGMENTS}
+
+
+def virtual_joint_matrices(layout="none", num_points: int = 5) -> np.ndarray:
+    """`[K, 17, 17]` matrices `M_k`: `M_k @ pose` (`[17, 3]`) is the k-th candidate of the detector's points.
+
+    Args:
+      layout: a name in `VIRTUAL_JOINT_LAYOUTS` ('none': identity; 'mpii': MPII-16 definitions, see above) or
+        a `{joint: (start, end)}` dict of segments as `MPII16_VIRTUAL_SEGMENTS`.
+      num_points: K candidates per segment, evenly spaced from start to end inclusive (5 keep the spacing of
+        the 115 mm head segment under one heatmap sigma at the default render scale). K = 1 for 'none'.
+    Returns:
+      float32 `[K, 17, 17]`; every row sums to 1; joints without a segment are identity rows.
+    """
+    if isinstance(layout, str):
+        if layout not in VIRTUAL_JOINT_LAYOUTS:
+            raise ValueError(f"virtual joints: expected one of {sorted(VIRTUAL_JOINT_LAYOUTS)}, got {layout!r}")
+        layout = VIRTUAL_JOINT_LAYOUTS[layout]
+    if num_points < 1:
+        raise ValueError(f"virtual joints: num_points must be >= 1, got {num_points}")
+    count = num_points if layout else 1
+    fractions = np.linspace(0.0, 1.0, count) if count > 1 else np.array([0.5])
+    matrices = np.tile(np.eye(NUM_JOINTS), (count, 1, 1))
+    for joint, (start, end) in layout.items():
+        first, second = np.zeros(NUM_JOINTS), np.zeros(NUM_JOINTS)
+        for index, coefficient in start.items():
+            first[index] = coefficient
+        for index, coefficient in end.items():
+            second[index] = coefficient
+        if not (np.isclose(first.sum(), 1.0) and np.isclose(second.sum(), 1.0)):
+            raise ValueError(f"virtual joints: joint {joint}'s coefficients must sum to 1")
+        for k, fraction in enumerate(fractions):
+            matrices[k, joint] = (1.0 - fraction) * first + fraction * second
+    return matrices.astype(np.float32)

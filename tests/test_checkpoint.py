@@ -117,3 +117,76 @@ def test_pickled_arrays_are_refused(tmp_path, tiny_setup):
     np.savez(folder / prior_lib.PARAMS_NPZ, **{"params/Dense_0/kernel": np.array([{"a": 1}], dtype=object)})
     with pytest.raises(prior_lib.PriorFormatError, match="unreadable"):
         prior_lib.load_prior(folder)
+
+
+def _corrupt(step_dir, how: str) -> None:
+    """Damages an Orbax checkpoint folder: random bytes in its largest OCDBT data file, a junk `_METADATA`, or a
+    deleted OCDBT manifest."""
+    import os
+
+    item = step_dir / "default"
+    if how == "data_bytes":
+        largest = max((path for path in item.rglob("*") if path.is_file() and path.parent.name == "d"),
+                      key=lambda path: path.stat().st_size)
+        largest.write_bytes(os.urandom(largest.stat().st_size))
+    elif how == "junk_metadata":
+        (item / "_METADATA").write_text("junk{")
+    else:
+        (item / "manifest.ocdbt").unlink()
+
+
+@pytest.mark.parametrize("how", ["data_bytes", "junk_metadata", "deleted_file"])
+def test_corrupt_latest_checkpoint_falls_back_to_the_newest_good_one(tmp_path, tiny_setup, how):
+    _, description, state = tiny_setup
+    manager = checkpoint.make_checkpoint_manager(tmp_path, save_every=1, keep=3, async_save=False)
+    for step in (1, 2, 3):
+        checkpoint.save_state(manager, step, state.replace(step=jnp.int32(step),
+                                                           ema_params=jax.tree.map(lambda x: x + step, state.ema_params)))
+    manager.close()
+    directory = tmp_path / checkpoint.CHECKPOINT_DIR
+    _corrupt(directory / "3", how)
+    prior_lib.write_prior_description(tmp_path, description)
+
+    # Loading the workdir as a prior: step 2's EMA weights, one warning naming step 3, nothing moved (read-only).
+    with pytest.warns(checkpoint.CheckpointWarning, match="step 3 .*using step 2") as record:
+        prior = prior_lib.load_prior(tmp_path)
+    assert len([w for w in record if issubclass(w.category, checkpoint.CheckpointWarning)]) == 1
+    np.testing.assert_allclose(_flat(prior.params), _flat(state.ema_params) + 2, rtol=1e-6)
+    assert (directory / "3").is_dir()
+
+    # Training's restore: step 2, and step 3 set aside as 3.corrupt (kept, invisible to Orbax).
+    abstract = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype), state)
+    manager = checkpoint.make_checkpoint_manager(tmp_path, save_every=1, keep=3, async_save=False)
+    with pytest.warns(checkpoint.CheckpointWarning, match=r"step 3 .*3\.corrupt.*using step 2"):
+        restored = checkpoint.restore_latest(manager, abstract)
+    assert int(restored.step) == 2
+    assert not (directory / "3").exists() and (directory / "3.corrupt").is_dir()
+    # Orbax does not trip over it: saving step 3 again works, and keep=3 garbage collection leaves it alone.
+    for step in (3, 4, 5):
+        assert checkpoint.save_state(manager, step, restored.replace(step=jnp.int32(step)))
+    manager.wait_until_finished()
+    assert sorted(manager.all_steps()) == [3, 4, 5]
+    assert int(checkpoint.restore_latest(manager, abstract).step) == 5
+    manager.close()
+    assert (directory / "3.corrupt").is_dir()
+    assert sorted(p.name for p in directory.iterdir()) == ["3", "3.corrupt", "4", "5"]
+
+
+def test_no_restorable_checkpoint_is_one_clear_error_and_moves_nothing(tmp_path, tiny_setup):
+    _, description, state = tiny_setup
+    manager = checkpoint.make_checkpoint_manager(tmp_path, save_every=1, keep=3, async_save=False)
+    for step in (1, 2):
+        checkpoint.save_state(manager, step, state.replace(step=jnp.int32(step)))
+    manager.close()
+    for step in (1, 2):
+        _corrupt(tmp_path / checkpoint.CHECKPOINT_DIR / str(step), "junk_metadata")
+    prior_lib.write_prior_description(tmp_path, description)
+    with pytest.raises(checkpoint.CheckpointError, match="no checkpoint can be restored.*step 2.*step 1"):
+        prior_lib.load_prior(tmp_path)
+    abstract = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype), state)
+    manager = checkpoint.make_checkpoint_manager(tmp_path, save_every=1, keep=3, async_save=False)
+    with pytest.raises(checkpoint.CheckpointError, match="no checkpoint can be restored.*another --workdir"):
+        checkpoint.restore_latest(manager, abstract)
+    manager.close()
+    # A target that fits no step (not corruption, e.g. another model) moves nothing either.
+    assert sorted(p.name for p in (tmp_path / checkpoint.CHECKPOINT_DIR).iterdir()) == ["1", "2"]

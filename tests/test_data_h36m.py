@@ -101,3 +101,125 @@ def test_real_files_prepare_and_detections_fit_the_projection(shared_dir, tmp_pa
             distances.append(np.linalg.norm(example["keypoints_2d_gt"] - example["keypoints_2d_detected"], axis=-1)[mask])
     limbs = np.concatenate(distances)
     assert np.median(limbs) < 20.0  # real detections land on the projected ground truth
+
+
+# ------------------------------------------------------------------------------------------------ real files' defects
+# As in every public copy of VideoPose3D's detections (S11 'Directions' camera 54138969 is None), plus the other
+# defects real files have: an empty entry, detections shorter than the 3D sequence, NaN rows.
+DEFECTS = {("Walking 1", 0): "none", ("Walking 1", 2): "short", ("Eating", 1): "empty", ("Eating", 3): "nan_rows"}
+CAMERAS = ("54138969", "55011271", "58860488", "60457274")
+
+
+def defect_config(manual, loader, data_dir, evidence="detections"):
+    from posediff_jax.evaluation.config_schema import default_eval_config
+
+    config = default_eval_config()
+    config.dataset, config.data.loader, config.data.builder_config = "h36m", loader, "small"
+    config.data.manual_dir, config.data.data_dir = str(manual), str(data_dir)
+    config.data.detections, config.data.subjects, config.data.frame_stride = "sh_pt_mpii", ("S9",), 64
+    config.evidence.source = evidence
+    return config
+
+
+@pytest.mark.parametrize("loader", ["videopose3d", "tfds"])
+def test_detection_defects_skip_only_those_frames_with_one_warning(tmp_path, loader, caplog):
+    from posediff_jax.data import evaluation_frames
+
+    manual = write_h36m_fixture(tmp_path / "manual", detection_defects=DEFECTS)  # 130 frames: 0, 64, 128 kept
+    with caplog.at_level("WARNING"):
+        frames = evaluation_frames.load_frames(defect_config(manual, loader, tmp_path / "tfds"))
+    warnings = [record for record in caplog.records if record.levelname == "WARNING"]
+    assert len(warnings) == 1 and "skipped 10 of 24 frames (4 sequence-cameras)" in warnings[0].getMessage()
+    skipped = {(entry["action"], entry["camera"]): entry["frames"] for entry in frames.skipped}
+    assert skipped == {("Walking 1", CAMERAS[0]): 3, ("Walking 1", CAMERAS[2]): 3, ("Eating", CAMERAS[1]): 3,
+                       ("Eating", CAMERAS[3]): 1}
+    kept = set(zip(frames["action"], frames["camera"], frames["frame"].tolist()))
+    assert len(kept) == len(frames["pose_3d"]) == 14 and frames["detection_mask"].any(-1).all()
+    assert ("Eating", CAMERAS[3], 0) in kept and ("Eating", CAMERAS[3], 64) not in kept  # the NaN row only
+    assert ("Walking 1", CAMERAS[1], 64) in kept
+    nan_joint = np.flatnonzero((frames["action"] == "Eating") & (frames["camera"] == CAMERAS[3]) & (frames["frame"] == 0))
+    assert frames["detection_mask"][nan_joint[0]].sum() == 15  # 16 MPII joints less the NaN one
+    assert np.isfinite(frames["keypoints_2d_detected"]).all()
+    if loader == "videopose3d":  # the direct reader knows why
+        reasons = {(entry["action"], entry["camera"]): entry["reason"] for entry in frames.skipped}
+        assert reasons[("Walking 1", CAMERAS[0])] == "None in data_2d_h36m_sh_pt_mpii.npz"
+        assert reasons[("Eating", CAMERAS[1])] == "empty array in data_2d_h36m_sh_pt_mpii.npz"
+        assert reasons[("Walking 1", CAMERAS[2])] == "100 detected frames for 130 3D frames"
+
+
+def test_both_loaders_agree_on_defective_detections_and_keep_frames_for_other_evidence(tmp_path):
+    from posediff_jax.data import evaluation_frames
+
+    manual = write_h36m_fixture(tmp_path / "manual", detection_defects=DEFECTS)
+    loaded = {loader: evaluation_frames.load_frames(defect_config(manual, loader, tmp_path / "tfds"))
+              for loader in ("videopose3d", "tfds")}
+    direct, through_builder = loaded["videopose3d"], loaded["tfds"]
+    assert sorted(direct) == sorted(through_builder)
+    for name in direct:
+        np.testing.assert_array_equal(direct[name], through_builder[name], err_msg=name)
+    assert [(e["subject"], e["action"], e["camera"], e["frames"]) for e in direct.skipped] == \
+        [(e["subject"], e["action"], e["camera"], e["frames"]) for e in through_builder.skipped]
+    # gt_heatmaps evidence does not use the detections: every frame is evaluated, nothing skipped.
+    everything = evaluation_frames.load_frames(defect_config(manual, "videopose3d", tmp_path / "tfds", "gt_heatmaps"))
+    assert len(everything["pose_3d"]) == 24 and everything.skipped == []
+    assert (~everything["detection_mask"].any(-1)).sum() == 10
+
+
+def test_no_usable_detection_at_all_is_a_clear_error(tmp_path):
+    from posediff_jax.data import evaluation_frames
+    from posediff_jax.validation import PoseDiffError
+
+    defects = {(action, camera): "none" for action in ("Walking 1", "Eating") for camera in range(4)}
+    manual = write_h36m_fixture(tmp_path / "manual", detection_defects=defects)
+    with pytest.raises(PoseDiffError, match="none of the 24 selected frames has 2D detections"):
+        evaluation_frames.load_frames(defect_config(manual, "videopose3d", tmp_path / "tfds"))
+    bad = write_h36m_fixture(tmp_path / "bad", detection_defects={("Eating", 0): "short"})
+    positions = np.load(bad / "data_2d_h36m_sh_pt_mpii.npz", allow_pickle=True)
+    detections = positions["positions_2d"].item()
+    detections["S9"]["Eating"][0] = np.zeros((5, 16))  # neither None, empty nor [frames, J, 2]
+    np.savez(bad / "data_2d_h36m_sh_pt_mpii.npz", positions_2d=np.array(detections, dtype=object),
+             metadata=positions["metadata"])
+    with pytest.raises(DatasetFileError, match=r"S9 'Eating' camera 54138969 has shape \[5, 16\]"):
+        evaluation_frames.load_frames(defect_config(bad, "videopose3d", tmp_path / "tfds"))
+
+
+def test_one_conversion_and_one_camera_source(tmp_path):
+    from posediff_jax.data import cameras, videopose3d
+    from posediff_jax.validation import PoseDiffError
+
+    manual = write_h36m_fixture(tmp_path / "manual", detector="")
+    world = videopose3d.read_positions_3d(manual)["S1"]["Eating"]
+    converted = videopose3d.camera_frames(world[:5], "S1", "55011271")
+    parameters = cameras.camera_parameters("S1", "55011271", np.float64)
+    points = skeleton_17_mm(world[:5]) @ parameters["rotation"].T + parameters["translation"]
+    np.testing.assert_allclose(converted["root_position"], points[:, 0], atol=1e-3)
+    np.testing.assert_allclose(converted["pose_3d"], points - points[:, :1], atol=1e-3)
+    training = videopose3d.read_camera_frame_poses(manual, ("S1",), cameras=("55011271",))
+    np.testing.assert_array_equal(training[:5], converted["pose_3d"])  # actions sorted: 'Eating' comes first
+    # A camera-parameters.json beside the files is only a cross-check: equal numbers pass, others are refused.
+    import copy
+    import json
+
+    file = copy.deepcopy({"intrinsics": {c: {"calibration_matrix": cameras.INTRINSICS[c], "distortion": cameras.DISTORTION[c]}
+                           for c in cameras.CAMERA_IDS},
+            "extrinsics": {"S1": {c: {"R": cameras.EXTRINSICS["S1"][c][0], "t": cameras.EXTRINSICS["S1"][c][1]}
+                                  for c in cameras.CAMERA_IDS}}})
+    (manual / "camera-parameters.json").write_text(json.dumps(file))
+    cameras.check_camera_file(manual / "camera-parameters.json")
+    file["extrinsics"]["S1"]["58860488"]["t"][2] += 50.0
+    (manual / "camera-parameters.json").write_text(json.dumps(file))
+    with pytest.raises(PoseDiffError, match="extrinsics S1 58860488 t differs"):
+        cameras.check_camera_file(manual / "camera-parameters.json")
+
+
+def skeleton_17_mm(world_metres):
+    from posediff_jax import skeleton
+
+    return skeleton.from_h36m32(np.asarray(world_metres, np.float32)).astype(np.float64) * 1000.0
+
+
+@pytest.mark.shared_data
+def test_real_camera_file_agrees_with_the_built_in_cameras(shared_dir):
+    from posediff_jax.data import cameras
+
+    cameras.check_camera_file(shared_dir / "data" / "h36m" / "camera-parameters.json", tolerance=0.0)

@@ -99,12 +99,13 @@ def test_missing_wrong_layout_and_truncated_files_are_named(tmp_path):
 
 
 def test_evaluation_runs_through_the_builder_per_scene(tmp_path, tiny_builder_eval_config, fast_compile):
-    from posediff_jax.evaluation import datasets, evaluate
+    from posediff_jax.data import evaluation_frames
+    from posediff_jax.evaluation import evaluate
     from posediff_jax.prior.gaussian import make_gaussian_prior
 
     manual = write_mpi_inf_3dhp_fixture(tmp_path / "manual", frames=12)
     config = tiny_builder_eval_config("mpi_inf_3dhp", manual, max_frames=6, batch_size=3)
-    frames = datasets.load_frames(config)
+    frames = evaluation_frames.load_frames(config)
     assert len(frames["pose_3d"]) == 6 and set(frames["scene"]) <= {"GS", "noGS", "outdoor"}
     result = evaluate.evaluate(config, workdir=tmp_path / "eval", prior=make_gaussian_prior(), frames=frames,
                                progress=False, log=lambda _: None)

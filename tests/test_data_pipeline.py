@@ -57,3 +57,27 @@ def test_normalization_stats_are_computed_once_and_cached(tmp_path):
     fresh = cached_normalization_stats(POSES * 5.0, tmp_path)  # other poses, same count: recomputed
     spread = np.asarray(stats.std) > 2.0  # coordinates above the 1 mm floor scale with the data
     np.testing.assert_allclose(np.asarray(fresh.std)[spread], 5.0 * np.asarray(stats.std)[spread], rtol=1e-4)
+
+
+def test_load_pose_data_reads_a_pose_file_and_names_missing_settings(tmp_path):
+    import ml_collections
+
+    from posediff_jax.data.fixtures import write_h36m_fixture
+    from posediff_jax.data.pipeline import load_pose_data, write_pose_file
+
+    manual = write_h36m_fixture(tmp_path / "manual")
+    path = write_pose_file(tmp_path / "poses.npz", manual, ("S1",), ("S9",), stride=5, held_out_stride=16)
+    config = ml_collections.ConfigDict({"source": "npz", "poses_file": str(path)})
+    data = load_pose_data(config)
+    assert data.train.shape == (2 * 26 * 4, 17, 3)  # 2 actions x 130/5 frames x 4 cameras
+    assert data.held_out.shape == (2 * 9 * 4, 17, 3)  # 2 actions x ceil(130/16) frames x 4 cameras
+    np.testing.assert_allclose(np.linalg.norm(data.train_up, axis=-1), 1.0, atol=1e-5)
+    assert (data.train_up[:, 2] < -0.1).all()  # every Human3.6M camera looks down
+    np.testing.assert_allclose(data.train[:, 0], 0.0, atol=1e-3)
+    config.poses_file = ""
+    with pytest.raises(PoseDiffError, match="poses_file is not set"):
+        load_pose_data(config)
+    (tmp_path / "other.npz").write_bytes(b"not a zip")
+    config.poses_file = str(tmp_path / "other.npz")
+    with pytest.raises(PoseDiffError, match="unreadable pose file"):
+        load_pose_data(config)

@@ -123,12 +123,13 @@ def test_restricted_unpickler_rebuilds_arrays_and_refuses_code(tmp_path):
 
 def test_evaluation_runs_through_the_builder_and_skips_the_missing_head_top(tmp_path, tiny_builder_eval_config,
                                                                            fast_compile):
-    from posediff_jax.evaluation import datasets, evaluate, evidence_sources
+    from posediff_jax.data import evaluation_frames
+    from posediff_jax.evaluation import evaluate, evidence_sources
     from posediff_jax.prior.gaussian import make_gaussian_prior
 
     manual = write_pw3d_fixture(tmp_path / "manual", frames=10, people=1)
     config = tiny_builder_eval_config("pw3d", manual, max_frames=4, batch_size=2)
-    frames = datasets.load_frames(config)
+    frames = evaluation_frames.load_frames(config)
     assert frames["joint_mask"].shape == (4, 17)
     evidence = evidence_sources.batch_evidence("gt_heatmaps", frames, [0, 1], heatmap_size=16)
     head = skeleton.JOINT_NAMES.index("Head")

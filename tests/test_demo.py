@@ -6,16 +6,6 @@ from posediff_jax import cli
 from posediff_jax.commands import demo
 
 
-def tiny_prior():
-    try:
-        from posediff_jax.prior.tiny import make_tiny_prior as make_prior_for_tests
-    except ImportError:  # the network package is optional for this smoke test
-        from posediff_jax.prior.gaussian import make_gaussian_prior
-
-        return make_gaussian_prior()
-    return make_prior_for_tests(0)
-
-
 def test_shipped_examples_are_small_and_consistent():
     assert demo.EXAMPLES_PATH.stat().st_size < 100_000
     examples = demo.load_examples()
@@ -38,10 +28,10 @@ def test_table_levels():
 def test_demo_writes_table_and_pngs(tmp_path, monkeypatch, capsys):
     import jax
 
-    monkeypatch.setattr(demo, "load_demo_prior", lambda checkpoint: tiny_prior())
     jax.config.update("jax_disable_most_optimizations", True)
     try:
-        code = cli.main(["demo", "--output-dir", str(tmp_path), "--num-hypotheses", "4", "--steps", "2"])
+        code = cli.main(["demo", "--output-dir", str(tmp_path), "--num-hypotheses", "4", "--steps", "2",
+                         "--prior", "tiny"])
     finally:
         jax.config.update("jax_disable_most_optimizations", False)
     assert code == 0

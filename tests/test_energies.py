@@ -110,3 +110,69 @@ def test_bone_length_energy_and_compose():
     np.testing.assert_allclose(shared(pose, evidence), 3.0 * bone_length_energy(pose, evidence), rtol=1e-6)
     with pytest.raises(PoseDiffError, match="2 energy terms"):
         combined(pose, (keypoints,))
+
+
+def _mpii_keypoints(pose, fraction=0.5):
+    """Where an MPII detector marks the pose's joints, `fraction` of the way along each definition segment."""
+    from posediff_jax import skeleton
+
+    matrices = skeleton.virtual_joint_matrices("mpii", num_points=5)
+    start, end = np.einsum("kij,jd->kid", matrices[[0, -1]], np.asarray(pose))
+    return project((1 - fraction) * start + fraction * end)
+
+
+def test_virtual_joints_explain_a_detector_whose_head_top_is_not_the_h36m_head():
+    from posediff_jax.guidance import make_heatmap_energy
+
+    evidence = heatmap_evidence_from_keypoints(_mpii_keypoints(POSE), K, root_translation=ROOT)
+    plain = jax.jit(make_heatmap_energy())
+    virtual = jax.jit(make_heatmap_energy(virtual_joints="mpii"))
+    assert float(virtual(POSE, evidence)) < float(plain(POSE, evidence)) - 1.0
+    # Along the head segment the energy is nearly flat (the detector's point may lie anywhere on it);
+    # across it the energy rises as before.
+    head_direction = (POSE[10] - POSE[9]) / jnp.linalg.norm(POSE[10] - POSE[9])
+    across = jnp.array([head_direction[1], -head_direction[0], 0.0])
+    along_move = POSE.at[10].add(0.25 * (POSE[10] - POSE[9]))
+    across_move = POSE.at[10].add(0.25 * jnp.linalg.norm(POSE[10] - POSE[9]) * across)
+    rise_along = float(virtual(along_move, evidence) - virtual(POSE, evidence))
+    rise_across = float(virtual(across_move, evidence) - virtual(POSE, evidence))
+    assert rise_across > 3.0 * abs(rise_along)
+
+
+def test_outlier_probability_sets_the_mixture_floor_from_the_map_mass():
+    from posediff_jax.guidance import make_heatmap_energy
+    from posediff_jax.guidance.heatmap import outlier_floor
+
+    evidence = heatmap_evidence_from_keypoints(project(POSE), K, sigma=2.0, root_translation=ROOT)
+    floor = np.asarray(outlier_floor(evidence.heatmaps, 0.1))
+    # a peak-1 Gaussian of sigma 2 sums to 2 pi sigma^2 over the grid: floor = (0.1 / 0.9) * 8 pi / 64^2
+    np.testing.assert_allclose(floor, 0.1 / 0.9 * 8 * np.pi / 64**2, rtol=0.02)
+    far = POSE.at[13].add(jnp.array([0.0, -400.0, 0.0]))  # inside the crop, far from the wrist's peak
+    robust = jax.jit(lambda pose: heatmap_joint_energies(pose, evidence, outlier_probability=0.1))
+    np.testing.assert_allclose(float(robust(far)[13]), -np.log(floor[13]), rtol=1e-3)
+    assert float(heatmap_joint_energies(far, evidence)[13]) == pytest.approx(-np.log(1e-4), rel=1e-3)
+    assert float(robust(POSE)[13]) < 0.05  # at the peak the floor barely matters
+    with pytest.raises(ValueError, match="outlier_probability"):
+        make_heatmap_energy(outlier_probability=1.0)
+    with pytest.raises(TypeError):
+        make_heatmap_energy(1e-4)  # options are keyword-only (the energy registry passes names)
+
+
+def test_reweighted_root_ignores_a_garbled_detection():
+    from posediff_jax.guidance.heatmap import outlier_floor, reweighted_root_translation
+
+    keypoints = project(POSE).copy()
+    keypoints[[13, 16]] += np.array([250.0, 200.0])  # both wrists garbled
+    evidence = heatmap_evidence_from_keypoints(keypoints, K)
+    floor = outlier_floor(evidence.heatmaps, 0.1)
+    plain = np.asarray(root_translation_for(POSE, evidence))
+    robust = np.asarray(reweighted_root_translation(POSE, evidence, floor, iterations=2))
+    assert np.linalg.norm(robust - ROOT) < 0.2 * np.linalg.norm(plain - ROOT)
+    assert np.linalg.norm(robust - ROOT) < 30.0
+    clean = heatmap_evidence_from_keypoints(project(POSE), K)
+    np.testing.assert_allclose(reweighted_root_translation(POSE, clean, floor, iterations=2), ROOT, rtol=1e-3)
+    from posediff_jax.guidance import make_heatmap_energy
+
+    energy = jax.jit(make_heatmap_energy(outlier_probability=0.1, root_reweighting=2, virtual_joints="mpii"))
+    gradient = jax.grad(energy)(POSE.at[5].add(30.0), evidence)
+    assert np.all(np.isfinite(gradient))

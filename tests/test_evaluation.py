@@ -98,7 +98,8 @@ def test_markdown_and_json_outputs(tmp_path):
 # ------------------------------------------------------------------------------------------------ driver
 import ml_collections  # noqa: E402
 
-from posediff_jax.evaluation import datasets, evaluate, evidence_sources, protocols  # noqa: E402
+from posediff_jax.data import evaluation_frames  # noqa: E402
+from posediff_jax.evaluation import evaluate, evidence_sources, protocols  # noqa: E402
 from posediff_jax.prior.gaussian import STANDING_POSE_MM, make_gaussian_prior  # noqa: E402
 
 INTRINSICS = np.array([[1145.0, 0.0, 512.0], [0.0, 1145.0, 515.0], [0.0, 0.0, 1.0]], np.float32)
@@ -244,12 +245,12 @@ def test_evaluate_command_overrides_and_errors(repo_root):
 
 
 @pytest.mark.shared_data
-def test_h36m_loader_on_real_s9_frames(shared_dir):
-    data_config = ml_collections.ConfigDict({
-        "manual_dir": str(shared_dir / "data" / "h36m"), "detections": "sh_pt_mpii", "subjects": ("S9", "S11"),
-        "cameras": ("54138969",), "actions": ("Walking",), "frame_stride": 100, "max_frames": 20,
-    })  # fmt: skip
-    frames = datasets.load_h36m_videopose3d(data_config)
+def test_h36m_loader_on_real_s9_frames(shared_dir, repo_root):
+    config = load_eval_config(repo_root / "configs" / "eval_h36m.py", [
+        f"data.manual_dir={shared_dir / 'data' / 'h36m'}", "data.actions=('Walking',)", "data.frame_stride=100",
+        "data.max_frames=20"])  # direct reader, detections sh_pt_mpii, S9 + S11 (absent here), camera 54138969
+    frames = evaluation_frames.load_frames(config)
+    assert frames.skipped == []
     assert len(frames["pose_3d"]) == 20 and set(frames["subject"]) == {"S9"}
     np.testing.assert_allclose(frames["pose_3d"][:, 0], 0.0, atol=1e-3)
     assert np.all(frames["root_position"][:, 2] > 2000)  # metres in front of the camera
@@ -272,10 +273,27 @@ def test_shipped_configs_load_and_name_their_command(repo_root, name, protocol):
 def test_tfds_builder_and_direct_reader_give_the_same_real_frames(shared_dir, tmp_path, repo_root):
     config = load_eval_config(repo_root / "configs" / "eval_h36m.py")
     config.data.manual_dir, config.data.max_frames = str(shared_dir / "data" / "h36m"), 40
-    direct = datasets.load_frames(config)
+    direct = evaluation_frames.load_frames(config)
     config.data.loader, config.data.data_dir = "tfds", str(tmp_path / "tfds")
-    through_builder = datasets.load_frames(config)
+    through_builder = evaluation_frames.load_frames(config)
     assert list(zip(direct["action"], direct["frame"])) == list(zip(through_builder["action"], through_builder["frame"]))
     for name in ("pose_3d", "root_position", "keypoints_2d_gt", "keypoints_2d_detected", "intrinsics"):
         np.testing.assert_allclose(through_builder[name], direct[name], atol=1e-3, err_msg=name)
     np.testing.assert_array_equal(through_builder["detection_mask"], direct["detection_mask"])
+
+
+def test_evaluation_report_counts_the_sequence_camera_without_detections(tmp_path, fast_compile):
+    from posediff_jax.data.fixtures import write_h36m_fixture
+
+    # S9 'Eating' camera 54138969 is None, as S11 'Directions' is in every public copy of the detections.
+    manual = write_h36m_fixture(tmp_path / "manual", detection_defects={("Eating", 0): "none"})
+    config = tiny_config()
+    config.data.manual_dir, config.data.detections, config.data.max_frames = str(manual), "sh_pt_mpii", 4
+    config.batch_size = 4
+    result = evaluate.evaluate(config, workdir=tmp_path / "eval", prior=make_gaussian_prior(), progress=False,
+                               log=lambda _: None)
+    assert result["summary"]["num_frames"] == 4
+    skipped = json.loads((tmp_path / "eval" / "results.json").read_text())["skipped"]
+    assert skipped == [{"subject": "S9", "action": "Eating", "camera": "54138969", "frames": 3,
+                        "reason": "None in data_2d_h36m_sh_pt_mpii.npz"}]
+    assert "3 frames of 1 sequence-cameras skipped" in result["markdown"]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from posediff_jax import skeleton
-from posediff_jax.training.plausibility import per_bone_deviation, plausibility_metrics
+from posediff_jax.plausibility import per_bone_deviation, plausibility_metrics
 from posediff_jax.training.synthetic import TEMPLATE, synthetic_poses
 
 

@@ -73,3 +73,28 @@ def test_coco_and_mpii_to_h36m():
     assert kp.shape == (4, 17, 2) and not mask[7] and mask.sum() == 16
     np.testing.assert_array_equal(kp[:, 3], mpii[:, 0])  # right ankle
     np.testing.assert_array_equal(kp[:, 10], mpii[:, 9])  # head top
+
+
+def test_virtual_joint_matrices_are_affine_segments_of_the_detector_definitions():
+    identity = skeleton.virtual_joint_matrices("none")
+    assert identity.shape == (1, 17, 17)
+    np.testing.assert_array_equal(identity[0], np.eye(17))
+    matrices = skeleton.virtual_joint_matrices("mpii", num_points=5)
+    assert matrices.shape == (5, 17, 17)
+    np.testing.assert_allclose(matrices.sum(-1), 1.0, atol=1e-6)  # affine: moves with the pose
+    pose = np.random.default_rng(0).normal(0, 300, (17, 3))
+    virtual = np.einsum("kij,jd->kid", matrices, pose)
+    head, neck, thorax = pose[10], pose[9], pose[8]
+    np.testing.assert_allclose(virtual[0, 10], head, atol=1e-3)  # head top: from H36M Head ...
+    np.testing.assert_allclose(virtual[-1, 10], 2 * head - neck, atol=1e-3)  # ... to one head segment beyond
+    np.testing.assert_allclose(virtual[0, 8], (pose[11] + pose[14]) / 2, atol=1e-3)  # thorax: shoulder line
+    np.testing.assert_allclose(virtual[-1, 9], neck, atol=1e-3)
+    np.testing.assert_allclose(virtual[0, 9], thorax, atol=1e-3)  # upper neck: on the neck
+    for joint in (0, 3, 7, 13, 16):  # every other joint is the H36M joint itself
+        np.testing.assert_allclose(virtual[:, joint], np.broadcast_to(pose[joint], (5, 3)), atol=1e-3)
+    shifted = np.einsum("kij,jd->kid", matrices, pose + 100.0)
+    np.testing.assert_allclose(shifted, virtual + 100.0, atol=1e-3)
+    midpoints = skeleton.virtual_joint_matrices("mpii", num_points=1)
+    np.testing.assert_allclose(midpoints[0], matrices[2], atol=1e-6)
+    with pytest.raises(ValueError, match="virtual joints"):
+        skeleton.virtual_joint_matrices("coco")

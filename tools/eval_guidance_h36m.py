@@ -24,53 +24,38 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from posediff_jax import geometry, metrics, skeleton
+from posediff_jax import geometry, metrics
+from posediff_jax.data.cameras import CAMERA_IDS
+from posediff_jax.data.videopose3d import TRAIN_SUBJECTS, camera_frames, read_camera_frame_poses, read_positions_3d
 from posediff_jax.guidance import compose, heatmap_energy, heatmap_evidence_from_keypoints, keypoint_energy
 from posediff_jax.sampling import aggregate, make_sampler
 from posediff_jax.prior.gaussian import make_gaussian_prior
 
-CAMERAS = ("54138969", "55011271", "58860488", "60457274")
-TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
-
-
-def camera_poses(positions_world_m, cameras, subject, camera_id):
-    """`[N, 32, 3]` world metres -> `[N, 17, 3]` camera-frame mm (absolute)."""
-    extrinsic = cameras["extrinsics"][subject][camera_id]
-    rotation = np.asarray(extrinsic["R"], np.float64)
-    translation = np.asarray(extrinsic["t"], np.float64).reshape(3)
-    points = np.asarray(positions_world_m, np.float64)[:, skeleton.H36M32_TO_H36M17] * 1000.0
-    return points @ rotation.T + translation
-
-
 def load_frames(data_dir, num_frames, seed):
-    data = np.load(data_dir / "data_3d_h36m.npz", allow_pickle=True)["positions_3d"].item()
-    cameras = json.loads((data_dir / "camera-parameters.json").read_text())
+    """S9 frames converted with the project's one Human3.6M conversion (`videopose3d.camera_frames`):
+    (absolute camera-frame poses `[N, 17, 3]` mm, intrinsics `[N, 3, 3]`, names)."""
+    data = read_positions_3d(data_dir)
     rng = np.random.default_rng(seed)
     actions = sorted(data["S9"].keys())
     poses, intrinsics, names = [], [], []
     for index in range(num_frames):
         action = actions[index % len(actions)]
-        camera_id = CAMERAS[(index // len(actions) + index) % 4]
+        camera_id = CAMERA_IDS[(index // len(actions) + index) % 4]
         sequence = data["S9"][action]
         frame = int(rng.integers(0, len(sequence)))
-        poses.append(camera_poses(sequence[frame : frame + 1], cameras, "S9", camera_id)[0])
-        intrinsics.append(np.asarray(cameras["intrinsics"][camera_id]["calibration_matrix"], np.float64))
+        converted = camera_frames(sequence[frame : frame + 1], "S9", camera_id, pixels=False)
+        poses.append(converted["pose_3d"][0] + converted["root_position"][0])
+        intrinsics.append(converted["intrinsics"])
         names.append(f"{action}/{camera_id}/{frame}")
-    return np.stack(poses), np.stack(intrinsics), names, data, cameras
+    return np.stack(poses), np.stack(intrinsics), names
 
 
-def training_statistics(data, cameras, stride=20):
-    poses = []
-    for subject in TRAIN_SUBJECTS:
-        for action, sequence in data[subject].items():
-            for camera_id in CAMERAS:
-                absolute = camera_poses(sequence[::stride], cameras, subject, camera_id)
-                poses.append(absolute - absolute[:, :1])
-    poses = np.concatenate(poses)
+def training_statistics(data_dir, stride=20):
+    poses = read_camera_frame_poses(data_dir, TRAIN_SUBJECTS, stride)
     return poses.mean(0), poses.std(0).mean()
 
 
-def load_prior(args, data, cameras):
+def load_prior(args):
     if args.checkpoint:
         from posediff_jax.prior import load_prior as load
 
@@ -82,7 +67,7 @@ def load_prior(args, data, cameras):
             return load_default_prior(), "shipped default prior"
         except Exception as error:  # noqa: BLE001 - fall back to the analytic baseline
             print(f"no default prior ({error}); using the Gaussian baseline", file=sys.stderr)
-    mean, std = training_statistics(data, cameras)
+    mean, std = training_statistics(args.data_dir)
     return make_gaussian_prior(mean, std_mm=float(std)), f"Gaussian prior fitted to S1-S8 (std {std:.0f} mm)"
 
 
@@ -134,8 +119,8 @@ def main(argv=None):
     parser.add_argument("--output", type=pathlib.Path, default=None, help="JSON with the figures")
     args = parser.parse_args(argv)
 
-    poses, intrinsics, names, data, cameras = load_frames(args.data_dir, args.frames, args.seed)
-    prior, prior_name = load_prior(args, data, cameras)
+    poses, intrinsics, names = load_frames(args.data_dir, args.frames, args.seed)
+    prior, prior_name = load_prior(args)
     truth = (poses - poses[:, :1]).astype(np.float32)
     keypoints = np.asarray(geometry.project_to_pixels(jnp.asarray(poses, jnp.float32), jnp.asarray(intrinsics, jnp.float32)))
     evidence = heatmap_evidence_from_keypoints(

@@ -4,7 +4,7 @@
         --manual-dir ../shared/data/h36m --samples 1024 --output plausibility.json
 
 For each sampler (DDPM ancestral and DDIM, `--steps` steps, no guidance) prints
-`posediff_jax.training.plausibility.plausibility_metrics` against the training poses (S1, S5, S6, S7, S8):
+`posediff_jax.plausibility.plausibility_metrics` against the training poses (S1, S5, S6, S7, S8):
 per-bone mean |sample length - data mean length| (with the data's own value beside it: subjects differ, so
 the data is not at 0), the bias of the mean lengths, the spread, and the left/right asymmetry (the data's
 skeletons are exactly symmetric). Then a per-bone table for the DDPM sampler.
@@ -22,7 +22,7 @@ import numpy as np
 from posediff_jax.data.pipeline import load_training_poses
 from posediff_jax.sampling import make_sampler
 from posediff_jax.prior import load_default_prior, load_prior
-from posediff_jax.training.plausibility import per_bone_deviation, plausibility_metrics
+from posediff_jax.plausibility import per_bone_deviation, plausibility_metrics
 
 
 def main(argv=None) -> int:

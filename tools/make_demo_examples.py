@@ -2,8 +2,8 @@
 
     PYTHONPATH=. python tools/make_demo_examples.py --manual-dir ../shared/data/h36m
 
-Reads the VideoPose3D-layout files (`data_3d_h36m.npz`, `camera-parameters.json`,
-`data_2d_h36m_sh_pt_mpii_S9.npz`) with the evaluation loader (`evaluation.datasets`) and keeps
+Reads the VideoPose3D-layout files (`data_3d_h36m.npz`, `data_2d_h36m_sh_pt_mpii_S9.npz`) with the direct
+evaluation loader (`data.evaluation_frames`, loader 'videopose3d'; cameras built in) and keeps
 `--num-examples` frames, each from a different action, cycling through the four cameras. Stored per frame:
 `pose_3d [N, 17, 3]` (mm, camera frame, root-relative), `root_position [N, 3]` mm, `keypoints_2d_gt [N, 17, 2]`
 (the ground truth projected with lens distortion), `keypoints_2d_detected [N, 17, 2]` + `detection_mask
@@ -21,7 +21,8 @@ import sys
 import ml_collections
 import numpy as np
 
-from posediff_jax.evaluation import datasets
+from posediff_jax.data import evaluation_frames
+from posediff_jax.data.cameras import CAMERA_IDS
 from posediff_jax.io_utils import save_npz_atomic
 
 DEFAULT_OUTPUT = pathlib.Path(__file__).resolve().parents[1] / "posediff_jax" / "assets" / "examples" / "h36m_s9_examples.npz"
@@ -34,7 +35,7 @@ def select_examples(frames: dict, actions, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     chosen = []
     for number, action in enumerate(actions):
-        camera = datasets.H36M_CAMERAS[number % len(datasets.H36M_CAMERAS)]
+        camera = CAMERA_IDS[number % len(CAMERA_IDS)]
         candidates = np.flatnonzero((frames["action"] == action) & (frames["camera"] == camera))
         if candidates.size == 0:
             raise SystemExit(f"make_demo_examples: no frames of action {action!r}, camera {camera}")
@@ -50,11 +51,11 @@ def main(argv=None) -> int:
     parser.add_argument("--actions", nargs="+", default=list(DEFAULT_ACTIONS))
     parser.add_argument("--frame-stride", type=int, default=50)
     args = parser.parse_args(argv)
-    data_config = ml_collections.ConfigDict({
-        "manual_dir": args.manual_dir, "detections": "sh_pt_mpii", "subjects": ("S9",), "cameras": (),
-        "actions": tuple(args.actions), "frame_stride": args.frame_stride, "max_frames": 0,
-    })  # fmt: skip
-    frames = datasets.load_h36m_videopose3d(data_config)
+    config = ml_collections.ConfigDict({"dataset": "h36m", "data": {
+        "loader": "videopose3d", "manual_dir": args.manual_dir, "detections": "sh_pt_mpii", "subjects": ("S9",),
+        "cameras": (), "actions": tuple(args.actions), "frame_stride": args.frame_stride, "max_frames": 0,
+    }})  # fmt: skip
+    frames = evaluation_frames.load_frames(config)
     keep = select_examples(frames, args.actions)
     examples = {name: value[keep] for name, value in frames.items()}
     for name, value in examples.items():

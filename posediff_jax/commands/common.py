@@ -1,132 +1,173 @@
-"""Shared pieces of the `estimate`, `complete` and `generate` commands: options, prior loading, safe writes."""
+"""What the sampling commands (estimate, complete, generate, demo) share: options, checks, prior, safe writes.
+
+Sampler flags are derived from `SamplerConfig` (`sampling/config.py`): one default set for every entry point.
+Output paths are checked for writability before any work; outputs are written all-or-nothing.
+"""
 
 from __future__ import annotations
 
 import os
 import pathlib
+import sys
 import tempfile
+import zipfile
 
 import numpy as np
 
 from posediff_jax.validation import PoseDiffError
 
-
-def add_sampling_arguments(parser, default_hypotheses: int = 50, default_scale: float = 0.1):
-    """Options every sampling command shares."""
-    group = parser.add_argument_group("sampling")
-    group.add_argument("--num-hypotheses", type=int, default=default_hypotheses, help="hypotheses per input (m)")
-    group.add_argument("--steps", type=int, default=50, help="reverse diffusion steps")
-    group.add_argument("--method", choices=("ddim", "ddpm"), default="ddim", help="sampler")
-    group.add_argument("--guidance", choices=("dps", "x0"), default="dps",
-                       help="dps: gradient through the network; x0: gradient on the x0 estimate only (cheaper)")
-    group.add_argument("--guidance-scale", type=float, default=default_scale,
-                       help=f"guidance step in model space (default {default_scale}; 0 = unguided)")
-    group.add_argument("--scale-schedule", choices=("constant", "increasing", "alpha_bar"), default="constant")
-    group.add_argument("--seed", type=int, default=0, help="random seed (results are deterministic per seed)")
-    group.add_argument("--chunk-size", type=int, default=256, help="hypotheses per vectorised chunk (memory bound)")
-    group.add_argument("--checkpoint", default=None,
-                       help="trained prior (Orbax checkpoint directory); default: the shipped prior")
-    group.add_argument("--prior", choices=("trained", "gaussian"), default="trained",
-                       help="'gaussian': analytic Gaussian baseline prior around a standing pose (no checkpoint)")
-    group.add_argument("--output", required=True, type=pathlib.Path, help="output .npz (a .png is written beside it)")
-    group.add_argument("--no-plot", action="store_true", help="do not write the PNG")
-    group.add_argument("--quiet", action="store_true", help="no progress bar")
+MAX_SEED = 2**63 - 1
+FEW_STEPS_WARNING = 10
 
 
-def check_common_arguments(args):
+def add_prior_argument(parser) -> None:
+    parser.add_argument("--prior", "--checkpoint", dest="prior", default="default", metavar="PRIOR",
+                        help="'default' (the shipped prior), a prior folder (export or training workdir), "
+                             "'gaussian' (analytic baseline) or 'tiny' (random network, plumbing only)")
+
+
+def add_run_arguments(parser, default_hypotheses: int, output_help: str) -> None:
+    """--num-hypotheses, --seed, --output, --no-plot, --quiet, --prior and the sampler flags' group follow."""
+    parser.add_argument("--num-hypotheses", type=int, default=default_hypotheses, help="hypotheses per input (m)")
+    parser.add_argument("--seed", type=int, default=0, help=f"random seed, 0..{MAX_SEED} (deterministic per seed)")
+    parser.add_argument("--output", type=pathlib.Path, default=None, help=output_help)
+    parser.add_argument("--no-plot", action="store_true", help="do not write the PNG beside the .npz")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_prior_argument(parser)
+
+
+def add_sampling_arguments(parser, energy: str, default_hypotheses: int, output_help: str) -> None:
+    from posediff_jax.sampling.config import add_sampler_arguments
+
+    add_run_arguments(parser, default_hypotheses, output_help)
+    add_sampler_arguments(parser, energy)
+
+
+def check_run_arguments(args, default_output: pathlib.Path | str):
+    """Validates --num-hypotheses / --seed, fills in and checks --output (writable) before any work."""
     if args.num_hypotheses < 1:
         raise PoseDiffError(f"--num-hypotheses: expected >= 1, got {args.num_hypotheses}")
-    if args.steps < 1:
-        raise PoseDiffError(f"--steps: expected >= 1, got {args.steps}")
-    if not np.isfinite(args.guidance_scale) or args.guidance_scale < 0:
-        raise PoseDiffError(f"--guidance-scale: expected a finite value >= 0, got {args.guidance_scale}")
+    check_seed(args.seed)
+    if args.output is None:
+        args.output = pathlib.Path(default_output)
+    args.output = pathlib.Path(args.output)
     if args.output.suffix != ".npz":
         raise PoseDiffError(f"--output: expected a .npz path, got {str(args.output)!r}")
-    if not args.output.parent.exists():
-        raise PoseDiffError(f"--output: folder {str(args.output.parent)!r} does not exist")
+    check_writable(args.output, "--output")
+
+
+def check_seed(seed: int) -> int:
+    if not 0 <= int(seed) <= MAX_SEED:
+        raise PoseDiffError(f"--seed: expected 0..{MAX_SEED}, got {seed}")
+    return int(seed)
+
+
+def check_writable(path, what: str) -> pathlib.Path:
+    """Raises `PoseDiffError` unless a file can be created at `path` (tries one in its folder, then removes it)."""
+    path = pathlib.Path(path)
+    folder = path.parent if str(path.parent) else pathlib.Path(".")
+    if path.is_dir():
+        raise PoseDiffError(f"{what}: {str(path)!r} is a folder; expected a file path")
+    if not folder.is_dir():
+        raise PoseDiffError(f"{what}: folder {str(folder)!r} does not exist")
+    try:
+        handle, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=folder)
+        os.close(handle)
+        os.remove(probe)
+    except OSError as error:
+        raise PoseDiffError(f"{what}: cannot write in {str(folder)!r} ({error.strerror or error})") from None
+    return path
+
+
+def sampler_config(args, energy: str):
+    """The SamplerConfig of the parsed flags for `energy`; warns when the step count is too small to be useful."""
+    from posediff_jax.sampling.config import sampler_config_from_args
+
+    config = sampler_config_from_args(args, energy)
+    if config.num_steps < FEW_STEPS_WARNING:
+        print(f"warning: --num-steps {config.num_steps} is below {FEW_STEPS_WARNING}; expect poses far from the "
+              "evidence (the default is 50)", file=sys.stderr)
+    return config
 
 
 def load_prior(args):
-    """The prior the options ask for: --prior gaussian, --checkpoint PATH, or the shipped default."""
-    if args.prior == "gaussian":
-        from posediff_jax.prior.gaussian import make_gaussian_prior
+    """The prior `--prior` names (`posediff_jax.prior.resolve_prior`)."""
+    from posediff_jax.prior import resolve_prior
 
-        return make_gaussian_prior()
-    try:
-        from posediff_jax.training import checkpoint
-    except ImportError as error:
-        raise PoseDiffError(f"no trained prior available ({error}); pass --prior gaussian for the baseline") from None
-    if args.checkpoint:
-        if not os.path.exists(args.checkpoint):
-            raise PoseDiffError(f"--checkpoint: {args.checkpoint!r} does not exist")
-        return prior_lib.load_prior(args.checkpoint)
-    return prior_lib.load_default_prior()
+    return resolve_prior(args.prior)
 
 
-def load_npz(path) -> dict:
-    """Arrays of an .npz as a dict (clear error for a missing or unreadable file)."""
+def load_npz(path, what: str = "--input") -> dict:
+    """Arrays of an .npz as a dict (clear error for a missing, unreadable or pickled file)."""
     path = pathlib.Path(path)
     if not path.is_file():
-        raise PoseDiffError(f"--input: file {str(path)!r} not found")
+        raise PoseDiffError(f"{what}: file {str(path)!r} not found")
     try:
         with np.load(path, allow_pickle=False) as data:
+            if not hasattr(data, "files"):
+                raise PoseDiffError(f"{what}: {str(path)!r} is a single .npy array, not an .npz archive")
             return {name: data[name] for name in data.files}
-    except Exception as error:  # noqa: BLE001 - any reader error is a user input problem here
-        raise PoseDiffError(f"--input: cannot read {str(path)!r} as .npz ({error})") from None
+    except PoseDiffError:
+        raise
+    except ValueError as error:
+        if "pickle" in str(error).lower():
+            raise PoseDiffError(f"{what}: {str(path)!r} holds pickled objects; only numeric arrays are read") from None
+        raise PoseDiffError(f"{what}: {str(path)!r} is not a valid .npz file") from None
+    except (OSError, EOFError, zipfile.BadZipFile):
+        raise PoseDiffError(f"{what}: {str(path)!r} is not a valid .npz file") from None
 
 
 def write_outputs(npz_path, arrays: dict, plot_fn=None):
-    """Writes the .npz (and, with `plot_fn(png_path)`, the PNG beside it) all-or-nothing.
+    """Writes the .npz (and, with `plot_fn(png_path)`, the PNG beside it) all-or-nothing, with the user's umask.
 
     Both go to temporary files in the destination folder first; only when both succeeded are they renamed
     into place, so a failure leaves no partial output.
     """
+    from posediff_jax.io_utils import atomic_path
+
     npz_path = pathlib.Path(npz_path)
     png_path = npz_path.with_suffix(".png")
-    umask = os.umask(0)
-    os.umask(umask)
-    temporaries = []
-    try:
-        handle, npz_temporary = tempfile.mkstemp(prefix=f".{npz_path.stem}.", suffix=".npz.tmp", dir=npz_path.parent)
-        temporaries.append(npz_temporary)
-        with os.fdopen(handle, "wb") as file:
+    with atomic_path(npz_path) as npz_temporary:
+        with open(npz_temporary, "wb") as file:
             np.savez(file, **{name: np.asarray(value) for name, value in arrays.items()})
         if plot_fn is not None:
-            handle, png_temporary = tempfile.mkstemp(prefix=f".{npz_path.stem}.", suffix=".png", dir=npz_path.parent)
-            os.close(handle)
-            temporaries.append(png_temporary)
-            plot_fn(png_temporary)
-            os.chmod(png_temporary, 0o666 & ~umask)
-            os.replace(png_temporary, png_path)
-        os.chmod(npz_temporary, 0o666 & ~umask)
-        os.replace(npz_temporary, npz_path)
-    finally:
-        for temporary in temporaries:
-            if os.path.exists(temporary):
-                os.remove(temporary)
+            with atomic_path(png_path) as png_temporary:
+                plot_fn(str(png_temporary))
     return npz_path, (png_path if plot_fn is not None else None)
 
 
-def progress(iterable, total, quiet, description):
+def progress_bar(total: int, quiet: bool, description: str, unit: str):
     from tqdm import tqdm
 
-    return tqdm(iterable, total=total, disable=quiet, desc=description, unit="batch")
+    return tqdm(total=total, disable=quiet, desc=description, unit=unit, file=sys.stderr, dynamic_ncols=True)
 
 
-def sample_in_batches(sampler, evidence, args, description: str):
-    """`([frames, m, 17, 3], [frames, m])` hypotheses and energies, `args.batch_size` frames per sampler call
-    (key `fold_in(seed, first frame)`), with a progress bar over batches."""
+def sample_in_batches(sampler, evidence, args, description: str, frames_per_call: int = 16):
+    """`([frames, m, 17, 3], [frames, m])` hypotheses and energies with a progress bar over hypotheses.
+
+    Frames go `frames_per_call` at a time; with many hypotheses each call covers a group of hypotheses
+    (`4 * chunk_size`), so a single frame with 10,000 hypotheses still shows progress. Hypothesis i of frame f
+    always uses `fold_in(fold_in(seed_key, f), i)`: results do not depend on the grouping.
+    """
     import jax
 
     from posediff_jax.guidance import evidence as evidence_lib
 
     frames = evidence_lib.num_frames(evidence)
     key = jax.random.PRNGKey(args.seed)
-    hypotheses, energies = [], []
-    starts = range(0, frames, args.batch_size)
-    for start in progress(starts, len(starts), args.quiet, description):
-        batch = evidence_lib.index_evidence(evidence, slice(start, start + args.batch_size))
-        poses, values = sampler.sample_batch_with_energies(jax.random.fold_in(key, start), batch, args.num_hypotheses)
-        hypotheses.append(np.asarray(poses))
-        energies.append(np.asarray(values))
-    return np.concatenate(hypotheses), np.concatenate(energies)
+    num_hypotheses = int(args.num_hypotheses)
+    group = max(num_hypotheses if num_hypotheses <= 1024 else 4 * sampler.config.chunk_size, 1)
+    hypotheses = np.zeros((frames, num_hypotheses, 17, 3), np.float32)
+    energies = np.zeros((frames, num_hypotheses), np.float32)
+    with progress_bar(frames * num_hypotheses, args.quiet, description, "hyp") as bar:
+        for start in range(0, frames, frames_per_call):
+            stop = min(start + frames_per_call, frames)
+            batch = evidence_lib.index_evidence(evidence, slice(start, stop))
+            for first in range(0, num_hypotheses, group):
+                count = min(group, num_hypotheses - first)
+                poses, values = sampler.sample_batch_with_energies(key, batch, count, first_frame=start,
+                                                                   first_hypothesis=first)
+                hypotheses[start:stop, first:first + count] = np.asarray(poses)
+                energies[start:stop, first:first + count] = np.asarray(values)
+                bar.update((stop - start) * count)
+    return hypotheses, energies

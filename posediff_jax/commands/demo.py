@@ -24,22 +24,17 @@ DETECTOR_INSTALL_HINT = 'pip install "posediff_jax[detector]"  (the TFLite runti
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from posediff_jax.commands import common
+    from posediff_jax.sampling.config import add_sampler_arguments
+
     parser.add_argument("--output-dir", default="posediff_demo_output", help="where the PNGs go")
-    parser.add_argument("--checkpoint", default=None, help="prior checkpoint directory (default: the shipped prior)")
     parser.add_argument("--num-hypotheses", type=int, default=100, help="hypotheses per frame (m)")
-    parser.add_argument("--steps", type=int, default=50, help="DDIM steps")
-    parser.add_argument("--guidance-scale", type=float, default=0.1)
     parser.add_argument("--evidence", choices=("detections", "gt_heatmaps"), default="detections",
                         help="heatmaps around the Stacked-Hourglass detections or the ground-truth projection")
     parser.add_argument("--no-image", action="store_true", help="skip the photo (image path)")
     parser.add_argument("--seed", type=int, default=0)
-
-
-def load_demo_prior(checkpoint):
-    """The shipped prior, or a checkpoint directory."""
-    from posediff_jax.evaluation.evaluate import load_prior_for_evaluation
-
-    return load_prior_for_evaluation(checkpoint)
+    common.add_prior_argument(parser)
+    add_sampler_arguments(parser, "heatmap")
 
 
 def load_examples(path=EXAMPLES_PATH) -> dict:
@@ -85,8 +80,7 @@ def run_examples(prior, args, output_dir: pathlib.Path, log=print) -> dict:
         )
     else:
         evidence = heatmap_evidence_from_keypoints(examples["keypoints_2d_gt"], examples["intrinsics"])
-    sampler = make_sampler(prior, make_heatmap_energy(), num_steps=args.steps, guidance="dps",
-                           guidance_scale=args.guidance_scale)
+    sampler = make_sampler(prior, make_heatmap_energy(), args.sampler_config)
     start = time.perf_counter()
     hypotheses = np.asarray(sampler.sample_batch(jax.random.PRNGKey(args.seed), evidence, args.num_hypotheses))
     seconds = time.perf_counter() - start
@@ -97,8 +91,10 @@ def run_examples(prior, args, output_dir: pathlib.Path, log=print) -> dict:
     rows.append(["mean of hypotheses", float(np.mean(errors["mpjpe"])), float(np.mean(errors["pa_mpjpe"])), None])
     diversity = float(np.mean(np.asarray(hypothesis_metrics.diversity(hypotheses))))
     table = report.markdown_table(["m", "MPJPE P-best (mm)", "PA-MPJPE P-best (mm)", "MPJPE J-best (mm)"], rows)
+    config = args.sampler_config
     log(f"\nHuman3.6M S9, {len(target)} example frames, evidence '{args.evidence}', {args.num_hypotheses} hypotheses, "
-        f"{args.steps} DDIM steps (sampling incl. compile: {seconds:.1f} s); diversity {diversity:.1f} mm\n")
+        f"{config.num_steps} {config.method.upper()} steps (sampling incl. compile: {seconds:.1f} s); "
+        f"diversity {diversity:.1f} mm\n")
     log(table)
     from posediff_jax.visualization import plot_hypotheses
 
@@ -129,8 +125,7 @@ def run_image(prior, args, output_dir: pathlib.Path, log=print) -> list[pathlib.
         log(f"\nimage path skipped: the detector runtime is not installed. Install it with\n  {DETECTOR_INSTALL_HINT}")
         return []
     evidence, info = people[0]
-    sampler = make_sampler(prior, make_heatmap_energy(), num_steps=args.steps, guidance="dps",
-                           guidance_scale=args.guidance_scale)
+    sampler = make_sampler(prior, make_heatmap_energy(), args.sampler_config)
     hypotheses = np.asarray(sampler.sample(jax.random.PRNGKey(args.seed), evidence, args.num_hypotheses))
     from posediff_jax.detector.image_io import read_image
     from posediff_jax.visualization import plot_hypotheses
@@ -152,14 +147,21 @@ def run_image(prior, args, output_dir: pathlib.Path, log=print) -> list[pathlib.
 
 
 def run(args) -> int:
+    from posediff_jax.commands import common
     from posediff_jax.validation import PoseDiffError
 
-    if args.num_hypotheses < 1 or args.steps < 1:
-        raise PoseDiffError("--num-hypotheses and --steps must be >= 1")
+    if args.num_hypotheses < 1:
+        raise PoseDiffError(f"--num-hypotheses: expected >= 1, got {args.num_hypotheses}")
+    common.check_seed(args.seed)
+    args.sampler_config = common.sampler_config(args, "heatmap")
     start = time.perf_counter()
     output_dir = pathlib.Path(args.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    prior = load_demo_prior(args.checkpoint)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise PoseDiffError(f"--output-dir: cannot create {str(output_dir)!r} ({error.strerror or error})") from None
+    common.check_writable(output_dir / "probe.png", "--output-dir")
+    prior = common.load_prior(args)
     result = run_examples(prior, args, output_dir)
     written = list(result["written"])
     if not args.no_image:

@@ -17,6 +17,8 @@ frame.
 
 from __future__ import annotations
 
+import pathlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -28,7 +30,7 @@ HELP = "estimate 3D pose hypotheses from 2D heatmaps / keypoints (+ intrinsics) 
 
 
 def add_arguments(parser):
-    from posediff_jax.sampling import cli_support
+    from posediff_jax.commands import common
 
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--input", help=".npz with heatmaps+image_to_heatmap+intrinsics or keypoints_2d+intrinsics")
@@ -38,66 +40,20 @@ def add_arguments(parser):
                         help="for keypoint input: render Gaussian heatmaps (default) or robust reprojection")
     parser.add_argument("--sigma", type=float, default=2.0, help="rendered heatmap sigma (heatmap pixels)")
     parser.add_argument("--batch-size", type=int, default=16, help="frames per sampler call")
-    cli_support.add_sampling_arguments(parser, default_hypotheses=50, default_scale=0.1)
-
-
-def _with_frames_axis(array, single_rank):
-    array = np.asarray(array)
-    return array[None] if array.ndim == single_rank else array
+    common.add_sampling_arguments(parser, "heatmap", default_hypotheses=50,
+                                  output_help="output .npz (default: INPUT_hypotheses.npz in the current folder; "
+                                              "a .png is written beside it)")
 
 
 def evidence_from_npz(path, energy: str, sigma: float):
-    """(evidence with a leading frames axis, energy name, background image for the plot or None)."""
-    from posediff_jax.guidance import evidence as evidence_lib
-    from posediff_jax.guidance import render
-    from posediff_jax.sampling import cli_support
+    """(evidence with a leading frames axis, energy name) from an .npz (see the module docstring)."""
+    from posediff_jax.commands import common
+    from posediff_jax.guidance.registry import get_energy
 
-    data = cli_support.load_npz(path)
-    if "intrinsics" not in data:
-        raise PoseDiffError(f"--input {path}: missing 'intrinsics' ([3, 3] camera matrix, or [frames, 3, 3])")
-    root = data.get("root_translation")
-    if "heatmaps" in data:
-        if "image_to_heatmap" not in data:
-            raise PoseDiffError(f"--input {path}: 'heatmaps' needs 'image_to_heatmap' ([2, 3] affine image->heatmap)")
-        evidence_lib.check_heatmaps(data["heatmaps"])
-        heatmaps = _with_frames_axis(data["heatmaps"], 3)
-        frames = heatmaps.shape[0]
-
-        def per_frame(name, single_rank):
-            value = data.get(name)
-            if value is None:
-                return None
-            value = np.asarray(value)
-            return np.broadcast_to(value, (frames,) + value.shape) if value.ndim == single_rank else value
-
-        try:
-            evidence = evidence_lib.make_heatmap_evidence(
-                heatmaps, per_frame("image_to_heatmap", 2), per_frame("intrinsics", 2),
-                joint_weights=per_frame("joint_weights", 1), keypoints_2d=per_frame("keypoints_2d", 2),
-                root_translation=per_frame("root_translation", 1),
-            )
-        except ValueError as error:
-            if isinstance(error, PoseDiffError):
-                raise
-            raise PoseDiffError(f"--input {path}: inconsistent array shapes ({error})") from None
-        return evidence, "heatmap"
-    if "keypoints_2d" not in data:
-        raise PoseDiffError(f"--input {path}: expected 'heatmaps' (+ 'image_to_heatmap') or 'keypoints_2d'")
-    keypoints = _with_frames_axis(data["keypoints_2d"], 2)
-    frames = keypoints.shape[0]
-    intrinsics = np.asarray(data["intrinsics"])
-    if intrinsics.ndim == 2:
-        intrinsics = np.broadcast_to(intrinsics, (frames, 3, 3)) if intrinsics.shape == (3, 3) else intrinsics
-    confidence = data.get("confidence")
-    if confidence is not None:
-        confidence = _with_frames_axis(confidence, 1)
-    if root is not None:
-        root = _with_frames_axis(root, 1)
-    if energy == "keypoints":
-        return evidence_lib.make_keypoint_evidence(keypoints, intrinsics, joint_weights=confidence,
-                                                   root_translation=root), "keypoints"
-    return render.heatmap_evidence_from_keypoints(keypoints, intrinsics, sigma=sigma, confidence=confidence,
-                                                  root_translation=root), "heatmap"
+    data = common.load_npz(path)
+    if energy == "keypoints" and "heatmaps" not in data:
+        return get_energy("keypoints").evidence_from_arrays(data), "keypoints"
+    return get_energy("heatmap").evidence_from_arrays(data, sigma=sigma), "heatmap"
 
 
 def evidence_from_image(image_path, all_people: bool):
@@ -114,26 +70,31 @@ def evidence_from_image(image_path, all_people: bool):
     return evidence, [info for _, info in people]
 
 
+def default_output(args):
+    return f"{pathlib.Path(args.image or args.input).stem}_hypotheses.npz"
+
+
 def run(args) -> int:
     from posediff_jax import geometry
-    from posediff_jax.guidance import heatmap_energy, keypoint_energy
-    from posediff_jax.sampling import aggregate, cli_support, make_sampler
+    from posediff_jax.commands import common
+    from posediff_jax.guidance.registry import make_energy
+    from posediff_jax.sampling import aggregate, make_sampler
 
-    cli_support.check_common_arguments(args)
+    common.check_run_arguments(args, default_output(args))
     if args.batch_size < 1:
         raise PoseDiffError(f"--batch-size: expected >= 1, got {args.batch_size}")
+    if args.image and not pathlib.Path(args.image).is_file():
+        raise PoseDiffError(f"--image: file {args.image!r} not found")
     infos = None
     if args.image:
         evidence, infos = evidence_from_image(args.image, args.all_people)
         energy_name = "heatmap"
     else:
         evidence, energy_name = evidence_from_npz(args.input, args.energy, args.sigma)
-    prior = cli_support.load_prior(args)
-    energy_fn = heatmap_energy if energy_name == "heatmap" else keypoint_energy
-    sampler = make_sampler(prior, energy_fn, num_steps=args.steps, method=args.method, guidance=args.guidance,
-                           guidance_scale=args.guidance_scale, scale_schedule=args.scale_schedule,
-                           chunk_size=args.chunk_size)
-    hypotheses, energies = cli_support.sample_in_batches(sampler, evidence, args, "estimate")
+    config = common.sampler_config(args, energy_name)
+    prior = common.load_prior(args)
+    sampler = make_sampler(prior, make_energy(energy_name), config)
+    hypotheses, energies = common.sample_in_batches(sampler, evidence, args, "estimate", args.batch_size)
     mean = np.asarray(aggregate.mean_pose(jnp.asarray(hypotheses)))
     selected = np.asarray(jax.vmap(aggregate.reprojection_weighted_pose)(jnp.asarray(hypotheses), evidence))
     solved = geometry.solve_root_translation(jnp.asarray(selected), evidence.keypoints_2d, evidence.intrinsics,
@@ -153,7 +114,7 @@ def run(args) -> int:
     plot_fn = None
     if not args.no_plot:
         plot_fn = _plot_first_frame(args, evidence, hypotheses, selected, root, infos)
-    npz_path, png_path = cli_support.write_outputs(args.output, arrays, plot_fn)
+    npz_path, png_path = common.write_outputs(args.output, arrays, plot_fn)
     print(f"wrote {npz_path} ({len(hypotheses)} frame(s) x {args.num_hypotheses} hypotheses)"
           + (f" and {png_path}" if png_path else ""))
     return 0

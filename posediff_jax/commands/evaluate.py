@@ -1,7 +1,8 @@
-"""`posediff evaluate --config configs/eval_h36m.py [--checkpoint DIR] [--workdir DIR] [--set KEY=VALUE ...]`.
+"""`posediff evaluate --config configs/eval_h36m.py [--prior DIR] [--workdir DIR] [--set KEY=VALUE ...]`.
 
-Runs `posediff_jax.evaluation.evaluate` on the config's benchmark: prints the Markdown table and writes
-`results.json`, `results.md` and `per_frame.npz` to the workdir; interrupted runs resume there.
+Runs the evaluator `config.evaluator` names (evaluation/evaluators.py: guided best-of-m on a benchmark,
+completion, plausibility): prints the Markdown table and writes `results.json`, `results.md` (and, for
+benchmarks, `per_frame.npz`) to the workdir; interrupted benchmark runs resume there.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ HELP = "evaluate the prior on a benchmark (best-of-m MPJPE / PA-MPJPE, PCK, dive
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="an evaluation config file, e.g. configs/eval_h36m.py")
-    parser.add_argument("--checkpoint", default=None, help="prior checkpoint directory (default: the shipped prior)")
+    from posediff_jax.commands.common import add_prior_argument
+
+    add_prior_argument(parser)
     parser.add_argument("--workdir", default=None, help="output / resume folder (default: config.workdir)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set data.max_frames=0 (or --config.data.max_frames=0)")
@@ -23,12 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from posediff_jax.evaluation.evaluate import evaluate
-
     from posediff_jax.config_files import load_config_file
     from posediff_jax.evaluation.config_schema import default_eval_config
+    from posediff_jax.evaluation.evaluators import run_evaluator
 
     config = load_config_file(args.config, args.overrides, reference=default_eval_config)
-    result = evaluate(config, checkpoint=args.checkpoint, workdir=args.workdir, progress=not args.no_progress)
-    print(f"wrote {result['paths']['json']}, {result['paths']['markdown']} and {result['paths']['per_frame']}")
+    result = run_evaluator(config, checkpoint=args.prior, workdir=args.workdir, progress=not args.no_progress)
+    print("wrote " + ", ".join(str(path) for path in result["paths"].values()))
     return 0

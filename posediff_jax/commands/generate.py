@@ -1,8 +1,9 @@
 """`posediff generate`: unconditional 3D poses from the prior (optionally with bone-length targets).
 
-Output `.npz`: hypotheses `[m, 17, 3]` mm root-relative, bone_lengths `[m, 16]`; plus a PNG of a few of them.
-`--bone-lengths file.npz` (key `bone_lengths` `[16]` mm, `skeleton.BONES` order) guides every sample towards
-those lengths (`--sigma-mm`).
+Output `.npz` (default `generated_poses.npz`): hypotheses `[m, 17, 3]` mm root-relative, bone_lengths `[m, 16]`;
+plus a PNG of a few of them. `--bone-lengths file.npz` (key `bone_lengths` `[16]` mm, `skeleton.BONES` order)
+guides every sample towards those lengths (`--sigma-mm`). Sampler settings: those registered for the 'none'
+and 'bone_lengths' energies (guidance/registry.py), then the flags.
 """
 
 from __future__ import annotations
@@ -13,48 +14,51 @@ from posediff_jax.validation import PoseDiffError
 
 NAME = "generate"
 HELP = "sample 3D poses from the unconditional prior (optionally towards given bone lengths)"
+DEFAULT_OUTPUT = "generated_poses.npz"
 
 
 def add_arguments(parser):
-    from posediff_jax.sampling import cli_support
+    from posediff_jax.commands import common
 
     parser.add_argument("--bone-lengths", default=None, help=".npz with bone_lengths [16] mm to guide towards")
     parser.add_argument("--sigma-mm", type=float, default=10.0, help="bone-length tolerance (mm)")
-    cli_support.add_sampling_arguments(parser, default_hypotheses=16, default_scale=0.02)
+    common.add_sampling_arguments(parser, "none", default_hypotheses=16,
+                                  output_help=f"output .npz (default: {DEFAULT_OUTPUT} in the current folder)")
 
 
 def run(args) -> int:
     import jax
 
-    from posediff_jax.guidance import bone_lengths, make_bone_length_energy, make_bone_length_evidence
-    from posediff_jax.sampling import cli_support, make_sampler
+    from posediff_jax.commands import common
+    from posediff_jax.guidance import bone_lengths
+    from posediff_jax.guidance.registry import get_energy, make_energy
+    from posediff_jax.sampling import make_sampler
     from posediff_jax.visualization import plot_hypotheses
 
-    cli_support.check_common_arguments(args)
-    energy_fn, evidence = None, None
+    common.check_run_arguments(args, DEFAULT_OUTPUT)
+    if not args.sigma_mm > 0:
+        raise PoseDiffError(f"--sigma-mm: expected > 0, got {args.sigma_mm}")
+    energy_name = "bone_lengths" if args.bone_lengths else "none"
+    evidence = None
     if args.bone_lengths:
-        data = cli_support.load_npz(args.bone_lengths)
-        if "bone_lengths" not in data:
-            raise PoseDiffError(f"--bone-lengths {args.bone_lengths}: missing 'bone_lengths' ([16] mm)")
-        evidence = make_bone_length_evidence(data["bone_lengths"])
-        if np.ndim(evidence.bone_lengths) != 1:
-            raise PoseDiffError("bone_lengths: expected one set of 16 lengths")
-        energy_fn = make_bone_length_energy(args.sigma_mm)
-    prior = cli_support.load_prior(args)
-    sampler = make_sampler(prior, energy_fn, num_steps=args.steps, method=args.method, guidance=args.guidance,
-                           guidance_scale=args.guidance_scale, scale_schedule=args.scale_schedule,
-                           chunk_size=args.chunk_size)
-    chunks = list(range(0, args.num_hypotheses, args.chunk_size))
+        evidence = get_energy(energy_name).evidence_from_arrays(common.load_npz(args.bone_lengths, "--bone-lengths"))
+    energy_fn = make_energy(energy_name, sigma=args.sigma_mm) if args.bone_lengths else None
+    config = common.sampler_config(args, energy_name)
+    sampler = make_sampler(common.load_prior(args), energy_fn, config)
     key = jax.random.PRNGKey(args.seed)
+    group = max(4 * config.chunk_size, 1)
     poses = []
-    for start in cli_support.progress(chunks, len(chunks), args.quiet, "generate"):
-        count = min(args.chunk_size, args.num_hypotheses - start)
-        poses.append(np.asarray(sampler.sample(jax.random.fold_in(key, start), evidence, count)))
+    with common.progress_bar(args.num_hypotheses, args.quiet, "generate", "pose") as bar:
+        for first in range(0, args.num_hypotheses, group):
+            count = min(group, args.num_hypotheses - first)
+            poses.append(np.asarray(sampler.sample(key, evidence, count, first_hypothesis=first)))
+            bar.update(count)
     poses = np.concatenate(poses)
     arrays = {"hypotheses": poses.astype(np.float32), "bone_lengths": np.asarray(bone_lengths(poses), np.float32)}
+
     def plot_fn(path):
         plot_hypotheses(path, poses, title=f"posediff generate: {len(poses)} samples")
 
-    npz_path, png_path = cli_support.write_outputs(args.output, arrays, None if args.no_plot else plot_fn)
+    npz_path, png_path = common.write_outputs(args.output, arrays, None if args.no_plot else plot_fn)
     print(f"wrote {npz_path} ({len(poses)} poses)" + (f" and {png_path}" if png_path else ""))
     return 0

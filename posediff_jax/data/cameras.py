@@ -1,9 +1,17 @@
 """The four Human3.6M cameras: published intrinsics, lens distortion and per-subject extrinsics.
 
-Numbers transcribed from the Human3.6M release (the `camera-parameters.json` transcription distributed under the
-MIT licence alongside VideoPose3D-style tooling). Units: pixels for intrinsics, millimetres for translations;
-`X_camera = R @ X_world + t`. Distortion is (k1, k2, p1, p2, k3) in the Human3.6M model
-(`posediff_jax.geometry.apply_distortion`).
+This module is the project's ONE camera source for Human3.6M: the tfds builder, the training-pose readers, the
+direct evaluation reader and the tools all go through `camera_parameters`. Why built in rather than read from
+the user's `camera-parameters.json`: the calibration is fixed public data (a few KB), the product must work
+with only VideoPose3D's `data_3d_h36m.npz` (and optional detections) in `manual_dir`, and one source cannot
+drift from another. A `camera-parameters.json` found in `manual_dir` is used only as a cross-check
+(`check_camera_file`): the direct reader refuses a file that disagrees with these numbers instead of silently
+evaluating against other cameras. The numbers were transcribed from that same MIT-licensed file (checked
+equal to the last digit on the copy in ../shared).
+
+Units: pixels for intrinsics, millimetres for translations; `X_camera = R @ X_world + t`. Distortion is
+(k1, k2, p1, p2, k3) in the Human3.6M model (`posediff_jax.geometry.apply_distortion`).
+`CAMERA_IDS` is the one camera-id tuple; it is also the order of the per-camera lists in VideoPose3D's files.
 """
 
 from __future__ import annotations
@@ -97,8 +105,8 @@ EXTRINSICS = {
 }
 
 
-def camera_parameters(subject: str, camera_id: str) -> dict:
-    """float32 arrays: intrinsics [3, 3], distortion [5], rotation [3, 3], translation [3] (mm)."""
+def camera_parameters(subject: str, camera_id: str, dtype=np.float32) -> dict:
+    """`dtype` arrays (default float32): intrinsics [3, 3], distortion [5], rotation [3, 3], translation [3] (mm)."""
     from posediff_jax.validation import PoseDiffError
 
     if camera_id not in INTRINSICS:
@@ -107,8 +115,45 @@ def camera_parameters(subject: str, camera_id: str) -> dict:
         raise PoseDiffError(f"subject {subject!r}: no Human3.6M extrinsics (known: {sorted(EXTRINSICS)})")
     rotation, translation = EXTRINSICS[subject][camera_id]
     return {
-        "intrinsics": np.asarray(INTRINSICS[camera_id], np.float32),
-        "distortion": np.asarray(DISTORTION[camera_id], np.float32),
-        "rotation": np.asarray(rotation, np.float32),
-        "translation": np.asarray(translation, np.float32),
+        "intrinsics": np.asarray(INTRINSICS[camera_id], dtype),
+        "distortion": np.asarray(DISTORTION[camera_id], dtype),
+        "rotation": np.asarray(rotation, dtype),
+        "translation": np.asarray(translation, dtype),
     }
+
+
+def check_camera_file(path, tolerance: float = 1e-6) -> None:
+    """Cross-checks a user's `camera-parameters.json` (keys `intrinsics[camera]` = {`calibration_matrix`,
+    `distortion`}, `extrinsics[subject][camera]` = {`R`, `t`}) against the built-in cameras.
+
+    Raises `PoseDiffError` naming the file and the first entry that differs by more than `tolerance`
+    (relative to the value's magnitude, at least 1) or cannot be read.
+    """
+    import json
+    import pathlib
+
+    from posediff_jax.validation import PoseDiffError
+
+    path = pathlib.Path(path)
+    try:
+        cameras = json.loads(path.read_text())
+        pairs = []
+        for camera_id in CAMERA_IDS:
+            entry = cameras["intrinsics"][camera_id]
+            pairs.append((f"intrinsics {camera_id} calibration_matrix", entry["calibration_matrix"], INTRINSICS[camera_id]))
+            pairs.append((f"intrinsics {camera_id} distortion", entry["distortion"], DISTORTION[camera_id]))
+            for subject, per_camera in cameras.get("extrinsics", {}).items():
+                if subject in EXTRINSICS and camera_id in per_camera:
+                    rotation, translation = EXTRINSICS[subject][camera_id]
+                    pairs.append((f"extrinsics {subject} {camera_id} R", per_camera[camera_id]["R"], rotation))
+                    pairs.append((f"extrinsics {subject} {camera_id} t", per_camera[camera_id]["t"], translation))
+        for name, given, built_in in pairs:
+            given, built_in = np.asarray(given, np.float64).reshape(-1), np.asarray(built_in, np.float64).reshape(-1)
+            scale = np.maximum(np.abs(built_in), 1.0)
+            if given.shape != built_in.shape or np.any(np.abs(given - built_in) > tolerance * scale):
+                raise PoseDiffError(f"{path}: {name} differs from the built-in Human3.6M cameras "
+                                    f"(posediff_jax/data/cameras.py); remove the file or fix it")
+    except PoseDiffError:
+        raise
+    except Exception as error:  # unreadable JSON, missing keys, ragged lists
+        raise PoseDiffError(f"{path}: not a Human3.6M camera-parameters.json ({type(error).__name__}: {error})") from None

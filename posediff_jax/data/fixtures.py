@@ -1,7 +1,7 @@
 """Tiny files in the real layouts of Human3.6M (VideoPose3D), 3DPW and MPI-INF-3DHP, for tests.
 
 They are written at test time into a temporary folder (nothing binary is committed). Poses come from
-`training.synthetic.synthetic_poses` (plausible bone lengths), placed in front of the cameras.
+`data.synthetic.synthetic_poses` (plausible bone lengths), placed in front of the cameras.
 """
 
 from __future__ import annotations
@@ -12,12 +12,22 @@ import pickle
 import numpy as np
 
 from posediff_jax import skeleton
-from posediff_jax.training.synthetic import synthetic_poses
+from posediff_jax.data.synthetic import synthetic_poses
+
+
+# Defects real VideoPose3D detection files have (`detection_defects` of `write_h36m_fixture`).
+DETECTION_DEFECTS = ("none", "empty", "short", "nan_rows")
 
 
 def write_h36m_fixture(folder, subjects=("S1", "S9"), actions=("Walking 1", "Eating"), frames: int = 130,
-                       detector: str = "sh_pt_mpii") -> pathlib.Path:
-    """`data_3d_h36m.npz` (world metres, 32 joints) and an MPII-16 `data_2d_h36m_<detector>.npz` for the last subject."""
+                       detector: str = "sh_pt_mpii", detection_defects=None) -> pathlib.Path:
+    """`data_3d_h36m.npz` (world metres, 32 joints) and an MPII-16 `data_2d_h36m_<detector>.npz` for the last subject.
+
+    `detection_defects`: `{(action, camera_index): defect}` for the last subject's detections, as real files have
+    them: 'none' (the entry is `None`, like S11 'Directions' camera 54138969 in every public copy), 'empty' (an
+    empty array), 'short' (30 frames fewer than the 3D sequence), 'nan_rows' (frame 64 all NaN, and joint 0 of
+    frame 0 NaN).
+    """
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     positions = {}
@@ -35,6 +45,19 @@ def write_h36m_fixture(folder, subjects=("S1", "S9"), actions=("Walking 1", "Eat
     if detector:
         detections = {subjects[-1]: {action: [np.random.default_rng(i).uniform(0, 1000, (frames, 16, 2)).astype(np.float32)
                                               for i in range(4)] for action in actions}}
+        for (action, camera_index), defect in (detection_defects or {}).items():
+            per_camera = detections[subjects[-1]][action]
+            if defect == "none":
+                per_camera[camera_index] = None
+            elif defect == "empty":
+                per_camera[camera_index] = np.zeros((0,), np.float32)
+            elif defect == "short":
+                per_camera[camera_index] = per_camera[camera_index][: frames - 30]
+            elif defect == "nan_rows":
+                per_camera[camera_index][64] = np.nan
+                per_camera[camera_index][0, 0] = np.nan
+            else:
+                raise ValueError(f"detection defect {defect!r}: expected one of {DETECTION_DEFECTS}")
         metadata = {"layout_name": "mpii16", "num_joints": 16, "joint_names": list(skeleton.MPII16_NAMES)}
         np.savez(folder / f"data_2d_h36m_{detector}.npz", positions_2d=np.array(detections, dtype=object),
                  metadata=np.array(metadata, dtype=object))

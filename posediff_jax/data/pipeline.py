@@ -2,7 +2,13 @@
 
 Random access over poses (an in-memory `[N, 17, 3]` array, or any data source with `__len__` /
 `__getitem__` returning `{'pose_3d': [17, 3]}` such as a tfds `as_data_source()` split), seeded shuffling per
-epoch, per-process sharding for multi-host training, and valid-pose augmentations.
+epoch, per-process sharding for multi-host training, and valid-pose augmentations (rotation about each pose's
+world vertical as its camera sees it: `up` vectors travel with the poses, see `augment.py`).
+
+Sources of training poses: Human3.6M's `data_3d_h36m.npz` (`load_training_poses`), or a compact pose file
+(`write_pose_file` / `read_pose_file`: world-frame root-relative 17-joint poses + subject labels, expanded over
+the four cameras when read; `config.data.source='npz'`, `config.data.poses_file`) that carries the training
+set to a machine without the dataset folder.
 
 `PoseBatchIterator.batch_at(step)` is a pure function of (seed, step, process index): a resumed run sees
 exactly the batches an uninterrupted run would have seen, and processes read disjoint slices of the same
@@ -12,11 +18,11 @@ global permutation.
 from __future__ import annotations
 
 import pathlib
-from typing import Optional, Sequence
+from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
 
-from posediff_jax.data.augment import augment_poses
+from posediff_jax.data.augment import ROTATION_AXES, augment_poses, check_up_vectors
 from posediff_jax.normalization import NormalizationStats, compute_normalization_stats
 from posediff_jax.skeleton import NUM_JOINTS
 from posediff_jax.validation import PoseDiffError, check_array
@@ -40,16 +46,24 @@ class PoseBatchIterator:
       seed: shuffling and augmentation seed.
       augment: flip + vertical-axis rotation (see `augment.py`).
       process_index / process_count: this process's slice (default: `jax.process_index()` / `process_count()`).
+      up_vectors: `[N, 3]` the world's up direction in each pose's camera frame (`R[:, 2]`); None = the
+        camera's -y for every pose (synthetic data).
+      rotation_axis: 'world_vertical' (rotate/mirror about `up_vectors`) or 'camera_y' (the old augmentation).
     """
 
     def __init__(self, poses, global_batch_size: int, seed: int, augment: bool = True,
                  process_index: Optional[int] = None, process_count: Optional[int] = None,
-                 flip_probability: float = 0.5, max_rotation_degrees: float = 180.0):
+                 flip_probability: float = 0.5, max_rotation_degrees: float = 180.0,
+                 up_vectors=None, rotation_axis: str = "world_vertical"):
         if process_index is None or process_count is None:
             import jax
 
             process_index, process_count = jax.process_index(), jax.process_count()
         self.poses = check_array("poses", np.asarray(poses, np.float32), (None, NUM_JOINTS, 3))
+        if rotation_axis not in ROTATION_AXES:
+            raise PoseDiffError(f"rotation_axis: expected one of {ROTATION_AXES}, got {rotation_axis!r}")
+        self.up_vectors = None if up_vectors is None else check_up_vectors(up_vectors, len(self.poses)).astype(np.float32)
+        self.rotation_axis = rotation_axis
         if global_batch_size % process_count:
             raise PoseDiffError(
                 f"global_batch_size: {global_batch_size} does not split over {process_count} processes"
@@ -81,7 +95,9 @@ class PoseBatchIterator:
         poses = self.poses[self.indices_at(step)]
         if self.augment:
             rng = np.random.default_rng([self.seed, int(step), self.process_index, 1])
-            poses = augment_poses(poses, rng, self.flip_probability, self.max_rotation_degrees)
+            up = None if self.up_vectors is None else self.up_vectors[self.indices_at(step)]
+            poses = augment_poses(poses, rng, self.flip_probability, self.max_rotation_degrees, up,
+                                  self.rotation_axis)
         return {"pose": poses}
 
     def __iter__(self):
@@ -118,14 +134,23 @@ def cached_normalization_stats(poses: np.ndarray, cache_dir=None) -> Normalizati
     return stats
 
 
+class PoseData(NamedTuple):
+    """Training poses `[N, 17, 3]` mm, their up vectors `[N, 3]` (camera frame), held-out poses `[M, 17, 3]`."""
+
+    train: np.ndarray
+    train_up: np.ndarray
+    held_out: np.ndarray
+
+
 def load_training_poses(data_dir=None, manual_dir=None, split: str = "train", subjects: Optional[Sequence[str]] = None,
-                        stride: int = 1) -> np.ndarray:
+                        stride: int = 1, with_up: bool = False):
     """Root-relative camera-frame poses `[N, 17, 3]` mm of Human3.6M (all four cameras).
 
     Reads VideoPose3D's `data_3d_h36m.npz` in `manual_dir` with the same conversion as the `h36m` tfds builder
     (`videopose3d.read_camera_frame_poses`): the prior needs only the poses, and reading them in bulk takes
     seconds where writing the 732k training examples through tfds takes minutes. `data_dir` is accepted for
-    symmetry with the builders and unused here.
+    symmetry with the builders and unused here. `with_up=True` returns `(poses, up [N, 3])`, each pose's world
+    vertical in its camera frame (`videopose3d.read_camera_frame_poses_with_up`).
     """
     del data_dir
     if not manual_dir:
@@ -134,6 +159,108 @@ def load_training_poses(data_dir=None, manual_dir=None, split: str = "train", su
             "(see posediff_jax/data/h36m.py for where the files come from)"
         )
     from posediff_jax.data.h36m import SPLIT_SUBJECTS
-    from posediff_jax.data.videopose3d import read_camera_frame_poses
+    from posediff_jax.data.videopose3d import read_camera_frame_poses, read_camera_frame_poses_with_up
 
-    return read_camera_frame_poses(manual_dir, subjects or SPLIT_SUBJECTS[split], stride)
+    subjects = subjects or SPLIT_SUBJECTS[split]
+    if with_up:
+        return read_camera_frame_poses_with_up(manual_dir, subjects, stride)
+    return read_camera_frame_poses(manual_dir, subjects, stride)
+
+
+POSE_FILE_FORMAT = "posediff_jax.pose_file/1"
+
+
+def write_pose_file(path, manual_dir, train_subjects: Sequence[str] = ("S1", "S5", "S6", "S7", "S8"),
+                    held_out_subjects: Sequence[str] = ("S9",), stride: int = 1, held_out_stride: int = 16):
+    """Writes a compact training file: world-frame root-relative 17-joint poses (float32 mm, compressed).
+
+    Keys: `format`, `subject_names` [S], `cameras` [4], `train_world` [M, 17, 3], `train_subject` [M] (index into
+    `subject_names`), `held_out_world` [K, 17, 3], `held_out_subject` [K]. `read_pose_file` expands every pose over
+    the cameras (`X_cam - root = R (X_world - root)`), four times smaller than the camera-frame poses.
+    Returns the path.
+    """
+    from posediff_jax.data.cameras import CAMERA_IDS
+    from posediff_jax.data.videopose3d import read_positions_3d
+    from posediff_jax.io_utils import atomic_path
+    from posediff_jax.skeleton import from_h36m32
+
+    positions = read_positions_3d(manual_dir)
+    names = sorted(set(train_subjects) | set(held_out_subjects))
+    missing = [name for name in names if name not in positions]
+    if missing:
+        raise PoseDiffError(f"write_pose_file: subjects {missing} are not in {manual_dir} (found {sorted(positions)})")
+
+    def world_poses(subjects, step):
+        poses, labels = [], []
+        for subject in subjects:
+            for action in sorted(positions[subject]):
+                world = from_h36m32(np.asarray(positions[subject][action], np.float32)[::step]) * 1000.0
+                poses.append(world - world[:, :1])
+                labels.append(np.full(len(world), names.index(subject), np.int8))
+        return np.concatenate(poses).astype(np.float32), np.concatenate(labels)
+
+    train_world, train_subject = world_poses(train_subjects, stride)
+    held_out_world, held_out_subject = world_poses(held_out_subjects, held_out_stride)
+    with atomic_path(path) as temporary:
+        with open(temporary, "wb") as handle:
+            np.savez_compressed(handle, format=np.array(POSE_FILE_FORMAT), subject_names=np.array(names),
+                                cameras=np.array(CAMERA_IDS), train_world=train_world, train_subject=train_subject,
+                                held_out_world=held_out_world, held_out_subject=held_out_subject)
+    return pathlib.Path(path)
+
+
+def _expand_over_cameras(world: np.ndarray, labels: np.ndarray, names, cameras):
+    from posediff_jax.data.cameras import camera_parameters
+
+    poses, ups = [], []
+    for index, subject in enumerate(names):
+        subject_world = world[labels == index]
+        if not len(subject_world):
+            continue
+        for camera_id in cameras:
+            rotation = camera_parameters(str(subject), str(camera_id))["rotation"]
+            poses.append(subject_world @ rotation.T)
+            ups.append(np.broadcast_to(rotation[:, 2], (len(subject_world), 3)))
+    return np.concatenate(poses).astype(np.float32), np.concatenate(ups).astype(np.float32)
+
+
+def read_pose_file(path) -> PoseData:
+    """`write_pose_file`'s file -> `PoseData` of camera-frame poses (every pose x every camera) and up vectors."""
+    path = pathlib.Path(path).expanduser()
+    if not path.is_file():
+        raise PoseDiffError(f"{path}: pose file not found (make one with tools/make_pose_file.py)")
+    try:
+        with np.load(path) as data:
+            fields = {key: data[key] for key in data.files}
+    except Exception as error:
+        raise PoseDiffError(f"{path}: unreadable pose file ({type(error).__name__}: {error})") from None
+    if str(fields.get("format", "")) != POSE_FILE_FORMAT:
+        raise PoseDiffError(f"{path}: not a pose file (format {str(fields.get('format'))!r}, expected "
+                            f"{POSE_FILE_FORMAT!r})")
+    names, cameras = list(fields["subject_names"]), list(fields["cameras"])
+    train, train_up = _expand_over_cameras(check_array("train_world", fields["train_world"], (None, NUM_JOINTS, 3)),
+                                           fields["train_subject"], names, cameras)
+    held_out, _ = _expand_over_cameras(check_array("held_out_world", fields["held_out_world"], (None, NUM_JOINTS, 3)),
+                                       fields["held_out_subject"], names, cameras)
+    return PoseData(train, train_up, held_out)
+
+
+def load_pose_data(data_config) -> PoseData:
+    """Training poses, their up vectors and held-out poses for `config.data` (sources 'h36m' and 'npz').
+
+    'h36m': `train_subjects` at `stride` and every 16th frame of `eval_subjects` from `manual_dir`.
+    'npz': the pose file `poses_file` as written (its own subjects and strides).
+    """
+    if data_config.source == "npz":
+        if not data_config.get("poses_file"):
+            raise PoseDiffError("config.data.poses_file is not set (source 'npz' reads a pose file: "
+                                "tools/make_pose_file.py writes one)")
+        return read_pose_file(data_config.poses_file)
+    if data_config.source != "h36m":
+        raise PoseDiffError(f"config.data.source: load_pose_data reads 'h36m' or 'npz', got {data_config.source!r}")
+    manual_dir = data_config.manual_dir or None
+    data_dir = data_config.data_dir or None
+    train, train_up = load_training_poses(data_dir, manual_dir, "train", tuple(data_config.train_subjects),
+                                          data_config.stride, with_up=True)
+    held_out = load_training_poses(data_dir, manual_dir, "test", tuple(data_config.eval_subjects), 16)
+    return PoseData(train, train_up, held_out)

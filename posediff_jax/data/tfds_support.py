@@ -1,5 +1,5 @@
 """What the project's tfds builders share: the frame fields every builder writes (the contract
-`evaluation.tfds_frames` reads), their fixed example order, stride configs, and preparing from a user's
+`data.evaluation_frames` reads), their fixed example order, stride configs, and preparing from a user's
 `manual_dir` as ArrayRecord (no TensorFlow)."""
 
 from __future__ import annotations

@@ -1,22 +1,43 @@
-"""Readers for VideoPose3D's Human3.6M files (`data_3d_h36m.npz`, `data_2d_h36m_<detector>.npz`).
+"""Human3.6M from VideoPose3D's files: the readers, the ONE world -> camera conversion, and the direct
+evaluation reader.
 
-`data_3d_h36m.npz`: `positions_3d` holds `{subject: {action: [frames, 32, 3] world metres}}` (a pickled dict of
-arrays inside the npz, as VideoPose3D writes it; `allow_pickle` is used only on files from the user's own
-manual_dir). Download/preparation: VideoPose3D's DATASETS.md (`prepare_data_h36m.py`).
+Files in the user's `manual_dir` (VideoPose3D's DATASETS.md, `prepare_data_h36m.py`, shows how they are made
+from the official release, http://vision.imar.ro/human3.6m, academic non-commercial licence; `allow_pickle` is
+used only on these files of the user's own):
+- `data_3d_h36m.npz` (required): `positions_3d[subject][action]` = `[frames, 32, 3]` world positions, metres.
+- `data_2d_h36m_<detector>.npz`, or the same split per subject as `data_2d_h36m_<detector>_<subject>.npz`
+  (optional): `positions_2d[subject][action]` = list over the 4 cameras (order of `cameras.CAMERA_IDS`) of
+  `[frames, J, 2]` pixels; `metadata` (`joint_names`, `layout_name`) tells the layout: MPII-16
+  (`skeleton.mpii16_to_h36m17`), COCO-17 (`skeleton.coco17_to_h36m17`) or H36M-17 (as is).
+
+Real files as they are: every public copy of VideoPose3D's detection files has `None` for S11 'Directions',
+camera 54138969 (the video is corrupt); an entry may also be an empty array, shorter than the 3D sequence
+(longer ones are trimmed, as VideoPose3D does) or hold NaN rows. `read_detections` reads such an entry as
+"no detections" (`CameraDetections.problem` says why), `detections_for_frames` masks it (and NaN joints), and
+evaluation skips and counts the frames without any detected joint (`data.evaluation_frames`).
+
+`camera_frames` is the one conversion from the 3D file to a camera's frame; the h36m tfds builder
+(`h36m.sequence_examples`), the training-pose readers (`read_camera_frame_poses*`, used by
+`pipeline.load_training_poses`), the direct evaluation reader (`load_evaluation_frames`) and the tools use it.
+Cameras come from `cameras.py`, the one camera source.
 """
 
 from __future__ import annotations
 
 import pathlib
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from posediff_jax import skeleton
-from posediff_jax.data.cameras import CAMERA_IDS, camera_parameters
+from posediff_jax import geometry, skeleton
+from posediff_jax.data.cameras import CAMERA_IDS, camera_parameters, check_camera_file
 from posediff_jax.validation import PoseDiffError
 
 POSITIONS_FILE = "data_3d_h36m.npz"
+CAMERA_FILE = "camera-parameters.json"  # optional; only cross-checked against the built-in cameras
+TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
+TEST_SUBJECTS = ("S9", "S11")
+SPLIT_SUBJECTS = {"train": TRAIN_SUBJECTS, "test": TEST_SUBJECTS}
 
 
 class DatasetFileError(PoseDiffError):
@@ -47,22 +68,247 @@ def read_positions_3d(manual_dir) -> dict:
     return positions
 
 
+def camera_frames(world_metres, subject: str, camera_id: str, pixels: bool = True) -> dict:
+    """The one Human3.6M conversion: world positions -> one camera's frame (float64 inside, float32 out).
+
+    Args:
+      world_metres: `[frames, 32, 3]` world positions in metres (VideoPose3D's `positions_3d` entry).
+      subject, camera_id: select the built-in extrinsics and intrinsics (`cameras.camera_parameters`).
+      pixels: also project to pixels (the training readers need only the poses).
+    Returns:
+      `pose_3d [frames, 17, 3]` (mm, camera frame, root-relative), `root_position [frames, 3]` (mm),
+      `keypoints_2d_gt [frames, 17, 2]` (pixels, with lens distortion; only with `pixels`), `intrinsics [3, 3]`,
+      `distortion [5]`; all float32.
+    """
+    parameters = camera_parameters(subject, camera_id, np.float64)
+    world = skeleton.from_h36m32(np.asarray(world_metres, np.float32)).astype(np.float64) * 1000.0
+    points = world @ parameters["rotation"].T + parameters["translation"]
+    converted = {
+        "pose_3d": (points - points[:, :1]).astype(np.float32),
+        "root_position": points[:, 0].astype(np.float32),
+        "intrinsics": parameters["intrinsics"].astype(np.float32),
+        "distortion": parameters["distortion"].astype(np.float32),
+    }
+    if pixels:
+        converted["keypoints_2d_gt"] = geometry.project_to_pixels_numpy(
+            points, parameters["intrinsics"], parameters["distortion"]).astype(np.float32)
+    return converted
+
+
+def _present_subjects(positions: dict, subjects: Sequence[str]) -> list:
+    present = [subject for subject in subjects if subject in positions]
+    if not present:
+        raise DatasetFileError(f"{POSITIONS_FILE}: none of the subjects {list(subjects)} is present "
+                               f"(found {sorted(positions)})")
+    return present
+
+
 def read_camera_frame_poses(manual_dir, subjects: Sequence[str], stride: int = 1,
                             cameras: Sequence[str] = CAMERA_IDS) -> np.ndarray:
     """Root-relative camera-frame poses `[N, 17, 3]` in mm for every subject, action and camera."""
     positions = read_positions_3d(manual_dir)
-    missing = [subject for subject in subjects if subject not in positions]
-    if len(missing) == len(subjects):
-        raise DatasetFileError(f"{POSITIONS_FILE}: none of the subjects {list(subjects)} is present "
-                               f"(found {sorted(positions)})")
     poses = []
+    for subject in _present_subjects(positions, subjects):
+        for action in sorted(positions[subject]):
+            world = positions[subject][action][::stride]
+            for camera_id in cameras:
+                poses.append(camera_frames(world, subject, camera_id, pixels=False)["pose_3d"])
+    return np.concatenate(poses).astype(np.float32)
+
+
+def read_camera_frame_poses_with_up(manual_dir, subjects: Sequence[str], stride: int = 1,
+                                    cameras: Sequence[str] = CAMERA_IDS) -> tuple[np.ndarray, np.ndarray]:
+    """`read_camera_frame_poses` plus each pose's up vector: (poses `[N, 17, 3]` mm, up `[N, 3]` unit).
+
+    `up` is the world's vertical (Human3.6M world z is up) in the pose's camera frame: `R[:, 2]` for
+    `X_camera = R @ X_world + t`. Same order as `read_camera_frame_poses` (subject, action, camera, frame).
+    """
+    positions = read_positions_3d(manual_dir)
+    poses, ups = [], []
+    for subject in _present_subjects(positions, subjects):
+        for action in sorted(positions[subject]):
+            world = positions[subject][action][::stride]
+            for camera_id in cameras:
+                poses.append(camera_frames(world, subject, camera_id, pixels=False)["pose_3d"])
+                rotation = camera_parameters(subject, camera_id)["rotation"]
+                ups.append(np.broadcast_to(rotation[:, 2], (len(world), 3)))
+    return np.concatenate(poses).astype(np.float32), np.concatenate(ups).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------------------------ 2D detections
+class CameraDetections(NamedTuple):
+    """One camera's detections of one sequence in H36M-17: `keypoints [frames, 17, 2]` float32 (0 where
+    missing), `mask [frames, 17]` bool (False where the detector lacks the joint or the value is not finite);
+    `problem` is '' or why the entry holds no detections (then `frames` is 0)."""
+
+    keypoints: np.ndarray
+    mask: np.ndarray
+    problem: str = ""
+
+
+def detection_files(manual_dir, detector: str) -> list:
+    """`data_2d_h36m_<detector>.npz` and per-subject `data_2d_h36m_<detector>_S<n>.npz` in `manual_dir`."""
+    folder = pathlib.Path(manual_dir).expanduser()
+    return sorted(folder.glob(f"data_2d_h36m_{detector}.npz")) + sorted(folder.glob(f"data_2d_h36m_{detector}_S*.npz"))
+
+
+def _no_detections(problem: str) -> CameraDetections:
+    return CameraDetections(np.zeros((0, 17, 2), np.float32), np.zeros((0, 17), bool), problem)
+
+
+def read_detections(manual_dir, detector: str) -> dict:
+    """`{subject: {action: [4 cameras of CameraDetections]}}` in H36M-17; {} if no file (or no detector).
+
+    A camera entry that is `None` or an empty array becomes a `CameraDetections` without frames whose `problem`
+    names the file. Raises `DatasetFileError` naming the file for an unreadable file or any other wrong layout.
+    """
+    if not detector:
+        return {}
+    detections = {}
+    for path in detection_files(manual_dir, detector):
+        try:
+            with np.load(path, allow_pickle=True) as archive:  # VideoPose3D pickles dicts; the user's files only
+                positions = archive["positions_2d"].item()
+                metadata = archive["metadata"].item() if "metadata" in archive.files else {}
+        except Exception as error:  # truncated zip, missing key, not an object array
+            raise DatasetFileError(
+                f"{path}: unreadable or not VideoPose3D's 2D layout (positions_2d: subject -> action -> list of 4 "
+                f"[frames, J, 2]) ({type(error).__name__}: {error})") from None
+        if not isinstance(positions, dict) or not isinstance(metadata, dict):
+            raise DatasetFileError(f"{path}: positions_2d and metadata must be dicts (VideoPose3D's 2D layout)")
+        for subject, actions in positions.items():
+            if not isinstance(actions, dict):
+                raise DatasetFileError(f"{path}: positions_2d[{subject!r}] is not a dict action -> cameras")
+            for action, per_camera in actions.items():
+                if not isinstance(per_camera, (list, tuple)) or len(per_camera) != len(CAMERA_IDS):
+                    raise DatasetFileError(f"{path}: {subject} '{action}': expected a list of 4 cameras of "
+                                           f"[frames, J, 2]")
+                mapped = []
+                for camera_id, keypoints in zip(CAMERA_IDS, per_camera):
+                    if keypoints is None:
+                        mapped.append(_no_detections(f"None in {path.name}"))
+                        continue
+                    keypoints = np.asarray(keypoints, np.float32)
+                    if keypoints.size == 0:
+                        mapped.append(_no_detections(f"empty array in {path.name}"))
+                        continue
+                    if keypoints.ndim != 3 or keypoints.shape[-1] != 2:
+                        raise DatasetFileError(f"{path}: {subject} '{action}' camera {camera_id} has shape "
+                                               f"{list(keypoints.shape)}, expected [frames, J, 2] (or None)")
+                    mapped.append(CameraDetections(*to_h36m17(keypoints, metadata, path)))
+                detections.setdefault(subject, {})[action] = mapped
+    return detections
+
+
+def to_h36m17(keypoints: np.ndarray, metadata: dict, path) -> tuple:
+    """`[frames, J, 2]` in MPII-16 / COCO-17 / H36M-17 -> (`[frames, 17, 2]`, `[frames, 17]` bool mask).
+
+    Non-finite values (NaN rows) are masked: the layout maps zeros in their place, and every H36M joint made
+    from a non-finite source joint (copied, or a midpoint) is masked.
+    """
+    finite = np.isfinite(keypoints).all(-1, keepdims=True)
+    if not finite.all():
+        mapped, mask = to_h36m17(np.where(finite, keypoints, 0.0).astype(np.float32), metadata, path)
+        tainted, _ = to_h36m17(np.broadcast_to(~finite, keypoints.shape).astype(np.float32), metadata, path)
+        return mapped, mask & ~(tainted != 0).any(-1)
+    joints = keypoints.shape[-2]
+    names = [str(name).lower() for name in metadata.get("joint_names", ())]
+    layout = str(metadata.get("layout_name", "")).lower()
+    if joints == 16:
+        mapped, mask = skeleton.mpii16_to_h36m17(keypoints)
+        mask = np.broadcast_to(mask, mapped.shape[:-1])
+    elif joints == 17 and (layout.startswith("coco") or names[:1] == ["nose"]):
+        mapped, confidence = skeleton.coco17_to_h36m17(keypoints)
+        mask = confidence > 0
+    elif joints == 17:
+        mapped, mask = keypoints, np.ones(keypoints.shape[:-1], bool)
+    else:
+        raise DatasetFileError(f"{path}: detections with {joints} joints; expected MPII-16, COCO-17 or H36M-17")
+    return mapped.astype(np.float32), np.asarray(mask, bool)
+
+
+def detections_for_frames(camera: CameraDetections | None, frames: np.ndarray, sequence_length: int) -> tuple:
+    """(`keypoints [n, 17, 2]`, `mask [n, 17]`, problem) for the chosen `frames` of a 3D sequence of
+    `sequence_length` frames. All masked, with the problem named, when the entry is absent (`None`: the
+    files lack the sequence), holds no detections, or is shorter than the 3D sequence (frames would not line
+    up); longer entries are trimmed to the 3D frames as VideoPose3D does. NaN joints are masked per frame."""
+    frames = np.asarray(frames)
+    if camera is None:
+        problem = "not in the detection files"
+    elif camera.problem:
+        problem = camera.problem
+    elif len(camera.keypoints) < sequence_length:
+        problem = f"{len(camera.keypoints)} detected frames for {sequence_length} 3D frames"
+    else:
+        return camera.keypoints[frames], camera.mask[frames], ""
+    return np.zeros((len(frames), 17, 2), np.float32), np.zeros((len(frames), 17), bool), problem
+
+
+# ------------------------------------------------------------------------------------------------ evaluation
+def load_evaluation_frames(config) -> tuple[dict, dict]:
+    """Human3.6M evaluation frames read directly from `config.data.manual_dir` (no tfds): the same frames as
+    the h36m builder gives, for users who have only VideoPose3D's files.
+
+    `config.data`: `subjects` (empty: the `split`'s), `cameras` (empty: all four), `actions` (canonical names;
+    empty: all), `frame_stride`, `detections` (detector name of `data_2d_h36m_<name>*.npz`; '' for none).
+    Returns (frames, problems) as `evaluation_frames` loaders do: frames in the layout of
+    `evaluation_frames.load_frames` before skipping and `max_frames`; problems `{(subject, action, camera):
+    why that sequence-camera has no detections}`.
+    """
+    from posediff_jax.data.evaluation_frames import stack_records
+    from posediff_jax.metrics import canonical_action
+
+    data_config = config.data
+    if not data_config.get("manual_dir"):
+        raise DatasetFileError("config.data.manual_dir is not set: point it at the folder with VideoPose3D's "
+                               f"{POSITIONS_FILE}")
+    folder = pathlib.Path(data_config.manual_dir).expanduser()
+    positions = read_positions_3d(folder)
+    if (folder / CAMERA_FILE).is_file():
+        check_camera_file(folder / CAMERA_FILE)
+    detector = data_config.get("detections", "")
+    detections = None
+    if detector:
+        if not detection_files(folder, detector):
+            raise DatasetFileError(f"no detection file data_2d_h36m_{detector}*.npz in {folder} "
+                                   "(config.data.detections)")
+        detections = read_detections(folder, detector)
+    camera_ids = tuple(data_config.get("cameras", ()) or ()) or CAMERA_IDS
+    unknown = [camera for camera in camera_ids if camera not in CAMERA_IDS]
+    if unknown:
+        raise PoseDiffError(f"config.data.cameras: {unknown} are not Human3.6M cameras {CAMERA_IDS}")
+    subjects = tuple(data_config.get("subjects", ()) or ()) or SPLIT_SUBJECTS[data_config.get("split", "test")]
+    actions = set(data_config.get("actions", ()) or ())
+    stride = max(int(data_config.get("frame_stride", 1)), 1)
+    records, problems = [], {}
     for subject in subjects:
         if subject not in positions:
-            continue
+            continue  # e.g. S11 is not in every copy of the data
         for action in sorted(positions[subject]):
-            world = skeleton.from_h36m32(np.asarray(positions[subject][action], np.float32)[::stride]) * 1000.0
-            for camera_id in cameras:
-                parameters = camera_parameters(subject, camera_id)
-                points = world @ parameters["rotation"].T + parameters["translation"]
-                poses.append(points - points[:, :1])
-    return np.concatenate(poses).astype(np.float32)
+            if actions and canonical_action(action) not in actions:
+                continue
+            world = positions[subject][action]
+            frames = np.arange(0, len(world), stride)
+            for camera_id in camera_ids:
+                converted = camera_frames(world[frames], subject, camera_id)
+                count = len(frames)
+                record = {
+                    "pose_3d": converted["pose_3d"],
+                    "root_position": converted["root_position"],
+                    "keypoints_2d_gt": converted["keypoints_2d_gt"],
+                    "intrinsics": np.broadcast_to(converted["intrinsics"], (count, 3, 3)),
+                    "distortion": np.broadcast_to(converted["distortion"], (count, 5)),
+                    "subject": np.full(count, subject),
+                    "action": np.full(count, action),
+                    "camera": np.full(count, camera_id),
+                    "frame": frames.astype(np.int64),
+                }
+                if detections is not None:
+                    per_camera = detections.get(subject, {}).get(action)
+                    camera = per_camera[CAMERA_IDS.index(camera_id)] if per_camera is not None else None
+                    keypoints, mask, problem = detections_for_frames(camera, frames, len(world))
+                    record["keypoints_2d_detected"], record["detection_mask"] = keypoints, mask
+                    if problem:
+                        problems[(subject, action, camera_id)] = problem
+                records.append(record)
+    return stack_records(records), problems

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import ml_collections
 
+from posediff_jax.sampling.config import sampler_section
+
 
 def default_eval_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
+    config.evaluator = "guided_best_of_m"  # a registered evaluator (evaluation/evaluators.py)
     config.dataset = "h36m"  # 'h36m' | 'mpi_inf_3dhp' | 'pw3d'
     config.workdir = ""  # default ./posediff_eval_<dataset>
 
@@ -34,16 +37,23 @@ def default_eval_config() -> ml_collections.ConfigDict:
     config.evidence.heatmap_size = 64
     config.evidence.heatmap_arrays_file = ""
     config.evidence.use_gt_root = False  # solve the root translation per hypothesis
+    config.evidence.outlier_probability = 0.0  # p of the heatmap inlier/outlier mixture (0: fixed eps floor)
+    config.evidence.virtual_joints = "none"  # 'none' | 'mpii': the detector's joint definitions (skeleton.py)
+    config.evidence.root_reweighting = 0  # IRLS iterations of the root solve (0: plain weighted solve)
 
-    config.sampler = ml_collections.ConfigDict()
-    config.sampler.num_steps = 50
-    config.sampler.method = "ddim"
-    config.sampler.guidance = "dps"
-    config.sampler.guidance_scale = 0.1
-    config.sampler.scale_schedule = "constant"
-    config.sampler.max_grad_norm = 5.0
-    config.sampler.eta = 0.0
-    config.sampler.chunk_size = 256
+    # The one sampler surface (posediff_jax/sampling/config.py): the same defaults as every command.
+    config.sampler = sampler_section("heatmap")
+
+    config.completion = ml_collections.ConfigDict()  # evaluator 'completion' (evaluation/completion.py)
+    config.completion.known_sets = ("lower_body_known", "upper_body_known", "right_arm_missing")
+    config.completion.num_poses = 30
+    config.completion.sigma_mm = 10.0
+
+    config.plausibility = ml_collections.ConfigDict()  # evaluator 'plausibility' (evaluation/plausibility.py)
+    config.plausibility.num_samples = 1024
+    config.plausibility.reference_subjects = ("S1", "S5", "S6", "S7", "S8")
+    config.plausibility.reference_stride = 50
+    config.plausibility.num_real = 1000
 
     config.num_hypotheses = (1, 10, 50, 200)
     config.calibration_levels = (0.5, 0.9)

@@ -2,7 +2,8 @@
 
 `evaluate(config, checkpoint)` runs one benchmark protocol (configs/eval_*.py):
 1. loads the prior (a checkpoint directory, or the shipped default) and the evaluation frames
-   (`datasets.load_frames`: subjects / cameras / frame stride / frame cap from `config.data`);
+   (`data.evaluation_frames.load_frames`: subjects / cameras / frame stride / frame cap from `config.data`;
+   frames without the evidence used are skipped and listed under `skipped` in results.json);
 2. splits the frames into batches of `config.batch_size` (the last batch is padded by repeating its last
    frame, so one compiled sampler serves every batch; padded rows are dropped);
 3. per batch: builds heatmap evidence (`evidence_sources`), samples `max(config.num_hypotheses)`
@@ -25,15 +26,10 @@ import jax
 import numpy as np
 
 from posediff_jax.evaluation import evidence_sources, protocols, report
+from posediff_jax.evaluation.evaluators import register_evaluator
 from posediff_jax.evaluation.results_store import ResultsStore
 from posediff_jax.validation import PoseDiffError
 
-# Group fields and how the overall average is formed, per protocol.
-GROUPING = {
-    "h36m": (("action",), "action"),
-    "mpi_inf_3dhp": (("sequence", "scene"), None),
-    "pw3d": (("sequence",), None),
-}
 LABEL_FIELDS = ("subject", "action", "camera", "frame", "sequence", "scene")
 
 
@@ -89,6 +85,7 @@ def _progress(iterable, total: int, enabled: bool, description: str):
     return tqdm(iterable, total=total, desc=description, unit="batch", file=sys.stderr)
 
 
+@register_evaluator("guided_best_of_m")
 def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[str, np.ndarray] | None = None,
              progress: bool = True, log=print) -> dict:
     """Runs the evaluation of `config` (see the module docstring).
@@ -98,14 +95,15 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
       checkpoint: prior checkpoint directory (None: the shipped default); ignored when `prior` is given.
       workdir: output folder (default `config.workdir`).
       prior: an already loaded `Prior` (tests, notebooks).
-      frames: already loaded frames (tests); default `datasets.load_frames(config)`.
+      frames: already loaded frames (tests); default `data.evaluation_frames.load_frames(config)`.
       progress: show a tqdm progress bar.
       log: where the final table goes.
     Returns:
       {'summary', 'markdown', 'per_frame', 'workdir', 'paths', 'seconds', 'batches_computed'}.
     """
-    from posediff_jax.guidance import make_heatmap_energy
+    from posediff_jax.guidance.registry import make_energy
     from posediff_jax.sampling import make_sampler
+    from posediff_jax.sampling.config import from_section
 
     protocol = config.dataset
     if protocol not in protocols.PROTOCOLS:
@@ -117,27 +115,17 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
     if prior is None:
         prior = load_prior_for_evaluation(checkpoint)
     if frames is None:
-        from posediff_jax.evaluation import datasets
+        from posediff_jax.data import evaluation_frames
 
-        frames = datasets.load_frames(config)
+        frames = evaluation_frames.load_frames(config)
     num_frames = len(frames["pose_3d"])
     evidence_config = config.evidence
     heatmap_arrays = None
     if evidence_config.source == "heatmap_arrays":
         heatmap_arrays = evidence_sources.HeatmapArrays(evidence_config.heatmap_arrays_file)
-    sampler_config = config.sampler
-    sampler = make_sampler(
-        prior,
-        make_heatmap_energy(),
-        num_steps=sampler_config.num_steps,
-        method=sampler_config.method,
-        guidance=sampler_config.guidance,
-        guidance_scale=sampler_config.guidance_scale,
-        scale_schedule=sampler_config.scale_schedule,
-        max_grad_norm=sampler_config.max_grad_norm,
-        eta=sampler_config.eta,
-        chunk_size=sampler_config.chunk_size,
-    )
+    sampler_config = from_section(config.sampler)
+    energy_fn = make_energy("heatmap", **evidence_sources.heatmap_energy_options(evidence_config))
+    sampler = make_sampler(prior, energy_fn, sampler_config)
     store = ResultsStore(workdir, run_fingerprint(config, prior, num_frames))
     batches = make_batches(num_frames, int(config.batch_size))
     key = jax.random.PRNGKey(int(config.seed))
@@ -168,7 +156,7 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
         store.save(batch_index, columns)
     seconds = time.perf_counter() - start
     per_frame = store.load_all(range(len(batches)))
-    groups, average_over = GROUPING[protocol]
+    groups, average_over = protocols.grouping(protocol)  # declared per dataset in data/registry.py
     groups = tuple(field for field in groups if field in per_frame)
     labels = protocols.metric_labels(protocol, num_hypotheses, levels)
     summary = report.summarize(per_frame, list(labels), groups, average_over if average_over in groups else None)
@@ -178,6 +166,10 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
         f"{max_hypotheses} hypotheses, {sampler_config.num_steps} {sampler_config.method} steps, "
         f"guidance '{sampler_config.guidance}'"
     )
+    skipped = getattr(frames, "skipped", [])  # frames without detections (data.evaluation_frames)
+    if skipped:
+        title += (f"; {sum(entry['frames'] for entry in skipped)} frames of {len(skipped)} sequence-cameras skipped "
+                  "(no 2D detections, listed in results.json)")
     markdown = report.summary_markdown(
         summary, labels, protocols.headline_metrics(protocol, num_hypotheses), nominal=nominal, title=title,
         digits=config.get("digits", 1), precision=protocols.metric_precision(labels),
@@ -187,6 +179,7 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
             "summary": summary, "labels": labels, "nominal": nominal, "title": title,
             "config": store.fingerprint["config"], "checkpoint": str(checkpoint or "default"),
             "prior_fingerprint": store.fingerprint["prior"], "seconds_this_run": seconds,
+            "skipped": skipped,
         }),
         "per_frame": report.write_per_frame(workdir / "per_frame.npz", per_frame),
     }

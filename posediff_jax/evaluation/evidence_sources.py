@@ -9,6 +9,12 @@
   H36M-17 order), `image_to_heatmap [N, 2, 3]`, optional `joint_weights [N, 17]`, and the frame identity
   `subject [N]`, `action [N]`, `camera [N]` (strings) and `frame [N]` (ints) to match the dataset's frames.
 With `use_gt_root` the ground-truth root position is given to the energy (no root solve).
+
+How the energy reads that evidence (`heatmap_energy_options`, the keyword options of
+`guidance.make_heatmap_energy` from `config.evidence`): `outlier_probability` (inlier/outlier mixture floor),
+`root_reweighting` (IRLS root solve) and `virtual_joints` (the detector's joint definitions, e.g. 'mpii' for
+MPII-16 detections). Virtual joints describe a detector, so they apply to the 'detections' source only:
+'gt_heatmaps' are rendered at the H36M joints themselves.
 """
 
 from __future__ import annotations
@@ -101,3 +107,30 @@ def batch_evidence(source: str, frames: Mapping[str, np.ndarray], indices, sigma
             joint_weights=weights, root_translation=root,
         )
     raise PoseDiffError(f"evidence source: expected one of {EVIDENCE_SOURCES}, got {source!r}")
+
+
+def heatmap_energy_options(evidence_config) -> dict:
+    """Keyword options of `guidance.make_heatmap_energy` from `config.evidence` (see the module docstring).
+
+    Keys (all optional, defaults in brackets): outlier_probability [0.0: fixed eps floor], virtual_joints
+    ['none'; used only with source 'detections'], root_reweighting [0].
+    """
+    source = evidence_config.get("source", "gt_heatmaps")
+    virtual_joints = str(evidence_config.get("virtual_joints", "none") or "none")
+    from posediff_jax.skeleton import VIRTUAL_JOINT_LAYOUTS
+
+    if virtual_joints not in VIRTUAL_JOINT_LAYOUTS:
+        raise PoseDiffError(
+            f"evidence.virtual_joints: expected one of {sorted(VIRTUAL_JOINT_LAYOUTS)}, got {virtual_joints!r}"
+        )
+    outlier_probability = float(evidence_config.get("outlier_probability", 0.0))
+    if not 0.0 <= outlier_probability < 1.0:
+        raise PoseDiffError(f"evidence.outlier_probability: expected a value in [0, 1), got {outlier_probability}")
+    root_reweighting = int(evidence_config.get("root_reweighting", 0))
+    if root_reweighting < 0:
+        raise PoseDiffError(f"evidence.root_reweighting: expected >= 0 iterations, got {root_reweighting}")
+    return {
+        "outlier_probability": outlier_probability or None,
+        "virtual_joints": virtual_joints if source == "detections" else "none",
+        "root_reweighting": root_reweighting,
+    }

@@ -19,3 +19,4 @@ from posediff_jax.guidance.evidence import (
 from posediff_jax.guidance.heatmap import heatmap_energy, make_heatmap_energy
 from posediff_jax.guidance.keypoints import keypoint_energy, make_keypoint_energy
 from posediff_jax.guidance.render import heatmap_evidence_from_keypoints
+from posediff_jax.guidance.registry import EnergyEntry, get_energy, make_energy, register_energy, registered_energies

@@ -33,11 +33,9 @@ from typing import Callable, Union
 import jax
 import jax.numpy as jnp
 
+from posediff_jax.sampling.config import GUIDANCE_MODES, SCALE_SCHEDULES
 from posediff_jax.skeleton import NUM_JOINTS, ROOT_JOINT
 from posediff_jax.validation import PoseDiffError
-
-GUIDANCE_MODES = ("dps", "x0", "none")
-SCALE_SCHEDULES = ("constant", "increasing", "alpha_bar")
 
 
 def scale_schedule_fn(scale_schedule: Union[str, Callable], schedule) -> Callable:

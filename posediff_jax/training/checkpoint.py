@@ -6,11 +6,20 @@ A training workdir holds
 - `export/` — after training, the EMA weights alone (`params.npz`) beside a copy of `prior.json`.
 The prior format and its loading live in `posediff_jax.prior` (inference never imports this module);
 `posediff_jax.prior.load_prior(workdir)` calls `restore_ema_params` here for a workdir without an export.
+
+Unreadable checkpoints (a corrupt data file, a junk `_METADATA`, a deleted file): restoring tries the steps from
+newest to oldest and takes the newest that restores, with one `CheckpointWarning` per skipped step. Training
+(`restore_latest(..., quarantine=True)`) then renames each skipped step folder to `checkpoints/<step>.corrupt`
+(kept for inspection, never deleted; Orbax ignores the name, so later saves and `keep K` work as usual); loading a
+prior (`restore_ema_params`) only reads and leaves the folder where it is. A step is called corrupt only when an
+older step restores onto the same target: if no step restores (e.g. a changed model), nothing is moved and a
+`CheckpointError` names every step and why it failed.
 """
 
 from __future__ import annotations
 
 import pathlib
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -20,8 +29,13 @@ from posediff_jax.prior.format import PriorFormatError
 
 CHECKPOINT_DIR = "checkpoints"
 EXPORT_DIR = "export"
+CORRUPT_SUFFIX = ".corrupt"
 
 CheckpointError = PriorFormatError
+
+
+class CheckpointWarning(UserWarning):
+    """A checkpoint could not be restored and an older one was used instead."""
 
 
 def make_checkpoint_manager(workdir, save_every: int, keep: int, async_save: bool = True):
@@ -35,24 +49,100 @@ def save_state(manager, step: int, state, force: bool = False) -> bool:
     return manager.save(int(step), args=ocp.args.StandardSave(state), force=force)
 
 
-def restore_latest(manager, abstract_state):
-    """Restores the latest checkpoint onto the shardings of `abstract_state` (any device count); None if none."""
-    step = manager.latest_step()
+def _short_error(error: BaseException, limit: int = 160) -> str:
+    """The first line of an error's root cause, at most `limit` characters (Orbax/TensorStore errors run to
+    pages and wrap the informative one, e.g. "ValueError: FAILED_PRECONDITION: Error reading ... ZSTD ...")."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    lines = str(error).strip().splitlines()
+    text = f"{type(error).__name__}: {lines[0] if lines else ''}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _restore_newest_good(manager, restore_args):
+    """(step, restored item, [(bad step, error), ...] newer than it) or (None, None, failures) if none restores."""
+    failures = []
+    for step in sorted(manager.all_steps(), reverse=True):
+        try:
+            return step, manager.restore(step, args=restore_args), failures
+        except Exception as error:  # noqa: BLE001  Orbax/TensorStore raise ValueError, OSError, JSON errors, ...
+            failures.append((step, error))
+    return None, None, failures
+
+
+def _no_good_checkpoint(directory, failures, hint: str = "") -> CheckpointError:
+    reasons = "; ".join(f"step {step}: {_short_error(error, 120)}" for step, error in failures)
+    return CheckpointError(f"{directory}: no checkpoint can be restored ({reasons}){hint}")
+
+
+def _set_aside(directory: pathlib.Path, step: int) -> pathlib.Path:
+    """Renames `directory/<step>` to `<step>.corrupt` (`.corrupt-2`, ... if taken); returns the new path."""
+    target, index = directory / f"{step}{CORRUPT_SUFFIX}", 1
+    while target.exists():
+        index += 1
+        target = directory / f"{step}{CORRUPT_SUFFIX}-{index}"
+    (directory / str(step)).rename(target)
+    return target
+
+
+def _sync(name: str) -> None:
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
+
+
+def restore_latest(manager, abstract_state, quarantine: bool = True):
+    """The newest checkpoint that restores onto the shardings of `abstract_state` (any device count); None if
+    the manager holds no checkpoint.
+
+    Newer steps that fail to restore are skipped with a `CheckpointWarning` and, with `quarantine`, renamed to
+    `<step>.corrupt` (by process 0; all processes then reload the step list). Raises `CheckpointError` when
+    checkpoints exist but none restores.
+    """
+    step, state, failures = _restore_newest_good(manager, ocp.args.StandardRestore(abstract_state))
+    directory = pathlib.Path(manager.directory)
     if step is None:
+        if failures:
+            raise _no_good_checkpoint(directory, failures,
+                                      f"; move {directory} aside to start over, or use another --workdir")
         return None
-    return manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+    if failures:
+        _sync("posediff_checkpoint_restore_failed")  # every process is done reading the bad steps
+        for bad_step, error in failures:
+            where = "kept in place"
+            if quarantine:
+                if jax.process_index() == 0:
+                    where = f"moved to {_set_aside(directory, bad_step)}"
+                else:
+                    where = f"moved to {directory / f'{bad_step}{CORRUPT_SUFFIX}'}"
+            if jax.process_index() == 0:
+                warnings.warn(f"checkpoint step {bad_step} in {directory} cannot be restored "
+                              f"({_short_error(error)}); {where}; using step {step}", CheckpointWarning,
+                              stacklevel=2)
+        if quarantine:
+            _sync("posediff_checkpoint_set_aside")
+            manager.reload()  # forget the moved steps: `should_save` compares with the latest known step
+    return state
 
 
 def restore_ema_params(workdir):
-    """(EMA parameters of the latest checkpoint in `workdir/checkpoints`, that checkpoint's path)."""
+    """(EMA parameters of the newest restorable checkpoint in `workdir/checkpoints`, that checkpoint's path).
+
+    Read-only: unrestorable newer steps are skipped with a `CheckpointWarning` and left in place.
+    """
     checkpoints = pathlib.Path(workdir) / CHECKPOINT_DIR
     manager = ocp.CheckpointManager(checkpoints.absolute())
     try:
-        step = manager.latest_step()
-        if step is None:
-            raise CheckpointError(f"checkpoint {checkpoints}: holds no finished checkpoint")
-        restored = manager.restore(step, args=ocp.args.StandardRestore())
+        step, restored, failures = _restore_newest_good(manager, ocp.args.StandardRestore())
     finally:
         manager.close()
+    if step is None:
+        if failures:
+            raise _no_good_checkpoint(checkpoints, failures)
+        raise CheckpointError(f"checkpoint {checkpoints}: holds no finished checkpoint")
+    for bad_step, error in failures:
+        warnings.warn(f"checkpoint step {bad_step} in {checkpoints} cannot be restored ({_short_error(error)}); "
+                      f"using step {step}", CheckpointWarning, stacklevel=2)
     ema = restored["ema_params"] if isinstance(restored, dict) else restored.ema_params
     return jax.tree.map(jnp.asarray, ema), checkpoints / str(step)

@@ -11,11 +11,41 @@ from jax.sharding import NamedSharding, PartitionSpec
 DATA_AXIS = "data"
 
 
+NUM_PROCESSES_ENV = "JAX_NUM_PROCESSES"
+PROCESS_ID_ENV = "JAX_PROCESS_ID"
+
+
+def distributed_arguments(environ=None) -> dict:
+    """`jax.distributed.initialize` keyword arguments from JAX_NUM_PROCESSES / JAX_PROCESS_ID.
+
+    JAX itself reads only JAX_COORDINATOR_ADDRESS (and detects TPU pods, SLURM, Open MPI, ...); on a cluster it
+    does not detect (plain multi-node GPU, a CPU test on localhost) these two say how many processes there are and
+    which one this is. Unset ones are left to JAX's detection.
+    """
+    from posediff_jax.validation import PoseDiffError
+
+    environ = os.environ if environ is None else environ
+    arguments = {}
+    for name, key in ((NUM_PROCESSES_ENV, "num_processes"), (PROCESS_ID_ENV, "process_id")):
+        if environ.get(name, "").strip():
+            try:
+                arguments[key] = int(environ[name])
+            except ValueError:
+                raise PoseDiffError(f"{name}: expected an integer, got {environ[name]!r}") from None
+    return arguments
+
+
 def maybe_initialize_distributed(enabled: bool) -> None:
-    """`jax.distributed.initialize()` for multi-host runs (coordinator etc. from the environment: TPU pods and
-    SLURM are detected automatically; elsewhere set JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID)."""
-    if enabled or os.environ.get("JAX_COORDINATOR_ADDRESS"):
-        jax.distributed.initialize()
+    """`jax.distributed.initialize()` for multi-host runs, once per process (later calls do nothing).
+
+    Called when `enabled` (config.multihost) or JAX_COORDINATOR_ADDRESS is set. Coordinator, process count and
+    index come from the environment: TPU pods and SLURM are detected by JAX; elsewhere set
+    JAX_COORDINATOR_ADDRESS=host:port, JAX_NUM_PROCESSES and JAX_PROCESS_ID (see docs/multihost.md). Must run
+    before anything touches a JAX device.
+    """
+    if not (enabled or os.environ.get("JAX_COORDINATOR_ADDRESS")) or jax.distributed.is_initialized():
+        return
+    jax.distributed.initialize(**distributed_arguments())
 
 
 def make_data_mesh() -> jax.sharding.Mesh:

@@ -7,7 +7,10 @@
 - Determinism: the batch of step k is `PoseBatchIterator.batch_at(k)` and its noise key `fold_in(seed, k)`, so a
   run killed and resumed from a checkpoint reaches the same parameters as an uninterrupted one.
 - Orbax `CheckpointManager`: async saves every `checkpoint_every` steps, keep K, a final save on SIGTERM/SIGINT,
-  resume from the latest on restart, restore onto the current mesh whatever device count wrote it.
+  resume from the newest restorable checkpoint on restart (a corrupt newer one is set aside with a warning,
+  `checkpoint.restore_latest`), restore onto the current mesh whatever device or process count wrote it.
+- An existing workdir is checked before anything is written (`workdir.py`): a config whose model, diffusion or
+  training-data normalisation differs from the workdir's `prior.json` is a `WorkdirMismatchError`.
 - Logging: a tqdm bar on stdout; `workdir/metrics.jsonl` with loss, steps/s, examples/s and evaluations
   (held-out denoising loss, plausibility of unconditional samples).
 """
@@ -29,9 +32,10 @@ from posediff_jax.diffusion.schedules import VPSchedule
 from posediff_jax.model import make_apply_fn
 from posediff_jax.prior import format as prior_format
 from posediff_jax.training import checkpoint, sharding
+from posediff_jax.training import workdir as workdir_check
 from posediff_jax.training.config_schema import validate_config
 from posediff_jax.training.metrics_logging import MetricsWriter
-from posediff_jax.training.plausibility import plausibility_metrics
+from posediff_jax.plausibility import plausibility_metrics
 from posediff_jax.data.synthetic import synthetic_poses
 from posediff_jax.training.train_state import (TrainState, create_train_state, make_network, make_optimizer,
                                                update_ema)
@@ -91,6 +95,18 @@ class StopRequest:
             signal.signal(signum, handler)
 
 
+def local_copy(tree):
+    """Host numpy copies of replicated (possibly multi-process, not fully addressable) arrays."""
+    return jax.tree.map(lambda leaf: np.asarray(leaf.addressable_data(0)) if isinstance(leaf, jax.Array)
+                        else np.asarray(leaf), tree)
+
+
+def say(message: str) -> None:
+    """A progress line on process 0 (through tqdm, so that it does not break a progress bar)."""
+    if jax.process_index() == 0:
+        tqdm.tqdm.write(message)
+
+
 def evaluate_prior(prior, held_out_poses, reference_poses, loss_fn, config, key) -> dict:
     """Held-out denoising loss and plausibility of unconditional samples (EMA parameters).
 
@@ -121,15 +137,23 @@ def train_and_evaluate(config, workdir, stop_after_steps: int | None = None) -> 
     validate_config(config)
     sharding.maybe_initialize_distributed(config.multihost)
     workdir = pathlib.Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
     training = config.training
+    # An existing run: refuse a different model/diffusion before reading data or writing anything.
+    stored = workdir_check.existing_description(workdir)
+    if stored is not None:
+        workdir_check.check_same_prior(workdir, stored, config)
 
     train_poses, held_out_poses, train_up = load_pose_splits(config.data, config.seed)
-    # Computed once per workdir (cached there, never in the user's data folder) and stored in prior.json.
-    normalization = cached_normalization_stats(train_poses, workdir)
     reference_poses = train_poses[:: max(1, len(train_poses) // 20_000)]
+    if stored is None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        # Computed once per workdir (cached there, never in the user's data folder) and stored in prior.json.
+        normalization = cached_normalization_stats(train_poses, workdir)
+    else:
+        normalization = cached_normalization_stats(train_poses)  # recomputed, nothing written before the check
+        workdir_check.check_same_normalization(workdir, stored, normalization)
     description = prior_format.prior_description(config, normalization)
-    if jax.process_index() == 0:
+    if jax.process_index() == 0 and stored is None:
         prior_format.write_prior_description(workdir, description)
 
     schedule = VPSchedule(config.diffusion.schedule)
@@ -153,7 +177,12 @@ def train_and_evaluate(config, workdir, stop_after_steps: int | None = None) -> 
     state = checkpoint.restore_latest(manager, abstract_state)
     if state is None:
         state = create(init_key)
-    start_step = int(state.step)
+    start_step = int(local_copy(state.step))
+    if start_step >= training.num_steps:
+        say(f"{workdir}: already finished at step {start_step} (config: {training.num_steps} steps); "
+            "raise --config.training.num_steps to train longer")
+    elif start_step > 0:
+        say(f"{workdir}: resuming from step {start_step} of {training.num_steps}")
 
     iterator = PoseBatchIterator(
         train_poses, training.global_batch_size, seed=config.seed, augment=config.data.augment,
@@ -187,14 +216,14 @@ def train_and_evaluate(config, workdir, stop_after_steps: int | None = None) -> 
             checkpoint.save_state(manager, step, state)
             if step % training.log_every == 0 or step == end_step:
                 elapsed = time.perf_counter() - window_start
-                mean_loss = float(np.mean(jax.device_get(losses)))
+                mean_loss = float(np.mean(local_copy(losses)))
                 last_metrics = {"loss": mean_loss, "steps_per_second": window_steps / elapsed,
                                 "examples_per_second": window_steps * training.global_batch_size / elapsed}
                 writer.write(step, last_metrics)
                 progress.set_postfix(loss=f"{mean_loss:.4f}", ex_per_s=f"{last_metrics['examples_per_second']:.0f}")
                 losses, window_start, window_steps = [], time.perf_counter(), 0
             if step % training.eval_every == 0 or step == training.num_steps:
-                prior = prior_format.prior_from_description(description, state.ema_params)
+                prior = prior_format.prior_from_description(description, local_copy(state.ema_params))
                 evaluation = evaluate_prior(prior, held_out_poses, reference_poses, loss_fn, config, eval_key)
                 writer.write(step, evaluation)
                 last_metrics.update(evaluation)
@@ -206,7 +235,7 @@ def train_and_evaluate(config, workdir, stop_after_steps: int | None = None) -> 
     progress.close()
     manager.close()
     if step >= training.num_steps and jax.process_index() == 0:
-        prior_format.export_prior(workdir / checkpoint.EXPORT_DIR, state.ema_params, description)
+        prior_format.export_prior(workdir / checkpoint.EXPORT_DIR, local_copy(state.ema_params), description)
     last_metrics["step"] = step
     last_metrics["stopped_early"] = step < training.num_steps
     return last_metrics

@@ -1,0 +1,147 @@
+"""One sampler surface: `SamplerConfig` is the `config.sampler` section, the CLI flags and the library options.
+
+Every entry point (estimate, complete, generate, demo, evaluate, training evaluation, tools) builds its
+sampler settings with `sampler_config_for(energy_name, **overrides)`: the defaults below, then the measured
+settings the energy registers (`guidance/registry.py`, e.g. completion's stiff quadratic needs a small,
+preconditioned, unclipped step), then what the user set. The CLI flags (`add_sampler_arguments`) and the
+ml_collections section (`sampler_section`) are derived from the dataclass fields, so a default lives in one
+place only.
+
+Defaults, measured (README "Results"; issue #10/#11 studies on real Human3.6M S9, shipped prior):
+- 50 DDIM steps, DPS guidance (gradient through the network; 12 mm better than x0 guidance at best-of-200);
+- guidance_scale 0.1 (best of {0.03, 0.1, 0.3, 1.0}); max_grad_norm 5 (clip 5: 35.7 mm best-of-200 with GT-2D
+  heatmaps, clip 50: 39.1 mm); no preconditioning (+10 mm as it is); eta 0 (DDIM vs DDPM: no effect).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Mapping, Optional, Union
+
+import numpy as np
+
+from posediff_jax.validation import PoseDiffError
+
+GUIDANCE_MODES = ("dps", "x0", "none")
+SCALE_SCHEDULES = ("constant", "increasing", "alpha_bar")
+MIN_STEPS = 2  # one step jumps from pure noise to t = 0: no sampler can give a pose that way
+
+
+def _option(default, help_text: str, choices=None, flag_type=None):
+    return dataclasses.field(default=default, metadata={"help": help_text, "choices": choices, "type": flag_type})
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplerConfig:
+    """Settings of a guided sampler (see the module docstring for how the defaults were chosen)."""
+
+    method: str = _option("ddim", "reverse update rule (a registered sampler: sampling/registry.py)")
+    num_steps: int = _option(50, "reverse diffusion steps (noise levels)")
+    guidance: str = _option("dps", "dps: gradient through the network; x0: on the x0 estimate only; none",
+                            GUIDANCE_MODES)
+    guidance_scale: float = _option(0.1, "guidance step in model space (0 = unguided)")
+    scale_schedule: Union[str, Callable] = _option("constant", "guidance step over time", SCALE_SCHEDULES)
+    max_grad_norm: float = _option(5.0, "per-hypothesis clip of the guidance gradient (model space)")
+    precondition: bool = _option(False, "equalise the guidance step in mm over coordinates", None, "bool")
+    eta: float = _option(0.0, "DDIM stochasticity (0 deterministic, 1 ~ DDPM)")
+    guidance_repeats: int = _option(1, "guided updates per noise level (re-noise back and guide again)")
+    final_refinement_steps: int = _option(0, "extra guided updates at the last noise level")
+    chunk_size: int = _option(256, "hypotheses per vectorised chunk (memory bound)")
+
+    def validate(self) -> "SamplerConfig":
+        from posediff_jax.sampling.registry import registered_samplers
+
+        if self.method not in registered_samplers():
+            raise PoseDiffError(f"sampler method: expected one of {registered_samplers()}, got {self.method!r}")
+        if self.guidance not in GUIDANCE_MODES:
+            raise PoseDiffError(f"guidance: expected one of {GUIDANCE_MODES}, got {self.guidance!r}")
+        if not callable(self.scale_schedule) and self.scale_schedule not in SCALE_SCHEDULES:
+            raise PoseDiffError(f"scale_schedule: expected one of {SCALE_SCHEDULES}, got {self.scale_schedule!r}")
+        if int(self.num_steps) < MIN_STEPS:
+            raise PoseDiffError(f"num_steps: expected >= {MIN_STEPS}, got {self.num_steps} (one step jumps from pure "
+                                "noise straight to a pose; use 25 or more for usable results)")
+        for name in ("guidance_scale", "max_grad_norm", "eta"):
+            value = getattr(self, name)
+            if not np.isfinite(value) or value < 0:
+                raise PoseDiffError(f"{name}: expected a finite value >= 0, got {value}")
+        if int(self.guidance_repeats) < 1:
+            raise PoseDiffError(f"guidance_repeats: expected >= 1, got {self.guidance_repeats}")
+        if int(self.final_refinement_steps) < 0:
+            raise PoseDiffError(f"final_refinement_steps: expected >= 0, got {self.final_refinement_steps}")
+        if int(self.chunk_size) < 1:
+            raise PoseDiffError(f"chunk_size: expected >= 1, got {self.chunk_size}")
+        return self
+
+    def replace(self, **changes) -> "SamplerConfig":
+        return dataclasses.replace(self, **changes)
+
+    def network_evaluations_per_hypothesis(self) -> int:
+        """Denoiser calls per hypothesis (cost model; a DPS call also runs one backward pass)."""
+        from posediff_jax.sampling.registry import get_sampler
+
+        per_update = get_sampler(self.method).denoiser_calls
+        return per_update * (int(self.num_steps) * int(self.guidance_repeats) + int(self.final_refinement_steps))
+
+
+FIELDS = tuple(field.name for field in dataclasses.fields(SamplerConfig))
+
+
+def sampler_config_for(energy: Optional[str] = None, **overrides) -> SamplerConfig:
+    """The defaults, then the settings energy `energy` registers (None / 'none': generation), then `overrides`."""
+    from posediff_jax.guidance.registry import get_energy
+
+    unknown = sorted(set(overrides) - set(FIELDS))
+    if unknown:
+        raise PoseDiffError(f"sampler: unknown settings {unknown} (known: {list(FIELDS)})")
+    settings = dict(get_energy(energy or "none").sampler_overrides)
+    settings.update({key: value for key, value in overrides.items() if value is not None})
+    return SamplerConfig(**settings).validate()
+
+
+def sampler_section(energy: Optional[str] = None, **overrides):
+    """The `config.sampler` ml_collections section for energy `energy` (what config files start from)."""
+    import ml_collections
+
+    return ml_collections.ConfigDict(dataclasses.asdict(sampler_config_for(energy, **overrides)))
+
+
+def from_section(section: Mapping[str, Any]) -> SamplerConfig:
+    """A `config.sampler` section -> SamplerConfig (unknown keys are an error naming them)."""
+    values = dict(section.items()) if hasattr(section, "items") else dict(section)
+    unknown = sorted(set(values) - set(FIELDS))
+    if unknown:
+        raise PoseDiffError(f"config.sampler: unknown keys {unknown} (known: {list(FIELDS)})")
+    return SamplerConfig(**values).validate()
+
+
+FLAG_ALIASES = {"num_steps": ("--steps",)}
+
+
+def _flags(name: str) -> tuple:
+    return ("--" + name.replace("_", "-"),) + FLAG_ALIASES.get(name, ())
+
+
+def add_sampler_arguments(parser, energy: Optional[str] = None) -> None:
+    """Adds one `--flag` per SamplerConfig field (default: unset, i.e. `sampler_config_for(energy)`'s value)."""
+    defaults = sampler_config_for(energy)
+    group = parser.add_argument_group("sampler (defaults: posediff_jax/sampling/config.py)")
+    for field in dataclasses.fields(SamplerConfig):
+        default = getattr(defaults, field.name)
+        help_text = f"{field.metadata['help']} (default {default})"
+        if field.metadata.get("type") == "bool":
+            group.add_argument(*_flags(field.name), dest=field.name, default=None,
+                               type=lambda text: text.lower() in ("1", "true", "yes", "on"),
+                               metavar="BOOL", help=help_text)
+            continue
+        choices = field.metadata.get("choices")
+        if field.name == "method":
+            from posediff_jax.sampling.registry import registered_samplers
+
+            choices = registered_samplers()
+        group.add_argument(*_flags(field.name), dest=field.name, default=None, type=type(field.default),
+                           choices=choices, help=help_text)
+
+
+def sampler_config_from_args(args, energy: Optional[str] = None) -> SamplerConfig:
+    """The SamplerConfig the parsed flags ask for (unset flags keep `sampler_config_for(energy)`)."""
+    return sampler_config_for(energy, **{name: getattr(args, name, None) for name in FIELDS})
