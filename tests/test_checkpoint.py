@@ -188,5 +188,21 @@ def test_no_restorable_checkpoint_is_one_clear_error_and_moves_nothing(tmp_path,
     with pytest.raises(checkpoint.CheckpointError, match="no checkpoint can be restored.*another --workdir"):
         checkpoint.restore_latest(manager, abstract)
     manager.close()
-    # A target that fits no step (not corruption, e.g. another model) moves nothing either.
+    assert sorted(p.name for p in (tmp_path / checkpoint.CHECKPOINT_DIR).iterdir()) == ["1", "2"]
+
+
+def test_a_target_no_step_fits_is_an_error_not_corruption(tmp_path, tiny_setup):
+    """Intact checkpoints restored onto another model's state: every step fails, so none is set aside."""
+    config, _, state = tiny_setup
+    manager = checkpoint.make_checkpoint_manager(tmp_path, save_every=1, keep=3, async_save=False)
+    for step in (1, 2):
+        checkpoint.save_state(manager, step, state.replace(step=jnp.int32(step)))
+    manager.close()
+    wider = make_network(dict(config.model, width=2 * config.model.width))
+    other = create_train_state(wider, make_optimizer(config.training), jax.random.PRNGKey(0))
+    abstract = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype), other)
+    manager = checkpoint.make_checkpoint_manager(tmp_path, save_every=1, keep=3, async_save=False)
+    with pytest.raises(checkpoint.CheckpointError, match="no checkpoint can be restored"):
+        checkpoint.restore_latest(manager, abstract)
+    manager.close()
     assert sorted(p.name for p in (tmp_path / checkpoint.CHECKPOINT_DIR).iterdir()) == ["1", "2"]
