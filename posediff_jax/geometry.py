@@ -198,20 +198,6 @@ def procrustes_align(predicted, target, allow_scale: bool = True):
     return scale[..., None, None] * rotated + translation[..., None, :]
 
 
-def rotation_about_y(angle):
-    """Rotation matrices `[..., 3, 3]` about the camera's vertical (y) axis by `angle` `[...]` radians."""
-    cos, sin = jnp.cos(angle), jnp.sin(angle)
-    zeros, ones = jnp.zeros_like(angle), jnp.ones_like(angle)
-    return jnp.stack(
-        [
-            jnp.stack([cos, zeros, sin], axis=-1),
-            jnp.stack([zeros, ones, zeros], axis=-1),
-            jnp.stack([-sin, zeros, cos], axis=-1),
-        ],
-        axis=-2,
-    )
-
-
 def random_rotation(key, shape=()):
     """Uniformly random rotations `[*shape, 3, 3]` (QR of Gaussian matrices with sign fix, det +1)."""
     gaussian = jax.random.normal(key, tuple(shape) + (3, 3))

@@ -50,6 +50,9 @@ def test_estimate_from_heatmaps_and_keypoint_energy(tmp_path):
     assert cli.main(["estimate", "--input", str(keypoint_source), "--energy", "keypoints", "--output",
                      str(tmp_path / "out2.npz"), "--no-plot", "--guidance", "x0", "--steps", "2", *FAST[:2],
                      "--num-hypotheses", "2", "--quiet"]) == 0
+    with np.load(tmp_path / "out2.npz") as result:
+        assert str(result["energy"]) == "keypoints" and result["hypotheses"].shape == (1, 2, 17, 3)
+        assert np.all(np.isfinite(result["hypotheses"])) and np.all(result["hypotheses"][..., 0, :] == 0)
 
 
 @pytest.mark.parametrize(
@@ -76,6 +79,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys, arra
 
 def test_image_without_detector_gives_a_clear_error(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "posediff_jax.detector", None)
+    (tmp_path / "photo.jpg").write_bytes(b"\xff\xd8 not really a photo")
     assert cli.main(["estimate", "--image", str(tmp_path / "photo.jpg"), "--output", str(tmp_path / "out.npz"),
                      *FAST]) == 2
     assert "detector" in capsys.readouterr().err
@@ -112,3 +116,66 @@ def test_generate_and_bone_length_guidance(tmp_path):
         guided_error = np.abs(guided["bone_lengths"] - wanted).mean()
         free_error = np.abs(free["bone_lengths"] - wanted).mean()
     assert guided_error < 0.5 * free_error
+
+
+def test_output_defaults_from_the_input(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    np.savez(tmp_path / "photo_like.npz", keypoints_2d=keypoints(), intrinsics=K)
+    assert cli.main(["estimate", "--input", "photo_like.npz", *FAST]) == 0
+    assert (tmp_path / "photo_like_hypotheses.npz").is_file() and (tmp_path / "photo_like_hypotheses.png").is_file()
+    assert cli.main(["generate", "--no-plot", *FAST]) == 0
+    with np.load(tmp_path / "generated_poses.npz") as result:
+        assert result["hypotheses"].shape == (3, 17, 3)
+    # Finished files get the user's umask, not mkstemp's 0600.
+    assert (tmp_path / "generated_poses.npz").stat().st_mode & 0o044 == 0o044
+
+
+@pytest.mark.parametrize("output", ["/proc/posediff_x.npz", "missing_folder/x.npz", "a_folder.npz"])
+def test_unwritable_output_fails_before_any_sampling(tmp_path, monkeypatch, capsys, output):
+    from posediff_jax.sampling import samplers
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a_folder.npz").mkdir()
+    monkeypatch.setattr(samplers.Sampler, "__post_init__", lambda self: pytest.fail("sampled before checking"))
+    assert cli.main(["generate", "--output", output, *FAST]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "--output" in error and len(error.splitlines()) == 1
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--seed", "9223372036854775808"], "--seed"),
+    (["--seed", "-1"], "--seed"),
+    (["--steps", "1"], "num_steps"),
+    (["--guidance-scale", "nan"], "guidance_scale"),
+])
+def test_bad_sampling_flags_are_one_line_errors(tmp_path, capsys, flags, message):
+    assert cli.main(["generate", "--output", str(tmp_path / "out.npz"), "--prior", "gaussian", "--quiet",
+                     "--num-hypotheses", "2", *flags]) == 2
+    error = capsys.readouterr().err.strip()
+    assert message in error and len(error.splitlines()) == 1
+    assert not (tmp_path / "out.npz").exists()
+
+
+def test_random_bytes_input_is_not_a_valid_npz(tmp_path, capsys):
+    (tmp_path / "junk.npz").write_bytes(np.random.default_rng(0).bytes(4096))
+    assert cli.main(["estimate", "--input", str(tmp_path / "junk.npz"), "--output", str(tmp_path / "out.npz"),
+                     *FAST]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "not a valid .npz" in error and "allow_pickle" not in error
+
+
+def test_progress_counts_hypotheses_in_groups_and_results_do_not_depend_on_them(tmp_path, capsys):
+    import argparse
+
+    from posediff_jax.commands import common
+    from posediff_jax.prior.gaussian import make_gaussian_prior
+    from posediff_jax.sampling import make_sampler
+
+    evidence = heatmap_evidence_from_keypoints(keypoints()[None], K[None])
+    sampler = make_sampler(make_gaussian_prior(), None, num_steps=2, chunk_size=8)
+    args = argparse.Namespace(seed=3, num_hypotheses=1500, quiet=False)
+    grouped, _ = common.sample_in_batches(sampler, evidence, args, "estimate")
+    bar = capsys.readouterr().err
+    assert "1500/1500" in bar and "32/1500" in bar  # updated per group of 4 x chunk_size hypotheses
+    whole = np.asarray(sampler.sample(jax.random.fold_in(jax.random.PRNGKey(3), 0), None, 1500))
+    np.testing.assert_allclose(grouped[0], whole, atol=1e-4)

@@ -302,3 +302,49 @@ def test_overlay_draws_skeleton_and_reprojection():
     assert len(ax.lines) == (16 - bones_touching_skipped) + 16
     assert ax.get_xlim() == (-0.5, 119.5) and ax.get_ylim() == (99.5, -0.5)
     plt.close(figure)
+
+
+# ------------------------------------------------------------------------------------------ small photos
+
+
+def test_upscale_for_detection_maps_pixel_centres_and_keeps_large_images():
+    large = np.zeros((300, 400, 3), np.uint8)
+    same, identity = front_end.upscale_for_detection(large)
+    assert same is large
+    np.testing.assert_allclose(identity, [[1, 0, 0], [0, 1, 0]])
+    small = np.zeros((100, 150, 3), np.uint8)
+    small[40:60, 70:80] = 255  # a bright block: its centre (74.5, 49.5) must map onto the upscaled block's centre
+    working, to_working = front_end.upscale_for_detection(small, min_short_side=256)
+    assert working.shape == (256, 384, 3) and working.dtype == np.uint8
+    rows, cols = np.nonzero(working[..., 0] > 127)
+    np.testing.assert_allclose(affine.apply(to_working, [74.5, 49.5]), [cols.mean(), rows.mean()], atol=0.6)
+    # The outer pixel edges coincide.
+    np.testing.assert_allclose(affine.apply(to_working, [[-0.5, -0.5], [149.5, 99.5]]), [[-0.5, -0.5], [383.5, 255.5]])
+
+
+def test_small_jpeg_photo_finds_a_person_in_its_own_pixels(tmp_path, everyone):
+    """The shipped photo at 200 px wide (bicubic, JPEG quality 75) found nobody before small images were upscaled;
+    the keypoints come back in the small image's pixels (those of the full-size photo, scaled)."""
+    from PIL import Image
+
+    width, height = 200, 157
+    path = tmp_path / "small.jpg"
+    with Image.open(PHOTO) as photo:
+        photo.resize((width, height), Image.BICUBIC).save(path, quality=75)
+    people = front_end.image_to_evidence(path, all_people=True)
+    assert len(people) >= 1
+    evidence, info = people[0]
+    assert info["image_size"] == (width, height)
+    keypoints = np.asarray(evidence.keypoints_2d)
+    confident = np.asarray(evidence.joint_weights) > 0.5
+    assert confident.sum() >= 8
+    assert np.all((keypoints[confident] > -0.5) & (keypoints[confident] < [width - 0.5, height - 0.5]))
+    scale = np.array([width / 600, height / 471])
+    errors = []
+    for full_evidence, _ in everyone:  # the same person at full size, mapped into the small image's pixels
+        expected = (np.asarray(full_evidence.keypoints_2d) + 0.5) * scale - 0.5
+        errors.append(np.median(np.linalg.norm(expected - keypoints, axis=-1)[confident]))
+    assert min(errors) < 6.0, errors  # measured 2.7 px (one shoulder width is ~25 px here)
+    # The heatmap evidence agrees with the keypoints in the same (small) frame.
+    peaks = front_end.heatmap_peaks_in_image(np.asarray(evidence.heatmaps), np.asarray(evidence.image_to_heatmap))
+    assert np.median(np.linalg.norm(peaks - keypoints, axis=-1)[confident]) < 3.0

@@ -157,3 +157,52 @@ def test_missing_data_dir_is_a_clear_error(tmp_path):
     config = load_config(TINY, ["data.source='h36m'", f"data.manual_dir='{tmp_path}'"])
     with pytest.raises(PoseDiffError, match="data_3d_h36m.npz"):
         train_and_evaluate(config, tmp_path / "run")
+
+
+def _train_cli(capsys, workdir, *overrides):
+    from posediff_jax import cli
+
+    code = cli.main(["train", "--config", TINY, "--workdir", str(workdir), "--config.training.checkpoint_every=2",
+                     "--config.eval.num_samples=8", "--config.eval.sampler_steps=2", *overrides])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_cli_resume_progress_changed_config_and_corrupt_checkpoints(tmp_path, capsys, fast_compile):
+    workdir = tmp_path / "run"
+    code, out, err = _train_cli(capsys, workdir, "--config.training.num_steps=4")
+    assert code == 0, err
+    assert "resuming" not in out and "already finished" not in out  # a new run
+    checkpoints = workdir / checkpoint.CHECKPOINT_DIR
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["1", "2", "4"]
+    before = {path: path.read_bytes() for path in workdir.rglob("*") if path.is_file()}
+
+    # A changed model or diffusion: exit 2 naming the keys, before anything in the workdir is written.
+    code, out, err = _train_cli(capsys, workdir, "--config.training.num_steps=6", "--config.model.width=64",
+                                "--config.diffusion.prediction_type=v")
+    assert code == 2
+    assert err.strip().count("\n") == 0 and "Traceback" not in err
+    assert f"workdir {workdir} was trained with model.width=32, diffusion.prediction_type='epsilon'" in err
+    assert "this config says model.width=64, diffusion.prediction_type='v'" in err and "new --workdir" in err
+    # Other training data (another normalisation): also refused.
+    code, out, err = _train_cli(capsys, workdir, "--config.training.num_steps=6", "--config.data.synthetic_count=500")
+    assert code == 2 and "normalisation" in err and "config.data" in err
+    assert {path: path.read_bytes() for path in workdir.rglob("*") if path.is_file()} == before
+
+    # Corrupt latest checkpoint: one warning naming it, set aside, resumed from step 2 and continued.
+    (checkpoints / "4" / "default" / "_METADATA").write_text("junk{")
+    code, out, err = _train_cli(capsys, workdir, "--config.training.num_steps=6")
+    assert code == 0, err
+    warnings_lines = [line for line in err.splitlines() if "warning" in line]
+    assert len(warnings_lines) == 1 and "checkpoint step 4" in warnings_lines[0] and "4.corrupt" in err
+    assert f"{workdir}: resuming from step 2 of 6" in out
+    assert json.loads(out[out.index("{"):])["step"] == 6
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["2", "4", "4.corrupt", "6"]
+    code, out, err = _train_cli(capsys, workdir, "--config.training.num_steps=6")
+    assert code == 0 and f"{workdir}: already finished at step 6" in out
+
+    # No restorable checkpoint left: one line, exit 2.
+    for step in ("2", "4", "6"):
+        (checkpoints / step / "default" / "_METADATA").write_text("junk{")
+    code, out, err = _train_cli(capsys, workdir, "--config.training.num_steps=8")
+    assert code == 2 and "no checkpoint can be restored" in err and err.strip().count("\n") == 0

@@ -1,29 +1,36 @@
-"""Guided-sampling throughput: hypotheses/s, network evaluations/s, achieved FLOP/s vs. dense matmul.
+"""Guided-sampling throughput: hypotheses/s, achieved FLOP/s against a measured peak, and a PyTorch eager baseline.
 
-    PYTHONPATH=. python tools/bench_sampler.py --output bench_cpu.json            # default grid
-    PYTHONPATH=. python tools/bench_sampler.py --grid 1x64 8x512 --steps 25 50 --guidance dps x0
-    PYTHONPATH=. python tools/bench_sampler.py --tiny                              # seconds; for tests
+    python tools/bench_sampler.py --prior default --output bench_cpu.json             # default grid
+    python tools/bench_sampler.py --grid 1x200 8x512 --steps 50 --guidance dps --baseline torch
+    python tools/bench_sampler.py --tiny                                              # seconds; for tests
 
-For every configuration (frames x hypotheses, steps, guidance variant) the sampler is compiled once (timed as
-compile time: lowering + XLA compilation of the whole `lax.scan` sampler), run once to warm up, then timed over
-`--repeats` runs (run time = median). Reported:
+Every configuration (frames x hypotheses, steps, guidance) is the real sampler, `make_sampler(prior,
+make_heatmap_energy(), ...).sample_batch` on synthetic heatmap evidence, jitted as one program. It is lowered and
+compiled once (`compile_s`: lowering + XLA compilation), run once to warm up, then timed `--repeats` times
+(`seconds` = median). With `--baseline torch` the PyTorch eager port (tools/torch_baseline.py; same network,
+energy, DDIM + guidance, same weights, same initial noise) is run on the same evidence, its samples are
+compared with JAX's (`max_abs_diff_mm`), and the two are timed interleaved (JAX, torch, JAX, torch, ...) so a
+change in machine load hits both alike: `baseline_seconds` (median) and `speedup` = baseline / JAX seconds.
 
-- hypotheses/s = frames * hypotheses / run time; network evaluations/s = frames * hypotheses * steps / run time
-  (one network evaluation = the prior on one pose at one step).
-- network FLOPs per evaluation: XLA's `cost_analysis()` of the compiled network function on a batch of poses,
-  divided by the batch: the forward pass for the 'x0' variant (the energy gradient is taken w.r.t. the
-  Tweedie estimate, no backpropagation through the network) and forward + input-gradient (vjp) for 'dps'
-  (the gradient flows back through the network). When XLA gives no count, the analytic count of the dense
-  layers is used: forward = 2 * sum(in * out) over every 2-D `kernel`; dps = 2x forward (the input gradient
-  of a dense layer costs what its forward does; no weight gradients are needed). The energy,
-  schedule arithmetic and root solve are not counted (they are a few hundred FLOPs per pose).
-- achieved FLOP/s = FLOPs per evaluation * evaluations/s; its fraction of the machine's dense-matmul FLOP/s,
-  measured in the same run by timing `jnp.dot` of two float32 `[N, N]` matrices (2 N^3 FLOPs; best of 5).
-- peak memory: `device.memory_stats()['peak_bytes_in_use']` where the backend reports it (GPU/TPU), else the
-  process's max RSS (`resource.getrusage`; monotone over the run, so configurations run smallest first).
+FLOPs (`flops_per_evaluation`, one evaluation = one guided step of one hypothesis): XLA's cost analysis of the
+compiled sampler itself (`jax.jit(f).lower(...).compile().cost_analysis()`), so everything the step runs is
+counted (network forward, its input gradient for DPS, energy, clip, update) and work shared by a batch (the
+time embedding path: one time per step for every hypothesis under `vmap`) is counted once per batch, as it
+runs. XLA counts a loop body once, not once per trip, on the versions seen so far: the sampler is compiled
+at 2 and 4 steps; equal counts mean one body (= one step of the batch), counts growing with the steps mean
+XLA multiplied by the trip count (then the difference per step is used). It is counted on one frame with
+`min(hypotheses, rows per group)` hypotheses (one `lax.map` iteration of `chunking.chunked_vmap`).
 
-One table is printed; `--output` writes the JSON (configurations, the machine, the matmul reference).
-The `--prior` default is the shipped checkpoint (`load_default_prior`); `--tiny` uses a random tiny network.
+Peak (`peak_flops_per_second`): the best of an FMA probe (a fused chain of multiply-adds on data that stays in
+registers) and dense float32 matmul probes of several shapes (the network's `[B, 512] @ [512, 512]` and square
+ones), each best of `--probe-repeats`. `peak_fraction` = achieved FLOP/s / that peak; the shape-2048 square
+matmul is also kept (`matmul_2048_flops_per_second`), the number older tables used. On GPUs float32 matmuls
+run at JAX's default precision (TF32 on recent NVIDIA parts), for the probes and the sampler alike.
+
+The JSON (`--output`) records the machine (CPU model from lscpu, GPU from nvidia-smi, cores), versions,
+date, command, the load average before and after (other processes share the CPU: read the numbers with it),
+the probes and one row per configuration with: frames, hypotheses, steps, guidance, seconds, hyps_per_s,
+gflops, peak_fraction, compile_s, baseline_seconds, speedup (and details).
 """
 
 from __future__ import annotations
@@ -31,9 +38,13 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import platform
 import resource
+import shlex
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 from typing import Callable, Sequence
@@ -42,31 +53,84 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-DEFAULT_GRID = ("1x64", "1x512", "8x512")
+DEFAULT_GRID = ("1x200", "1x512", "8x512")
 DEFAULT_STEPS = (25, 50)
 DEFAULT_GUIDANCE = ("dps", "x0")
 LARGE_CASE = "1x10000"
+MATMUL_PROBES = ((256, 512, 512), (2048, 512, 512), (8192, 512, 512), (1024, 1024, 1024), (2048, 2048, 2048))
+GPU_MATMUL_PROBES = MATMUL_PROBES + ((4096, 4096, 4096), (8192, 8192, 8192))
+# A sample differing from JAX's by more than this (mm) means the port or the noise derivation drifted.
+SAME_SAMPLES_TOLERANCE_MM = 1.0
 
 
 # ------------------------------------------------------------------------------------------------ machine
-def measure_matmul_flops(size: int = 2048, repeats: int = 5, dtype=jnp.float32) -> dict:
-    """Dense-matmul throughput of the default device: best of `repeats` timings of `jnp.dot` `[N, N] @ [N, N]`.
+def _command_output(command: Sequence[str]) -> str | None:
+    if shutil.which(command[0]) is None:
+        return None
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None
 
-    Returns: {'size': N, 'seconds': best time, 'flops': 2 N^3, 'flops_per_second': ...}.
-    """
-    keys = jax.random.split(jax.random.PRNGKey(0))
-    left = jax.random.normal(keys[0], (size, size), dtype)
-    right = jax.random.normal(keys[1], (size, size), dtype)
-    matmul = jax.jit(jnp.dot)
-    matmul(left, right).block_until_ready()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        matmul(left, right).block_until_ready()
-        times.append(time.perf_counter() - start)
-    flops = 2.0 * size**3
-    best = min(times)
-    return {"size": size, "seconds": best, "flops": flops, "flops_per_second": flops / best}
+
+def cpu_model() -> str:
+    """The CPU's model name (lscpu, else /proc/cpuinfo, else platform.processor())."""
+    text = _command_output(["lscpu"]) or ""
+    for line in text.splitlines():
+        if line.startswith("Model name:"):
+            return line.split(":", 1)[1].strip()
+    try:
+        with open("/proc/cpuinfo") as file:
+            for line in file:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def gpu_description() -> list[str]:
+    """One line per NVIDIA GPU from nvidia-smi (name, memory, driver), empty when there is none."""
+    text = _command_output(["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"])
+    return [line.strip() for line in text.splitlines() if line.strip()] if text else []
+
+
+def load_average() -> list[float] | None:
+    """1, 5 and 15 minute load averages (`uptime`), None where the OS does not say."""
+    try:
+        return [round(value, 2) for value in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def versions(with_torch: bool = False) -> dict:
+    import flax
+    import jaxlib
+
+    found = {"python": platform.python_version(), "jax": jax.__version__, "jaxlib": jaxlib.__version__,
+             "flax": flax.__version__, "numpy": np.__version__}
+    if with_torch:
+        import torch
+
+        found["torch"] = torch.__version__
+        found["torch_threads"] = torch.get_num_threads()
+    return found
+
+
+def machine_info(with_torch: bool = False) -> dict:
+    """What the numbers were measured on: CPU model, cores, GPUs, JAX backend/devices, versions, load."""
+    devices = jax.devices()
+    return {
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "gpus": gpu_description(),
+        "backend": jax.default_backend(),
+        "devices": [getattr(device, "device_kind", device.platform) for device in devices],
+        "platform": platform.platform(),
+        "versions": versions(with_torch),
+        "load_average": load_average(),
+    }
 
 
 def peak_memory_bytes() -> tuple[int, str]:
@@ -82,14 +146,66 @@ def peak_memory_bytes() -> tuple[int, str]:
     return int(max_rss * scale), "process max RSS"
 
 
-def device_description() -> str:
-    device = jax.devices()[0]
-    kind = getattr(device, "device_kind", device.platform)
-    if device.platform == "cpu":
-        import os
+# ------------------------------------------------------------------------------------------------ peak probes
+def _best_time(function: Callable, *arguments, repeats: int) -> float:
+    jax.block_until_ready(function(*arguments))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(function(*arguments))
+        times.append(time.perf_counter() - start)
+    return min(times)
 
-        return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores visible), jax {jax.__version__}"
-    return f"{kind} ({device.platform}), jax {jax.__version__}"
+
+def measure_matmul_flops(size: int = 2048, repeats: int = 5, dtype=jnp.float32, shape=None) -> dict:
+    """Dense-matmul throughput: best of `repeats` timings of `jnp.dot` `[M, K] @ [K, N]` (default `[N, N]^2`).
+
+    Returns: {'shape': [M, K, N], 'seconds': best time, 'flops': 2 M K N, 'flops_per_second': ...}.
+    """
+    m, k, n = shape or (size, size, size)
+    keys = jax.random.split(jax.random.PRNGKey(0))
+    left = jax.random.normal(keys[0], (m, k), dtype)
+    right = jax.random.normal(keys[1], (k, n), dtype)
+    best = _best_time(jax.jit(jnp.dot), left, right, repeats=repeats)
+    flops = 2.0 * m * k * n
+    return {"probe": "matmul", "shape": [m, k, n], "size": m if m == k == n else None, "seconds": best,
+            "flops": flops, "flops_per_second": flops / best}
+
+
+def measure_fma_flops(elements: int = 1 << 16, chain: int = 256, repeats: int = 5) -> dict:
+    """Element-wise multiply-add throughput: `chain` dependent `x = x * a_i + b_i` on `[rows, 128]` floats, fused
+    by XLA into one loop whose data stays in registers (2 FLOPs per multiply-add, `elements * chain * 2`)."""
+    rows = max(1, elements // 128)
+    x = jnp.linspace(0.0, 1.0, rows * 128, dtype=jnp.float32).reshape(rows, 128)
+    multipliers = [np.float32(1.0 - 1e-4 * (i % 7 + 1)) for i in range(chain)]
+    addends = [np.float32(1e-4 * (i % 5 + 1)) for i in range(chain)]
+
+    def chain_fn(values):
+        # 8 independent chains per element hide the multiply-add latency.
+        lanes = [values + np.float32(lane) for lane in range(8)]
+        for multiplier, addend in zip(multipliers, addends):
+            lanes = [lane * multiplier + addend for lane in lanes]
+        return sum(lanes)
+
+    best = _best_time(jax.jit(chain_fn), x, repeats=repeats)
+    flops = 2.0 * 8 * chain * rows * 128
+    return {"probe": "fma", "shape": [rows, 128], "chain": chain, "seconds": best, "flops": flops,
+            "flops_per_second": flops / best}
+
+
+def measure_peak_flops(repeats: int = 5, matmul_shapes=None, fma: bool = True, log=print) -> dict:
+    """Best FLOP/s over the FMA probe and matmul probes (module docstring)."""
+    if matmul_shapes is None:
+        matmul_shapes = GPU_MATMUL_PROBES if jax.default_backend() == "gpu" else MATMUL_PROBES
+    probes = [measure_matmul_flops(shape=shape, repeats=repeats) for shape in matmul_shapes]
+    if fma:
+        probes.append(measure_fma_flops(repeats=repeats))
+    for probe in probes:
+        log(f"  probe {probe['probe']} {probe['shape']}: {probe['flops_per_second'] / 1e9:.1f} GFLOP/s")
+    best = max(probes, key=lambda probe: probe["flops_per_second"])
+    square = [p for p in probes if p["probe"] == "matmul" and p["shape"] == [2048, 2048, 2048]]
+    return {"peak_flops_per_second": best["flops_per_second"], "peak_probe": best, "probes": probes,
+            "matmul_2048_flops_per_second": square[0]["flops_per_second"] if square else None}
 
 
 # ------------------------------------------------------------------------------------------------ FLOPs
@@ -117,24 +233,29 @@ def analytic_dense_flops(params) -> float:
     return total
 
 
-def network_flops_per_evaluation(prior, guidance: str, batch: int = 256) -> tuple[float, str]:
-    """(FLOPs per pose per step, how they were counted) for the network part of one guided step."""
-    x_t = jnp.zeros((batch, 17, 3), jnp.float32)
-    t = jnp.full((batch,), 0.5, jnp.float32)
+def sampler_flops_per_evaluation(prior, guidance: str, hypotheses: int, chunk_size: int, energy_fn=None,
+                                 evidence=None) -> tuple[float | None, str]:
+    """(FLOPs of one guided step of one hypothesis, how counted) from the compiled sampler (module docstring).
 
-    def forward(params, x, time_values):
-        return prior.apply_fn(params, x, time_values)
+    Counted on one frame with `min(hypotheses, rows per chunking group)` hypotheses; None when XLA gives no count.
+    """
+    from posediff_jax.guidance import make_heatmap_energy
+    from posediff_jax.sampling import chunking, make_sampler
 
-    def forward_and_input_gradient(params, x, time_values):
-        output, pullback = jax.vjp(lambda pose: prior.apply_fn(params, pose, time_values), x)
-        return output, pullback(jnp.ones_like(output))[0]
-
-    function = forward_and_input_gradient if guidance == "dps" else forward
-    flops = compiled_flops(function, prior.params, x_t, t)
-    if flops is not None:
-        return flops / batch, "xla cost_analysis"
-    analytic = analytic_dense_flops(prior.params)
-    return (2.0 if guidance == "dps" else 1.0) * analytic, "analytic dense layers"
+    plan = chunking.plan_chunks(hypotheses, chunk_size)
+    rows = min(hypotheses, plan.rows_per_group)
+    energy_fn = energy_fn or make_heatmap_energy()
+    evidence = synthetic_evidence(1) if evidence is None else evidence
+    counts = {}
+    for steps in (2, 4):
+        sampler = make_sampler(prior, energy_fn, num_steps=steps, guidance=guidance, chunk_size=chunk_size)
+        counts[steps] = compiled_flops(lambda key, evidence: sampler.sample_batch(key, evidence, rows),
+                                       jax.random.PRNGKey(0), evidence)
+    if counts[2] is None or counts[4] is None:
+        return None, "no XLA count"
+    if counts[4] > 1.5 * counts[2]:  # trip counts multiplied: the per-step difference
+        return (counts[4] - counts[2]) / 2 / rows, f"xla cost_analysis, (F(4 steps) - F(2 steps)) / 2 / {rows} rows"
+    return counts[4] / rows, f"xla cost_analysis of the compiled sampler (loop body once) / {rows} rows"
 
 
 # ------------------------------------------------------------------------------------------------ workload
@@ -162,181 +283,222 @@ def synthetic_evidence(num_frames: int, seed: int = 0):
     return heatmap_evidence_from_keypoints(pixels, np.broadcast_to(intrinsics, (num_frames, 3, 3)))
 
 
-def stand_in_mlp_prior(width: int = 512, depth: int = 4, seed: int = 0):
-    """A random-init MLP prior (flat pose + sinusoidal time features -> `depth` dense layers of `width`).
-
-    Throughput depends on the architecture only, not on the weights: this stands in for a trained network of
-    that shape when no checkpoint is at hand (`--prior mlp:WIDTH:DEPTH`). Results say which prior was used.
-    """
-    import flax.linen as nn
-
-    from posediff_jax.normalization import identity_normalization
-    from posediff_jax.prior import Prior
-
-    class MLP(nn.Module):
-        @nn.compact
-        def __call__(self, x_t, t):
-            frequencies = jnp.exp(jnp.linspace(0.0, 6.0, 32))
-            features = jnp.concatenate([jnp.sin(t[..., None] * frequencies), jnp.cos(t[..., None] * frequencies)], -1)
-            hidden = jnp.concatenate([x_t.reshape(x_t.shape[:-2] + (51,)), features], axis=-1)
-            hidden = nn.Dense(width)(hidden)
-            for _ in range(depth - 1):
-                hidden = hidden + nn.Dense(width)(nn.gelu(nn.LayerNorm()(hidden)))
-            return nn.Dense(51)(nn.gelu(hidden)).reshape(x_t.shape)
-
-    module = MLP()
-    params = module.init(jax.random.PRNGKey(seed), jnp.zeros((1, 17, 3)), jnp.zeros((1,)))
-    return Prior(params=params, normalization=identity_normalization(), apply_fn=module.apply)
-
-
 def load_prior(spec: str):
-    """'default' (shipped checkpoint), 'tiny' (random tiny network), 'mlp:WIDTH:DEPTH' (random stand-in) or a
-    checkpoint path."""
-    if spec.startswith("mlp"):
-        parts = spec.split(":")
-        return stand_in_mlp_prior(*(int(part) for part in parts[1:3]))
-    if spec == "tiny":
-        from posediff_jax.prior.tiny import make_tiny_prior as make_prior_for_tests
+    """'default' (shipped), 'tiny' / 'gaussian' (tests), or a prior folder (`posediff_jax.prior.resolve_prior`)."""
+    from posediff_jax.prior import resolve_prior
 
-        return make_prior_for_tests(0)
-    from posediff_jax.training import checkpoint
+    return resolve_prior(spec)
 
-    return prior_lib.load_default_prior() if spec == "default" else prior_lib.load_prior(spec)
+
+class TorchBaseline:
+    """The PyTorch eager sampler of tools/torch_baseline.py for one configuration (same noise, same weights)."""
+
+    def __init__(self, prior, frames: int, hypotheses: int, steps: int, guidance: str, evidence, key, chunk=None):
+        module = _torch_baseline_module()
+        self.module = module
+        self.sampler = module.TorchGuidedSampler(prior, num_steps=steps, guidance=guidance)
+        self.noise = module.initial_noise(key, frames, hypotheses)
+        self.evidence = evidence
+        self.chunk = chunk
+
+    def run(self):
+        return self.module.timed_sample(self.sampler, self.noise, self.evidence, self.chunk)
+
+
+def _torch_baseline_module():
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parent / "torch_baseline.py"
+    spec = importlib.util.spec_from_file_location("posediff_torch_baseline", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def bench_case(prior, frames: int, hypotheses: int, steps: int, guidance: str, chunk_size: int,
-               matmul_flops_per_second: float, repeats: int = 3) -> dict:
-    """Compiles and times one configuration; returns one result row (see the module docstring)."""
+               peak_flops_per_second: float, repeats: int = 3, baseline: str = "none", torch_chunk=None,
+               log=print) -> dict:
+    """Compiles and times one configuration (and its baseline, interleaved); returns one result row."""
     from posediff_jax.guidance import make_heatmap_energy
-    from posediff_jax.sampling import make_sampler
+    from posediff_jax.sampling import chunking, make_sampler
 
-    sampler = make_sampler(
-        prior, make_heatmap_energy(), num_steps=steps, guidance=guidance, chunk_size=min(chunk_size, hypotheses)
-    )
+    energy_fn = make_heatmap_energy()
+    sampler = make_sampler(prior, energy_fn, num_steps=steps, guidance=guidance, chunk_size=chunk_size)
     evidence = synthetic_evidence(frames)
     key = jax.random.PRNGKey(0)
     function = jax.jit(lambda key, evidence: sampler.sample_batch(key, evidence, hypotheses))
     start = time.perf_counter()
     compiled = function.lower(key, evidence).compile()
     compile_seconds = time.perf_counter() - start
-    compiled(key, evidence).block_until_ready()  # warm-up
-    times = []
-    for repeat in range(repeats):
-        start = time.perf_counter()
-        poses = compiled(jax.random.fold_in(key, repeat + 1), evidence)
-        poses.block_until_ready()
-        times.append(time.perf_counter() - start)
-    if not np.all(np.isfinite(np.asarray(poses))):
+    poses = np.asarray(compiled(key, evidence))  # warm-up; also the reference for the baseline check
+    if not np.all(np.isfinite(poses)):
         raise RuntimeError(f"non-finite poses in configuration {frames}x{hypotheses}, {steps} steps, {guidance}")
-    run_seconds = statistics.median(times)
-    flops_per_evaluation, flop_source = network_flops_per_evaluation(prior, guidance)
+    torch_run = None
+    max_abs_diff = None
+    if baseline == "torch":
+        torch_run = TorchBaseline(prior, frames, hypotheses, steps, guidance, evidence, key, torch_chunk).run
+        torch_poses, _ = torch_run()  # warm-up and the same-samples check
+        max_abs_diff = float(np.max(np.abs(torch_poses - poses)))
+        if not max_abs_diff <= SAME_SAMPLES_TOLERANCE_MM:
+            log(f"  WARNING: torch and JAX samples differ by {max_abs_diff:.3g} mm (> {SAME_SAMPLES_TOLERANCE_MM})")
+    times, baseline_times = [], []
+    for _ in range(repeats):  # interleaved: JAX, baseline, JAX, baseline, ...
+        start = time.perf_counter()
+        compiled(key, evidence).block_until_ready()
+        times.append(time.perf_counter() - start)
+        if torch_run is not None:
+            baseline_times.append(torch_run()[1])
+    seconds = statistics.median(times)
+    flops_per_evaluation, flop_source = sampler_flops_per_evaluation(
+        prior, guidance, hypotheses, chunk_size, energy_fn, synthetic_evidence(1))
+    if flops_per_evaluation is None:
+        factor = 2.0 if guidance == "dps" else 1.0
+        flops_per_evaluation, flop_source = factor * analytic_dense_flops(prior.params), "analytic dense layers"
     evaluations = frames * hypotheses * steps
-    achieved = flops_per_evaluation * evaluations / run_seconds
+    achieved = flops_per_evaluation * evaluations / seconds
     memory, memory_source = peak_memory_bytes()
+    plan = chunking.plan_chunks(hypotheses, chunk_size)
+    baseline_seconds = statistics.median(baseline_times) if baseline_times else None
     return {
         "frames": frames,
         "hypotheses": hypotheses,
-        "frames_x_hypotheses": frames * hypotheses,
         "steps": steps,
         "guidance": guidance,
-        "chunk_size": min(chunk_size, hypotheses),
-        "compile_seconds": compile_seconds,
-        "run_seconds": run_seconds,
-        "run_seconds_all": times,
-        "hypotheses_per_second": frames * hypotheses / run_seconds,
-        "network_evaluations_per_second": evaluations / run_seconds,
-        "network_flops_per_evaluation": flops_per_evaluation,
+        "seconds": seconds,
+        "hyps_per_s": frames * hypotheses / seconds,
+        "gflops": achieved / 1e9,
+        "peak_fraction": achieved / peak_flops_per_second,
+        "compile_s": compile_seconds,
+        "baseline_seconds": baseline_seconds,
+        "speedup": baseline_seconds / seconds if baseline_seconds else None,
+        "seconds_all": times,
+        "baseline_seconds_all": baseline_times or None,
+        "baseline": None if baseline == "none" else baseline,
+        "max_abs_diff_mm": max_abs_diff,
+        "network_evaluations_per_second": evaluations / seconds,
+        "flops_per_evaluation": flops_per_evaluation,
         "flop_count_source": flop_source,
-        "achieved_flops_per_second": achieved,
-        "fraction_of_matmul_flops": achieved / matmul_flops_per_second,
+        "chunk_plan": {"chunk_size": plan.chunk_size, "group_size": plan.group_size, "num_groups": plan.num_groups},
         "peak_memory_bytes": memory,
         "peak_memory_source": memory_source,
+        "load_average": load_average(),
     }
 
 
 def format_table(rows: Sequence[dict]) -> str:
-    header = [
-        "frames x hyps", "steps", "guidance", "compile s", "run s", "hyps/s", "net evals/s", "MFLOP/eval",
-        "GFLOP/s", "% matmul", "peak MiB",
-    ]
+    with_baseline = any(row.get("baseline_seconds") for row in rows)
+    header = ["frames x hyps", "steps", "guidance", "compile s", "JAX s", "hyps/s", "MFLOP/eval", "GFLOP/s",
+              "% peak"]
+    if with_baseline:
+        header += ["torch s", "JAX speed-up", "max diff mm"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for row in rows:
-        lines.append("| " + " | ".join([
+        cells = [
             f"{row['frames']} x {row['hypotheses']}",
             str(row["steps"]),
             row["guidance"],
-            f"{row['compile_seconds']:.1f}",
-            f"{row['run_seconds']:.2f}",
-            f"{row['hypotheses_per_second']:,.0f}",
-            f"{row['network_evaluations_per_second']:,.0f}",
-            f"{row['network_flops_per_evaluation'] / 1e6:.2f}",
-            f"{row['achieved_flops_per_second'] / 1e9:.1f}",
-            f"{100 * row['fraction_of_matmul_flops']:.1f}",
-            f"{row['peak_memory_bytes'] / 2**20:,.0f}",
-        ]) + " |")  # fmt: skip
+            f"{row['compile_s']:.1f}",
+            f"{row['seconds']:.2f}",
+            f"{row['hyps_per_s']:,.0f}",
+            f"{row['flops_per_evaluation'] / 1e6:.2f}",
+            f"{row['gflops']:.1f}",
+            f"{100 * row['peak_fraction']:.1f}",
+        ]
+        if with_baseline:
+            if row.get("baseline_seconds"):
+                cells += [f"{row['baseline_seconds']:.2f}", f"{row['speedup']:.2f}x", f"{row['max_abs_diff_mm']:.1e}"]
+            else:
+                cells += ["-", "-", "-"]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def run_benchmark(prior, cases: Sequence[tuple[int, int]], steps: Sequence[int], guidance: Sequence[str],
-                  chunk_size: int = 256, matmul_size: int = 2048, repeats: int = 3, large_case: str | None = None,
-                  large_chunk_size: int = 1000, log=print) -> dict:
-    """Runs the grid (smallest first) and the optional large case; returns the JSON payload."""
-    reference = measure_matmul_flops(matmul_size)
-    log(f"dense matmul {matmul_size}x{matmul_size} float32: {reference['flops_per_second'] / 1e9:.1f} GFLOP/s")
-    rows = []
-    ordered = sorted(cases, key=lambda case: case[0] * case[1])
-    for frames, hypotheses in ordered:
-        for num_steps in steps:
-            for variant in guidance:
-                row = bench_case(prior, frames, hypotheses, num_steps, variant, chunk_size,
-                                 reference["flops_per_second"], repeats)
-                log(f"  {frames}x{hypotheses} steps={num_steps} {variant}: {row['hypotheses_per_second']:,.0f} hyps/s, "
-                    f"compile {row['compile_seconds']:.1f} s")
-                rows.append(row)
+                  chunk_size: int = 256, repeats: int = 3, large_case: str | None = None, large_steps: int = 25,
+                  baseline: str = "none", probe_repeats: int = 5, matmul_shapes=None, torch_chunk=None,
+                  log=print) -> dict:
+    """Measures the peak, runs the grid (smallest first) and the optional large case; returns the JSON payload."""
+    started = datetime.datetime.now(datetime.timezone.utc)
+    info = machine_info(with_torch=baseline == "torch")
+    log(f"{info['cpu_model']} ({info['cpu_count']} cores), {info['backend']}, load {info['load_average']}")
+    peak = measure_peak_flops(probe_repeats, matmul_shapes, log=log)
+    log(f"peak {peak['peak_flops_per_second'] / 1e9:.1f} GFLOP/s ({peak['peak_probe']['probe']} "
+        f"{peak['peak_probe']['shape']})")
+    configurations = [(frames, hypotheses, num_steps, variant)
+                      for frames, hypotheses in sorted(cases, key=lambda case: case[0] * case[1])
+                      for num_steps in steps for variant in guidance]
     if large_case:
         frames, hypotheses = parse_case(large_case)
-        row = bench_case(prior, frames, hypotheses, min(steps), guidance[0], large_chunk_size,
-                         reference["flops_per_second"], repeats=1)
-        row["large_case"] = True
-        log(f"  large case {frames}x{hypotheses}: {row['run_seconds']:.1f} s, peak {row['peak_memory_bytes'] / 2**20:,.0f} MiB")
+        configurations.append((frames, hypotheses, large_steps, guidance[0]))
+    rows = []
+    for frames, hypotheses, num_steps, variant in configurations:
+        row = bench_case(prior, frames, hypotheses, num_steps, variant, chunk_size, peak["peak_flops_per_second"],
+                         repeats, baseline, torch_chunk, log)
+        message = (f"  {frames}x{hypotheses} steps={num_steps} {variant}: {row['seconds']:.2f} s, "
+                   f"{row['hyps_per_s']:,.0f} hyps/s, {100 * row['peak_fraction']:.1f}% of peak, "
+                   f"compile {row['compile_s']:.1f} s")
+        if row["baseline_seconds"]:
+            message += f"; torch {row['baseline_seconds']:.2f} s ({row['speedup']:.2f}x), diff {row['max_abs_diff_mm']:.1e} mm"
+        log(message)
         rows.append(row)
+    finished = datetime.datetime.now(datetime.timezone.utc)
     return {
-        "date": datetime.date.today().isoformat(),
-        "device": device_description(),
-        "backend": jax.default_backend(),
-        "matmul_reference": reference,
+        "date": started.isoformat(timespec="seconds"),
+        "wall_seconds": (finished - started).total_seconds(),
+        "machine": info,
+        "load_average_end": load_average(),
+        "peak": peak,
+        "chunk_size": chunk_size,
         "rows": rows,
     }
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--prior", default="default",
-                        help="'default' (shipped), 'tiny' (random), 'mlp:WIDTH:DEPTH' (random stand-in) or a checkpoint dir")
+    parser.add_argument("--prior", default="default", help="'default' (shipped), 'tiny', 'gaussian' or a prior folder")
     parser.add_argument("--grid", nargs="+", default=list(DEFAULT_GRID), help="FRAMESxHYPOTHESES entries")
     parser.add_argument("--steps", nargs="+", type=int, default=list(DEFAULT_STEPS))
     parser.add_argument("--guidance", nargs="+", default=list(DEFAULT_GUIDANCE), choices=["dps", "x0"])
     parser.add_argument("--chunk-size", type=int, default=256, help="hypotheses per vmapped chunk")
-    parser.add_argument("--large-case", default=LARGE_CASE, help="FRAMESxHYPOTHESES in chunks; 'none' to skip")
-    parser.add_argument("--large-chunk-size", type=int, default=1000)
-    parser.add_argument("--matmul-size", type=int, default=2048)
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--tiny", action="store_true", help="smoke run: tiny prior, 1x8, 2 steps, small matmul")
+    parser.add_argument("--target-rows", type=int, default=None,
+                        help="rows side by side per lax.map iteration (chunking.TARGET_ROWS; default: the library's)")
+    parser.add_argument("--large-case", default=LARGE_CASE, help="FRAMESxHYPOTHESES (first guidance); 'none' skips")
+    parser.add_argument("--large-steps", type=int, default=25)
+    parser.add_argument("--baseline", choices=["none", "torch"], default="none",
+                        help="also time the PyTorch eager port (tools/torch_baseline.py), interleaved")
+    parser.add_argument("--torch-threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    parser.add_argument("--torch-chunk", type=int, default=None, help="hypotheses per torch batch (default: all)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--probe-repeats", type=int, default=5)
+    parser.add_argument("--tiny", action="store_true", help="smoke run: tiny prior, 1x8, 2 steps, small probes")
     parser.add_argument("--output", default=None, help="write the JSON results here")
     args = parser.parse_args(argv)
+    matmul_shapes = None
     if args.tiny:
         args.prior, args.grid, args.steps, args.guidance = "tiny", ["1x8"], [2], ["dps"]
-        args.large_case, args.matmul_size, args.repeats = "1x32", 256, 1
-        args.large_chunk_size = 16
+        args.large_case, args.repeats, args.probe_repeats = "none", 1, 1
+        matmul_shapes = ((128, 128, 128),)
+    if args.baseline == "torch" and args.torch_threads:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
+    if args.target_rows:
+        from posediff_jax.sampling import chunking
+
+        chunking.TARGET_ROWS = int(args.target_rows)
     cases = [parse_case(entry) for entry in args.grid]
     large_case = None if str(args.large_case).lower() == "none" else args.large_case
     prior = load_prior(args.prior)
-    results = run_benchmark(prior, cases, args.steps, args.guidance, args.chunk_size, args.matmul_size, args.repeats,
-                            large_case, args.large_chunk_size)
+    results = run_benchmark(prior, cases, args.steps, args.guidance, args.chunk_size, args.repeats, large_case,
+                            args.large_steps, args.baseline, args.probe_repeats, matmul_shapes, args.torch_chunk)
     results["prior"] = args.prior
-    results["command"] = "python tools/bench_sampler.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    print(f"\n{results['device']}; dense matmul {results['matmul_reference']['flops_per_second'] / 1e9:.1f} GFLOP/s; "
-          f"{results['date']}\n")
+    results["command"] = "python tools/bench_sampler.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+    machine = results["machine"]
+    print(f"\n{results['date']}: {machine['cpu_model']} ({machine['cpu_count']} cores)"
+          f"{'; ' + '; '.join(machine['gpus']) if machine['gpus'] else ''}; backend {machine['backend']}; "
+          f"peak {results['peak']['peak_flops_per_second'] / 1e9:.1f} GFLOP/s; load {machine['load_average']} -> "
+          f"{results['load_average_end']}\n")
     print(format_table(results["rows"]))
     if args.output:
         with open(args.output, "w") as file:

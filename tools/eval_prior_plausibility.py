@@ -7,7 +7,8 @@ For each sampler (DDPM ancestral and DDIM, `--steps` steps, no guidance) prints
 `posediff_jax.plausibility.plausibility_metrics` against the training poses (S1, S5, S6, S7, S8):
 per-bone mean |sample length - data mean length| (with the data's own value beside it: subjects differ, so
 the data is not at 0), the bias of the mean lengths, the spread, and the left/right asymmetry (the data's
-skeletons are exactly symmetric). Then a per-bone table for the DDPM sampler.
+skeletons are exactly symmetric). Then a per-bone table for the DDPM sampler. Coverage of real S9 poses (nearest-of-N)
+and the camera elevation seen in samples: tools/eval_prior_coverage.py.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default=None, help="write the figures as JSON here")
     args = parser.parse_args(argv)
-    prior = load_prior(args.checkpoint) if args.checkpoint else load_default_prior()
+    prior = resolve_prior(args.checkpoint or "default")
     data = load_training_poses(None, args.manual_dir, "train", None, stride=50)
     results = {"samples": args.samples, "steps": args.steps, "data_poses": len(data)}
     for method in ("ddpm", "ddim"):

@@ -102,6 +102,9 @@ def load_npz(path, what: str = "--input") -> dict:
     path = pathlib.Path(path)
     if not path.is_file():
         raise PoseDiffError(f"{what}: file {str(path)!r} not found")
+    with open(path, "rb") as handle:
+        if handle.read(4) != b"PK\x03\x04":  # every .npz is a zip archive
+            raise PoseDiffError(f"{what}: {str(path)!r} is not a valid .npz file (not a zip archive of arrays)")
     try:
         with np.load(path, allow_pickle=False) as data:
             if not hasattr(data, "files"):

@@ -28,6 +28,11 @@ from posediff_jax.detector.errors import CropTooSmallError, NoPersonFoundError
 
 # A person region smaller than this (image pixels, side of the square body crop) is too small to read.
 MINIMUM_REGION_SIDE = 64.0
+# Images whose shorter side is below this (pixels) are upscaled (Lanczos) before the person detector and the
+# landmark model see them. A small, JPEG-compressed photo read through the detector's bilinear letterbox loses
+# the person (the shipped photo at 200 x 157, bicubic, JPEG quality 75: no detection; upscaled: score 0.56).
+# Everything returned stays in the original image's pixels.
+DETECTION_MIN_SHORT_SIDE = blazepose.LANDMARK_INPUT_SIZE
 # Assumed 3D distance pelvis -> thorax (mm), for the rough initial root depth only.
 ASSUMED_TORSO_LENGTH_MM = 480.0
 # Smallest heatmap value (float32 keeps ~1e-38; softmax tails reach ~1e-18, midpoint tails ~1e-36).
@@ -75,18 +80,64 @@ def initial_root_translation(keypoints_2d: np.ndarray, intrinsics: np.ndarray) -
     return np.array([x, y, depth], dtype=np.float32)
 
 
+def upscale_for_detection(
+    image: np.ndarray, min_short_side: int = DETECTION_MIN_SHORT_SIDE
+) -> tuple[np.ndarray, np.ndarray]:
+    """An image the detector can read, and the map to it from the original's pixels.
+
+    Args:
+      image: `[H, W, 3]` uint8 RGB.
+      min_short_side: images whose shorter side is smaller are upscaled (Lanczos) to this shorter side.
+    Returns:
+      (working `[H', W', 3]` uint8, image_to_working `[2, 3]`): the image itself and the identity when it is
+      large enough; else the upscaled image and x' = s_x x + (s_x - 1) / 2 (pixel centres at integers, the
+      outer pixel edges coincide; s_x = W' / W, likewise for y).
+    """
+    height, width = image.shape[:2]
+    if min(height, width) >= min_short_side:
+        return image, affine.scale_translate(1.0, 0.0, 0.0)
+    from PIL import Image
+
+    factor = min_short_side / min(height, width)
+    new_width, new_height = max(round(width * factor), 1), max(round(height * factor), 1)
+    working = np.asarray(Image.fromarray(np.asarray(image, np.uint8)).resize((new_width, new_height), Image.LANCZOS))
+    scale_x, scale_y = new_width / width, new_height / height
+    image_to_working = np.array([[scale_x, 0.0, (scale_x - 1.0) / 2.0], [0.0, scale_y, (scale_y - 1.0) / 2.0]])
+    return working, image_to_working
+
+
+def detection_in_frame(detection: person_detection.PersonDetection, to_frame: np.ndarray):
+    """The detection with its face box and keypoints mapped by the axis-aligned `[2, 3]` affine `to_frame`."""
+    face_box = affine.apply(to_frame, np.asarray(detection.face_box).reshape(2, 2)).reshape(4)
+    keypoints = affine.apply(to_frame, detection.keypoints)
+    return person_detection.PersonDetection(score=detection.score, face_box=face_box, keypoints=keypoints)
+
+
 def person_to_evidence_fields(
-    image: np.ndarray, detection: person_detection.PersonDetection, intrinsics: np.ndarray
+    image: np.ndarray,
+    detection: person_detection.PersonDetection,
+    intrinsics: np.ndarray,
+    source: np.ndarray | None = None,
+    image_to_source: np.ndarray | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Runs the landmark model on one detected person.
 
+    Args:
+      image: `[H, W, 3]` the photo; `detection` and everything returned are in its pixels.
+      detection: the person, in `image` pixels.
+      intrinsics: `[3, 3]` of `image`.
+      source, image_to_source: optional image the crop is sampled from (e.g. the upscaled photo of
+        `upscale_for_detection`) and the `[2, 3]` map into it; default: `image` itself.
     Returns:
       (fields, info): `fields` has exactly `EVIDENCE_FIELDS` (numpy, float32); `info` is described in
       `image_to_evidence`.
     """
     region = person_detection.detection_to_region(detection)
     crop_to_image = person_detection.region_to_crop_affine(region, blazepose.LANDMARK_INPUT_SIZE)
-    outputs = blazepose.run_landmark_model(blazepose.crop_person(image, crop_to_image))
+    if source is None:
+        source, image_to_source = image, affine.scale_translate(1.0, 0.0, 0.0)
+    crop = blazepose.crop_person(source, affine.compose(image_to_source, crop_to_image))
+    outputs = blazepose.run_landmark_model(crop)
 
     body = outputs.landmarks[: joint_map.NUM_BLAZEPOSE_LANDMARKS]
     landmarks_image = landmarks_to_image(outputs.landmarks, crop_to_image)
@@ -196,10 +247,14 @@ def image_to_evidence(
     intrinsics_matrix, intrinsics_source = camera.resolve_intrinsics(
         width, height, intrinsics, field_of_view_degrees
     )
-    detections = blazepose.detect_people(image, min_score=min_detection_score)
+    working, image_to_working = upscale_for_detection(image)
+    working_to_image = affine.invert(image_to_working)
+    detections = [detection_in_frame(detection, working_to_image)
+                  for detection in blazepose.detect_people(working, min_score=min_detection_score)]
     if not detections:
         raise NoPersonFoundError(
-            f"image {os.fspath(image_path)!r}: no person found (detector score threshold {min_detection_score})"
+            f"image {os.fspath(image_path)!r}: no person found (detector score threshold {min_detection_score}; "
+            f"{width} x {height} pixels)"
         )
     sides = [person_detection.detection_to_region(detection).side for detection in detections]
     order = np.argsort(-np.asarray(sides), kind="stable")
@@ -213,7 +268,8 @@ def image_to_evidence(
         large_enough = large_enough[:1]
     results = []
     for person_index, detection_index in enumerate(large_enough):
-        fields, info = person_to_evidence_fields(image, detections[detection_index], intrinsics_matrix)
+        fields, info = person_to_evidence_fields(image, detections[detection_index], intrinsics_matrix,
+                                                 source=working, image_to_source=image_to_working)
         info.update(
             intrinsics_source=intrinsics_source,
             image_size=(width, height),

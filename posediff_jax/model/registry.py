@@ -9,7 +9,8 @@ A network is registered with the dataclass fields it takes:
 
 `make_network({"name": "residual_mlp", "width": 512, ...})` builds it from a plain dict or a ConfigDict section
 (unknown keys are an error naming them); `network_description(module)` is the inverse, what `prior.json` keeps.
-A registered module maps `(x_t [..., 17, 3] model space, t [...]) -> [..., 17, 3]` (epsilon, x0 or v).
+Built-in networks register when `posediff_jax.model` is imported (its `__init__` imports them; importing this
+module imports the package first). A registered module maps `(x_t [..., 17, 3] model space, t [...]) -> [..., 17, 3]` (epsilon, x0 or v).
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ def register_network(name: str) -> Callable[[type], type]:
 
 
 def registered_networks() -> tuple[str, ...]:
-    _load_builtin_networks()
     return tuple(sorted(_NETWORKS))
 
 
@@ -81,12 +81,7 @@ def make_apply_fn(network):
 
 
 def _network_class(name: str) -> type:
-    _load_builtin_networks()
     if name not in _NETWORKS:
         raise UnknownNetworkError(f"model name {name!r}: expected one of {sorted(_NETWORKS)}")
     return _NETWORKS[name]
 
-
-def _load_builtin_networks() -> None:
-    # Registration happens on import; importing here keeps `make_network` working from any entry point.
-    from posediff_jax.model import score_network  # noqa: F401

@@ -92,6 +92,22 @@ def _sync(name: str) -> None:
         multihost_utils.sync_global_devices(name)
 
 
+def _check_processes_agree(directory, step) -> None:
+    """Every process must have restored the same step (all read the same shared folder); else a clear error
+    instead of processes training from different states."""
+    if jax.process_count() == 1:
+        return
+    import numpy as np
+    from jax.experimental import multihost_utils
+
+    steps = np.asarray(multihost_utils.process_allgather(np.int64(-1 if step is None else step))).ravel()
+    if len(set(steps.tolist())) > 1:
+        found = ", ".join(f"process {index}: {'none' if value < 0 else f'step {value}'}"
+                          for index, value in enumerate(steps.tolist()))
+        raise CheckpointError(f"{directory}: processes restored different checkpoints ({found}); is the workdir "
+                              f"the same shared folder on every host?")
+
+
 def restore_latest(manager, abstract_state, quarantine: bool = True):
     """The newest checkpoint that restores onto the shardings of `abstract_state` (any device count); None if
     the manager holds no checkpoint.
@@ -102,6 +118,7 @@ def restore_latest(manager, abstract_state, quarantine: bool = True):
     """
     step, state, failures = _restore_newest_good(manager, ocp.args.StandardRestore(abstract_state))
     directory = pathlib.Path(manager.directory)
+    _check_processes_agree(directory, step)
     if step is None:
         if failures:
             raise _no_good_checkpoint(directory, failures,
