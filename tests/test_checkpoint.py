@@ -140,8 +140,8 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_newest_good_one(tmp_path, t
     _, description, state = tiny_setup
     manager = checkpoint.make_checkpoint_manager(tmp_path, save_every=1, keep=3, async_save=False)
     for step in (1, 2, 3):
-        checkpoint.save_state(manager, step, state.replace(step=jnp.int32(step),
-                                                           ema_params=jax.tree.map(lambda x: x + step, state.ema_params)))
+        shifted = jax.tree.map(lambda x: x + step, state.ema_params)  # step s's EMA weights: initial + s
+        checkpoint.save_state(manager, step, state.replace(step=jnp.int32(step), ema_params=shifted))
     manager.close()
     directory = tmp_path / checkpoint.CHECKPOINT_DIR
     _corrupt(directory / "3", how)

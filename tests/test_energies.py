@@ -136,15 +136,6 @@ def test_virtual_joints_explain_a_detector_whose_head_top_is_not_the_h36m_head()
     assert np.all(per_joint_virtual[[9, 10]] < 0.6 * per_joint_plain[[9, 10]])  # upper neck, head top
     others = [j for j in range(17) if j not in (8, 9, 10)]
     np.testing.assert_allclose(per_joint_virtual[others], per_joint_plain[others], rtol=1e-4, atol=1e-6)
-    # Along the head segment the energy is nearly flat (the detector's point may lie anywhere on it);
-    # across it the energy rises as before.
-    head_direction = (POSE[10] - POSE[9]) / jnp.linalg.norm(POSE[10] - POSE[9])
-    across = jnp.array([head_direction[1], -head_direction[0], 0.0])
-    along_move = POSE.at[10].add(0.25 * (POSE[10] - POSE[9]))
-    across_move = POSE.at[10].add(0.25 * jnp.linalg.norm(POSE[10] - POSE[9]) * across)
-    rise_along = float(virtual(along_move, evidence) - virtual(POSE, evidence))
-    rise_across = float(virtual(across_move, evidence) - virtual(POSE, evidence))
-    assert rise_across > 3.0 * abs(rise_along)
 
 
 def test_outlier_probability_sets_the_mixture_floor_from_the_map_mass():

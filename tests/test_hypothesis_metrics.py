@@ -48,6 +48,13 @@ def test_aggregate_mean_and_median():
     np.testing.assert_allclose(hypothesis_metrics.aggregate(hypotheses, "median"), np.median(hypotheses, axis=1), atol=1e-4)
     with pytest.raises(PoseDiffError, match="aggregation"):
         hypothesis_metrics.aggregate(hypotheses, "mode")
+    from posediff_jax.sampling import aggregate as aggregation
+
+    for name in ("geometric_median", "medoid", "mean_shift"):  # the mode-seeking estimates of sampling.aggregate
+        np.testing.assert_allclose(hypothesis_metrics.aggregate(hypotheses, name),
+                                   aggregation.aggregate(name, hypotheses), atol=1e-4)
+    medoid = np.asarray(hypothesis_metrics.aggregate(hypotheses, "medoid"))
+    assert all(np.any(np.all(np.isclose(hypotheses[f], medoid[f], atol=1e-4), axis=(-2, -1))) for f in range(2))
 
 
 def test_aggregate_errors_zero_for_exact_estimate_and_pa_below_mpjpe():

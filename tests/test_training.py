@@ -185,7 +185,8 @@ def test_cli_resume_progress_changed_config_and_corrupt_checkpoints(tmp_path, ca
     assert f"workdir {workdir} was trained with model.width=32, diffusion.prediction_type='epsilon'" in err
     assert "this config says model.width=64, diffusion.prediction_type='v'" in err and "new --workdir" in err
     # Other training data (another normalisation): also refused.
-    code, out, err = _train_cli(capsys, workdir, "--config.training.num_steps=6", "--config.data.synthetic_count=500")
+    code, out, err = _train_cli(capsys, workdir, "--config.training.num_steps=6",
+                                "--config.data.synthetic_count=500")
     assert code == 2 and "normalisation" in err and "config.data" in err
     assert {path: path.read_bytes() for path in workdir.rglob("*") if path.is_file()} == before
 
@@ -206,3 +207,14 @@ def test_cli_resume_progress_changed_config_and_corrupt_checkpoints(tmp_path, ca
         (checkpoints / step / "default" / "_METADATA").write_text("junk{")
     code, out, err = _train_cli(capsys, workdir, "--config.training.num_steps=8")
     assert code == 2 and "no checkpoint can be restored" in err and err.strip().count("\n") == 0
+
+
+def test_distributed_arguments_come_from_the_environment():
+    from posediff_jax.training import sharding
+    from posediff_jax.validation import PoseDiffError
+
+    assert sharding.distributed_arguments({}) == {}  # left to JAX's cluster detection (TPU pod, SLURM)
+    assert sharding.distributed_arguments({"JAX_NUM_PROCESSES": "4", "JAX_PROCESS_ID": "2"}) == {
+        "num_processes": 4, "process_id": 2}
+    with pytest.raises(PoseDiffError, match="JAX_PROCESS_ID: expected an integer"):
+        sharding.distributed_arguments({"JAX_PROCESS_ID": "first"})

@@ -61,6 +61,7 @@ MATMUL_PROBES = ((256, 512, 512), (2048, 512, 512), (8192, 512, 512), (1024, 102
 GPU_MATMUL_PROBES = MATMUL_PROBES + ((4096, 4096, 4096), (8192, 8192, 8192))
 # A sample differing from JAX's by more than this (mm) means the port or the noise derivation drifted.
 SAME_SAMPLES_TOLERANCE_MM = 1.0
+TORCH_DEVICE = "cpu"  # --torch-device
 
 
 # ------------------------------------------------------------------------------------------------ machine
@@ -234,16 +235,18 @@ def analytic_dense_flops(params) -> float:
 
 
 def sampler_flops_per_evaluation(prior, guidance: str, hypotheses: int, chunk_size: int, energy_fn=None,
-                                 evidence=None) -> tuple[float | None, str]:
+                                 evidence=None, rows: int = 256) -> tuple[float | None, str]:
     """(FLOPs of one guided step of one hypothesis, how counted) from the compiled sampler (module docstring).
 
-    Counted on one frame with `min(hypotheses, rows per chunking group)` hypotheses; None when XLA gives no count.
+    Counted on one frame of `min(hypotheses, rows)` hypotheses (per-hypothesis work does not depend on the
+    batch; the shared time path adds ~10 kFLOP per hypothesis at 256 rows). None when XLA gives no count or an
+    incomplete one (below the network's dense-layer FLOPs: XLA's GPU cost analysis misses GEMMs it fuses into
+    Triton kernels at large batches).
     """
     from posediff_jax.guidance import make_heatmap_energy
-    from posediff_jax.sampling import chunking, make_sampler
+    from posediff_jax.sampling import make_sampler
 
-    plan = chunking.plan_chunks(hypotheses, chunk_size)
-    rows = min(hypotheses, plan.rows_per_group)
+    rows = min(hypotheses, rows)
     energy_fn = energy_fn or make_heatmap_energy()
     evidence = synthetic_evidence(1) if evidence is None else evidence
     counts = {}
@@ -254,8 +257,12 @@ def sampler_flops_per_evaluation(prior, guidance: str, hypotheses: int, chunk_si
     if counts[2] is None or counts[4] is None:
         return None, "no XLA count"
     if counts[4] > 1.5 * counts[2]:  # trip counts multiplied: the per-step difference
-        return (counts[4] - counts[2]) / 2 / rows, f"xla cost_analysis, (F(4 steps) - F(2 steps)) / 2 / {rows} rows"
-    return counts[4] / rows, f"xla cost_analysis of the compiled sampler (loop body once) / {rows} rows"
+        flops, how = (counts[4] - counts[2]) / 2 / rows, f"xla cost_analysis, (F(4 steps) - F(2 steps)) / 2 / {rows} rows"
+    else:
+        flops, how = counts[4] / rows, f"xla cost_analysis of the compiled sampler (loop body once) / {rows} rows"
+    if flops < 0.9 * analytic_dense_flops(prior.params):
+        return None, f"incomplete XLA count ({flops / 1e6:.2f} MFLOP)"
+    return flops, how
 
 
 # ------------------------------------------------------------------------------------------------ workload
@@ -293,10 +300,10 @@ def load_prior(spec: str):
 class TorchBaseline:
     """The PyTorch eager sampler of tools/torch_baseline.py for one configuration (same noise, same weights)."""
 
-    def __init__(self, prior, frames: int, hypotheses: int, steps: int, guidance: str, evidence, key, chunk=None):
+    def __init__(self, prior, config, frames: int, hypotheses: int, evidence, key, chunk=None, device="cpu"):
         module = _torch_baseline_module()
         self.module = module
-        self.sampler = module.TorchGuidedSampler(prior, num_steps=steps, guidance=guidance)
+        self.sampler = module.TorchGuidedSampler.from_config(prior, config, device=device)
         self.noise = module.initial_noise(key, frames, hypotheses)
         self.evidence = evidence
         self.chunk = chunk
@@ -337,9 +344,15 @@ def bench_case(prior, frames: int, hypotheses: int, steps: int, guidance: str, c
     torch_run = None
     max_abs_diff = None
     if baseline == "torch":
-        torch_run = TorchBaseline(prior, frames, hypotheses, steps, guidance, evidence, key, torch_chunk).run
+        torch_run = TorchBaseline(prior, sampler.config, frames, hypotheses, evidence, key, torch_chunk,
+                                  TORCH_DEVICE).run
         torch_poses, _ = torch_run()  # warm-up and the same-samples check
-        max_abs_diff = float(np.max(np.abs(torch_poses - poses)))
+        reference = poses
+        if jax.default_backend() != "cpu":  # GPUs run float32 matmuls as TF32 by default; torch does not
+            with jax.default_matmul_precision("highest"):
+                reference = np.asarray(jax.jit(lambda key, evidence: sampler.sample_batch(key, evidence, hypotheses))(
+                    key, evidence))
+        max_abs_diff = float(np.max(np.abs(torch_poses - reference)))
         if not max_abs_diff <= SAME_SAMPLES_TOLERANCE_MM:
             log(f"  WARNING: torch and JAX samples differ by {max_abs_diff:.3g} mm (> {SAME_SAMPLES_TOLERANCE_MM})")
     times, baseline_times = [], []
@@ -354,7 +367,8 @@ def bench_case(prior, frames: int, hypotheses: int, steps: int, guidance: str, c
         prior, guidance, hypotheses, chunk_size, energy_fn, synthetic_evidence(1))
     if flops_per_evaluation is None:
         factor = 2.0 if guidance == "dps" else 1.0
-        flops_per_evaluation, flop_source = factor * analytic_dense_flops(prior.params), "analytic dense layers"
+        flops_per_evaluation, flop_source = (factor * analytic_dense_flops(prior.params),
+                                             f"analytic dense layers ({flop_source})")
     evaluations = frames * hypotheses * steps
     achieved = flops_per_evaluation * evaluations / seconds
     memory, memory_source = peak_memory_bytes()
@@ -468,6 +482,7 @@ def main(argv=None) -> int:
     parser.add_argument("--baseline", choices=["none", "torch"], default="none",
                         help="also time the PyTorch eager port (tools/torch_baseline.py), interleaved")
     parser.add_argument("--torch-threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    parser.add_argument("--torch-device", default="cpu", help="torch device for the baseline ('cuda' on a GPU)")
     parser.add_argument("--torch-chunk", type=int, default=None, help="hypotheses per torch batch (default: all)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--probe-repeats", type=int, default=5)
@@ -483,6 +498,8 @@ def main(argv=None) -> int:
         import torch
 
         torch.set_num_threads(args.torch_threads)
+    global TORCH_DEVICE
+    TORCH_DEVICE = args.torch_device
     if args.target_rows:
         from posediff_jax.sampling import chunking
 

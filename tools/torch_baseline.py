@@ -38,7 +38,7 @@ NUM_JOINTS = 17
 
 
 def _tensor(value, device="cpu"):
-    return torch.as_tensor(np.asarray(value, np.float32), device=device)
+    return torch.from_numpy(np.array(value, dtype=np.float32)).to(device)
 
 
 # ------------------------------------------------------------------------------------------------ network
@@ -106,7 +106,7 @@ class TorchHeatmapEnergy:
         self.weights = _tensor(evidence.joint_weights, device)  # [F, 17]
         self.intrinsics = _tensor(evidence.intrinsics, device)  # [F, 3, 3]
         self.root_given = _tensor(evidence.root_translation, device)  # [F, 3]
-        self.use_given_root = torch.as_tensor(np.asarray(evidence.use_given_root, bool), device=device)  # [F]
+        self.use_given_root = torch.from_numpy(np.array(evidence.use_given_root, dtype=bool)).to(device)  # [F]
         self.eps, self.outside_weight = eps, outside_weight
         frames, joints, self.height, self.width = self.heatmaps.shape
         k = self.intrinsics
@@ -184,8 +184,23 @@ def cosine_alpha_bar(t, offset: float = 0.008, min_alpha_bar: float = 1e-5):
 class TorchGuidedSampler:
     """DDIM (eta = 0) with 'dps' or 'x0' heatmap guidance; mirrors `make_sampler(prior, make_heatmap_energy(), ...)`."""
 
+    @classmethod
+    def from_config(cls, prior, config, device="cpu"):
+        """From the JAX sampler's `SamplerConfig`; refuses settings the port does not have."""
+        unsupported = {
+            "method": config.method != "ddim", "eta": float(config.eta) != 0.0,
+            "scale_schedule": config.scale_schedule != "constant", "precondition": bool(config.precondition),
+            "guidance_repeats": int(getattr(config, "guidance_repeats", 1)) != 1,
+            "final_refinement_steps": int(getattr(config, "final_refinement_steps", 0)) != 0,
+        }
+        names = [name for name, bad in unsupported.items() if bad]
+        if names:
+            raise ValueError(f"torch baseline: not ported for these sampler settings: {names}")
+        return cls(prior, config.num_steps, config.guidance, config.guidance_scale, config.max_grad_norm,
+                   device=device)
+
     def __init__(self, prior, num_steps: int = 50, guidance: str = "dps", guidance_scale: float = 0.1,
-                 max_grad_norm: float = 50.0, x0_clip: float | None = None, device="cpu"):
+                 max_grad_norm: float = 5.0, x0_clip: float | None = None, device="cpu"):
         schedule = prior.schedule
         if schedule.kind != "cosine" or prior.prediction_type != "epsilon":
             raise ValueError("torch baseline: only the cosine schedule with epsilon prediction is ported "
@@ -222,8 +237,9 @@ class TorchGuidedSampler:
 
     def _step(self, x_t, index, energy):
         t, s = self.times[index], self.times[index + 1]
-        alpha_bar_t = torch.tensor(self.alpha_bar[index], dtype=torch.float32)
-        alpha_bar_s = torch.tensor(1.0 if s <= 0.0 else self.alpha_bar[index + 1], dtype=torch.float32)
+        alpha_bar_t = torch.tensor(self.alpha_bar[index], dtype=torch.float32, device=self.device)
+        alpha_bar_s = torch.tensor(1.0 if s <= 0.0 else self.alpha_bar[index + 1], dtype=torch.float32,
+                                   device=self.device)
         alpha, sigma = float(torch.sqrt(alpha_bar_t)), float(torch.sqrt(1.0 - alpha_bar_t))
         if self.guidance == "dps":
             x_t = x_t.detach().requires_grad_(True)
@@ -245,8 +261,7 @@ class TorchGuidedSampler:
             gradient = gradient * torch.clamp(self.max_grad_norm / norm, max=1.0)
             x0_guided = self._pin_root(x0 - self.guidance_scale * gradient)
             eps = (x_t - alpha * x0) / max(sigma, 1e-6)
-            ratio = torch.clamp(alpha_bar_t / alpha_bar_s, 0.0, 1.0)
-            del ratio  # eta = 0: c = 0, no noise term
+            # eta = 0: the noise coefficient c is 0, so no noise term (and no draw).
             direction = torch.sqrt(torch.clamp(1 - alpha_bar_s, min=0.0))
             return torch.sqrt(alpha_bar_s) * x0_guided + direction * eps
 
@@ -267,13 +282,13 @@ class TorchGuidedSampler:
 
 def initial_noise(key, num_frames: int, num_hypotheses: int):
     """`[frames, m, 17, 3]` the JAX sampler's starting noise for `sample_batch(key, ...)`: frame f uses
-    `fold_in(key, f)`, hypothesis i `fold_in(frame_key, i)`, split into (initial, steps) keys, x_T =
+    `fold_in(key, f)`, hypothesis i `fold_in(frame_key, i)`, split into (initial, steps, refine) keys, x_T =
     `normal(initial, (17, 3))` (mirrors `samplers.sample_one`; if that derivation changes, `check_same_samples`
     fails and says so)."""
     import jax
 
     def one(frame_key, index):
-        initial_key, _ = jax.random.split(jax.random.fold_in(frame_key, index))
+        initial_key = jax.random.split(jax.random.fold_in(frame_key, index), 3)[0]
         return jax.random.normal(initial_key, (NUM_JOINTS, 3), jax.numpy.float32)
 
     frame_keys = jax.vmap(lambda f: jax.random.fold_in(key, f))(jax.numpy.arange(num_frames))
@@ -282,7 +297,13 @@ def initial_noise(key, num_frames: int, num_hypotheses: int):
 
 
 def timed_sample(sampler: TorchGuidedSampler, noise, evidence, chunk=None) -> tuple[Any, float]:
-    """(poses `[F, m, 17, 3]` numpy, seconds) of one eager run."""
+    """(poses `[F, m, 17, 3]` numpy, seconds) of one eager run (CUDA work synchronised before the clock stops)."""
+    cuda = str(sampler.device).startswith("cuda")
+    if cuda:
+        torch.cuda.synchronize()
     start = time.perf_counter()
     poses = sampler.sample(noise, evidence, chunk)
-    return poses.numpy(), time.perf_counter() - start
+    if cuda:
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    return poses.cpu().numpy(), seconds

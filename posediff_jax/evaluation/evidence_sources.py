@@ -4,7 +4,10 @@
   the upper bound of a perfect detector with `sigma` heatmap pixels of uncertainty.
 - 'detections': Gaussian heatmaps rendered around a 2D detector's keypoints (`keypoints_2d_detected`, e.g.
   the Stacked-Hourglass S9 detections the h36m builder reads), joints without a counterpart in the
-  detector's layout (`detection_mask` False: Spine for MPII-16) get weight 0.
+  detector's layout (`detection_mask` False: Spine for MPII-16) get weight 0. Where the frames carry the
+  detector's per-joint `detection_confidence [N, 17]` in [0, 1], it widens each joint's Gaussian
+  (`render.sigma_from_confidence`: the likelihood's precision scales with the confidence) while the mask
+  stays the joint weight, so a confidence is counted once.
 - 'heatmap_arrays': real heatmaps a user has, from an `.npz` with `heatmaps [N, 17, H, W]` (non-negative,
   H36M-17 order), `image_to_heatmap [N, 2, 3]`, optional `joint_weights [N, 17]`, and the frame identity
   `subject [N]`, `action [N]`, `camera [N]` (strings) and `frame [N]` (ints) to match the dataset's frames.
@@ -93,9 +96,10 @@ def batch_evidence(source: str, frames: Mapping[str, np.ndarray], indices, sigma
         if "keypoints_2d_detected" not in frames:
             raise PoseDiffError("evidence 'detections': this dataset's frames carry no detector keypoints")
         weights = frames["detection_mask"][indices].astype(np.float32)
+        confidence = frames["detection_confidence"][indices] if "detection_confidence" in frames else None
         return heatmap_evidence_from_keypoints(
             frames["keypoints_2d_detected"][indices], intrinsics, sigma=sigma, heatmap_size=heatmap_size,
-            joint_weights=weights, root_translation=root,
+            confidence=confidence, joint_weights=weights, root_translation=root,
         )
     if source == "heatmap_arrays":
         if heatmap_arrays is None:

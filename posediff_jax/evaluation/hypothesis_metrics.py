@@ -30,7 +30,7 @@ from posediff_jax.metrics import mpjpe, pa_mpjpe
 from posediff_jax.validation import PoseDiffError, check_array
 
 DEFAULT_CALIBRATION_LEVELS = (0.5, 0.9)
-AGGREGATIONS = ("mean", "median")
+AGGREGATIONS = ("mean", "median", "geometric_median", "medoid", "mean_shift")
 
 
 def _check_hypotheses(hypotheses):
@@ -81,7 +81,8 @@ def aggregate(hypotheses, method: str = "mean"):
 
     Args:
       hypotheses: `[batch, m, J, 3]`.
-      method: 'mean' (the average pose) or 'median' (coordinate-wise median).
+      method: 'mean' (the average pose), 'median' (coordinate-wise median), or a mode-seeking estimate of
+        `sampling.aggregate`: 'geometric_median' (per-joint spatial median), 'medoid', 'mean_shift'.
     Returns:
       `[batch, J, 3]`.
     """
@@ -91,7 +92,11 @@ def aggregate(hypotheses, method: str = "mean"):
     hypotheses = jnp.asarray(hypotheses, jnp.float32)
     if method == "mean":
         return jnp.mean(hypotheses, axis=1)
-    return jnp.median(hypotheses, axis=1)
+    if method == "median":
+        return jnp.median(hypotheses, axis=1)
+    from posediff_jax.sampling import aggregate as aggregation
+
+    return aggregation.aggregate(method, hypotheses)
 
 
 def aggregate_errors(estimate, target) -> dict:

@@ -92,12 +92,15 @@ def reweighted_root_translation(pose, evidence: HeatmapEvidence, floor, iteratio
     Starts from the `joint_weights` solve; each iteration multiplies every joint's weight by its inlier
     probability `h_j / (h_j + floor_j)` at the current root (the responsibility of the heatmap in the
     inlier/outlier mixture; `floor` scalar or `[17]`) plus `base_weight`, which keeps the solve determined
-    when every joint is far from its peak (early sampler steps). 0 iterations = the plain solve.
+    when every joint is far from its peak (early sampler steps). 0 iterations = the plain solve. The weights
+    are held constant under differentiation (EM), so the gradient is that of the plain solve at those weights.
     """
     root = root_translation_for(pose, evidence)
     for _ in range(int(iterations)):
         values, _ = _candidate_values(pose[None], root, evidence)
-        inlier = values[0] / (values[0] + floor)
+        # EM-style: the responsibilities are constants of the re-solve. Differentiating through them lets the
+        # guidance lower the energy by re-weighting the root solve instead of moving joints to their peaks.
+        inlier = jax.lax.stop_gradient(values[0] / (values[0] + floor))
         root = root_translation_for(pose, evidence, evidence.joint_weights * (inlier + base_weight))
     return root
 

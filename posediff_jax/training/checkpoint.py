@@ -18,7 +18,12 @@ older step restores onto the same target: if no step restores (e.g. a changed mo
 
 from __future__ import annotations
 
+import contextlib
+import io
 import pathlib
+import re
+import sys
+import threading
 import warnings
 
 import jax
@@ -59,15 +64,51 @@ def _short_error(error: BaseException, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+# A failed Orbax restore closes its asyncio loop while TensorStore reads are still in flight; their completion
+# callbacks then print "RuntimeError: Event loop is closed" tracebacks (hundreds of lines) to sys.stderr.
+_CLOSED_LOOP_NOISE = re.compile(
+    r"Traceback \(most recent call last\):|File \"[^\"]*asyncio[/\\]base_events\.py\", line \d+, in \w+|"
+    r"self\._check_closed\(\)|raise RuntimeError\('Event loop is closed'\)|RuntimeError: Event loop is closed|"
+    r"RuntimeError:|Event loop is closed")
+
+
+class _WithoutClosedLoopNoise(io.TextIOBase):
+    """A stderr stand-in that forwards every line except the fragments of those tracebacks."""
+
+    def __init__(self, target):
+        self.target, self.pending, self.lock = target, "", threading.Lock()
+
+    def write(self, text):
+        with self.lock:
+            lines = (self.pending + text).split("\n")
+            self.pending = lines.pop()
+            for line in lines:
+                if _CLOSED_LOOP_NOISE.sub("", line).strip(" \t^"):
+                    self.target.write(line + "\n")
+        return len(text)
+
+    def flush(self):
+        with self.lock:
+            if _CLOSED_LOOP_NOISE.sub("", self.pending).strip(" \t^"):
+                self.target.write(self.pending)
+            self.pending = ""
+        self.target.flush()
+
+
 def _restore_newest_good(manager, restore_args):
     """(step, restored item, [(bad step, error), ...] newer than it) or (None, None, failures) if none restores."""
     failures = []
-    for step in sorted(manager.all_steps(), reverse=True):
-        try:
-            return step, manager.restore(step, args=restore_args), failures
-        except Exception as error:  # noqa: BLE001  Orbax/TensorStore raise ValueError, OSError, JSON errors, ...
-            failures.append((step, error))
-    return None, None, failures
+    filtered = _WithoutClosedLoopNoise(sys.stderr)
+    try:
+        with contextlib.redirect_stderr(filtered):
+            for step in sorted(manager.all_steps(), reverse=True):
+                try:
+                    return step, manager.restore(step, args=restore_args), failures
+                except Exception as error:  # noqa: BLE001  Orbax/TensorStore: ValueError, OSError, JSON errors...
+                    failures.append((step, error))
+            return None, None, failures
+    finally:
+        filtered.flush()
 
 
 def _no_good_checkpoint(directory, failures, hint: str = "") -> CheckpointError:

@@ -113,15 +113,16 @@ def evaluate_prior(prior, held_out_poses, reference_poses, loss_fn, config, key)
     Args:
       held_out_poses: `[M, 17, 3]` mm, for the denoising loss (the first `config.eval.num_poses`).
       reference_poses: `[R, 17, 3]` mm training poses whose bone lengths the samples are compared with.
-    Samples: `config.eval.num_samples` DDPM-ancestral samples with `config.eval.sampler_steps` steps
-    (`posediff_jax.sampling`, no guidance).
+    Samples: `config.eval.num_samples` unconditional samples with the generation settings of the one sampler
+    surface (`sampler_config_for(None)`: DDPM) and `config.eval.sampler_steps` steps.
     """
-    from posediff_jax.sampling import make_sampler
+    from posediff_jax.sampling import make_sampler, sampler_config_for
 
     held_out = held_out_poses[: config.eval.num_poses]
     x0 = prior.normalization.normalize(jnp.asarray(held_out))
     eval_loss = float(jax.jit(lambda params, x, k: loss_fn(params, prior.apply_fn, x, k))(prior.params, x0, key))
-    sampler = make_sampler(prior, None, num_steps=config.eval.sampler_steps, method="ddpm", chunk_size=1024)
+    sampler = make_sampler(prior, None, sampler_config_for(None, num_steps=config.eval.sampler_steps,
+                                                           chunk_size=1024))
     samples = np.asarray(sampler.sample(jax.random.fold_in(key, 1), None, config.eval.num_samples))
     metrics = {"eval_loss": eval_loss}
     metrics.update(plausibility_metrics(samples, reference_poses))

@@ -1,0 +1,371 @@
+"""Every command in the README's ```bash blocks runs, at small sizes, so the README cannot drift from the CLI.
+
+How it works:
+- `readme_commands()` reads every fenced ```bash block of README.md, joins `\\` continuations, drops
+  `# comments` and optional `[...]` groups (`[--checkpoint DIR]`), and splits `a && b` into its parts.
+- Each part must match one entry of `RULES` (the longest matching prefix, after `.venv/bin/` is dropped from the
+  program). A part with no rule FAILS `test_every_readme_command_has_a_rule`: a new or changed README command
+  needs one new line in `RULES` saying how to run it fast.
+- Runnable parts run once each (identical commands are deduplicated), in README order, in one temporary working
+  folder laid out as the README assumes: `photo.jpg` (the shipped photo), small valid `evidence.npz`,
+  `known_joints.npz` and `bones.npz`, a copy of `configs/`, `../shared` -> the real data folder
+  (POSEDIFF_SHARED_DIR or ../shared beside the repo; commands whose rule says `shared=True` skip without it).
+  `tools/...` arguments point at the repo's tools; `posediff` and `python` run as subprocesses of this
+  interpreter on CPU with XLA optimisations off. Relative outputs (e.g. `--output posediff_jax/assets/prior`) land
+  in the temporary folder; every run checks that the repo's files were not touched.
+- Setup commands (`python3 -m venv ...`, `pip install ...`, `python -m pytest`) are not run; instead every README
+  command that runs pytest must appear verbatim in `.ci/run`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+README = REPO_ROOT / "README.md"
+CI_SCRIPT = REPO_ROOT / ".ci" / "run"
+SHARED_DIR = pathlib.Path(os.environ.get("POSEDIFF_SHARED_DIR", REPO_ROOT.parent / "shared"))
+COMMAND_TIMEOUT_S = 600
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """How a README command runs here: `append` (extra arguments, small sizes), `substitute` ((old, new) pairs
+    replaced inside arguments, e.g. placeholders), `shared` (needs ../shared), `run` (False: setup, not run)."""
+
+    append: str = ""
+    shared: bool = False
+    substitute: tuple = ()
+    run: bool = True
+
+
+SETUP = Rule(run=False)
+SAMPLING_SMALL = "--num-hypotheses 2 --steps 2"
+TRAIN_SMALL = ("--config.training.num_steps=2 --config.training.global_batch_size=8 --config.data.stride=100 "
+               "--config.eval.num_poses=16 --config.eval.num_samples=4 --config.eval.sampler_steps=2 "
+               "--config.training.progress_bar=False")
+EVALUATE_SMALL = ("--no-progress --set data.max_frames=2 --set 'num_hypotheses=(2,)' --set sampler.num_steps=2 "
+                  "--set completion.num_poses=2 --set plausibility.num_samples=4 --set plausibility.num_real=8 "
+                  "--set plausibility.reference_stride=2000")
+DATA_DIR = ("=DIR", "=../shared/data/h36m")
+
+# README command prefix -> how to run it fast. One line per command form; the longest matching prefix wins.
+RULES = {
+    "python3 -m venv": SETUP,  # setup; the README's test command must be in .ci/run (test below)
+    "pip install": SETUP,
+    "python -m pytest": SETUP,
+    "posediff demo": Rule(SAMPLING_SMALL),
+    "posediff estimate": Rule(SAMPLING_SMALL),
+    "posediff complete": Rule(SAMPLING_SMALL),
+    "posediff generate": Rule(SAMPLING_SMALL),
+    "posediff evaluate": Rule(EVALUATE_SMALL, shared=True),
+    "posediff train": Rule(TRAIN_SMALL, shared=True, substitute=(DATA_DIR,)),
+    "python tools/export_prior.py": Rule(shared=True),  # exports the workdir the README's train command wrote
+}
+
+
+# ------------------------------------------------------------------------------------------------ parsing
+
+
+def bash_blocks(text: str) -> list[str]:
+    """The contents of every fenced ```bash (or ```sh / ```shell) block."""
+    return [match.group(1) for match in re.finditer(r"^```(?:bash|sh|shell)[ \t]*\n(.*?)^```", text, re.M | re.S)]
+
+
+def drop_optional_groups(tokens: list[str]) -> list[str]:
+    """Removes `[ ... ]` groups (optional arguments in usage notation), which may span several tokens."""
+    kept, depth = [], 0
+    for token in tokens:
+        if depth == 0 and token.startswith("["):
+            depth = 1
+        if depth:
+            if token.endswith("]"):
+                depth = 0
+            continue
+        kept.append(token)
+    return kept
+
+
+def normalise_program(tokens: list[str]) -> list[str]:
+    """`.venv/bin/posediff` -> `posediff` (the README runs installed programs both ways)."""
+    if tokens and tokens[0].startswith(".venv/bin/"):
+        tokens = [tokens[0][len(".venv/bin/"):]] + tokens[1:]
+    return tokens
+
+
+def readme_commands(text: str) -> list[dict]:
+    """Every command of the bash blocks: {'raw': the README line (continuations joined, comment dropped),
+    'parts': [token lists, one per `&&` part, programs normalised, optional groups dropped]}."""
+    commands = []
+    for block in bash_blocks(text):
+        for line in re.sub(r"\\\n", " ", block).splitlines():
+            tokens = shlex.split(line, comments=True)
+            if not tokens:
+                continue
+            parts, current = [], []
+            for token in tokens + ["&&"]:
+                if token == "&&":
+                    if current:
+                        parts.append(normalise_program(drop_optional_groups(current)))
+                    current = []
+                else:
+                    current.append(token)
+            commands.append({"raw": re.sub(r"\s+#.*$", "", line).strip(), "parts": parts})
+    return commands
+
+
+def find_rule(tokens: list[str]):
+    """(prefix, Rule) of the longest `RULES` prefix matching the command's tokens, or (None, None)."""
+    best = (None, None)
+    for prefix, rule in RULES.items():
+        words = prefix.split()
+        if tokens[: len(words)] == words and (best[0] is None or len(words) > len(best[0].split())):
+            best = (prefix, rule)
+    return best
+
+
+def runnable_commands(text: str) -> list[list[str]]:
+    """Unique runnable parts (token lists), README order; parts without a rule are included (their test fails)."""
+    seen, result = set(), []
+    for command in readme_commands(text):
+        for tokens in command["parts"]:
+            prefix, rule = find_rule(tokens)
+            if rule is not None and not rule.run:
+                continue
+            key = tuple(prepared_arguments(tokens, rule)) if rule is not None else tuple(tokens)
+            if key not in seen:
+                seen.add(key)
+                result.append(tokens)
+    return result
+
+
+def prepared_arguments(tokens: list[str], rule: Rule) -> list[str]:
+    """The README tokens with the rule's substitutions applied and its small-size arguments appended."""
+    arguments = list(tokens)
+    for old, new in rule.substitute:
+        arguments = [argument.replace(old, new) for argument in arguments]
+    return arguments + shlex.split(rule.append)
+
+
+README_TEXT = README.read_text()
+RUNNABLE = runnable_commands(README_TEXT)
+
+
+# ----------------------------------------------------------------------------------------- parser tests
+
+
+def test_parser_joins_continuations_drops_comments_and_optional_groups():
+    text = (
+        "intro\n```bash\n"
+        "posediff demo        # a comment\n"
+        "posediff train --config c.py \\\n    --workdir w  --config.x=DIR\n"
+        "posediff evaluate --config e.py [--checkpoint DIR] --set 'a=(1, 2)'\n"
+        "python3 -m venv .venv && .venv/bin/posediff demo\n"
+        "```\n```python\nposediff not_bash\n```\n"
+    )
+    commands = readme_commands(text)
+    assert [command["parts"] for command in commands] == [
+        [["posediff", "demo"]],
+        [["posediff", "train", "--config", "c.py", "--workdir", "w", "--config.x=DIR"]],
+        [["posediff", "evaluate", "--config", "e.py", "--set", "a=(1, 2)"]],
+        [["python3", "-m", "venv", ".venv"], ["posediff", "demo"]],
+    ]
+    assert commands[0]["raw"] == "posediff demo"
+    # Deduplicated, setup parts left out, README order.
+    assert runnable_commands(text) == [["posediff", "demo"], commands[1]["parts"][0], commands[2]["parts"][0]]
+    assert find_rule(["posediff", "unknown-command"]) == (None, None)
+    # Commands naming the same produced path run in order; inputs and data paths do not order them.
+    chain = [["posediff", "train", "--workdir", "runs/x", "--config.data.manual_dir=../shared/data"],
+             ["posediff", "estimate", "--image", "photo.jpg", "--guidance-scale", "0.1"],
+             ["python", "tools/export.py", "--workdir=runs/x"],
+             ["posediff", "generate", "--guidance-scale", "0.1", "--config.data.manual_dir=../shared/data"],
+             ["posediff", "estimate", "--input", "photo.jpg"]]
+    assert dependencies(chain, {"photo.jpg"}) == {0: [], 1: [], 2: [0], 3: [], 4: []}
+    assert find_rule(["posediff", "estimate", "--image", "x.jpg"])[0] == "posediff estimate"
+
+
+# ------------------------------------------------------------------------------------------- README tests
+
+
+def test_every_readme_command_has_a_rule():
+    commands = readme_commands(README_TEXT)
+    assert commands, "README.md has no ```bash blocks"
+    missing = [" ".join(tokens) for command in commands for tokens in command["parts"] if find_rule(tokens)[1] is None]
+    assert not missing, (
+        f"README commands without a rule in {pathlib.Path(__file__).name}'s RULES (add one line each saying how to "
+        f"run it fast): {missing}")
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    test_commands = [command["raw"] for command in readme_commands(README_TEXT) if "pytest" in command["raw"]]
+    assert test_commands, "README.md shows no test command (a ```bash line running pytest)"
+    ci_script = CI_SCRIPT.read_text()
+    for command in test_commands:
+        assert command in ci_script, f".ci/run does not run the README's test command verbatim: {command!r}"
+
+
+# -------------------------------------------------------------------------------------- running commands
+
+
+def write_fixtures(folder: pathlib.Path) -> None:
+    """The input files the README's commands name, small and valid."""
+    shutil.copy(REPO_ROOT / "posediff_jax" / "assets" / "images" / "apollo11_crew.jpg", folder / "photo.jpg")
+    with np.load(REPO_ROOT / "posediff_jax" / "assets" / "examples" / "h36m_s9_examples.npz") as examples:
+        keypoints = examples["keypoints_2d_detected"][:1].astype(np.float32)
+        intrinsics = examples["intrinsics"][:1].astype(np.float32)
+        pose = examples["pose_3d"][0].astype(np.float64)
+    np.savez(folder / "evidence.npz", keypoints_2d=keypoints, intrinsics=intrinsics)
+    pose = pose - pose[:1]
+    mask = np.zeros(17, np.float32)
+    mask[:7] = 1.0  # pelvis and legs known
+    known = np.where(mask[:, None] > 0, pose, np.nan).astype(np.float32)
+    np.savez(folder / "known_joints.npz", known_joints=known, mask=mask)
+    from posediff_jax.skeleton import BONES
+
+    lengths = np.array([np.linalg.norm(pose[child] - pose[parent]) for child, parent in BONES], np.float32)
+    np.savez(folder / "bones.npz", bone_lengths=lengths)
+    shutil.copytree(REPO_ROOT / "configs", folder / "configs", ignore=shutil.ignore_patterns("__pycache__"))
+
+
+def program_arguments(arguments: list[str]) -> list[str]:
+    """The argv to run: `posediff` and `python` of this interpreter's environment, `tools/` paths at the repo's.
+
+    `posediff` is the installed console script beside the interpreter (else `python -P -m posediff_jax`: -P keeps
+    the working folder off sys.path, where an exported `posediff_jax/assets/prior` would shadow the package).
+    """
+    arguments = [str(REPO_ROOT / argument) if argument.startswith("tools/") else argument for argument in arguments]
+    if arguments[0] == "posediff":
+        script = pathlib.Path(sys.executable).parent / "posediff"
+        program = [str(script)] if script.is_file() else [sys.executable, "-P", "-m", "posediff_jax"]
+        return program + arguments[1:]
+    if arguments[0] in ("python", "python3"):
+        return [sys.executable] + arguments[1:]
+    return arguments
+
+
+def repo_snapshot() -> dict:
+    """What a stray write into the repo would change: top-level names and the package's shipped assets."""
+    snapshot = {"top level": sorted(path.name for path in REPO_ROOT.iterdir())}
+    for path in sorted((REPO_ROOT / "posediff_jax" / "assets").rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            stat = path.stat()
+            snapshot[str(path.relative_to(REPO_ROOT))] = (stat.st_size, stat.st_mtime_ns)
+    return snapshot
+
+
+def written_paths(stdout: str) -> list[str]:
+    """Relative file paths a command reports on its `wrote ...` lines."""
+    paths = []
+    for line in stdout.splitlines():
+        if line.strip().startswith("wrote"):
+            paths += re.findall(r"(?<![\w/.-])([\w.-][\w./-]*\.(?:npz|png|json|md))\b", line)
+    return paths
+
+
+def runnable(tokens) -> bool:
+    rule = find_rule(tokens)[1]
+    return rule is not None and not (rule.shared and not (SHARED_DIR / "data").is_dir())
+
+
+def dependencies(commands: list[list[str]], fixtures: set) -> dict:
+    """{index: earlier indices it waits for}: B waits for an earlier A when both name the same relative path that
+    is not an input fixture (e.g. the train command's and the export's `runs/h36m_prior`)."""
+
+    def paths(tokens):
+        values = {token.split("=", 1)[-1] for token in tokens[1:] if not token.startswith("-") or "=" in token}
+        return {value for value in values
+                if ("/" in value or re.search(r"\.[A-Za-z]\w*$", value)) and not value.startswith("../shared")
+                } - fixtures
+
+    named = [paths(tokens) for tokens in commands]
+    return {index: [earlier for earlier in range(index) if named[earlier] & named[index]]
+            for index in range(len(commands))}
+
+
+class Runner:
+    """Runs the selected README commands in one working folder, `WORKERS` at a time (default 2: the CI's cores),
+    each after the earlier commands it depends on (`dependencies`); results are awaited per test."""
+
+    def __init__(self, root: pathlib.Path, commands: list[list[str]]):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.work = root / "work"
+        self.work.mkdir()
+        write_fixtures(self.work)
+        if (SHARED_DIR / "data").is_dir():
+            (root / "shared").symlink_to(SHARED_DIR.resolve(), target_is_directory=True)
+        self.environment = dict(os.environ, JAX_PLATFORMS="cpu", JAX_DISABLE_MOST_OPTIMIZATIONS="1",
+                                POSEDIFF_JAX_CACHE_DIR=str(root / "xla_cache"), MPLBACKEND="Agg",
+                                TFDS_DATA_DIR=str(root / "tensorflow_datasets"))
+        self.snapshot = repo_snapshot()
+        fixtures = {path.name for path in self.work.iterdir()} | {
+            str(path.relative_to(self.work)) for path in self.work.rglob("*")}
+        waits = dependencies(commands, fixtures)
+        workers = int(os.environ.get("POSEDIFF_README_TEST_WORKERS", "2"))
+        self.pool = ThreadPoolExecutor(max_workers=max(workers, 1))
+        self.futures = {}
+        for index, tokens in enumerate(commands):
+            earlier = [self.futures[tuple(commands[i])] for i in waits[index]]
+            self.futures[tuple(tokens)] = self.pool.submit(self._run, tokens, earlier)
+
+    def _run(self, tokens, earlier):
+        for future in earlier:  # submitted before this one: already running or done (no deadlock)
+            future.exception()
+        argv = program_arguments(prepared_arguments(tokens, find_rule(tokens)[1]))
+        try:
+            completed = subprocess.run(argv, cwd=self.work, env=self.environment, capture_output=True, text=True,
+                                       timeout=COMMAND_TIMEOUT_S)
+        except subprocess.TimeoutExpired as error:
+            return argv, None, f"timed out after {COMMAND_TIMEOUT_S} s", str(error.stderr or "")
+        return argv, completed.returncode, completed.stdout, completed.stderr
+
+    def result(self, tokens):
+        return self.futures[tuple(tokens)].result()
+
+
+@pytest.fixture(scope="module")
+def runner(request, tmp_path_factory):
+    """Starts every selected, runnable README command at once (they run `WORKERS` at a time)."""
+    selected = [item.callspec.params["tokens"] for item in request.session.items
+                if getattr(item, "originalname", None) == "test_readme_command_runs"]
+    commands = [tokens for tokens in RUNNABLE if tokens in selected and runnable(tokens)]
+    started = Runner(tmp_path_factory.mktemp("readme"), commands)
+    yield started
+    started.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def command_parameters():
+    """One pytest parameter per runnable README command; those needing ../shared are marked `shared_data`."""
+    parameters = []
+    for tokens in RUNNABLE:
+        rule = find_rule(tokens)[1]
+        marks = [pytest.mark.shared_data] if rule is not None and rule.shared else []
+        parameters.append(pytest.param(tokens, id=" ".join(tokens)[:70], marks=marks))
+    return parameters
+
+
+@pytest.mark.parametrize("tokens", command_parameters())
+def test_readme_command_runs(tokens, runner):
+    prefix, rule = find_rule(tokens)
+    if rule is None:
+        pytest.fail(f"no rule for README command {' '.join(tokens)!r}: add one line to RULES")
+    if rule.shared and not (SHARED_DIR / "data").is_dir():
+        pytest.skip(f"needs the real data folder {SHARED_DIR} (set POSEDIFF_SHARED_DIR)")
+    argv, returncode, stdout, stderr = runner.result(tokens)
+    output = f"$ {shlex.join(argv)}\n--- stdout\n{stdout[-3000:]}\n--- stderr\n{stderr[-3000:]}"
+    assert returncode == 0, output
+    assert "Traceback" not in stderr, output
+    assert repo_snapshot() == runner.snapshot, f"files in the repo changed while README commands ran\n{output}"
+    for path in written_paths(stdout):
+        assert not pathlib.Path(path).is_absolute() and (runner.work / path).exists(), (
+            f"reported output {path!r} is not in the working folder\n{output}")
