@@ -9,9 +9,11 @@ temporary file and rename).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
+import warnings
 
 from posediff_jax import __version__
 from posediff_jax.validation import PoseDiffError
@@ -90,6 +92,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def one_line_warnings(command: str):
+    """The project's own warnings (checkpoint warnings) as one
+    `posediff COMMAND: warning: ...` line each; other warnings keep Python's format."""
+    from posediff_jax.prior.workdir import CheckpointWarning
+
+    own = (CheckpointWarning,)
+    default_show = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, own):
+            print(f"posediff {command}: warning: {message}", file=sys.stderr)
+        else:
+            default_show(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", CheckpointWarning)
+        warnings.showwarning = show
+        yield
+
+
 def main(argv=None, compilation_cache=None) -> int:
     """Runs one command; returns the exit code. `compilation_cache`: use the persistent XLA cache (default:
     only when started as a program, `argv is None`, so in-process callers such as tests leave no cache)."""
@@ -106,7 +129,8 @@ def main(argv=None, compilation_cache=None) -> int:
     if use_cache:
         enable_compilation_cache()
     try:
-        return int(args._run(args) or 0)
+        with one_line_warnings(args.command):
+            return int(args._run(args) or 0)
     except PoseDiffError as error:
         print(f"posediff {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -11,7 +11,7 @@ from posediff_jax import prior as prior_lib
 from posediff_jax.normalization import compute_normalization_stats
 from posediff_jax.training import checkpoint
 from posediff_jax.training.config_schema import load_config
-from posediff_jax.training.synthetic import synthetic_poses
+from posediff_jax.data.synthetic import synthetic_poses
 from posediff_jax.training.train_state import create_train_state, make_network, make_optimizer
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from posediff_jax import skeleton
 from posediff_jax.plausibility import per_bone_deviation, plausibility_metrics
-from posediff_jax.training.synthetic import TEMPLATE, synthetic_poses
+from posediff_jax.data.synthetic import TEMPLATE, synthetic_poses
 
 
 def test_synthetic_poses_keep_the_template_skeleton_up_to_scale():

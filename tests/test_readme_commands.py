@@ -27,6 +27,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -253,14 +254,15 @@ def program_arguments(arguments: list[str]) -> list[str]:
     return arguments
 
 
-def repo_snapshot() -> dict:
-    """What a stray write into the repo would change: top-level names and the package's shipped assets."""
-    snapshot = {"top level": sorted(path.name for path in REPO_ROOT.iterdir())}
-    for path in sorted((REPO_ROOT / "posediff_jax" / "assets").rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts:
-            stat = path.stat()
-            snapshot[str(path.relative_to(REPO_ROOT))] = (stat.st_size, stat.st_mtime_ns)
-    return snapshot
+def repo_files_written(names, since_ns: int) -> list[str]:
+    """Files under REPO_ROOT / name (a file, or a folder's files) modified at or after `since_ns`: a README
+    command's relative output that landed in the repo instead of the working folder."""
+    found = []
+    for name in names:
+        path = REPO_ROOT / name
+        files = [path] if path.is_file() else (sorted(path.rglob("*")) if path.is_dir() else [])
+        found += [str(file) for file in files if file.is_file() and file.stat().st_mtime_ns >= since_ns]
+    return found
 
 
 def written_paths(stdout: str) -> list[str]:
@@ -277,17 +279,18 @@ def runnable(tokens) -> bool:
     return rule is not None and not (rule.shared and not (SHARED_DIR / "data").is_dir())
 
 
+def path_arguments(tokens: list[str]) -> set:
+    """Relative paths a command names (arguments and `--flag=value` values with a '/' or a file extension)."""
+    values = {token.split("=", 1)[-1] for token in tokens[1:] if not token.startswith("-") or "=" in token}
+    return {value for value in values if ("/" in value or re.search(r"\.[A-Za-z]\w*$", value))
+            and not value.startswith(("../", "/"))}
+
+
 def dependencies(commands: list[list[str]], fixtures: set) -> dict:
     """{index: earlier indices it waits for}: B waits for an earlier A when both name the same relative path that
     is not an input fixture (e.g. the train command's and the export's `runs/h36m_prior`)."""
 
-    def paths(tokens):
-        values = {token.split("=", 1)[-1] for token in tokens[1:] if not token.startswith("-") or "=" in token}
-        return {value for value in values
-                if ("/" in value or re.search(r"\.[A-Za-z]\w*$", value)) and not value.startswith("../shared")
-                } - fixtures
-
-    named = [paths(tokens) for tokens in commands]
+    named = [path_arguments(tokens) - fixtures for tokens in commands]
     return {index: [earlier for earlier in range(index) if named[earlier] & named[index]]
             for index in range(len(commands))}
 
@@ -307,7 +310,7 @@ class Runner:
         self.environment = dict(os.environ, JAX_PLATFORMS="cpu", JAX_DISABLE_MOST_OPTIMIZATIONS="1",
                                 POSEDIFF_JAX_CACHE_DIR=str(root / "xla_cache"), MPLBACKEND="Agg",
                                 TFDS_DATA_DIR=str(root / "tensorflow_datasets"))
-        self.snapshot = repo_snapshot()
+        self.started_ns = time.time_ns()
         fixtures = {path.name for path in self.work.iterdir()} | {
             str(path.relative_to(self.work)) for path in self.work.rglob("*")}
         waits = dependencies(commands, fixtures)
@@ -365,7 +368,8 @@ def test_readme_command_runs(tokens, runner):
     output = f"$ {shlex.join(argv)}\n--- stdout\n{stdout[-3000:]}\n--- stderr\n{stderr[-3000:]}"
     assert returncode == 0, output
     assert "Traceback" not in stderr, output
-    assert repo_snapshot() == runner.snapshot, f"files in the repo changed while README commands ran\n{output}"
+    stray = repo_files_written(path_arguments(tokens) | set(written_paths(stdout)), runner.started_ns)
+    assert not stray, f"the command wrote into the repo: {stray}\n{output}"
     for path in written_paths(stdout):
         assert not pathlib.Path(path).is_absolute() and (runner.work / path).exists(), (
             f"reported output {path!r} is not in the working folder\n{output}")

@@ -42,7 +42,7 @@ def test_sharded_step_matches_single_device_step():
         from posediff_jax.diffusion.losses import make_denoising_loss
         from posediff_jax.diffusion.schedules import VPSchedule
         from posediff_jax.normalization import compute_normalization_stats
-        from posediff_jax.training.synthetic import synthetic_poses
+        from posediff_jax.data.synthetic import synthetic_poses
         assert jax.device_count() == 4
         config = load_config('configs/tiny.py')
         poses = synthetic_poses(64, seed=3)

@@ -26,7 +26,7 @@ import json, time, jax
 from posediff_jax.training.config_schema import default_config
 from posediff_jax.training import sharding, train_state
 from posediff_jax.training.train import make_train_step
-from posediff_jax.training.synthetic import synthetic_poses
+from posediff_jax.data.synthetic import synthetic_poses
 from posediff_jax.diffusion.losses import make_denoising_loss
 from posediff_jax.diffusion.schedules import VPSchedule
 from posediff_jax.normalization import compute_normalization_stats

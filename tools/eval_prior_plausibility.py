@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default=None, help="write the figures as JSON here")
     args = parser.parse_args(argv)
-    prior = resolve_prior(args.checkpoint or "default")
+    prior = load_prior(args.checkpoint) if args.checkpoint else load_default_prior()
     data = load_training_poses(None, args.manual_dir, "train", None, stride=50)
     results = {"samples": args.samples, "steps": args.steps, "data_poses": len(data)}
     for method in ("ddpm", "ddim"):

@@ -36,7 +36,7 @@ def load_prior(path) -> Prior:
     if not (path / CHECKPOINT_DIR).is_dir():
         raise prior_format.PriorFormatError(
             f"prior {path}: neither {prior_format.PARAMS_NPZ} nor {CHECKPOINT_DIR}/ found")
-    from posediff_jax.training.checkpoint import restore_ema_params  # orbax: only for training workdirs
+    from posediff_jax.prior.workdir import restore_ema_params  # imports orbax: only for training workdirs
 
     params, source = restore_ema_params(path)
     return prior_format.prior_from_description(description, params, source)

@@ -5,7 +5,8 @@ A training workdir holds
 - `prior.json` — the prior format's description (`posediff_jax.prior.format`): model, diffusion, normalisation;
 - `export/` — after training, the EMA weights alone (`params.npz`) beside a copy of `prior.json`.
 The prior format and its loading live in `posediff_jax.prior` (inference never imports this module);
-`posediff_jax.prior.load_prior(workdir)` calls `restore_ema_params` here for a workdir without an export.
+`posediff_jax.prior.load_prior(workdir)` reads a workdir without an export through `prior/workdir.py`, which also
+holds the newest-good restore this module uses for training.
 
 Unreadable checkpoints (a corrupt data file, a junk `_METADATA`, a deleted file): restoring tries the steps from
 newest to oldest and takes the newest that restores, with one `CheckpointWarning` per skipped step. Training
@@ -18,29 +19,24 @@ older step restores onto the same target: if no step restores (e.g. a changed mo
 
 from __future__ import annotations
 
-import contextlib
-import io
 import pathlib
-import re
-import sys
-import threading
 import warnings
 
 import jax
-import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
-from posediff_jax.prior.format import PriorFormatError
+from posediff_jax.prior.workdir import (  # the read side lives with the prior: inference never imports training
+    CHECKPOINT_DIR,
+    CheckpointError,
+    CheckpointWarning,
+    _no_good_checkpoint,
+    _restore_newest_good,
+    _short_error,
+    restore_ema_params,  # noqa: F401  (re-exported for training code and tests)
+)
 
-CHECKPOINT_DIR = "checkpoints"
 EXPORT_DIR = "export"
 CORRUPT_SUFFIX = ".corrupt"
-
-CheckpointError = PriorFormatError
-
-
-class CheckpointWarning(UserWarning):
-    """A checkpoint could not be restored and an older one was used instead."""
 
 
 def make_checkpoint_manager(workdir, save_every: int, keep: int, async_save: bool = True):
@@ -52,68 +48,6 @@ def make_checkpoint_manager(workdir, save_every: int, keep: int, async_save: boo
 
 def save_state(manager, step: int, state, force: bool = False) -> bool:
     return manager.save(int(step), args=ocp.args.StandardSave(state), force=force)
-
-
-def _short_error(error: BaseException, limit: int = 160) -> str:
-    """The first line of an error's root cause, at most `limit` characters (Orbax/TensorStore errors run to
-    pages and wrap the informative one, e.g. "ValueError: FAILED_PRECONDITION: Error reading ... ZSTD ...")."""
-    while error.__cause__ is not None:
-        error = error.__cause__
-    lines = str(error).strip().splitlines()
-    text = f"{type(error).__name__}: {lines[0] if lines else ''}"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-# A failed Orbax restore closes its asyncio loop while TensorStore reads are still in flight; their completion
-# callbacks then print "RuntimeError: Event loop is closed" tracebacks (hundreds of lines) to sys.stderr.
-_CLOSED_LOOP_NOISE = re.compile(
-    r"Traceback \(most recent call last\):|File \"[^\"]*asyncio[/\\]base_events\.py\", line \d+, in \w+|"
-    r"self\._check_closed\(\)|raise RuntimeError\('Event loop is closed'\)|RuntimeError: Event loop is closed|"
-    r"RuntimeError:|Event loop is closed")
-
-
-class _WithoutClosedLoopNoise(io.TextIOBase):
-    """A stderr stand-in that forwards every line except the fragments of those tracebacks."""
-
-    def __init__(self, target):
-        self.target, self.pending, self.lock = target, "", threading.Lock()
-
-    def write(self, text):
-        with self.lock:
-            lines = (self.pending + text).split("\n")
-            self.pending = lines.pop()
-            for line in lines:
-                if _CLOSED_LOOP_NOISE.sub("", line).strip(" \t^"):
-                    self.target.write(line + "\n")
-        return len(text)
-
-    def flush(self):
-        with self.lock:
-            if _CLOSED_LOOP_NOISE.sub("", self.pending).strip(" \t^"):
-                self.target.write(self.pending)
-            self.pending = ""
-        self.target.flush()
-
-
-def _restore_newest_good(manager, restore_args):
-    """(step, restored item, [(bad step, error), ...] newer than it) or (None, None, failures) if none restores."""
-    failures = []
-    filtered = _WithoutClosedLoopNoise(sys.stderr)
-    try:
-        with contextlib.redirect_stderr(filtered):
-            for step in sorted(manager.all_steps(), reverse=True):
-                try:
-                    return step, manager.restore(step, args=restore_args), failures
-                except Exception as error:  # noqa: BLE001  Orbax/TensorStore: ValueError, OSError, JSON errors...
-                    failures.append((step, error))
-            return None, None, failures
-    finally:
-        filtered.flush()
-
-
-def _no_good_checkpoint(directory, failures, hint: str = "") -> CheckpointError:
-    reasons = "; ".join(f"step {step}: {_short_error(error, 120)}" for step, error in failures)
-    return CheckpointError(f"{directory}: no checkpoint can be restored ({reasons}){hint}")
 
 
 def _set_aside(directory: pathlib.Path, step: int) -> pathlib.Path:
@@ -184,23 +118,3 @@ def restore_latest(manager, abstract_state, quarantine: bool = True):
     return state
 
 
-def restore_ema_params(workdir):
-    """(EMA parameters of the newest restorable checkpoint in `workdir/checkpoints`, that checkpoint's path).
-
-    Read-only: unrestorable newer steps are skipped with a `CheckpointWarning` and left in place.
-    """
-    checkpoints = pathlib.Path(workdir) / CHECKPOINT_DIR
-    manager = ocp.CheckpointManager(checkpoints.absolute())
-    try:
-        step, restored, failures = _restore_newest_good(manager, ocp.args.StandardRestore())
-    finally:
-        manager.close()
-    if step is None:
-        if failures:
-            raise _no_good_checkpoint(checkpoints, failures)
-        raise CheckpointError(f"checkpoint {checkpoints}: holds no finished checkpoint")
-    for bad_step, error in failures:
-        warnings.warn(f"checkpoint step {bad_step} in {checkpoints} cannot be restored ({_short_error(error)}); "
-                      f"using step {step}", CheckpointWarning, stacklevel=2)
-    ema = restored["ema_params"] if isinstance(restored, dict) else restored.ema_params
-    return jax.tree.map(jnp.asarray, ema), checkpoints / str(step)
