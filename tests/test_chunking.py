@@ -43,8 +43,8 @@ def _noisy_row(inputs):
     return {"pose": jnp.tanh(noise * scale) @ jnp.ones((3, 2)), "energy": jnp.sum(noise**2) * scale}
 
 
-@pytest.mark.parametrize("total", [1, 5, 23])
-@pytest.mark.parametrize("chunk_size,group_size", [(1, 1), (3, 1), (3, 2), (4, 8), (64, None), (2, None)])
+@pytest.mark.parametrize("total", [1, 23])
+@pytest.mark.parametrize("chunk_size,group_size", [(3, 1), (3, 2), (4, 8), (2, None)])
 def test_chunked_vmap_equals_vmap_bitwise(total, chunk_size, group_size):
     keys = chunking.hypothesis_keys(jax.random.PRNGKey(0), total)
     inputs = (keys, jnp.linspace(0.5, 2.0, total))

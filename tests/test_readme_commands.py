@@ -12,7 +12,7 @@ How it works:
   (POSEDIFF_SHARED_DIR or ../shared beside the repo; commands whose rule says `shared=True` skip without it).
   `tools/...` arguments point at the repo's tools; `posediff` and `python` run as subprocesses of this
   interpreter on CPU with XLA optimisations off. Relative outputs (e.g. `--output posediff_jax/assets/prior`) land
-  in the temporary folder; every run checks that the repo's files were not touched.
+  in the temporary folder; every run checks that no output it names or reports was written in the repo.
 - Setup commands (`python3 -m venv ...`, `pip install ...`, `python -m pytest`) are not run; instead every README
   command that runs pytest must appear verbatim in `.ci/run`.
 """
@@ -72,6 +72,7 @@ RULES = {
     "posediff evaluate": Rule(EVALUATE_SMALL, shared=True),
     "posediff train": Rule(TRAIN_SMALL, shared=True, substitute=(DATA_DIR,)),
     "python tools/export_prior.py": Rule(shared=True),  # exports the workdir the README's train command wrote
+    "python tools/make_pose_file.py": Rule("--stride 100 --held-out-stride 100", shared=True),
 }
 
 
@@ -106,9 +107,9 @@ def normalise_program(tokens: list[str]) -> list[str]:
 
 def readme_commands(text: str) -> list[dict]:
     """Every command of the bash blocks: {'raw': the README line (continuations joined, comment dropped),
-    'parts': [token lists, one per `&&` part, programs normalised, optional groups dropped]}."""
+    'parts': [token lists, one per `&&` part, programs normalised, optional groups dropped], 'block': its index}."""
     commands = []
-    for block in bash_blocks(text):
+    for block_index, block in enumerate(bash_blocks(text)):
         for line in re.sub(r"\\\n", " ", block).splitlines():
             tokens = shlex.split(line, comments=True)
             if not tokens:
@@ -121,7 +122,7 @@ def readme_commands(text: str) -> list[dict]:
                     current = []
                 else:
                     current.append(token)
-            commands.append({"raw": re.sub(r"\s+#.*$", "", line).strip(), "parts": parts})
+            commands.append({"raw": re.sub(r"\s+#.*$", "", line).strip(), "parts": parts, "block": block_index})
     return commands
 
 
@@ -135,18 +136,26 @@ def find_rule(tokens: list[str]):
     return best
 
 
-def runnable_commands(text: str) -> list[list[str]]:
-    """Unique runnable parts (token lists), README order; parts without a rule are included (their test fails)."""
-    seen, result = set(), []
+def runnable_commands(text: str) -> list[tuple[int, list[str]]]:
+    """(block, tokens) of the runnable parts in README order; parts without a rule are included (their test fails).
+
+    Each block runs in its own working folder. A command already run in an earlier block is left out unless a
+    later command of its block names a path it names (e.g. the workdir an export reads).
+    """
+    entries = []
     for command in readme_commands(text):
         for tokens in command["parts"]:
-            prefix, rule = find_rule(tokens)
-            if rule is not None and not rule.run:
-                continue
-            key = tuple(prepared_arguments(tokens, rule)) if rule is not None else tuple(tokens)
-            if key not in seen:
-                seen.add(key)
-                result.append(tokens)
+            rule = find_rule(tokens)[1]
+            if rule is None or rule.run:
+                entries.append((command["block"], tokens))
+    result, seen = [], set()
+    for index, (block, tokens) in enumerate(entries):
+        later = [other for other_block, other in entries[index + 1:] if other_block == block]
+        needed_later = any(produced_paths(tokens) & produced_paths(other) for other in later)
+        if tuple(tokens) in seen and not needed_later:
+            continue
+        seen.add(tuple(tokens))
+        result.append((block, tokens))
     return result
 
 
@@ -156,6 +165,30 @@ def prepared_arguments(tokens: list[str], rule: Rule) -> list[str]:
     for old, new in rule.substitute:
         arguments = [argument.replace(old, new) for argument in arguments]
     return arguments + shlex.split(rule.append)
+
+
+FIXTURES = ("photo.jpg", "evidence.npz", "known_joints.npz", "bones.npz", "configs/")  # see write_fixtures
+
+
+def path_arguments(tokens: list[str]) -> set:
+    """Relative paths a command names (arguments and `--flag=value` values with a '/' or a file extension)."""
+    values = {token.split("=", 1)[-1] for token in tokens[1:] if not token.startswith("-") or "=" in token}
+    return {value for value in values if ("/" in value or re.search(r"\.[A-Za-z]\w*$", value))
+            and not value.startswith(("../", "/"))}
+
+
+def produced_paths(tokens: list[str]) -> set:
+    """`path_arguments` less the input fixtures and the repo's tools: what commands may write or pass on."""
+    return {path for path in path_arguments(tokens)
+            if not path.startswith(("tools/", "configs/")) and path not in FIXTURES}
+
+
+def dependencies(commands: list[list[str]]) -> dict:
+    """{index: earlier indices it waits for}: B waits for an earlier A when both name the same produced path
+    (e.g. the train command's and the export's `runs/h36m_prior`)."""
+    named = [produced_paths(tokens) for tokens in commands]
+    return {index: [earlier for earlier in range(index) if named[earlier] & named[index]]
+            for index in range(len(commands))}
 
 
 README_TEXT = README.read_text()
@@ -181,9 +214,15 @@ def test_parser_joins_continuations_drops_comments_and_optional_groups():
         [["posediff", "evaluate", "--config", "e.py", "--set", "a=(1, 2)"]],
         [["python3", "-m", "venv", ".venv"], ["posediff", "demo"]],
     ]
-    assert commands[0]["raw"] == "posediff demo"
+    assert commands[0]["raw"] == "posediff demo" and commands[3]["block"] == 0
     # Deduplicated, setup parts left out, README order.
-    assert runnable_commands(text) == [["posediff", "demo"], commands[1]["parts"][0], commands[2]["parts"][0]]
+    assert runnable_commands(text) == [(0, ["posediff", "demo"]), (0, commands[1]["parts"][0]),
+                                       (0, commands[2]["parts"][0])]
+    # A repeat in a later block runs again only when a later command of that block needs what it writes.
+    blocks = "```bash\nposediff train --workdir w/x\nposediff demo\n```\n```bash\nposediff demo\n" \
+             "posediff train --workdir w/x\npython tools/export_prior.py --workdir w/x\n```\n"
+    assert [(block, tokens[1]) for block, tokens in runnable_commands(blocks)] == [
+        (0, "train"), (0, "demo"), (1, "train"), (1, "tools/export_prior.py")]
     assert find_rule(["posediff", "unknown-command"]) == (None, None)
     # Commands naming the same produced path run in order; inputs and data paths do not order them.
     chain = [["posediff", "train", "--workdir", "runs/x", "--config.data.manual_dir=../shared/data"],
@@ -191,7 +230,7 @@ def test_parser_joins_continuations_drops_comments_and_optional_groups():
              ["python", "tools/export.py", "--workdir=runs/x"],
              ["posediff", "generate", "--guidance-scale", "0.1", "--config.data.manual_dir=../shared/data"],
              ["posediff", "estimate", "--input", "photo.jpg"]]
-    assert dependencies(chain, {"photo.jpg"}) == {0: [], 1: [], 2: [0], 3: [], 4: []}
+    assert dependencies(chain) == {0: [], 1: [], 2: [0], 3: [], 4: []}
     assert find_rule(["posediff", "estimate", "--image", "x.jpg"])[0] == "posediff estimate"
 
 
@@ -279,70 +318,58 @@ def runnable(tokens) -> bool:
     return rule is not None and not (rule.shared and not (SHARED_DIR / "data").is_dir())
 
 
-def path_arguments(tokens: list[str]) -> set:
-    """Relative paths a command names (arguments and `--flag=value` values with a '/' or a file extension)."""
-    values = {token.split("=", 1)[-1] for token in tokens[1:] if not token.startswith("-") or "=" in token}
-    return {value for value in values if ("/" in value or re.search(r"\.[A-Za-z]\w*$", value))
-            and not value.startswith(("../", "/"))}
-
-
-def dependencies(commands: list[list[str]], fixtures: set) -> dict:
-    """{index: earlier indices it waits for}: B waits for an earlier A when both name the same relative path that
-    is not an input fixture (e.g. the train command's and the export's `runs/h36m_prior`)."""
-
-    named = [path_arguments(tokens) - fixtures for tokens in commands]
-    return {index: [earlier for earlier in range(index) if named[earlier] & named[index]]
-            for index in range(len(commands))}
-
-
 class Runner:
-    """Runs the selected README commands in one working folder, `WORKERS` at a time (default 2: the CI's cores),
-    each after the earlier commands it depends on (`dependencies`); results are awaited per test."""
+    """Runs the selected README commands, `POSEDIFF_README_TEST_WORKERS` at a time (default 2: the CI's cores),
+    each block in its own working folder `root/block<i>/work` (with `root/block<i>/shared` -> the data), each
+    command after the earlier commands of its block it depends on (`dependencies`); tests await their result."""
 
-    def __init__(self, root: pathlib.Path, commands: list[list[str]]):
+    def __init__(self, root: pathlib.Path, entries: list[tuple[int, list[str]]]):
         from concurrent.futures import ThreadPoolExecutor
 
-        self.work = root / "work"
-        self.work.mkdir()
-        write_fixtures(self.work)
-        if (SHARED_DIR / "data").is_dir():
-            (root / "shared").symlink_to(SHARED_DIR.resolve(), target_is_directory=True)
+        self.started_ns = time.time_ns()
         self.environment = dict(os.environ, JAX_PLATFORMS="cpu", JAX_DISABLE_MOST_OPTIMIZATIONS="1",
                                 POSEDIFF_JAX_CACHE_DIR=str(root / "xla_cache"), MPLBACKEND="Agg",
                                 TFDS_DATA_DIR=str(root / "tensorflow_datasets"))
-        self.started_ns = time.time_ns()
-        fixtures = {path.name for path in self.work.iterdir()} | {
-            str(path.relative_to(self.work)) for path in self.work.rglob("*")}
-        waits = dependencies(commands, fixtures)
+        self.folders = {}
+        for block in sorted({block for block, _ in entries}):
+            work = root / f"block{block}" / "work"
+            work.mkdir(parents=True)
+            write_fixtures(work)
+            if (SHARED_DIR / "data").is_dir():
+                (work.parent / "shared").symlink_to(SHARED_DIR.resolve(), target_is_directory=True)
+            self.folders[block] = work
         workers = int(os.environ.get("POSEDIFF_README_TEST_WORKERS", "2"))
         self.pool = ThreadPoolExecutor(max_workers=max(workers, 1))
         self.futures = {}
-        for index, tokens in enumerate(commands):
-            earlier = [self.futures[tuple(commands[i])] for i in waits[index]]
-            self.futures[tuple(tokens)] = self.pool.submit(self._run, tokens, earlier)
+        for block in self.folders:
+            commands = [tokens for entry_block, tokens in entries if entry_block == block]
+            waits = dependencies(commands)
+            for index, tokens in enumerate(commands):
+                earlier = [self.futures[(block, tuple(commands[i]))] for i in waits[index]]
+                self.futures[(block, tuple(tokens))] = self.pool.submit(self._run, block, tokens, earlier)
 
-    def _run(self, tokens, earlier):
+    def _run(self, block, tokens, earlier):
         for future in earlier:  # submitted before this one: already running or done (no deadlock)
             future.exception()
         argv = program_arguments(prepared_arguments(tokens, find_rule(tokens)[1]))
         try:
-            completed = subprocess.run(argv, cwd=self.work, env=self.environment, capture_output=True, text=True,
-                                       timeout=COMMAND_TIMEOUT_S)
+            completed = subprocess.run(argv, cwd=self.folders[block], env=self.environment, capture_output=True,
+                                       text=True, timeout=COMMAND_TIMEOUT_S)
         except subprocess.TimeoutExpired as error:
             return argv, None, f"timed out after {COMMAND_TIMEOUT_S} s", str(error.stderr or "")
         return argv, completed.returncode, completed.stdout, completed.stderr
 
-    def result(self, tokens):
-        return self.futures[tuple(tokens)].result()
+    def result(self, block, tokens):
+        return self.futures[(block, tuple(tokens))].result()
 
 
 @pytest.fixture(scope="module")
 def runner(request, tmp_path_factory):
     """Starts every selected, runnable README command at once (they run `WORKERS` at a time)."""
-    selected = [item.callspec.params["tokens"] for item in request.session.items
+    selected = [(item.callspec.params["block"], item.callspec.params["tokens"]) for item in request.session.items
                 if getattr(item, "originalname", None) == "test_readme_command_runs"]
-    commands = [tokens for tokens in RUNNABLE if tokens in selected and runnable(tokens)]
-    started = Runner(tmp_path_factory.mktemp("readme"), commands)
+    entries = [entry for entry in RUNNABLE if entry in selected and runnable(entry[1])]
+    started = Runner(tmp_path_factory.mktemp("readme"), entries)
     yield started
     started.pool.shutdown(wait=True, cancel_futures=True)
 
@@ -350,26 +377,27 @@ def runner(request, tmp_path_factory):
 def command_parameters():
     """One pytest parameter per runnable README command; those needing ../shared are marked `shared_data`."""
     parameters = []
-    for tokens in RUNNABLE:
+    for block, tokens in RUNNABLE:
         rule = find_rule(tokens)[1]
         marks = [pytest.mark.shared_data] if rule is not None and rule.shared else []
-        parameters.append(pytest.param(tokens, id=" ".join(tokens)[:70], marks=marks))
+        parameters.append(pytest.param(block, tokens, id=" ".join(tokens), marks=marks))
     return parameters
 
 
-@pytest.mark.parametrize("tokens", command_parameters())
-def test_readme_command_runs(tokens, runner):
+@pytest.mark.parametrize("block, tokens", command_parameters())
+def test_readme_command_runs(block, tokens, runner):
     prefix, rule = find_rule(tokens)
     if rule is None:
         pytest.fail(f"no rule for README command {' '.join(tokens)!r}: add one line to RULES")
     if rule.shared and not (SHARED_DIR / "data").is_dir():
         pytest.skip(f"needs the real data folder {SHARED_DIR} (set POSEDIFF_SHARED_DIR)")
-    argv, returncode, stdout, stderr = runner.result(tokens)
+    argv, returncode, stdout, stderr = runner.result(block, tokens)
+    work = runner.folders[block]
     output = f"$ {shlex.join(argv)}\n--- stdout\n{stdout[-3000:]}\n--- stderr\n{stderr[-3000:]}"
     assert returncode == 0, output
     assert "Traceback" not in stderr, output
-    stray = repo_files_written(path_arguments(tokens) | set(written_paths(stdout)), runner.started_ns)
+    stray = repo_files_written(produced_paths(tokens) | set(written_paths(stdout)), runner.started_ns)
     assert not stray, f"the command wrote into the repo: {stray}\n{output}"
     for path in written_paths(stdout):
-        assert not pathlib.Path(path).is_absolute() and (runner.work / path).exists(), (
+        assert not pathlib.Path(path).is_absolute() and (work / path).exists(), (
             f"reported output {path!r} is not in the working folder\n{output}")

@@ -20,7 +20,8 @@ Scale choice: a fixed step in model space (units of the per-coordinate pose std)
 `scale / ||residual||`: our energies are already likelihood-scaled (`-log` of peak-1 Gaussians is
 `d^2 / (2 sigma^2)`), so the step is a damped gradient step whose size must stay below the Newton step
 (~ (sigma_joint / std_pose)^2). Measured on 10 real S9 frames with GT-rendered heatmaps and the shipped prior
-(tools/eval_guidance_h36m.py, 25 steps, best-of-50 MPJPE): scale 0.03 -> 87 mm, 0.1 -> 58 mm, 0.15 -> 56 mm,
+(the former tools/eval_guidance_h36m.py, now `posediff evaluate --config configs/eval_h36m.py --set
+evidence.source=gt_heatmaps`; 25 steps, best-of-50 MPJPE): scale 0.03 -> 87 mm, 0.1 -> 58 mm, 0.15 -> 56 mm,
 0.2 -> 61 mm, 0.3 -> 110 mm, 1.0 -> 430 mm (overshoot); 0.1 with 50 steps -> 48 mm. The default is 0.1.
 The schedule multiplies it by a function of t: 'constant', 'increasing' (`1 - t`) or 'alpha_bar'
 (`alpha_bar(t)`), or any callable `t -> factor`.
