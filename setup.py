@@ -37,6 +37,7 @@ setup(
     extras_require={
         "detector": ["ai-edge-litert>=1.2"],
         "test": ["pytest>=8.0", "hypothesis>=6.100"],
+        "bench": ["torch>=2.3"],  # tools/torch_baseline.py (bench_sampler.py --baseline torch); not needed by tests
     },
     entry_points={"console_scripts": ["posediff=posediff_jax.cli:main"]},
     license="Apache-2.0",

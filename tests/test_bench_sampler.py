@@ -1,13 +1,16 @@
-"""Smoke run of tools/bench_sampler.py: the FLOP/s reference, FLOP counting, one tiny grid and its outputs."""
+"""tools/bench_sampler.py: peak probes, FLOP counting of the compiled sampler, machine record, a tiny grid, and
+(with PyTorch installed) the eager baseline giving the same samples."""
 
 import importlib.util
 import json
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
-from posediff_jax.prior.gaussian import make_gaussian_prior
+ROW_KEYS = {"frames", "hypotheses", "steps", "guidance", "seconds", "hyps_per_s", "gflops", "peak_fraction",
+            "compile_s", "baseline_seconds", "speedup"}
 
 
 @pytest.fixture(scope="module")
@@ -18,33 +21,52 @@ def bench(repo_root):
     return module
 
 
-def test_matmul_reference_is_positive_and_counts_two_n_cubed(bench):
-    reference = bench.measure_matmul_flops(size=128, repeats=2)
-    assert reference["flops"] == 2 * 128**3
-    assert reference["flops_per_second"] > 0
+@pytest.fixture(scope="module")
+def tiny_prior():
+    from posediff_jax.prior import resolve_prior
+
+    return resolve_prior("tiny")
+
+
+def test_matmul_probe_counts_two_m_k_n(bench):
+    reference = bench.measure_matmul_flops(shape=(64, 32, 16), repeats=2)
+    assert reference["flops"] == 2 * 64 * 32 * 16
     assert reference["flops_per_second"] == pytest.approx(reference["flops"] / reference["seconds"])
+    assert bench.measure_matmul_flops(size=128, repeats=1)["flops"] == 2 * 128**3
 
 
-def test_flop_counts_of_a_dense_layer(bench):
+def test_peak_is_the_best_probe(bench):
+    peak = bench.measure_peak_flops(repeats=1, matmul_shapes=[(64, 64, 64), (128, 128, 128)], log=lambda *_: None)
+    rates = [probe["flops_per_second"] for probe in peak["probes"]]
+    assert len(rates) == 3 and {probe["probe"] for probe in peak["probes"]} == {"matmul", "fma"}
+    assert peak["peak_flops_per_second"] == max(rates) > 0
+
+
+def test_compiled_flops_of_a_dense_layer(bench):
     kernel = jnp.ones((64, 32), jnp.float32)
-    params = {"layer": {"kernel": kernel, "bias": jnp.zeros(32)}}
-    assert bench.analytic_dense_flops(params) == 2 * 64 * 32
+    assert bench.analytic_dense_flops({"layer": {"kernel": kernel, "bias": jnp.zeros(32)}}) == 2 * 64 * 32
     counted = bench.compiled_flops(lambda x: x @ kernel, jnp.ones((10, 64), jnp.float32))
     assert counted == pytest.approx(2 * 10 * 64 * 32, rel=0.05)
 
 
-def test_network_flops_dps_exceed_x0(bench):
-    kernel = jnp.full((51, 51), 0.01, jnp.float32)
+def test_sampler_flops_count_the_whole_step(bench, tiny_prior):
+    """DPS runs the network forward and its input gradient, x0 the forward only: both above the dense layers'
+    forward FLOPs (energy and update are counted too), DPS well above x0."""
+    dense = bench.analytic_dense_flops(tiny_prior.params)
+    x0, how = bench.sampler_flops_per_evaluation(tiny_prior, "x0", hypotheses=8, chunk_size=8)
+    dps, _ = bench.sampler_flops_per_evaluation(tiny_prior, "dps", hypotheses=8, chunk_size=8)
+    assert "xla" in how
+    assert dense <= x0 < dps
+    assert dps > 1.5 * x0
 
-    def apply_fn(params, x_t, t):
-        flat = x_t.reshape(x_t.shape[:-2] + (51,))
-        return jnp.tanh(flat @ params["dense"]["kernel"]).reshape(x_t.shape)
 
-    prior = make_gaussian_prior().replace(params={"dense": {"kernel": kernel}}, apply_fn=apply_fn)
-    forward, _ = bench.network_flops_per_evaluation(prior, "x0", batch=8)
-    both, _ = bench.network_flops_per_evaluation(prior, "dps", batch=8)
-    assert forward >= 2 * 51 * 51
-    assert both > 1.5 * forward
+def test_machine_record(bench):
+    info = bench.machine_info()
+    assert isinstance(info["cpu_model"], str) and info["cpu_model"]
+    assert info["cpu_count"] >= 1 and info["backend"] == jax.default_backend()
+    assert {"python", "jax", "jaxlib", "flax", "numpy"} <= set(info["versions"])
+    assert info["load_average"] is None or len(info["load_average"]) == 3
+    assert isinstance(info["gpus"], list)
 
 
 def test_parse_case(bench):
@@ -53,24 +75,47 @@ def test_parse_case(bench):
         bench.parse_case("eight")
 
 
-def test_tiny_grid_writes_table_and_json(bench, tmp_path, capsys):
-    jax.config.update("jax_disable_most_optimizations", True)
-    try:
-        results = bench.run_benchmark(
-            make_gaussian_prior(), [(1, 4)], steps=[2], guidance=["dps"], matmul_size=128, repeats=1,
-            large_case="1x12", large_chunk_size=4, log=lambda *_: None,
-        )
-    finally:
-        jax.config.update("jax_disable_most_optimizations", False)
-    rows = results["rows"]
-    assert [(row["frames"], row["hypotheses"]) for row in rows] == [(1, 4), (1, 12)]
-    assert rows[1]["large_case"] and rows[1]["chunk_size"] == 4
-    for row in rows:
-        assert row["compile_seconds"] > 0 and row["run_seconds"] > 0
-        assert row["network_evaluations_per_second"] == pytest.approx(row["hypotheses_per_second"] * 2)
-        assert row["peak_memory_bytes"] > 0
-    table = bench.format_table(rows)
-    assert table.count("\n") == 3 and "| 1 x 12 | 2 | dps |" in table
+def test_tiny_grid_rows_table_and_json(bench, tiny_prior, tmp_path):
+    results = bench.run_benchmark(tiny_prior, [(2, 4)], steps=[2], guidance=["dps"], repeats=1, probe_repeats=1,
+                                  matmul_shapes=[(64, 64, 64)], log=lambda *_: None)
+    (row,) = results["rows"]
+    assert ROW_KEYS <= set(row)
+    assert (row["frames"], row["hypotheses"], row["steps"], row["guidance"]) == (2, 4, 2, "dps")
+    assert row["seconds"] > 0 and row["compile_s"] > 0
+    assert row["hyps_per_s"] == pytest.approx(8 / row["seconds"])
+    assert row["gflops"] == pytest.approx(row["flops_per_evaluation"] * 2 * 4 * 2 / row["seconds"] / 1e9)
+    assert row["peak_fraction"] == pytest.approx(row["gflops"] * 1e9 / results["peak"]["peak_flops_per_second"])
+    assert row["baseline_seconds"] is None and row["speedup"] is None
+    assert results["machine"]["cpu_model"] and "date" in results
+    table = bench.format_table(results["rows"])
+    assert table.count("\n") == 2 and "| 2 x 4 | 2 | dps |" in table
     path = tmp_path / "bench.json"
     path.write_text(json.dumps(results))
-    assert json.loads(path.read_text())["matmul_reference"]["size"] == 128
+    assert json.loads(path.read_text())["rows"][0]["hypotheses"] == 4
+
+
+def test_torch_baseline_gives_the_same_samples_and_a_speedup(bench, tiny_prior):
+    pytest.importorskip("torch")
+    results = bench.run_benchmark(tiny_prior, [(1, 6)], steps=[3], guidance=["dps", "x0"], repeats=1,
+                                  probe_repeats=1, matmul_shapes=[(64, 64, 64)], baseline="torch",
+                                  log=lambda *_: None)
+    for row in results["rows"]:
+        assert row["baseline"] == "torch" and row["baseline_seconds"] > 0
+        assert row["speedup"] == pytest.approx(row["baseline_seconds"] / row["seconds"])
+        assert row["fraction_within_1mm"] == 1.0 and row["max_abs_diff_mm"] < 1e-2
+    assert "torch" in results["machine"]["versions"]
+    assert "JAX speed-up" in bench.format_table(results["rows"])
+
+
+def test_torch_port_rejects_settings_it_does_not_have(repo_root, tiny_prior):
+    pytest.importorskip("torch")
+    from posediff_jax.sampling import make_sampler
+
+    spec = importlib.util.spec_from_file_location("torch_baseline", repo_root / "tools" / "torch_baseline.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = make_sampler(tiny_prior, None, num_steps=3, eta=0.5).config
+    with pytest.raises(ValueError, match="eta"):
+        module.TorchGuidedSampler.from_config(tiny_prior, config)
+    noise = module.initial_noise(jax.random.PRNGKey(0), 2, 3)
+    assert noise.shape == (2, 3, 17, 3) and np.all(np.isfinite(noise))

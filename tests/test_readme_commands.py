@@ -6,13 +6,16 @@ How it works:
 - Each part must match one entry of `RULES` (the longest matching prefix, after `.venv/bin/` is dropped from the
   program). A part with no rule FAILS `test_every_readme_command_has_a_rule`: a new or changed README command
   needs one new line in `RULES` saying how to run it fast.
-- Runnable parts run once each (identical commands are deduplicated), in README order, in one temporary working
-  folder laid out as the README assumes: `photo.jpg` (the shipped photo), small valid `evidence.npz`,
-  `known_joints.npz` and `bones.npz`, a copy of `configs/`, `../shared` -> the real data folder
-  (POSEDIFF_SHARED_DIR or ../shared beside the repo; commands whose rule says `shared=True` skip without it).
+- Each block runs in its own temporary working folder laid out as the README assumes: `photo.jpg` (the shipped
+  photo), small valid `evidence.npz`, `known_joints.npz` and `bones.npz`, a copy of `configs/`, and
+  `../shared` -> the real data folder (POSEDIFF_SHARED_DIR or ../shared beside the repo; commands whose rule says
+  `shared=True` are marked `shared_data` and skip without it). A command already run in an earlier block is not
+  run again unless its own block needs its outputs. Commands run two at a time (POSEDIFF_README_TEST_WORKERS),
+  a command after the earlier ones of its block that name the same produced path (train -> export).
   `tools/...` arguments point at the repo's tools; `posediff` and `python` run as subprocesses of this
-  interpreter on CPU with XLA optimisations off. Relative outputs (e.g. `--output posediff_jax/assets/prior`) land
-  in the temporary folder; every run checks that no output it names or reports was written in the repo.
+  interpreter's environment on CPU with XLA optimisations off. Relative outputs (e.g. `--output
+  posediff_jax/assets/prior`) land in the temporary folder; every run checks that no output it names or reports
+  was written in the repo, and that each file it reports writing exists in its working folder.
 - Setup commands (`python3 -m venv ...`, `pip install ...`, `python -m pytest`) are not run; instead every README
   command that runs pytest must appear verbatim in `.ci/run`.
 """
@@ -365,10 +368,17 @@ class Runner:
 
 @pytest.fixture(scope="module")
 def runner(request, tmp_path_factory):
-    """Starts every selected, runnable README command at once (they run `WORKERS` at a time)."""
+    """Starts every selected, runnable README command (and those they depend on) at once."""
     selected = [(item.callspec.params["block"], item.callspec.params["tokens"]) for item in request.session.items
                 if getattr(item, "originalname", None) == "test_readme_command_runs"]
-    entries = [entry for entry in RUNNABLE if entry in selected and runnable(entry[1])]
+    wanted = {(block, tuple(tokens)) for block, tokens in selected}
+    for block in {block for block, _ in selected}:  # and the earlier commands they depend on
+        commands = [tokens for entry_block, tokens in RUNNABLE if entry_block == block]
+        waits = dependencies(commands)
+        for index in reversed(range(len(commands))):
+            if (block, tuple(commands[index])) in wanted:
+                wanted |= {(block, tuple(commands[earlier])) for earlier in waits[index]}
+    entries = [(block, tokens) for block, tokens in RUNNABLE if (block, tuple(tokens)) in wanted and runnable(tokens)]
     started = Runner(tmp_path_factory.mktemp("readme"), entries)
     yield started
     started.pool.shutdown(wait=True, cancel_futures=True)

@@ -9,7 +9,8 @@ make_heatmap_energy(), ...).sample_batch` on synthetic heatmap evidence, jitted 
 compiled once (`compile_s`: lowering + XLA compilation), run once to warm up, then timed `--repeats` times
 (`seconds` = median). With `--baseline torch` the PyTorch eager port (tools/torch_baseline.py; same network,
 energy, DDIM + guidance, same weights, same initial noise) is run on the same evidence, its samples are
-compared with JAX's (`max_abs_diff_mm`), and the two are timed interleaved (JAX, torch, JAX, torch, ...) so a
+compared with JAX's (per hypothesis the largest joint difference: `median_abs_diff_mm`,
+`fraction_within_1mm`, `max_abs_diff_mm`), and the two are timed interleaved (JAX, torch, JAX, torch, ...) so a
 change in machine load hits both alike: `baseline_seconds` (median) and `speedup` = baseline / JAX seconds.
 
 FLOPs (`flops_per_evaluation`, one evaluation = one guided step of one hypothesis): XLA's cost analysis of the
@@ -59,8 +60,12 @@ DEFAULT_GUIDANCE = ("dps", "x0")
 LARGE_CASE = "1x10000"
 MATMUL_PROBES = ((256, 512, 512), (2048, 512, 512), (8192, 512, 512), (1024, 1024, 1024), (2048, 2048, 2048))
 GPU_MATMUL_PROBES = MATMUL_PROBES + ((4096, 4096, 4096), (8192, 8192, 8192))
-# A sample differing from JAX's by more than this (mm) means the port or the noise derivation drifted.
+# Same-samples check: per hypothesis, the largest joint difference (mm) between the torch and JAX samples. Most
+# hypotheses agree to ~0.001 mm (float32 rounding); a few percent bifurcate (a bilinear cell border or the
+# gradient clip switches on a rounding difference and the trajectory goes elsewhere: 1x200, 50 DPS steps on
+# CPU, 98.5 % within 1 mm, the rest up to 36 mm). So the check is on the median and the fraction within 1 mm.
 SAME_SAMPLES_TOLERANCE_MM = 1.0
+SAME_SAMPLES_MIN_FRACTION = 0.9
 TORCH_DEVICE = "cpu"  # --torch-device
 
 
@@ -342,7 +347,7 @@ def bench_case(prior, frames: int, hypotheses: int, steps: int, guidance: str, c
     if not np.all(np.isfinite(poses)):
         raise RuntimeError(f"non-finite poses in configuration {frames}x{hypotheses}, {steps} steps, {guidance}")
     torch_run = None
-    max_abs_diff = None
+    max_abs_diff = median_abs_diff = fraction_same = None
     if baseline == "torch":
         torch_run = TorchBaseline(prior, sampler.config, frames, hypotheses, evidence, key, torch_chunk,
                                   TORCH_DEVICE).run
@@ -352,9 +357,13 @@ def bench_case(prior, frames: int, hypotheses: int, steps: int, guidance: str, c
             with jax.default_matmul_precision("highest"):
                 reference = np.asarray(jax.jit(lambda key, evidence: sampler.sample_batch(key, evidence, hypotheses))(
                     key, evidence))
-        max_abs_diff = float(np.max(np.abs(torch_poses - reference)))
-        if not max_abs_diff <= SAME_SAMPLES_TOLERANCE_MM:
-            log(f"  WARNING: torch and JAX samples differ by {max_abs_diff:.3g} mm (> {SAME_SAMPLES_TOLERANCE_MM})")
+        per_hypothesis = np.abs(torch_poses - reference).max(axis=(-2, -1))  # [frames, m]
+        max_abs_diff = float(per_hypothesis.max())
+        median_abs_diff = float(np.median(per_hypothesis))
+        fraction_same = float(np.mean(per_hypothesis <= SAME_SAMPLES_TOLERANCE_MM))
+        if not (median_abs_diff <= 0.1 * SAME_SAMPLES_TOLERANCE_MM and fraction_same >= SAME_SAMPLES_MIN_FRACTION):
+            log(f"  WARNING: torch and JAX samples differ: median {median_abs_diff:.3g} mm, "
+                f"{100 * fraction_same:.1f}% within {SAME_SAMPLES_TOLERANCE_MM} mm")
     times, baseline_times = [], []
     for _ in range(repeats):  # interleaved: JAX, baseline, JAX, baseline, ...
         start = time.perf_counter()
@@ -390,6 +399,8 @@ def bench_case(prior, frames: int, hypotheses: int, steps: int, guidance: str, c
         "baseline_seconds_all": baseline_times or None,
         "baseline": None if baseline == "none" else baseline,
         "max_abs_diff_mm": max_abs_diff,
+        "median_abs_diff_mm": median_abs_diff,
+        "fraction_within_1mm": fraction_same,
         "network_evaluations_per_second": evaluations / seconds,
         "flops_per_evaluation": flops_per_evaluation,
         "flop_count_source": flop_source,
@@ -405,7 +416,7 @@ def format_table(rows: Sequence[dict]) -> str:
     header = ["frames x hyps", "steps", "guidance", "compile s", "JAX s", "hyps/s", "MFLOP/eval", "GFLOP/s",
               "% peak"]
     if with_baseline:
-        header += ["torch s", "JAX speed-up", "max diff mm"]
+        header += ["torch s", "JAX speed-up", "median diff mm", "same (<1 mm)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for row in rows:
         cells = [
@@ -421,9 +432,10 @@ def format_table(rows: Sequence[dict]) -> str:
         ]
         if with_baseline:
             if row.get("baseline_seconds"):
-                cells += [f"{row['baseline_seconds']:.2f}", f"{row['speedup']:.2f}x", f"{row['max_abs_diff_mm']:.1e}"]
+                cells += [f"{row['baseline_seconds']:.2f}", f"{row['speedup']:.2f}x",
+                          f"{row['median_abs_diff_mm']:.1e}", f"{100 * row['fraction_within_1mm']:.1f}%"]
             else:
-                cells += ["-", "-", "-"]
+                cells += ["-", "-", "-", "-"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -453,7 +465,8 @@ def run_benchmark(prior, cases: Sequence[tuple[int, int]], steps: Sequence[int],
                    f"{row['hyps_per_s']:,.0f} hyps/s, {100 * row['peak_fraction']:.1f}% of peak, "
                    f"compile {row['compile_s']:.1f} s")
         if row["baseline_seconds"]:
-            message += f"; torch {row['baseline_seconds']:.2f} s ({row['speedup']:.2f}x), diff {row['max_abs_diff_mm']:.1e} mm"
+            message += (f"; torch {row['baseline_seconds']:.2f} s ({row['speedup']:.2f}x), median diff "
+                        f"{row['median_abs_diff_mm']:.1e} mm, {100 * row['fraction_within_1mm']:.1f}% within 1 mm")
         log(message)
         rows.append(row)
     finished = datetime.datetime.now(datetime.timezone.utc)

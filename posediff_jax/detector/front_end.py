@@ -1,7 +1,9 @@
 """Photo -> heatmap evidence for the guided sampler: detect people, crop, run BlazePose, map to H36M-17.
 
 Frames (all pixel centres at integer coordinates, docs/architecture.md):
-- image: the photo after EXIF rotation, `[H, W]`.
+- image: the photo after EXIF rotation, `[H, W]`. Every returned coordinate is in this frame. A photo whose
+  shorter side is below 256 px is upscaled (Lanczos, `upscale_for_detection`) for the person detector and the
+  landmark crops only; detections are mapped back, so keypoints stay in the original photo's pixels.
 - crop: the 256 x 256 landmark-model input; `crop_to_image` `[2, 3]` is the rotated, scaled square region
   around the person (`person_detection.region_to_crop_affine`).
 - heatmap: the 64 x 64 grid; cell k covers crop pixels 4k .. 4k + 3, its centre is crop pixel 4k + 1.5
