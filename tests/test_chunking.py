@@ -85,3 +85,10 @@ def test_sampler_results_do_not_depend_on_chunk_or_group_size(monkeypatch):
     assert not np.allclose(reference[:, 0], reference[:, 1])  # hypotheses differ: the test can fail
     for layout, poses in results.items():
         np.testing.assert_array_equal(poses, reference, err_msg=f"layout chunk_size, TARGET_ROWS = {layout}")
+
+
+def test_default_group_follows_target_rows(monkeypatch):
+    monkeypatch.setattr(chunking, "TARGET_ROWS", 8)
+    assert chunking.plan_chunks(23, 3).group_size == 2
+    monkeypatch.setattr(chunking, "TARGET_ROWS", 3)
+    assert chunking.plan_chunks(23, 3).group_size == 1

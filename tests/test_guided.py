@@ -55,8 +55,10 @@ def test_completion_keeps_known_joints_within_a_few_millimetres(prior):
     mask = np.zeros(17)
     mask[[1, 2, 3, 4, 5, 6]] = 1  # legs known, upper body free
     evidence = make_completion_evidence(known, mask)
-    # completion's curvature in model space is (std / sigma)^2 = 36: the stable step is < 2 / 36.
-    sampler = make_sampler(prior, completion_energy, num_steps=30, guidance="dps", guidance_scale=0.02)
+    # The completion energy's registered settings: a small, preconditioned, unclipped step.
+    from posediff_jax.sampling import sampler_config_for
+
+    sampler = make_sampler(prior, completion_energy, sampler_config_for("completion", num_steps=30))
     poses = np.asarray(sampler.sample(jax.random.PRNGKey(0), evidence, 16))
     known_error = np.linalg.norm(poses[:, mask > 0] - known[mask > 0], axis=-1)
     assert known_error.mean() < 5.0

@@ -96,10 +96,10 @@ def test_network_prior_dps_guidance_lowers_the_energy():
     network_prior = make_tiny_prior(0).replace(normalization=make_gaussian_prior(std_mm=STD_MM).normalization)
     evidence = evidence_for(STANDING_POSE_MM)
     key = jax.random.PRNGKey(0)
-    _, unguided_energies = make_sampler(network_prior, heatmap_energy, num_steps=8,
+    _, unguided_energies = make_sampler(network_prior, heatmap_energy, num_steps=4,
                                         guidance_scale=0.0).sample_with_energies(key, evidence, 16)
     for guidance in ("x0", "dps"):
-        poses, energies = make_sampler(network_prior, heatmap_energy, num_steps=8, guidance=guidance,
+        poses, energies = make_sampler(network_prior, heatmap_energy, num_steps=4, guidance=guidance,
                                        guidance_scale=0.3).sample_with_energies(key, evidence, 16)
         assert poses.shape == (16, 17, 3) and np.all(np.isfinite(poses))
         # Through a real (random) network the guided hypotheses fit the evidence better than unguided ones.
@@ -121,14 +121,16 @@ def test_repeated_guidance_and_refinement_fit_the_evidence_better(prior):
     target = STANDING_POSE_MM + rng.normal(0, 50, (17, 3)).astype(np.float32) * (np.arange(17) > 0)[:, None]
     evidence = evidence_for(target)
     key = jax.random.PRNGKey(11)
-    base = make_sampler(prior, heatmap_energy, num_steps=10)
-    repeated = make_sampler(prior, heatmap_energy, num_steps=10, guidance_repeats=3, final_refinement_steps=3)
-    _, base_energy = base.sample_with_energies(key, evidence, 32)
-    _, repeated_energy = repeated.sample_with_energies(key, evidence, 32)
+    base = make_sampler(prior, heatmap_energy, num_steps=6, guidance="x0")
+    repeated = make_sampler(prior, heatmap_energy, num_steps=6, guidance="x0", guidance_repeats=3,
+                            final_refinement_steps=3)
+    _, base_energy = base.sample_with_energies(key, evidence, 16)
+    _, repeated_energy = repeated.sample_with_energies(key, evidence, 16)
     assert float(np.median(repeated_energy)) < float(np.median(base_energy))
-    assert repeated.config.network_evaluations_per_hypothesis() == 10 * 3 + 3
+    assert repeated.config.network_evaluations_per_hypothesis() == 6 * 3 + 3
     # One repeat and no refinement is exactly the plain sampler.
-    same = make_sampler(prior, heatmap_energy, num_steps=10, guidance_repeats=1, final_refinement_steps=0)
+    same = make_sampler(prior, heatmap_energy, num_steps=6, guidance="x0", guidance_repeats=1,
+                        final_refinement_steps=0)
     np.testing.assert_array_equal(np.asarray(same.sample(key, evidence, 4)), np.asarray(base.sample(key, evidence, 4)))
 
 

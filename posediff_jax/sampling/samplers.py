@@ -123,15 +123,14 @@ class Sampler:
         def single(prior, key, evidence, first_hypothesis, num_hypotheses):
             return sample_hypotheses(prior, energy_fn, config, key, evidence, num_hypotheses, first_hypothesis)
 
-        def batch(prior, key, evidence_batch, first_frame, first_hypothesis, num_hypotheses):
-            frames = jax.tree.leaves(evidence_batch)[0].shape[0]
+        def batch(prior, keys, evidence_batch, first_hypothesis, num_hypotheses):
             return jax.vmap(
                 lambda frame_key, evidence: sample_hypotheses(prior, energy_fn, config, frame_key, evidence,
                                                               num_hypotheses, first_hypothesis)
-            )(frame_keys(key, frames, first_frame), evidence_batch)
+            )(keys, evidence_batch)
 
         self._single = jax.jit(single, static_argnums=4)
-        self._batch = jax.jit(batch, static_argnums=5)
+        self._batch = jax.jit(batch, static_argnums=4)
 
     def sample_with_energies(self, key, evidence, num_hypotheses: int, first_hypothesis: int = 0):
         """`([m, 17, 3] mm, [m] final energies)` for one frame (evidence may be None for generation).
@@ -155,9 +154,9 @@ class Sampler:
         leaves = jax.tree.leaves(evidence_batch)
         if not leaves or np.ndim(leaves[0]) == 0:
             raise PoseDiffError("evidence_batch: expected evidence with a leading frames axis")
-        evidence_batch = shard_frames(evidence_batch)
-        return self._batch(self.prior, key, evidence_batch, jnp.int32(first_frame), jnp.int32(first_hypothesis),
-                           int(num_hypotheses))
+        keys = frame_keys(key, leaves[0].shape[0], first_frame)
+        keys, evidence_batch = shard_frames((keys, evidence_batch))  # keys and evidence split the same way
+        return self._batch(self.prior, keys, evidence_batch, jnp.int32(first_hypothesis), int(num_hypotheses))
 
     def sample_batch(self, key, evidence_batch, num_hypotheses: int, first_frame: int = 0, first_hypothesis: int = 0):
         """`[frames, m, 17, 3]` mm root-relative hypotheses."""
@@ -184,7 +183,7 @@ def shard_frames(evidence_batch):
     frames = jax.tree.leaves(evidence_batch)[0].shape[0]
     if len(devices) < 2 or frames % len(devices):
         return evidence_batch
-    mesh = jax.make_mesh((len(devices),), ("data",))
+    mesh = jax.make_mesh((len(devices),), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
     sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
     return jax.device_put(evidence_batch, sharding)
 
