@@ -1,4 +1,6 @@
-"""Chunking of hypotheses: the layout plan, and results independent of chunk and group size (bitwise)."""
+"""Chunking of hypotheses: the layout plan, and results independent of chunk and group size (bitwise for
+per-row work without batched kernels; to float32 rounding for the real sampler, whose matmuls XLA blocks
+differently for different batch sizes)."""
 
 import jax
 import jax.numpy as jnp
@@ -63,8 +65,9 @@ def test_hypothesis_keys_do_not_depend_on_the_count():
 
 
 def test_sampler_results_do_not_depend_on_chunk_or_group_size(monkeypatch):
-    """The real sampler (tiny network, DPS heatmap guidance, 2 frames x 23 hypotheses): bitwise equal whatever
-    the layout - one batch, chunks in sequence, chunks in groups, uneven last group."""
+    """The real sampler (tiny network, DPS heatmap guidance, 2 frames x 23 hypotheses): the same poses whatever
+    the layout - one batch, chunks in sequence, chunks in groups, uneven last group - up to float32 rounding
+    of the batched matmuls (measured: at most 5e-7 mm, 6 of 2,346 values)."""
     from posediff_jax.guidance import heatmap_evidence_from_keypoints, make_heatmap_energy
     from posediff_jax.prior import resolve_prior
     from posediff_jax.prior.gaussian import STANDING_POSE_MM
@@ -84,7 +87,10 @@ def test_sampler_results_do_not_depend_on_chunk_or_group_size(monkeypatch):
     assert np.all(np.isfinite(reference)) and reference.shape == (2, 23, 17, 3)
     assert not np.allclose(reference[:, 0], reference[:, 1])  # hypotheses differ: the test can fail
     for layout, poses in results.items():
-        np.testing.assert_array_equal(poses, reference, err_msg=f"layout chunk_size, TARGET_ROWS = {layout}")
+        np.testing.assert_allclose(poses, reference, rtol=0, atol=1e-3,
+                                   err_msg=f"layout chunk_size, TARGET_ROWS = {layout}")
+    # The layouts really differ (the test would catch a grouping that ignores TARGET_ROWS).
+    assert chunking.plan_chunks(23, 3, chunking.default_group_size(3, 3)).num_groups == 8
 
 
 def test_default_group_follows_target_rows(monkeypatch):

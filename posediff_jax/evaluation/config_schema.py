@@ -57,7 +57,7 @@ def default_eval_config() -> ml_collections.ConfigDict:
 
     config.num_hypotheses = (1, 10, 50, 200)
     config.calibration_levels = (0.5, 0.9)
-    config.aggregation = "mean"  # or 'reprojection' (per-joint selection by reprojection error)
+    config.aggregation = "mean"  # the single estimate: a name in sampling/aggregate.py AGGREGATIONS
     config.batch_size = 8
     config.seed = 0
     config.save_hypotheses = False

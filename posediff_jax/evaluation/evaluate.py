@@ -69,12 +69,7 @@ def make_batches(num_frames: int, batch_size: int) -> list[np.ndarray]:
 def _aggregate(config, hypotheses, evidence):
     from posediff_jax.sampling import aggregate as aggregation
 
-    method = config.get("aggregation", "mean")
-    if method == "mean":
-        return aggregation.mean_pose(hypotheses)
-    if method == "reprojection":
-        return aggregation.reprojection_weighted_pose(hypotheses, evidence)
-    raise PoseDiffError(f"aggregation: expected 'mean' or 'reprojection', got {method!r}")
+    return aggregation.aggregate(config.get("aggregation", "mean"), hypotheses, evidence)
 
 
 def _progress(iterable, total: int, enabled: bool, description: str):
