@@ -10,7 +10,8 @@ Inputs (one of):
 Dataset splits are evaluated by `posediff evaluate`.
 
 Output `.npz` (leading frames axis always present): hypotheses `[F, m, 17, 3]` mm root-relative, energies `[F, m]`,
-mean_pose `[F, 17, 3]`, reprojection_weighted `[F, 17, 3]` (per-joint selection), root_translation `[F, 3]` (of
+mean_pose `[F, 17, 3]`, mode_pose `[F, 17, 3]` (mean-shift mode of the hypotheses: the single estimate to take),
+reprojection_weighted `[F, 17, 3]` (per-joint selection), root_translation `[F, 3]` (of
 the reprojection-weighted estimate), keypoints_2d `[F, 17, 2]`, intrinsics `[F, 3, 3]`; plus a PNG of the first
 frame.
 """
@@ -72,16 +73,17 @@ def evidence_from_image(image_path, all_people: bool):
 
 @jax.jit
 def summarize_hypotheses(hypotheses, evidence):
-    """(mean `[F, 17, 3]`, reprojection-weighted estimate `[F, 17, 3]`, its root `[F, 3]`) of `[F, m, 17, 3]`
-    hypotheses, in one compiled call (op by op it costs ~150 small compilations)."""
+    """(mean, mean-shift mode, reprojection-weighted estimate, its root) of `[F, m, 17, 3]` hypotheses: poses
+    `[F, 17, 3]`, root `[F, 3]`; one compiled call (op by op it costs ~150 small compilations)."""
     from posediff_jax import geometry
     from posediff_jax.sampling import aggregate
 
     mean = aggregate.mean_pose(hypotheses)
+    mode = aggregate.mean_shift_pose(hypotheses)
     selected = jax.vmap(aggregate.reprojection_weighted_pose)(hypotheses, evidence)
     solved = geometry.solve_root_translation(selected, evidence.keypoints_2d, evidence.intrinsics,
                                              evidence.joint_weights)
-    return mean, selected, jnp.where(evidence.use_given_root[:, None], evidence.root_translation, solved)
+    return mean, mode, selected, jnp.where(evidence.use_given_root[:, None], evidence.root_translation, solved)
 
 
 def default_output(args):
@@ -108,11 +110,13 @@ def run(args) -> int:
     prior = common.load_prior(args)
     sampler = make_sampler(prior, make_energy(energy_name), config)
     hypotheses, energies = common.sample_in_batches(sampler, evidence, args, "estimate", args.batch_size)
-    mean, selected, root = (np.asarray(value) for value in summarize_hypotheses(jnp.asarray(hypotheses), evidence))
+    mean, mode, selected, root = (np.asarray(value)
+                                  for value in summarize_hypotheses(jnp.asarray(hypotheses), evidence))
     arrays = {
         "hypotheses": hypotheses.astype(np.float32),
         "energies": energies.astype(np.float32),
         "mean_pose": mean.astype(np.float32),
+        "mode_pose": mode.astype(np.float32),
         "reprojection_weighted": selected.astype(np.float32),
         "root_translation": root.astype(np.float32),
         "keypoints_2d": np.asarray(evidence.keypoints_2d, np.float32),

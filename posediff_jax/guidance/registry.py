@@ -77,15 +77,15 @@ register_energy(EnergyEntry(
 # on real S9 poses: known joints within 1.9-5.1 mm; configs/eval_h36m_completion.py).
 register_energy(EnergyEntry(
     "completion", make_completion_energy, array_inputs.completion_evidence_from_arrays,
-    sampler_overrides={"guidance_scale": 0.006, "precondition": True, "max_grad_norm": 5000.0},
+    sampler_overrides={"guidance_scale": 0.006, "precondition": True, "max_grad_norm": 5000.0, "guidance_repeats": 1},
     description="known 3D joints (pose completion)"))
 register_energy(EnergyEntry(
     "bone_lengths", make_bone_length_energy, array_inputs.bone_length_evidence_from_arrays,
-    sampler_overrides={"guidance_scale": 0.02, "max_grad_norm": 50.0},
+    sampler_overrides={"guidance_scale": 0.02, "max_grad_norm": 50.0, "guidance_repeats": 1},
     description="target bone lengths (generation of a given body)"))
 # Unconditional generation: DDPM's ancestral noise gives bone lengths closer to the data's than DDIM (shipped
 # prior, 1,024 samples, 50 steps: per-bone |deviation| 8.7 vs 10.2 mm, left/right asymmetry 4.8 vs 7.0 mm; the
 # data's own deviation across subjects is 7.7 mm): `posediff evaluate --config configs/eval_prior_plausibility.py`.
 register_energy(EnergyEntry(
-    "none", None, array_inputs.no_evidence_from_arrays, sampler_overrides={"method": "ddpm"},
+    "none", None, array_inputs.no_evidence_from_arrays, sampler_overrides={"method": "ddpm", "guidance_repeats": 1},
     description="no evidence: unconditional generation"))
