@@ -1,28 +1,32 @@
-"""Human3.6M test evaluation: best-of-m MPJPE / PA-MPJPE (P-best, J-best), per action and averaged.
+"""Human3.6M test evaluation: best-of-m MPJPE / PA-MPJPE (P-best, J-best) and a single estimate, per action.
 
-Default (CPU-sized, 80 s wall-clock on 2 cores): S9 (and S11 where present), camera 54138969, every 64th frame,
-at most 240 frames spread evenly over all actions, 200 hypotheses, 50 DDIM steps, DPS heatmap guidance
-(scale 0.1) on heatmaps rendered from the real Stacked-Hourglass (MPII) detections:
+Default: S9 (and S11 where present), camera 54138969, every 64th frame, at most 240 frames spread evenly over all
+actions, 200 hypotheses, the default sampler (50 DDIM steps x 3 guided updates per noise level, DPS heatmap
+guidance, scale 0.1) on heatmaps rendered from the real Stacked-Hourglass (MPII) detections; single estimate:
+the mean-shift mode of the hypotheses:
 
     posediff evaluate --config configs/eval_h36m.py --workdir /tmp/eval_h36m
 
-(checkpoint default: the shipped prior; `--checkpoint DIR` for another). Data: VideoPose3D-layout files in
+(prior default: the shipped one; `--prior DIR` for another). Data: VideoPose3D-layout files in
 `../shared/data/h36m` (`config.data.manual_dir`; Human3.6M licence: academic non-commercial).
 
-Expected result (shipped prior, 240 real S9 frames over 15 actions, measured 2026-11-25 on a 2-core CPU;
-per-action table in docs/results_h36m.md):
+Expected result (shipped prior, 240 real S9 frames over 15 actions, measured 2026-11-25; about 4 minutes on a
+2-core CPU, seconds on a GPU; per-action tables in docs/results_h36m.md):
 
     m                      1      10     50     200
-    MPJPE P-best (mm)      162.4  87.2   72.6   66.4
-    PA-MPJPE P-best (mm)   110.8  65.3   56.2   51.5
-    MPJPE J-best (mm)      162.4  59.8   41.2   31.8
-    aggregated (mean) estimate 118.4 mm (PA 83.9); diversity 170.2 mm; calibration coverage 0.54 / 0.96 at
-    nominal 0.5 / 0.9 (the hypotheses' spread is slightly too wide).
+    MPJPE P-best (mm)      106.9  74.2   68.2   64.9
+    PA-MPJPE P-best (mm)   78.6   58.0   53.4   50.5
+    MPJPE J-best (mm)      106.9  56.6   45.2   39.0
+    single estimate (mean-shift) 86.6 mm (mean of hypotheses 88.5); diversity 77.6 mm; calibration coverage
+    0.21 / 0.68 at nominal 0.5 / 0.9 (the hypotheses are over-confident).
 
-Full protocol (every 64th frame, all 4 cameras, S9 + S11, ~4,600 frames with S11): override with
+With `--set evidence.source=gt_heatmaps` (heatmaps rendered from the ground-truth 2D projection): 67.8 / 38.7 /
+33.0 / 29.4 mm P-best, single estimate 46.7 mm.
+
+Full protocol (every 64th frame, all 4 cameras; 4,644 S9 frames): override with
     posediff evaluate --config configs/eval_h36m.py --set "data.cameras=()" --set data.max_frames=0
-(hours on a CPU; minutes on a GPU). Other evidence: `--set evidence.source=gt_heatmaps` (heatmaps rendered
-from the ground-truth 2D projection) or `heatmap_arrays` with `--set evidence.heatmap_arrays_file=FILE.npz`.
+(best-of-200 61.6 mm, best-of-1 103.5 mm, single estimate 84.1 mm; about an hour on a 2-core CPU, 1 minute on an
+H100). Other evidence: `heatmap_arrays` with `--set evidence.heatmap_arrays_file=FILE.npz`.
 """
 
 from posediff_jax.evaluation.config_schema import default_eval_config

@@ -58,7 +58,7 @@ def test_completion_keeps_known_joints_within_a_few_millimetres(prior):
     # The completion energy's registered settings: a small, preconditioned, unclipped step.
     from posediff_jax.sampling import sampler_config_for
 
-    sampler = make_sampler(prior, completion_energy, sampler_config_for("completion", num_steps=30))
+    sampler = make_sampler(prior, completion_energy, sampler_config_for("completion"))
     poses = np.asarray(sampler.sample(jax.random.PRNGKey(0), evidence, 16))
     known_error = np.linalg.norm(poses[:, mask > 0] - known[mask > 0], axis=-1)
     assert known_error.mean() < 5.0

@@ -121,7 +121,7 @@ def test_repeated_guidance_and_refinement_fit_the_evidence_better(prior):
     target = STANDING_POSE_MM + rng.normal(0, 50, (17, 3)).astype(np.float32) * (np.arange(17) > 0)[:, None]
     evidence = evidence_for(target)
     key = jax.random.PRNGKey(11)
-    base = make_sampler(prior, heatmap_energy, num_steps=6, guidance="x0")
+    base = make_sampler(prior, heatmap_energy, num_steps=6, guidance="x0", guidance_repeats=1)
     repeated = make_sampler(prior, heatmap_energy, num_steps=6, guidance="x0", guidance_repeats=3,
                             final_refinement_steps=3)
     _, base_energy = base.sample_with_energies(key, evidence, 16)
@@ -146,7 +146,7 @@ def test_a_registered_update_rule_is_usable_by_name(prior):
     sampler = make_sampler(prior, None, config=SamplerConfig(method="test_x0_jump", num_steps=3))
     poses = np.asarray(sampler.sample(jax.random.PRNGKey(0), None, 8))
     assert calls and np.all(np.isfinite(poses)) and poses.shape == (8, 17, 3)
-    heun = make_sampler(prior, None, method="heun", num_steps=10)
+    heun = make_sampler(prior, None, method="heun", num_steps=10, guidance_repeats=1)
     assert heun.config.network_evaluations_per_hypothesis() == 20
     samples = np.asarray(heun.sample(jax.random.PRNGKey(1), None, 200))
     np.testing.assert_allclose(samples[:, 1:].mean(0), STANDING_POSE_MM[1:], atol=15.0)

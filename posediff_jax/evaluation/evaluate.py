@@ -158,7 +158,8 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
     nominal = {f"coverage_q{int(round(100 * level)):02d}": level for level in levels}
     title = (
         f"{protocol}: {summary['num_frames']} frames, evidence '{evidence_config.source}', "
-        f"{max_hypotheses} hypotheses, {sampler_config.num_steps} {sampler_config.method} steps, "
+        f"{max_hypotheses} hypotheses, {sampler_config.num_steps} {sampler_config.method} steps x "
+        f"{sampler_config.guidance_repeats} guided updates, aggregation '{config.get('aggregation', 'mean')}', "
         f"guidance '{sampler_config.guidance}'"
     )
     skipped = getattr(frames, "skipped", [])  # frames without detections (data.evaluation_frames)

@@ -1,0 +1,86 @@
+"""Cost of the sampler levers: CPU/GPU seconds per frame (1 frame x 200 hypotheses, warm) and network evaluations.
+
+    python tools/bench_levers.py [--hypotheses 200] [--repeats 3] [--output levers.json]
+
+For each lever setting of the heatmap sampler (guided updates per noise level, final refinement, steps, the Heun
+rule) times `sample_batch` on one shipped S9 example frame (real Stacked-Hourglass detections) after a warm-up call
+and prints the median of `--repeats` runs beside the exact network evaluations per hypothesis. The accuracy of
+each setting is a `posediff evaluate --config configs/eval_h36m.py --set sampler.KEY=VALUE` run (README table).
+Records the machine (lscpu / nvidia-smi), the load, the date and the versions with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import subprocess
+import time
+
+import numpy as np
+
+VARIANTS = {
+    "50 steps, 1 update/level": dict(guidance_repeats=1),
+    "50 steps, 2 updates/level": dict(guidance_repeats=2),
+    "50 steps, 3 updates/level (default)": dict(guidance_repeats=3),
+    "50 steps, 1 update/level + 5 refinement": dict(guidance_repeats=1, final_refinement_steps=5),
+    "100 steps, 1 update/level": dict(guidance_repeats=1, num_steps=100),
+    "heun, 25 steps, 1 update/level": dict(guidance_repeats=1, method="heun", num_steps=25),
+}
+
+
+def shell(command: str) -> str:
+    try:
+        return subprocess.run(command, shell=True, capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hypotheses", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--output", default=None, help="write the rows and the machine record as JSON")
+    args = parser.parse_args(argv)
+
+    import jax
+
+    from posediff_jax.commands.demo import load_examples
+    from posediff_jax.guidance import heatmap_evidence_from_keypoints, make_energy
+    from posediff_jax.prior import resolve_prior
+    from posediff_jax.sampling import make_sampler, sampler_config_for
+
+    examples = load_examples()
+    evidence = heatmap_evidence_from_keypoints(examples["keypoints_2d_detected"][:1], examples["intrinsics"][:1],
+                                               joint_weights=examples["detection_mask"][:1].astype(np.float32))
+    prior = resolve_prior("default")
+    record = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "jax": jax.__version__,
+              "python": platform.python_version(), "devices": [str(device) for device in jax.devices()],
+              "cpu": shell("lscpu | grep 'Model name' | sed 's/Model name: *//'"),
+              "gpu": shell("nvidia-smi -L"), "load_before": shell("uptime"), "rows": []}
+    print(f"{record['cpu'] or platform.processor()} | {record['gpu'] or 'no GPU'} | jax {jax.__version__} | "
+          f"{record['load_before']}")
+    print(f"{'setting':42s} {'evals/hyp':>9s} {'s/frame':>8s}")
+    for name, options in VARIANTS.items():
+        sampler = make_sampler(prior, make_energy("heatmap"), sampler_config_for("heatmap", **options))
+        jax.block_until_ready(sampler.sample_batch(jax.random.PRNGKey(0), evidence, args.hypotheses))
+        times = []
+        for index in range(args.repeats):
+            start = time.perf_counter()
+            jax.block_until_ready(sampler.sample_batch(jax.random.PRNGKey(index + 1), evidence, args.hypotheses))
+            times.append(time.perf_counter() - start)
+        row = {"setting": name, "options": options, "hypotheses": args.hypotheses,
+               "network_evaluations_per_hypothesis": sampler.config.network_evaluations_per_hypothesis(),
+               "seconds_per_frame": float(np.median(times)), "all_seconds": times}
+        record["rows"].append(row)
+        print(f"{name:42s} {row['network_evaluations_per_hypothesis']:9d} {row['seconds_per_frame']:8.2f}")
+    record["load_after"] = shell("uptime")
+    if args.output:
+        with open(args.output, "w") as handle:
+            json.dump(record, handle, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
