@@ -16,7 +16,7 @@ than a mirror-image skeleton with its labels crossed.
 
 from __future__ import annotations
 
-from typing import Optional
+
 
 import numpy as np
 
@@ -26,14 +26,6 @@ from posediff_jax.validation import PoseDiffError
 ROTATION_AXES = ("world_vertical", "camera_y")
 # The camera's own vertical (y points down), used when a pose's camera is unknown (synthetic data).
 CAMERA_UP = np.array([0.0, -1.0, 0.0], np.float32)
-
-
-def rotation_about_vertical(angles: np.ndarray) -> np.ndarray:
-    """`[n]` radians -> `[n, 3, 3]` rotations about the camera-frame y axis (y points down)."""
-    cos, sin = np.cos(angles), np.sin(angles)
-    zeros, ones = np.zeros_like(angles), np.ones_like(angles)
-    return np.stack([np.stack([cos, zeros, sin], -1), np.stack([zeros, ones, zeros], -1),
-                     np.stack([-sin, zeros, cos], -1)], -2)
 
 
 def rotation_about_axes(axes: np.ndarray, angles: np.ndarray) -> np.ndarray:

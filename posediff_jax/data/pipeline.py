@@ -30,13 +30,6 @@ from posediff_jax.validation import PoseDiffError, check_array
 NORMALIZATION_FILE = "normalization_stats.npz"
 
 
-def poses_from_source(source, field: str = "pose_3d") -> np.ndarray:
-    """Reads every example's pose from a random-access source into `[N, 17, 3]` float32."""
-    if isinstance(source, np.ndarray):
-        return check_array("poses", source.astype(np.float32), (None, NUM_JOINTS, 3))
-    return np.stack([np.asarray(source[index][field], np.float32) for index in range(len(source))])
-
-
 class PoseBatchIterator:
     """Deterministic, sharded, augmented batches of root-relative poses.
 
@@ -99,13 +92,6 @@ class PoseBatchIterator:
             poses = augment_poses(poses, rng, self.flip_probability, self.max_rotation_degrees, up,
                                   self.rotation_axis)
         return {"pose": poses}
-
-    def __iter__(self):
-        step = 0
-        while True:
-            yield self.batch_at(step)
-            step += 1
-
 
 def poses_fingerprint(poses: np.ndarray) -> str:
     """A cheap content hash of `[N, 17, 3]` poses (count + ~1000 evenly spaced poses)."""

@@ -23,10 +23,3 @@ class MetricsWriter:
         record.update({name: float(value) for name, value in metrics.items()})
         with open(self.path, "a") as handle:
             handle.write(json.dumps(record) + "\n")
-
-
-def read_metrics(workdir) -> list[dict]:
-    path = pathlib.Path(workdir) / "metrics.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
