@@ -84,6 +84,11 @@ def test_best_of_m_handles_thousands_of_hypotheses():
     hypotheses, target = poses(5, (1, 4000, 17)), poses(6, (1, 17))
     got = metrics.best_of_m(hypotheses, target, metric="pa_mpjpe", chunk_size=512)
     assert got.shape == (1,) and np.isfinite(got).all()
+    # Chunked and unchunked evaluation agree, and both equal the float64 reference on a slice.
+    unchunked = metrics.best_of_m(hypotheses, target, metric="pa_mpjpe", chunk_size=4000)
+    np.testing.assert_allclose(got, unchunked, rtol=1e-5)
+    np.testing.assert_allclose(metrics.best_of_m(hypotheses[:, :300], target, metric="pa_mpjpe", chunk_size=64),
+                               reference_best_of_m(hypotheses[:, :300], target, "pa_mpjpe", "pose"), rtol=1e-4)
 
 
 def test_best_of_m_errors_are_clear():

@@ -94,7 +94,8 @@ def run_examples(prior, args, output_dir: pathlib.Path, log=print) -> dict:
     table = report.markdown_table(["m", "MPJPE P-best (mm)", "PA-MPJPE P-best (mm)", "MPJPE J-best (mm)"], rows)
     config = args.sampler_config
     log(f"\nHuman3.6M S9, {len(target)} example frames, evidence '{args.evidence}', {args.num_hypotheses} hypotheses, "
-        f"{config.num_steps} {config.method.upper()} steps (sampling incl. compile: {seconds:.1f} s); "
+        f"{config.num_steps} {config.method.upper()} steps x {config.guidance_repeats} guided updates "
+        f"(sampling incl. compile: {seconds:.1f} s); "
         f"diversity {diversity:.1f} mm\n")
     log(table)
     from posediff_jax.visualization import plot_hypotheses
