@@ -81,7 +81,8 @@ def test_sampler_results_do_not_depend_on_chunk_or_group_size(monkeypatch):
     results = {}
     for chunk_size, target_rows in [(64, 2048), (3, 3), (3, 2048), (4, 8), (10, 20)]:
         monkeypatch.setattr(chunking, "TARGET_ROWS", target_rows)
-        sampler = make_sampler(prior, make_heatmap_energy(), num_steps=3, guidance="dps", chunk_size=chunk_size)
+        sampler = make_sampler(prior, make_heatmap_energy(), num_steps=3, guidance="dps", chunk_size=chunk_size,
+                               guidance_repeats=1)
         results[(chunk_size, target_rows)] = np.asarray(sampler.sample_batch(jax.random.PRNGKey(1), evidence, 23))
     reference = results[(64, 2048)]
     assert np.all(np.isfinite(reference)) and reference.shape == (2, 23, 17, 3)

@@ -59,8 +59,8 @@ def test_unguided_samples_follow_the_prior(prior, method):
 def test_deterministic_and_independent_of_chunk_size(prior):
     key = jax.random.PRNGKey(3)
     evidence = evidence_for(STANDING_POSE_MM)
-    big = make_sampler(prior, heatmap_energy, num_steps=4, guidance="x0", chunk_size=64)
-    small = make_sampler(prior, heatmap_energy, num_steps=4, guidance="x0", chunk_size=3)
+    big = make_sampler(prior, heatmap_energy, num_steps=4, guidance="x0", chunk_size=64, guidance_repeats=1)
+    small = make_sampler(prior, heatmap_energy, num_steps=4, guidance="x0", chunk_size=3, guidance_repeats=1)
     first = np.asarray(big.sample(key, evidence, 10))
     np.testing.assert_array_equal(first, np.asarray(big.sample(key, evidence, 10)))
     np.testing.assert_allclose(first, np.asarray(small.sample(key, evidence, 10)), atol=1e-4)
@@ -72,7 +72,7 @@ def test_batch_of_frames_matches_single_frames(prior):
     poses = [STANDING_POSE_MM + rng.normal(0, 40, (17, 3)).astype(np.float32) * (np.arange(17) > 0)[:, None]
              for _ in range(3)]
     batch = stack_evidence([evidence_for(pose) for pose in poses])
-    sampler = make_sampler(prior, heatmap_energy, num_steps=2, guidance="x0", chunk_size=4)
+    sampler = make_sampler(prior, heatmap_energy, num_steps=2, guidance="x0", chunk_size=4, guidance_repeats=1)
     key = jax.random.PRNGKey(7)
     hypotheses, energies = sampler.sample_batch_with_energies(key, batch, 6)
     assert hypotheses.shape == (3, 6, 17, 3) and energies.shape == (3, 6)
@@ -108,7 +108,7 @@ def test_network_prior_dps_guidance_lowers_the_energy():
 
 def test_hypotheses_drawn_in_groups_equal_one_call(prior):
     evidence = evidence_for(STANDING_POSE_MM)
-    sampler = make_sampler(prior, heatmap_energy, num_steps=3, guidance="x0", chunk_size=4)
+    sampler = make_sampler(prior, heatmap_energy, num_steps=3, guidance="x0", chunk_size=4, guidance_repeats=1)
     key = jax.random.PRNGKey(5)
     whole = np.asarray(sampler.sample(key, evidence, 10))
     parts = np.concatenate([np.asarray(sampler.sample(key, evidence, 6)),
@@ -181,7 +181,8 @@ def test_frames_sharded_over_four_devices_give_the_single_device_result(tmp_path
         evidence = heatmap_evidence_from_keypoints(keypoints, np.tile(K, (4, 1, 1)), heatmap_size=16)
         sharded = samplers.shard_frames(evidence)
         spread = len(jax.tree.leaves(sharded)[0].sharding.device_set)
-        sampler = make_sampler(make_gaussian_prior(), heatmap_energy, num_steps=3, guidance_scale=0.1, chunk_size=4)
+        sampler = make_sampler(make_gaussian_prior(), heatmap_energy, num_steps=3, guidance_scale=0.1, chunk_size=4,
+                               guidance_repeats=1)
         poses = np.asarray(sampler.sample_batch(jax.random.PRNGKey(1), evidence, 8))
         np.save(sys.argv[1], poses)
         print(jax.device_count(), spread)
