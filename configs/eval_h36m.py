@@ -10,8 +10,8 @@ the mean-shift mode of the hypotheses:
 (prior default: the shipped one; `--prior DIR` for another). Data: VideoPose3D-layout files in
 `../shared/data/h36m` (`config.data.manual_dir`; Human3.6M licence: academic non-commercial).
 
-Expected result (shipped prior, 240 real S9 frames over 15 actions, measured 2026-11-25; about 4 minutes on a
-2-core CPU, seconds on a GPU; per-action tables in docs/results_h36m.md):
+Expected result (shipped prior, 240 real S9 frames over 15 actions, measured 2026-11-25 on an H100 in seconds;
+on a 2-core CPU an estimated 4 minutes, 3x the one-update sampler's 80 s; per-action tables in docs/results_h36m.md):
 
     m                      1      10     50     200
     MPJPE P-best (mm)      106.9  74.2   68.2   64.9
