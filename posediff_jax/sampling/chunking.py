@@ -79,9 +79,10 @@ def plan_chunks(total: int, chunk_size: int, group_size: int | None = None) -> C
     return ChunkPlan(total=total, chunk_size=chunk_size, group_size=group_size, num_groups=num_groups)
 
 
-def hypothesis_keys(key, num_hypotheses: int):
-    """`[num_hypotheses, 2]`-style keys: `fold_in(key, i)` for hypothesis i (independent of chunking)."""
-    return jax.vmap(lambda index: jax.random.fold_in(key, index))(jnp.arange(num_hypotheses))
+def hypothesis_keys(key, num_hypotheses: int, first_hypothesis=0):
+    """`[num_hypotheses, 2]`-style keys: `fold_in(key, first_hypothesis + i)` for hypothesis i, independent of the
+    chunking and of drawing the hypotheses in groups (`first_hypothesis` may be traced)."""
+    return jax.vmap(lambda index: jax.random.fold_in(key, index))(first_hypothesis + jnp.arange(num_hypotheses))
 
 
 def chunked_vmap(fn, inputs, chunk_size: int, group_size: int | None = None):

@@ -90,15 +90,10 @@ def sample_one(prior, energy_fn, config: SamplerConfig, key, evidence):
     return pose, energy
 
 
-def hypothesis_keys(key, num_hypotheses: int, first_hypothesis=0):
-    """`[m]` keys `fold_in(key, first_hypothesis + i)`: hypothesis i's key, whatever the chunking or grouping."""
-    return jax.vmap(lambda index: jax.random.fold_in(key, index))(first_hypothesis + jnp.arange(num_hypotheses))
-
-
 def sample_hypotheses(prior, energy_fn, config: SamplerConfig, key, evidence, num_hypotheses: int,
                       first_hypothesis=0):
     """`([m, 17, 3] mm, [m] energies)` for one frame, chunked over hypotheses."""
-    keys = hypothesis_keys(key, num_hypotheses, first_hypothesis)
+    keys = chunking.hypothesis_keys(key, num_hypotheses, first_hypothesis)
     return chunking.chunked_vmap(
         lambda hypothesis_key: sample_one(prior, energy_fn, config, hypothesis_key, evidence), keys, config.chunk_size
     )
