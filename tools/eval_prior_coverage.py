@@ -29,18 +29,8 @@ from typing import Mapping
 import numpy as np
 
 from posediff_jax.data.augment import augment_poses, body_up_vectors
+from posediff_jax.evaluation.plausibility import nearest_distances
 from posediff_jax.plausibility import plausibility_metrics
-
-
-def nearest_distances(real: np.ndarray, candidates: np.ndarray, chunk: int = 64) -> np.ndarray:
-    """MPJPE (mm) from each real pose `[R, 17, 3]` to its nearest candidate `[N, 17, 3]` -> `[R]`."""
-    real, candidates = np.asarray(real, np.float32), np.asarray(candidates, np.float32)
-    nearest = np.empty(len(real), np.float32)
-    for start in range(0, len(real), chunk):
-        block = real[start:start + chunk]
-        distances = np.linalg.norm(block[:, None] - candidates[None], axis=-1).mean(-1)  # [chunk, N]
-        nearest[start:start + chunk] = distances.min(1)
-    return nearest
 
 
 def prior_samples(prior, count: int, steps: int = 50, seed: int = 0, method: str = "ddpm") -> np.ndarray:

@@ -18,12 +18,10 @@ import time
 
 import numpy as np
 
-from posediff_jax import skeleton
 from posediff_jax.evaluation import report
 from posediff_jax.evaluation.evaluators import register_evaluator
 from posediff_jax.plausibility import plausibility_metrics
 
-THORAX = skeleton.JOINT_INDEX["Thorax"]
 
 
 def nearest_distances(real, candidates, chunk: int = 64) -> np.ndarray:
@@ -37,9 +35,10 @@ def nearest_distances(real, candidates, chunk: int = 64) -> np.ndarray:
 
 
 def up_vector_z(poses) -> float:
-    """Mean z (optical-axis) component of the unit pelvis -> thorax vector of camera-frame poses `[N, 17, 3]`."""
-    up = np.asarray(poses)[:, THORAX] - np.asarray(poses)[:, 0]
-    return float(np.mean(up[:, 2] / np.maximum(np.linalg.norm(up, axis=-1), 1e-6)))
+    """Mean z (optical-axis) component of the body's up vector (`data.augment.body_up_vectors`) of `[N, 17, 3]`."""
+    from posediff_jax.data.augment import body_up_vectors
+
+    return float(body_up_vectors(poses)[:, 2].mean())
 
 
 @register_evaluator("plausibility")
