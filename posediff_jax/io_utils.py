@@ -19,6 +19,8 @@ def atomic_path(path):
     os.close(handle)
     try:
         yield pathlib.Path(temporary)
+        with open(temporary, "rb+") as written:  # on disk before the rename: a crash leaves old or new, never empty
+            os.fsync(written.fileno())
         os.chmod(temporary, 0o666 & ~_current_umask())  # mkstemp makes 0600; a finished file gets the user's mode
         os.replace(temporary, path)
     except BaseException:

@@ -162,6 +162,7 @@ def test_evaluate_writes_reports_and_resumes(tmp_path, fast_compile):
                  np.mean(per_frame["mpjpe_pbest_m1"][[0, 2]])]), rel=1e-5)
     for name in ("results.json", "results.md", "per_frame.npz"):
         assert (tmp_path / name).exists()
+        assert (tmp_path / name).stat().st_mode & 0o044 == 0o044  # the user's umask, not mkstemp's 0600
     assert "MPJPE P-best m=4 (mm)" in lines[0] and "calibration coverage q=0.9" in lines[0]
     loaded = json.loads((tmp_path / "results.json").read_text())
     assert loaded["summary"]["num_frames"] == 5

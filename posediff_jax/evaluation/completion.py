@@ -91,8 +91,6 @@ def evaluate_completion(config, checkpoint=None, workdir=None, prior=None, poses
     paths = {"json": report.write_json(workdir / "results.json", {
         "summary": summary, "title": title, "config": config.to_dict(), "checkpoint": str(checkpoint or "default"),
         "seconds": seconds})}
-    from posediff_jax.io_utils import write_text_atomic
-
-    paths["markdown"] = write_text_atomic(workdir / "results.md", markdown)
+    paths["markdown"] = report.write_markdown(workdir / "results.md", markdown)
     log(markdown)
     return {"summary": summary, "markdown": markdown, "paths": paths, "workdir": workdir, "seconds": seconds}

@@ -179,10 +179,7 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
         }),
         "per_frame": report.write_per_frame(workdir / "per_frame.npz", per_frame),
     }
-    from posediff_jax.evaluation.results_store import atomic_write_text
-
-    atomic_write_text(workdir / "results.md", markdown)
-    paths["markdown"] = workdir / "results.md"
+    paths["markdown"] = report.write_markdown(workdir / "results.md", markdown)
     log(markdown)
     return {
         "summary": summary, "markdown": markdown, "per_frame": per_frame, "workdir": workdir, "paths": paths,

@@ -84,8 +84,6 @@ def evaluate_plausibility(config, checkpoint=None, workdir=None, prior=None, pro
     markdown = f"{title}\n\n{report.markdown_table(['metric', 'value'], rows, digits=2)}\n"
     paths = {"json": report.write_json(workdir / "results.json", {
         "summary": metrics, "title": title, "config": config.to_dict(), "checkpoint": str(checkpoint or "default")})}
-    from posediff_jax.io_utils import write_text_atomic
-
-    paths["markdown"] = write_text_atomic(workdir / "results.md", markdown)
+    paths["markdown"] = report.write_markdown(workdir / "results.md", markdown)
     log(markdown)
     return {"summary": metrics, "markdown": markdown, "paths": paths, "workdir": workdir, "seconds": seconds}

@@ -166,6 +166,13 @@ def write_json(path, payload: Mapping[str, Any]) -> pathlib.Path:
     return path
 
 
+def write_markdown(path, markdown: str) -> pathlib.Path:
+    """Writes a Markdown report atomically."""
+    path = pathlib.Path(path)
+    atomic_write_text(path, markdown)
+    return path
+
+
 def write_per_frame(path, per_frame: Mapping[str, np.ndarray]) -> pathlib.Path:
     """Writes the per-frame results (one array per field, frames on axis 0) to `path` (.npz) atomically."""
     path = pathlib.Path(path)

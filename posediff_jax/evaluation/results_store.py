@@ -10,13 +10,12 @@ so results of two different settings are never mixed.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
-import tempfile
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from posediff_jax.io_utils import atomic_path
 from posediff_jax.validation import PoseDiffError
 
 RUN_FILE = "run.json"
@@ -33,20 +32,11 @@ def _jsonable(value: Any) -> Any:
 
 
 def atomic_write_bytes(path: pathlib.Path, write) -> None:
-    """Calls `write(file_object)` on a temporary file beside `path`, then renames it onto `path`."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
+    """Calls `write(file_object)` on a temporary file beside `path`, then renames it onto `path`
+    (`io_utils.atomic_path`: fsync'd, the user's umask)."""
+    with atomic_path(path) as temporary:
+        with open(temporary, "wb") as file:
             write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
 
 
 def atomic_write_text(path: pathlib.Path, text: str) -> None:
