@@ -64,6 +64,43 @@ def enable_compilation_cache(environ=None):
     return directory
 
 
+# XLA:CPU settings the CLI adds to XLA_FLAGS (before JAX creates its backend) on the jaxlib versions they were
+# measured on. jaxlib 0.10 hands row reductions (LayerNorm statistics, gradient norms) to YNNPACK fusions that
+# take ~0.3 ms each on a [200, 512] array, about 4 ms of a 21 ms DPS step; without them XLA's own reduction
+# loops run the same step 10-18 % faster (tools/bench_sampler.py, docs/benchmarks.md 'XLA:CPU flags'). An
+# unknown flag aborts XLA, so other versions get nothing; a user's own setting of the same flag wins, and
+# POSEDIFF_JAX_XLA_DEFAULTS=0 turns this off.
+XLA_DEFAULTS_ENV = "POSEDIFF_JAX_XLA_DEFAULTS"
+XLA_CPU_DEFAULT_FLAGS = {"0.10": ("--xla_cpu_experimental_ynn_fusion_type=-reduce",)}
+
+
+def xla_cpu_default_flags(jaxlib_version: str, environ=None) -> tuple:
+    """The flags `apply_xla_cpu_defaults` would add for this jaxlib version and environment."""
+    environ = os.environ if environ is None else environ
+    if environ.get(XLA_DEFAULTS_ENV, "1").strip().lower() in ("0", "off", "false", "no"):
+        return ()
+    series = ".".join(jaxlib_version.split(".")[:2])
+    present = environ.get("XLA_FLAGS", "")
+    return tuple(flag for flag in XLA_CPU_DEFAULT_FLAGS.get(series, ())
+                 if flag.split("=", 1)[0] not in present)
+
+
+def apply_xla_cpu_defaults(environ=None) -> tuple:
+    """Appends `xla_cpu_default_flags` to `XLA_FLAGS`; returns what was added. Call before the first JAX
+    computation (XLA reads the variable when it creates the backend)."""
+    environ = os.environ if environ is None else environ
+    try:
+        import jaxlib
+
+        version = jaxlib.__version__
+    except (ImportError, AttributeError):
+        return ()
+    added = xla_cpu_default_flags(version, environ)
+    if added:
+        environ["XLA_FLAGS"] = " ".join(filter(None, [environ.get("XLA_FLAGS", "").strip(), *added]))
+    return added
+
+
 def _load_commands():
     commands, missing = [], []
     for name in COMMAND_MODULES:
@@ -126,7 +163,8 @@ def main(argv=None, compilation_cache=None) -> int:
         parser.print_help()
         return 0
     use_cache = (argv is None) if compilation_cache is None else bool(compilation_cache)
-    if use_cache:
+    if use_cache:  # started as a program: this process's backend is ours to configure
+        apply_xla_cpu_defaults()
         enable_compilation_cache()
     try:
         with one_line_warnings(args.command):

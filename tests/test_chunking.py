@@ -29,7 +29,7 @@ def test_plan_covers_every_row_within_the_bounds(total, chunk_size, group_size):
 def test_plan_balances_ten_thousand_hypotheses():
     plan = chunking.plan_chunks(10_000, 256, 8)
     assert (plan.chunk_size, plan.group_size, plan.num_groups, plan.padded) == (250, 8, 5, 10_000)
-    assert chunking.plan_chunks(10_000, 256).rows_per_group <= chunking.TARGET_ROWS
+    assert chunking.plan_chunks(10_000, 256).rows_per_group <= max(256, chunking.default_target_rows())
     assert chunking.plan_chunks(100, 256).num_groups == 1
 
 
@@ -65,33 +65,54 @@ def test_hypothesis_keys_do_not_depend_on_the_count():
 
 
 def test_sampler_results_do_not_depend_on_chunk_or_group_size(monkeypatch):
-    """The real sampler (tiny network, DPS heatmap guidance, 2 frames x 23 hypotheses): the same poses whatever
-    the layout - one batch, chunks in sequence, chunks in groups, uneven last group - up to float32 rounding
-    of the batched matmuls (measured: at most 5e-7 mm, 6 of 2,346 values)."""
+    """The real sampler (tiny network, DPS heatmap guidance, 3 frames x 23 hypotheses): the same poses whatever
+    the layout - one batch, chunks in sequence, chunks in groups, uneven last group, frames one after another,
+    frames in an uneven group - up to float32 rounding of the batched matmuls (measured: at most 5e-7 mm)."""
     from posediff_jax.guidance import heatmap_evidence_from_keypoints, make_heatmap_energy
     from posediff_jax.prior import resolve_prior
     from posediff_jax.prior.gaussian import STANDING_POSE_MM
-    from posediff_jax.sampling import make_sampler
+    from posediff_jax.sampling import make_sampler, samplers
 
     intrinsics = np.array([[1145.0, 0.0, 512.0], [0.0, 1145.0, 515.0], [0.0, 0.0, 1.0]], np.float32)
-    points = np.stack([STANDING_POSE_MM, STANDING_POSE_MM * 1.05]) + np.array([0.0, 0.0, 5000.0])
+    points = np.stack([STANDING_POSE_MM, STANDING_POSE_MM * 1.05, STANDING_POSE_MM * 0.95])
+    points = points + np.array([0.0, 0.0, 5000.0])
     pixels = points[..., :2] / points[..., 2:] * 1145.0 + np.array([512.0, 515.0])
-    evidence = heatmap_evidence_from_keypoints(pixels, np.broadcast_to(intrinsics, (2, 3, 3)))
+    evidence = heatmap_evidence_from_keypoints(pixels, np.broadcast_to(intrinsics, (3, 3, 3)))
     prior = resolve_prior("tiny")
     results = {}
-    for chunk_size, target_rows in [(64, 2048), (3, 3), (3, 2048), (4, 8), (10, 20)]:
+    frames_per_iteration = {}
+    for chunk_size, target_rows in [(64, 2048), (3, 3), (3, 2048), (4, 8), (10, 20), (64, 50)]:
         monkeypatch.setattr(chunking, "TARGET_ROWS", target_rows)
         sampler = make_sampler(prior, make_heatmap_energy(), num_steps=3, guidance="dps", chunk_size=chunk_size,
                                guidance_repeats=1)
         results[(chunk_size, target_rows)] = np.asarray(sampler.sample_batch(jax.random.PRNGKey(1), evidence, 23))
+        frames_per_iteration[(chunk_size, target_rows)] = samplers.frames_per_iteration(23, chunk_size)
     reference = results[(64, 2048)]
-    assert np.all(np.isfinite(reference)) and reference.shape == (2, 23, 17, 3)
+    assert np.all(np.isfinite(reference)) and reference.shape == (3, 23, 17, 3)
     assert not np.allclose(reference[:, 0], reference[:, 1])  # hypotheses differ: the test can fail
     for layout, poses in results.items():
         np.testing.assert_allclose(poses, reference, rtol=0, atol=1e-3,
                                    err_msg=f"layout chunk_size, TARGET_ROWS = {layout}")
-    # The layouts really differ (the test would catch a grouping that ignores TARGET_ROWS).
+    # The layouts really differ (the test would catch a grouping that ignores TARGET_ROWS): hypotheses in 8
+    # sequential groups; all 3 frames side by side, one frame at a time, or 2 + 1 (padded) frames.
     assert chunking.plan_chunks(23, 3, chunking.default_group_size(3, 3)).num_groups == 8
+    assert frames_per_iteration[(64, 2048)] >= 3
+    assert frames_per_iteration[(3, 3)] == 1 and frames_per_iteration[(64, 50)] == 2
+
+
+def test_cpu_default_keeps_a_step_in_cache(monkeypatch):
+    """On a CPU the default groups hold a few hundred rows (a DPS step's activations stay in cache) and frames
+    run one group after another; on other backends the big groups that accelerators want."""
+    from posediff_jax.sampling import samplers
+
+    monkeypatch.setattr(chunking, "TARGET_ROWS", None)
+    monkeypatch.setattr(jax, "default_backend", lambda: "cpu")
+    assert chunking.default_target_rows() == chunking.DEFAULT_TARGET_ROWS["cpu"] <= 512
+    assert samplers.frames_per_iteration(512, 256) == 1  # 8 x 512: 256 rows per step, not 4,096
+    assert samplers.frames_per_iteration(16, 256) == chunking.DEFAULT_TARGET_ROWS["cpu"] // 16
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    assert chunking.default_target_rows() == chunking.DEFAULT_TARGET_ROWS_OTHER
+    assert samplers.frames_per_iteration(512, 256) == chunking.DEFAULT_TARGET_ROWS_OTHER // 512
 
 
 def test_default_group_follows_target_rows(monkeypatch):

@@ -139,3 +139,18 @@ def test_numpy_projection_is_the_same_lens_model():
         pixels = geometry.project_to_pixels_numpy(points, intrinsics, lens)
         assert isinstance(pixels, np.ndarray) and pixels.dtype == np.float32 and pixels.shape == (2, 5, 17, 2)
         np.testing.assert_allclose(pixels, np.asarray(expected), atol=1e-3)
+
+
+@settings(deadline=None, max_examples=25)
+@given(seed=st.integers(0, 10_000), conditioning=st.sampled_from([1e-2, 1.0, 1e2]))
+def test_solve_3x3_matches_float64_solve(seed, conditioning):
+    """The closed-form 3x3 solve of the root translation against numpy's float64 LU solve, on symmetric positive
+    definite systems like the normal equations (batched)."""
+    rng = np.random.default_rng(seed)
+    factors = rng.normal(size=(8, 3, 3))
+    matrices = factors @ np.swapaxes(factors, -1, -2) + conditioning * np.eye(3)
+    rhs = rng.normal(size=(8, 3))
+    expected = np.linalg.solve(matrices, rhs[..., None])[..., 0]
+    got = np.asarray(geometry.solve_3x3(jnp.asarray(matrices, jnp.float32), jnp.asarray(rhs, jnp.float32)))
+    scale = np.linalg.cond(matrices)[:, None] * (np.abs(expected) + 1.0)
+    assert np.all(np.abs(got - expected) <= 1e-5 * scale)

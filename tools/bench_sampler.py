@@ -28,6 +28,10 @@ ones), each best of `--probe-repeats`. `peak_fraction` = achieved FLOP/s / that 
 matmul is also kept (`matmul_2048_flops_per_second`), the number older tables used. On GPUs float32 matmuls
 run at JAX's default precision (TF32 on recent NVIDIA parts), for the probes and the sampler alike.
 
+XLA flags: by default the tool applies the XLA:CPU flags that `posediff` itself adds for the installed jaxlib
+(`posediff_jax.cli.apply_xla_cpu_defaults`), so the rows are what CLI users get; `--xla-defaults none` measures
+XLA's own defaults. The flags in effect are recorded (`machine.xla_flags`).
+
 The JSON (`--output`) records the machine (CPU model from lscpu, GPU from nvidia-smi, cores), versions,
 date, command, the load average before and after (other processes share the CPU: read the numbers with it),
 the probes and one row per configuration with: frames, hypotheses, steps, guidance, seconds, hyps_per_s,
@@ -134,6 +138,7 @@ def machine_info(with_torch: bool = False) -> dict:
         "backend": jax.default_backend(),
         "devices": [getattr(device, "device_kind", device.platform) for device in devices],
         "platform": platform.platform(),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "versions": versions(with_torch),
         "load_average": load_average(),
     }
@@ -502,8 +507,15 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--probe-repeats", type=int, default=5)
     parser.add_argument("--tiny", action="store_true", help="smoke run: tiny prior, 1x8, 2 steps, small probes")
+    parser.add_argument("--xla-defaults", choices=["cli", "none"], default="cli",
+                        help="'cli': the XLA:CPU flags `posediff` adds for this jaxlib (cli.apply_xla_cpu_defaults), "
+                             "so rows show what CLI users get; 'none': XLA's own defaults")
     parser.add_argument("--output", default=None, help="write the JSON results here")
     args = parser.parse_args(argv)
+    if args.xla_defaults == "cli":  # before the first computation creates the backend
+        from posediff_jax.cli import apply_xla_cpu_defaults
+
+        apply_xla_cpu_defaults()
     matmul_shapes = None
     if args.tiny:
         args.prior, args.grid, args.steps, args.guidance = "tiny", ["1x8"], [2], ["dps"]
@@ -530,7 +542,7 @@ def main(argv=None) -> int:
     print(f"\n{results['date']}: {machine['cpu_model']} ({machine['cpu_count']} cores)"
           f"{'; ' + '; '.join(machine['gpus']) if machine['gpus'] else ''}; backend {machine['backend']}; "
           f"peak {results['peak']['peak_flops_per_second'] / 1e9:.1f} GFLOP/s; load {machine['load_average']} -> "
-          f"{results['load_average_end']}\n")
+          f"{results['load_average_end']}; XLA_FLAGS {machine['xla_flags'] or '(none)'}\n")
     print(format_table(results["rows"]))
     if args.output:
         with open(args.output, "w") as file:

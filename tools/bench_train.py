@@ -7,11 +7,15 @@ The step is the real sharded training step of `posediff_jax.training.train` on s
     python tools/bench_train.py --devices 1,2,4 --steps 50 --output bench_train.json
 
 Simulated CPU devices share the same cores, so on a CPU the table shows the sharding overhead, not a speed-up.
+The JSON records the machine (CPU model from lscpu, GPUs from nvidia-smi, cores), versions, date, command and
+the load average before and after (tools/bench_sampler.py's helpers), and each row the worker's devices.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import importlib.util
 import json
 import os
 import pathlib
@@ -61,6 +65,21 @@ print(json.dumps({{"devices": jax.device_count(), "platform": jax.devices()[0].p
 """
 
 
+def _bench_sampler_module():
+    spec = importlib.util.spec_from_file_location("posediff_bench_sampler", REPO / "tools" / "bench_sampler.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def machine_record() -> dict:
+    """CPU model, cores, GPUs, versions and load, without creating a JAX backend in this process (the workers
+    own the devices)."""
+    helpers = _bench_sampler_module()
+    return {"cpu_model": helpers.cpu_model(), "cpu_count": os.cpu_count(), "gpus": helpers.gpu_description(),
+            "versions": helpers.versions(), "load_average": helpers.load_average()}
+
+
 def run_worker(devices: int, args) -> dict:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     if args.simulate_cpu_devices:
@@ -83,14 +102,23 @@ def main(argv=None) -> int:
                         help="use the real accelerators instead of simulated CPU devices")
     parser.add_argument("--output", default="bench_train.json")
     args = parser.parse_args(argv)
+    machine = machine_record()
+    date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     rows = [run_worker(int(count), args) for count in args.devices.split(",")]
+    load_end = _bench_sampler_module().load_average()
+    print(f"{date}: {machine['cpu_model']} ({machine['cpu_count']} cores)"
+          f"{'; ' + '; '.join(machine['gpus']) if machine['gpus'] else ''}; jax {machine['versions']['jax']}; "
+          f"load {machine['load_average']} -> {load_end}")
     header = f"{'devices':>7} | {'platform':>8} | {'batch':>5} | {'compile s':>9} | {'steps/s':>8} | {'examples/s':>10} | {'ex/s/device':>11}"
     print(header)
     print("-" * len(header))
     for row in rows:
         print(f"{row['devices']:>7} | {row['platform']:>8} | {row['global_batch_size']:>5} | {row['compile_seconds']:>9.2f} | "
               f"{row['steps_per_second']:>8.2f} | {row['examples_per_second']:>10.0f} | {row['examples_per_second_per_device']:>11.0f}")
-    pathlib.Path(args.output).write_text(json.dumps({"rows": rows, "args": vars(args)}, indent=1))
+    command = "python tools/bench_train.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    pathlib.Path(args.output).write_text(json.dumps(
+        {"date": date, "command": command, "machine": machine, "load_average_end": load_end, "rows": rows,
+         "args": vars(args)}, indent=1))
     print(f"wrote {args.output}")
     return 0
 

@@ -30,12 +30,25 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-# Rows per sequential iteration when the caller gives no group size: `group_size = max(1, TARGET_ROWS //
-# chunk_size)`. Measured (docs/benchmarks.md, 'Chunking' and the GPU table): on an H100 throughput keeps
-# rising with the batch (1 x 200 hypotheses: 14.5k hyps/s, 8 x 512: 111k, 16 x 4096: 146k, DPS), so small
-# groups waste it; on the 2-core CPU (loaded) 1 or 8 chunks of 250 per group timed the same and all 10,000
-# hypotheses at once was slower. 2048 rows keeps a DPS step's activations near 100 MiB.
-TARGET_ROWS = 2048
+# Rows per sequential iteration when the caller gives no group size: `group_size = max(1, default_target_rows() //
+# chunk_size)`; `sample_batch` also groups frames so that about this many rows (frames x hypotheses) run at once.
+# None = the backend's measured value below; tests and tools/bench_sampler.py (--target-rows) set an int.
+TARGET_ROWS = None
+# Measured (docs/benchmarks.md, 'Chunking'): on an H100 throughput keeps rising with the batch (1 x 200
+# hypotheses: 14.5k hyps/s, 8 x 512: 111k, 16 x 4096: 146k, DPS), so small groups waste it; 2048 rows keeps a
+# DPS step's activations near 100 MiB. On a CPU the opposite: the backward pass of a DPS step re-reads every
+# layer's activations, which stay in cache at a few hundred rows (a [256, 512] float32 activation is 0.5 MiB, the
+# L2 of one core) and spill to memory at thousands: 9 SiLU backward passes over [B, 512] take as long as the
+# forward at B = 256 and 1,024 but 4x longer at B = 4,096 (2-core AMD EPYC).
+DEFAULT_TARGET_ROWS = {"cpu": 256}
+DEFAULT_TARGET_ROWS_OTHER = 2048
+
+
+def default_target_rows() -> int:
+    """Rows side by side per sequential iteration: `TARGET_ROWS` when set, else the backend's default."""
+    if TARGET_ROWS:
+        return int(TARGET_ROWS)
+    return DEFAULT_TARGET_ROWS.get(jax.default_backend(), DEFAULT_TARGET_ROWS_OTHER)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,10 +70,10 @@ class ChunkPlan:
 
 
 def default_group_size(chunk_size: int, target_rows: int | None = None) -> int:
-    """Chunks per group when none is given: enough for about `target_rows` (default `TARGET_ROWS`, read at call
+    """Chunks per group when none is given: enough for about `target_rows` (default `default_target_rows()`, read at call
     time) rows side by side."""
-    target_rows = TARGET_ROWS if target_rows is None else target_rows
-    return max(1, int(target_rows) // max(1, int(chunk_size)))
+    rows = default_target_rows() if target_rows is None else target_rows
+    return max(1, int(rows) // max(1, int(chunk_size)))
 
 
 def plan_chunks(total: int, chunk_size: int, group_size: int | None = None) -> ChunkPlan:
@@ -99,6 +112,10 @@ def chunked_vmap(fn, inputs, chunk_size: int, group_size: int | None = None):
     total = jax.tree.leaves(inputs)[0].shape[0]
     plan = plan_chunks(total, chunk_size, group_size)
     padded = plan.padded
+    if plan.num_groups == 1 and plan.group_size == 1:
+        # One chunk holds every row: a plain vmap. Every vmap level re-batches the body's jaxprs (the sampler's
+        # scan, network and gradient) when traced, so size-1 levels would only cost tracing time.
+        return jax.vmap(fn)(inputs)
 
     def pad_and_split(leaf):
         if padded > total:
@@ -106,7 +123,11 @@ def chunked_vmap(fn, inputs, chunk_size: int, group_size: int | None = None):
         return leaf.reshape((plan.num_groups, plan.group_size, plan.chunk_size) + leaf.shape[1:])
 
     groups = jax.tree.map(pad_and_split, inputs)
-    group_fn = jax.vmap(jax.vmap(fn))  # chunks side by side, rows of a chunk side by side
+    if plan.group_size == 1:  # one chunk per group: a single vmap level (see above)
+        vmapped = jax.vmap(fn)
+        group_fn = lambda group: jax.tree.map(lambda leaf: leaf[None], vmapped(jax.tree.map(lambda leaf: leaf[0], group)))
+    else:
+        group_fn = jax.vmap(jax.vmap(fn))  # chunks side by side, rows of a chunk side by side
     if plan.num_groups == 1:
         outputs = jax.tree.map(lambda leaf: leaf[None], group_fn(jax.tree.map(lambda leaf: leaf[0], groups)))
     else:

@@ -5,9 +5,11 @@
   frames axis; frame i uses `fold_in(key, i)`, so it equals `sample(fold_in(key, i), evidence_i, m)`);
 - `*_with_energies` variants also return the final energies `[..., m]`.
 One jitted function per (shape, m); `lax.scan` over the `num_steps` noise levels of `schedule.time_grid`; `vmap`
-over hypotheses (in `chunk_size` chunks, see `chunking.py`) and over frames. Hypothesis i of a call uses
-`fold_in(key, i)`: results are deterministic for a key and independent of the chunk size. With several devices,
-`sample_batch` shards the frames over a 'data' mesh axis when their count divides evenly.
+over hypotheses (in `chunk_size` chunks, see `chunking.py`) and over frames, in groups of about
+`chunking.default_target_rows()` rows per sequential iteration (`frames_per_iteration`). Hypothesis i of a call
+uses `fold_in(key, i)`: results are deterministic for a key and independent of the chunk size and grouping. With
+several devices, `sample_batch` shards the frames over a 'data' mesh axis when their count divides evenly (one
+vmap over the frames, split over the devices by the partitioner).
 
 Per noise level t -> s the registered update rule (`config.method`, sampling/registry.py) runs with the guided
 denoiser of `guided.py`. With `guidance_repeats = K > 1` the update is repeated K times per level, re-noising
@@ -54,11 +56,15 @@ def repeated_update(rule, x_t, t, s, denoise, key, config, schedule, repeats: in
         return rule.update(x_t, t, s, denoise, update_key, config, schedule)
 
     def round_trip(index, x):
-        x_s = rule.update(x, t, s, denoise, jax.random.fold_in(update_key, index), config, schedule)
-        return registry.renoise(x_s, s, t, jax.random.fold_in(renoise_key, index), schedule)
+        # The last round's update key is fold_in(update_key, repeats), as when it ran after the loop; one loop
+        # body traces the denoiser (network, gradient) once instead of twice.
+        key_index = jnp.where(index == repeats - 1, repeats, index)
+        x_s = rule.update(x, t, s, denoise, jax.random.fold_in(update_key, key_index), config, schedule)
+        return jax.lax.cond(index < repeats - 1,
+                            lambda x_s: registry.renoise(x_s, s, t, jax.random.fold_in(renoise_key, index), schedule),
+                            lambda x_s: x_s, x_s)
 
-    x_t = jax.lax.fori_loop(0, repeats - 1, round_trip, x_t)
-    return rule.update(x_t, t, s, denoise, jax.random.fold_in(update_key, repeats), config, schedule)
+    return jax.lax.fori_loop(0, repeats, round_trip, x_t)
 
 
 def sample_one(prior, energy_fn, config: SamplerConfig, key, evidence):
@@ -118,14 +124,19 @@ class Sampler:
         def single(prior, key, evidence, first_hypothesis, num_hypotheses):
             return sample_hypotheses(prior, energy_fn, config, key, evidence, num_hypotheses, first_hypothesis)
 
-        def batch(prior, keys, evidence_batch, first_hypothesis, num_hypotheses):
-            return jax.vmap(
-                lambda frame_key, evidence: sample_hypotheses(prior, energy_fn, config, frame_key, evidence,
-                                                              num_hypotheses, first_hypothesis)
-            )(keys, evidence_batch)
+        def batch(prior, keys, evidence_batch, first_hypothesis, num_hypotheses, group_frames):
+            def one_frame(inputs):
+                frame_key, evidence = inputs
+                return sample_hypotheses(prior, energy_fn, config, frame_key, evidence, num_hypotheses,
+                                         first_hypothesis)
+
+            if not group_frames:
+                return jax.vmap(one_frame)((keys, evidence_batch))
+            frames_per_group = frames_per_iteration(num_hypotheses, config.chunk_size)
+            return chunking.chunked_vmap(one_frame, (keys, evidence_batch), frames_per_group, group_size=1)
 
         self._single = jax.jit(single, static_argnums=4)
-        self._batch = jax.jit(batch, static_argnums=4)
+        self._batch = jax.jit(batch, static_argnums=(4, 5))
 
     def sample_with_energies(self, key, evidence, num_hypotheses: int, first_hypothesis: int = 0):
         """`([m, 17, 3] mm, [m] final energies)` for one frame (evidence may be None for generation).
@@ -150,8 +161,12 @@ class Sampler:
         if not leaves or np.ndim(leaves[0]) == 0:
             raise PoseDiffError("evidence_batch: expected evidence with a leading frames axis")
         keys = frame_keys(key, leaves[0].shape[0], first_frame)
+        sharded = frames_sharding(leaves[0].shape[0]) is not None
         keys, evidence_batch = shard_frames((keys, evidence_batch))  # keys and evidence split the same way
-        return self._batch(self.prior, keys, evidence_batch, jnp.int32(first_hypothesis), int(num_hypotheses))
+        # Sharded frames stay one vmap that the partitioner splits over devices; on one device frames run in
+        # groups of about `chunking.default_target_rows()` rows (`frames_per_iteration`).
+        return self._batch(self.prior, keys, evidence_batch, jnp.int32(first_hypothesis), int(num_hypotheses),
+                           not sharded)
 
     def sample_batch(self, key, evidence_batch, num_hypotheses: int, first_frame: int = 0, first_hypothesis: int = 0):
         """`[frames, m, 17, 3]` mm root-relative hypotheses."""
@@ -171,16 +186,30 @@ def _check_hypotheses(num_hypotheses):
         raise PoseDiffError(f"num_hypotheses: expected >= 1, got {num_hypotheses}")
 
 
+def frames_per_iteration(num_hypotheses: int, chunk_size: int) -> int:
+    """Frames vmapped side by side per sequential iteration of `sample_batch` on one device: enough that frames x
+    rows of one frame's hypothesis group reach `chunking.default_target_rows()` (at least 1). A vmap over all
+    frames would multiply the rows of every step by the frame count (8 frames x 512 hypotheses: 4,096 rows,
+    whose activations spill out of a CPU's caches)."""
+    rows_per_frame = chunking.plan_chunks(num_hypotheses, chunk_size).rows_per_group
+    return max(1, chunking.default_target_rows() // rows_per_frame)
+
+
+def frames_sharding(num_frames: int):
+    """The `NamedSharding` of the frames axis over a 'data' mesh of all devices, or None on one device or when
+    `num_frames` does not divide evenly."""
+    devices = jax.devices()
+    if len(devices) < 2 or num_frames % len(devices):
+        return None
+    mesh = jax.make_mesh((len(devices),), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
+    return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
+
+
 def shard_frames(evidence_batch):
     """Places the frames axis of every leaf over a 'data' mesh of all devices (no-op on one device or when the
     frame count does not divide evenly)."""
-    devices = jax.devices()
-    frames = jax.tree.leaves(evidence_batch)[0].shape[0]
-    if len(devices) < 2 or frames % len(devices):
-        return evidence_batch
-    mesh = jax.make_mesh((len(devices),), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
-    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
-    return jax.device_put(evidence_batch, sharding)
+    sharding = frames_sharding(jax.tree.leaves(evidence_batch)[0].shape[0])
+    return evidence_batch if sharding is None else jax.device_put(evidence_batch, sharding)
 
 
 def make_sampler(prior, energy_fn=None, config: Optional[SamplerConfig] = None, **options) -> Sampler:
