@@ -152,6 +152,7 @@ def solve_root_translation(root_relative_pose, keypoints_2d, intrinsics, weights
     return solve_3x3(normal_matrix, normal_rhs)
 
 
+@jax.jit  # one compiled program when called eagerly (aggregation, tests) instead of ~40 dispatched ops
 def solve_3x3(matrix, rhs):
     """`matrix [..., 3, 3] @ x = rhs [..., 3]` by the adjugate (Cramer's rule) for well-conditioned systems such as
     the ridge-regularised normal equations above. Same result as `jnp.linalg.solve` to float32 rounding, but a

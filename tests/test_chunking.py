@@ -9,6 +9,9 @@ import pytest
 
 from posediff_jax.sampling import chunking
 
+# Compile time dominates these small programs: XLA optimisations off (conftest.fast_compile).
+pytestmark = pytest.mark.usefixtures("fast_compile")
+
 
 @pytest.mark.parametrize("total", [1, 7, 23, 256, 1000, 10_000])
 @pytest.mark.parametrize("chunk_size", [1, 3, 256, 5000])
@@ -66,8 +69,9 @@ def test_hypothesis_keys_do_not_depend_on_the_count():
 
 def test_sampler_results_do_not_depend_on_chunk_or_group_size(monkeypatch):
     """The real sampler (tiny network, DPS heatmap guidance, 3 frames x 23 hypotheses): the same poses whatever
-    the layout - one batch, chunks in sequence, chunks in groups, uneven last group, frames one after another,
-    frames in an uneven group - up to float32 rounding of the batched matmuls (measured: at most 5e-7 mm)."""
+    the layout - one batch (64, 2048); chunks of 3 in sequence, frames one after another (3, 3); groups of 2
+    chunks of 3 with an uneven last group (4, 8); frames side by side in an uneven group of 2 + 1 (64, 50) - up to
+    float32 rounding of the batched matmuls (measured: at most 5e-7 mm)."""
     from posediff_jax.guidance import heatmap_evidence_from_keypoints, make_heatmap_energy
     from posediff_jax.prior import resolve_prior
     from posediff_jax.prior.gaussian import STANDING_POSE_MM
@@ -81,7 +85,7 @@ def test_sampler_results_do_not_depend_on_chunk_or_group_size(monkeypatch):
     prior = resolve_prior("tiny")
     results = {}
     frames_per_iteration = {}
-    for chunk_size, target_rows in [(64, 2048), (3, 3), (3, 2048), (4, 8), (10, 20), (64, 50)]:
+    for chunk_size, target_rows in [(64, 2048), (3, 3), (4, 8), (64, 50)]:
         monkeypatch.setattr(chunking, "TARGET_ROWS", target_rows)
         sampler = make_sampler(prior, make_heatmap_energy(), num_steps=3, guidance="dps", chunk_size=chunk_size,
                                guidance_repeats=1)

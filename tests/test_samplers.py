@@ -10,6 +10,9 @@ from posediff_jax.sampling.config import SamplerConfig, sampler_config_for
 from posediff_jax.prior.gaussian import STANDING_POSE_MM, make_gaussian_prior
 from posediff_jax.validation import PoseDiffError
 
+# Compile time dominates these small programs: XLA optimisations off (conftest.fast_compile).
+pytestmark = pytest.mark.usefixtures("fast_compile")
+
 jax.config.update("jax_disable_most_optimizations", True)
 
 K = np.array([[1150.0, 0, 512], [0, 1150.0, 515], [0, 0, 1]], np.float32)

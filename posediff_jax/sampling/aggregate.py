@@ -35,6 +35,7 @@ def mean_pose(hypotheses):
     return jnp.mean(hypotheses, axis=-3)
 
 
+@jax.jit  # called eagerly by the CLI and evaluation: one compiled program instead of dozens of dispatched ops
 def reprojection_joint_errors(hypotheses, keypoints_2d, intrinsics, joint_weights=None, root_translation=None):
     """`[..., m, 17]` pixel errors of every hypothesis' joints.
 
