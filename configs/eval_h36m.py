@@ -11,7 +11,8 @@ the mean-shift mode of the hypotheses:
 `../shared/data/h36m` (`config.data.manual_dir`; Human3.6M licence: academic non-commercial).
 
 Expected result (shipped prior, 240 real S9 frames over 15 actions, measured 2026-11-25 on an H100 in seconds;
-on a 2-core CPU an estimated 4 minutes, 3x the one-update sampler's 80 s; per-action tables in docs/results_h36m.md):
+on a 2-core AMD EPYC CPU 13.0 minutes, measured, with 105.7 / 75.2 / 68.7 / 64.7 mm and an 86.2 mm single estimate,
+within ~1 mm of the H100 by float rounding; per-action tables in docs/results_h36m.md):
 
     m                      1      10     50     200
     MPJPE P-best (mm)      106.9  74.2   68.2   64.9

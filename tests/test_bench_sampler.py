@@ -3,6 +3,7 @@
 
 import importlib.util
 import json
+import os
 
 import jax
 import jax.numpy as jnp
@@ -67,6 +68,7 @@ def test_machine_record(bench):
     assert {"python", "jax", "jaxlib", "flax", "numpy"} <= set(info["versions"])
     assert info["load_average"] is None or len(info["load_average"]) == 3
     assert isinstance(info["gpus"], list)
+    assert info["xla_flags"] == os.environ.get("XLA_FLAGS", "")  # the flags the rows ran under
 
 
 def test_parse_case(bench):
