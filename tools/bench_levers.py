@@ -15,10 +15,11 @@ import argparse
 import datetime
 import json
 import platform
-import subprocess
 import time
 
 import numpy as np
+
+from bench_sampler import cpu_model, gpu_description, load_average  # tools/ is sys.path[0]
 
 VARIANTS = {
     "50 steps, 1 update/level": dict(guidance_repeats=1),
@@ -28,13 +29,6 @@ VARIANTS = {
     "100 steps, 1 update/level": dict(guidance_repeats=1, num_steps=100),
     "heun, 25 steps, 1 update/level": dict(guidance_repeats=1, method="heun", num_steps=25),
 }
-
-
-def shell(command: str) -> str:
-    try:
-        return subprocess.run(command, shell=True, capture_output=True, text=True, timeout=30).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
 
 
 def main(argv=None) -> int:
@@ -57,10 +51,8 @@ def main(argv=None) -> int:
     prior = resolve_prior("default")
     record = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "jax": jax.__version__,
               "python": platform.python_version(), "devices": [str(device) for device in jax.devices()],
-              "cpu": shell("lscpu | grep 'Model name' | sed 's/Model name: *//'"),
-              "gpu": shell("nvidia-smi -L"), "load_before": shell("uptime"), "rows": []}
-    print(f"{record['cpu'] or platform.processor()} | {record['gpu'] or 'no GPU'} | jax {jax.__version__} | "
-          f"{record['load_before']}")
+              "cpu": cpu_model(), "gpu": "; ".join(gpu_description()), "load_before": load_average(), "rows": []}
+    print(f"{record['cpu']} | {record['gpu'] or 'no GPU'} | jax {jax.__version__} | load {record['load_before']}")
     print(f"{'setting':42s} {'evals/hyp':>9s} {'s/frame':>8s}")
     for name, options in VARIANTS.items():
         sampler = make_sampler(prior, make_energy("heatmap"), sampler_config_for("heatmap", **options))
@@ -75,7 +67,7 @@ def main(argv=None) -> int:
                "seconds_per_frame": float(np.median(times)), "all_seconds": times}
         record["rows"].append(row)
         print(f"{name:42s} {row['network_evaluations_per_hypothesis']:9d} {row['seconds_per_frame']:8.2f}")
-    record["load_after"] = shell("uptime")
+    record["load_after"] = load_average()
     if args.output:
         with open(args.output, "w") as handle:
             json.dump(record, handle, indent=1)

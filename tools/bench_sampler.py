@@ -343,7 +343,7 @@ def bench_case(prior, frames: int, hypotheses: int, steps: int, guidance: str, c
 
     energy_fn = make_heatmap_energy()
     sampler = make_sampler(prior, energy_fn, num_steps=steps, guidance=guidance, chunk_size=chunk_size,
-                               guidance_repeats=1)  # one guided update per step: the unit the table counts
+                           guidance_repeats=1)  # one guided update per step: the unit the table counts
     evidence = synthetic_evidence(frames)
     key = jax.random.PRNGKey(0)
     function = jax.jit(lambda key, evidence: sampler.sample_batch(key, evidence, hypotheses))

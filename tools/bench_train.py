@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.util
 import json
 import os
 import pathlib
 import subprocess
 import sys
 import textwrap
+
+from bench_sampler import cpu_model, gpu_description, load_average, versions  # tools/ is sys.path[0]
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -65,19 +66,11 @@ print(json.dumps({{"devices": jax.device_count(), "platform": jax.devices()[0].p
 """
 
 
-def _bench_sampler_module():
-    spec = importlib.util.spec_from_file_location("posediff_bench_sampler", REPO / "tools" / "bench_sampler.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def machine_record() -> dict:
     """CPU model, cores, GPUs, versions and load, without creating a JAX backend in this process (the workers
     own the devices)."""
-    helpers = _bench_sampler_module()
-    return {"cpu_model": helpers.cpu_model(), "cpu_count": os.cpu_count(), "gpus": helpers.gpu_description(),
-            "versions": helpers.versions(), "load_average": helpers.load_average()}
+    return {"cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "gpus": gpu_description(), "versions": versions(),
+            "load_average": load_average()}
 
 
 def run_worker(devices: int, args) -> dict:
@@ -105,7 +98,7 @@ def main(argv=None) -> int:
     machine = machine_record()
     date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     rows = [run_worker(int(count), args) for count in args.devices.split(",")]
-    load_end = _bench_sampler_module().load_average()
+    load_end = load_average()
     print(f"{date}: {machine['cpu_model']} ({machine['cpu_count']} cores)"
           f"{'; ' + '; '.join(machine['gpus']) if machine['gpus'] else ''}; jax {machine['versions']['jax']}; "
           f"load {machine['load_average']} -> {load_end}")

@@ -16,8 +16,6 @@ than a mirror-image skeleton with its labels crossed.
 
 from __future__ import annotations
 
-
-
 import numpy as np
 
 from posediff_jax import skeleton

@@ -66,10 +66,14 @@ def make_batches(num_frames: int, batch_size: int) -> list[np.ndarray]:
     return batches
 
 
+def _aggregation_name(config) -> str:
+    return config.get("aggregation", "mean")
+
+
 def _aggregate(config, hypotheses, evidence):
     from posediff_jax.sampling import aggregate as aggregation
 
-    return aggregation.aggregate(config.get("aggregation", "mean"), hypotheses, evidence)
+    return aggregation.aggregate(_aggregation_name(config), hypotheses, evidence)
 
 
 def _progress(iterable, total: int, enabled: bool, description: str):
@@ -159,7 +163,7 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
     title = (
         f"{protocol}: {summary['num_frames']} frames, evidence '{evidence_config.source}', "
         f"{max_hypotheses} hypotheses, {sampler_config.num_steps} {sampler_config.method} steps x "
-        f"{sampler_config.guidance_repeats} guided updates, aggregation '{config.get('aggregation', 'mean')}', "
+        f"{sampler_config.guidance_repeats} guided updates, aggregation '{_aggregation_name(config)}', "
         f"guidance '{sampler_config.guidance}'"
     )
     skipped = getattr(frames, "skipped", [])  # frames without detections (data.evaluation_frames)

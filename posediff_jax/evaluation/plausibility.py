@@ -23,7 +23,6 @@ from posediff_jax.evaluation.evaluators import register_evaluator
 from posediff_jax.plausibility import plausibility_metrics
 
 
-
 def nearest_distances(real, candidates, chunk: int = 64) -> np.ndarray:
     """MPJPE (mm) from each real pose `[R, 17, 3]` to its nearest candidate `[N, 17, 3]` -> `[R]`."""
     real, candidates = np.asarray(real, np.float32), np.asarray(candidates, np.float32)

@@ -112,24 +112,21 @@ def chunked_vmap(fn, inputs, chunk_size: int, group_size: int | None = None):
     total = jax.tree.leaves(inputs)[0].shape[0]
     plan = plan_chunks(total, chunk_size, group_size)
     padded = plan.padded
-    if plan.num_groups == 1 and plan.group_size == 1:
-        # One chunk holds every row: a plain vmap. Every vmap level re-batches the body's jaxprs (the sampler's
-        # scan, network and gradient) when traced, so size-1 levels would only cost tracing time.
-        return jax.vmap(fn)(inputs)
+    # Every vmap level re-batches the body's jaxprs (the sampler's scan, network and gradient) when traced, so a
+    # group of one chunk gets a single vmap level rather than a size-1 one.
+    if plan.group_size == 1:
+        layout, group_fn = (plan.num_groups, plan.chunk_size), jax.vmap(fn)
+    else:  # chunks side by side, rows of a chunk side by side
+        layout, group_fn = (plan.num_groups, plan.group_size, plan.chunk_size), jax.vmap(jax.vmap(fn))
 
     def pad_and_split(leaf):
         if padded > total:
             leaf = jnp.concatenate([leaf, jnp.repeat(leaf[-1:], padded - total, axis=0)], axis=0)
-        return leaf.reshape((plan.num_groups, plan.group_size, plan.chunk_size) + leaf.shape[1:])
+        return leaf.reshape(layout + leaf.shape[1:])
 
     groups = jax.tree.map(pad_and_split, inputs)
-    if plan.group_size == 1:  # one chunk per group: a single vmap level (see above)
-        vmapped = jax.vmap(fn)
-        group_fn = lambda group: jax.tree.map(lambda leaf: leaf[None], vmapped(jax.tree.map(lambda leaf: leaf[0], group)))
-    else:
-        group_fn = jax.vmap(jax.vmap(fn))  # chunks side by side, rows of a chunk side by side
     if plan.num_groups == 1:
         outputs = jax.tree.map(lambda leaf: leaf[None], group_fn(jax.tree.map(lambda leaf: leaf[0], groups)))
     else:
         outputs = jax.lax.map(group_fn, groups)
-    return jax.tree.map(lambda leaf: leaf.reshape((padded,) + leaf.shape[3:])[:total], outputs)
+    return jax.tree.map(lambda leaf: leaf.reshape((padded,) + leaf.shape[len(layout):])[:total], outputs)

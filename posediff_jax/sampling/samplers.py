@@ -161,12 +161,13 @@ class Sampler:
         if not leaves or np.ndim(leaves[0]) == 0:
             raise PoseDiffError("evidence_batch: expected evidence with a leading frames axis")
         keys = frame_keys(key, leaves[0].shape[0], first_frame)
-        sharded = frames_sharding(leaves[0].shape[0]) is not None
-        keys, evidence_batch = shard_frames((keys, evidence_batch))  # keys and evidence split the same way
+        sharding = frames_sharding(leaves[0].shape[0])
+        if sharding is not None:  # keys and evidence split the same way
+            keys, evidence_batch = jax.device_put((keys, evidence_batch), sharding)
         # Sharded frames stay one vmap that the partitioner splits over devices; on one device frames run in
         # groups of about `chunking.default_target_rows()` rows (`frames_per_iteration`).
         return self._batch(self.prior, keys, evidence_batch, jnp.int32(first_hypothesis), int(num_hypotheses),
-                           not sharded)
+                           sharding is None)
 
     def sample_batch(self, key, evidence_batch, num_hypotheses: int, first_frame: int = 0, first_hypothesis: int = 0):
         """`[frames, m, 17, 3]` mm root-relative hypotheses."""
