@@ -179,3 +179,22 @@ def test_progress_counts_hypotheses_in_groups_and_results_do_not_depend_on_them(
     assert "1500/1500" in bar and "32/1500" in bar  # updated per group of 4 x chunk_size hypotheses
     whole = np.asarray(sampler.sample(jax.random.fold_in(jax.random.PRNGKey(3), 0), None, 1500))
     np.testing.assert_allclose(grouped[0], whole, atol=1e-4)
+
+
+def test_estimate_widens_keypoint_heatmaps_by_the_detector_sigma(tmp_path, capsys):
+    from posediff_jax.commands import estimate
+    from posediff_jax.guidance.render import DETECTOR_SIGMA
+
+    source = tmp_path / "in.npz"
+    np.savez(source, keypoints_2d=keypoints(), intrinsics=K)
+    parser = cli.build_parser()
+    assert parser.parse_args(["estimate", "--input", str(source)]).detector_sigma == DETECTOR_SIGMA
+    exact, _ = estimate.evidence_from_npz(source, "heatmap", 2.0, 0.0)
+    detected, _ = estimate.evidence_from_npz(source, "heatmap", 2.0, DETECTOR_SIGMA)
+    mass_ratio = np.asarray(detected.heatmaps).sum() / np.asarray(exact.heatmaps).sum()
+    np.testing.assert_allclose(mass_ratio, 1.0 + (DETECTOR_SIGMA / 2.0) ** 2, rtol=0.05)  # area ~ sigma^2
+    assert cli.main(["estimate", "--input", str(source), "--output", str(tmp_path / "out.npz"),
+                     "--detector-sigma", "-1", *FAST]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "detector_sigma" in error and len(error.splitlines()) == 1
+    assert outputs(tmp_path) == []

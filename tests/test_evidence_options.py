@@ -48,3 +48,25 @@ def test_detection_confidence_widens_the_rendered_gaussian_and_the_mask_stays_th
     ratio = np.asarray(confident.heatmaps).sum(axis=(-2, -1)) / np.asarray(plain.heatmaps).sum(axis=(-2, -1))
     np.testing.assert_allclose(ratio[:, mask[0]], 4.0, rtol=0.2)  # less near the grid edge (truncated)
     assert np.median(ratio[:, mask[0]]) > 3.6
+
+
+def test_detector_sigma_widens_detections_only():
+    count = 2
+    rng = np.random.default_rng(1)
+    keypoints = rng.uniform(300, 700, (count, 17, 2)).astype(np.float32)
+    frames = {
+        "keypoints_2d_detected": keypoints, "keypoints_2d_gt": keypoints,
+        "detection_mask": np.ones((count, 17), bool),
+        "intrinsics": np.tile(np.array([[1000.0, 0, 500], [0, 1000.0, 500], [0, 0, 1]], np.float32), (count, 1, 1)),
+        "root_position": np.zeros((count, 3), np.float32),
+    }
+    mass = {}
+    for source in ("detections", "gt_heatmaps"):
+        for detector_sigma in (0.0, 2.0):
+            evidence = evidence_sources.batch_evidence(source, frames, np.arange(count), sigma=2.0,
+                                                       detector_sigma=detector_sigma)
+            mass[source, detector_sigma] = np.median(np.asarray(evidence.heatmaps).sum(axis=(-2, -1)))
+    # sigma 2 -> sqrt(8): twice the area under each Gaussian for detections; ground truth is exact
+    np.testing.assert_allclose(mass["detections", 2.0] / mass["detections", 0.0], 2.0, rtol=0.05)
+    assert mass["gt_heatmaps", 2.0] == mass["gt_heatmaps", 0.0] == mass["detections", 0.0]
+    assert default_eval_config().evidence.detector_sigma == 2.0

@@ -163,8 +163,11 @@ def runnable_commands(text: str) -> list[tuple[int, list[str]]]:
 
 
 def prepared_arguments(tokens: list[str], rule: Rule) -> list[str]:
-    """The README tokens with the rule's substitutions applied and its small-size arguments appended."""
-    arguments = list(tokens)
+    """The README tokens with the rule's substitutions applied and its small-size arguments appended.
+
+    Paths under /tmp/ become paths under the command's work folder: a README command's output folder from an
+    earlier run (another config: `evaluate` then refuses the workdir) must not decide this run."""
+    arguments = [re.sub(r"(^|=)/tmp/", r"\1tmp/", argument) for argument in tokens]
     for old, new in rule.substitute:
         arguments = [argument.replace(old, new) for argument in arguments]
     return arguments + shlex.split(rule.append)
@@ -235,6 +238,10 @@ def test_parser_joins_continuations_drops_comments_and_optional_groups():
              ["posediff", "estimate", "--input", "photo.jpg"]]
     assert dependencies(chain) == {0: [], 1: [], 2: [0], 3: [], 4: []}
     assert find_rule(["posediff", "estimate", "--image", "x.jpg"])[0] == "posediff estimate"
+    # /tmp outputs land in the command's work folder, so no earlier run's folder is reused.
+    assert prepared_arguments(["posediff", "evaluate", "--workdir", "/tmp/a", "--output=/tmp/b.npz", "x/tmp/c"],
+                              Rule(append="--quiet")) == ["posediff", "evaluate", "--workdir", "tmp/a",
+                                                          "--output=tmp/b.npz", "x/tmp/c", "--quiet"]
 
 
 # ------------------------------------------------------------------------------------------- README tests

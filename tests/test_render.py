@@ -93,3 +93,29 @@ def test_empty_heatmaps_get_zero_weight():
     heatmaps[10] = 0.0
     evidence = evidence_lib.make_heatmap_evidence(heatmaps, np.eye(2, 3), K)
     assert float(evidence.joint_weights[10]) == 0.0 and float(evidence.joint_weights[9]) == 1.0
+
+
+def test_detector_sigma_adds_in_quadrature_and_tempers_the_energy():
+    np.testing.assert_allclose(render.evidence_sigma(2.0, 0.0), 2.0)
+    np.testing.assert_allclose(render.evidence_sigma(3.0, 4.0), 5.0)
+    points = keypoints()
+    exact = render.heatmap_evidence_from_keypoints(points, K, sigma=2.0)
+    detected = render.heatmap_evidence_from_keypoints(points, K, sigma=2.0, detector_sigma=2.0)
+    wide = render.heatmap_evidence_from_keypoints(points, K, sigma=np.sqrt(8.0))
+    np.testing.assert_allclose(np.asarray(detected.heatmaps), np.asarray(wide.heatmaps), rtol=1e-6)
+    # -log of a peak-1 Gaussian is d^2 / (2 sigma^2): the detection's energy is the exact one times
+    # sigma^2 / (sigma^2 + detector_sigma^2) = 1/2 wherever the maps are read (inside the grid).
+    affine = np.asarray(exact.image_to_heatmap)
+    centres = points @ affine[:, :2].T + affine[:, 2]
+    offsets = np.random.default_rng(3).normal(0.0, 1.5, centres.shape)
+    rows, columns = np.round(centres[:, 1] + offsets[:, 1]).astype(int), np.round(centres[:, 0] + offsets[:, 0]).astype(int)
+    joints = np.arange(17)
+    exact_energy = -np.log(np.asarray(exact.heatmaps)[joints, rows, columns])
+    detected_energy = -np.log(np.asarray(detected.heatmaps)[joints, rows, columns])
+    np.testing.assert_allclose(detected_energy, 0.5 * exact_energy, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("sigma, detector_sigma", [(0.0, 2.0), (2.0, -1.0), (2.0, float("nan"))])
+def test_bad_sigmas_are_named(sigma, detector_sigma):
+    with pytest.raises(PoseDiffError, match="sigma"):
+        render.heatmap_evidence_from_keypoints(keypoints(), K, sigma=sigma, detector_sigma=detector_sigma)

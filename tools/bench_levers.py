@@ -46,8 +46,11 @@ def main(argv=None) -> int:
     from posediff_jax.sampling import make_sampler, sampler_config_for
 
     examples = load_examples()
+    from posediff_jax.guidance.render import DETECTOR_SIGMA
+
     evidence = heatmap_evidence_from_keypoints(examples["keypoints_2d_detected"][:1], examples["intrinsics"][:1],
-                                               joint_weights=examples["detection_mask"][:1].astype(np.float32))
+                                               joint_weights=examples["detection_mask"][:1].astype(np.float32),
+                                               detector_sigma=DETECTOR_SIGMA)
     prior = resolve_prior("default")
     record = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "jax": jax.__version__,
               "python": platform.python_version(), "devices": [str(device) for device in jax.devices()],

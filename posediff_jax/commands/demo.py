@@ -70,13 +70,14 @@ def run_examples(prior, args, output_dir: pathlib.Path, log=print) -> dict:
 
     from posediff_jax.evaluation import hypothesis_metrics, report
     from posediff_jax.guidance import heatmap_evidence_from_keypoints, make_heatmap_energy
+    from posediff_jax.guidance.render import DETECTOR_SIGMA
     from posediff_jax.sampling import make_sampler
 
     examples = load_examples()
     if args.evidence == "detections":
         evidence = heatmap_evidence_from_keypoints(
             examples["keypoints_2d_detected"], examples["intrinsics"],
-            joint_weights=examples["detection_mask"].astype(np.float32),
+            joint_weights=examples["detection_mask"].astype(np.float32), detector_sigma=DETECTOR_SIGMA,
         )
     else:
         evidence = heatmap_evidence_from_keypoints(examples["keypoints_2d_gt"], examples["intrinsics"])

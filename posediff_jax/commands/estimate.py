@@ -4,8 +4,9 @@ Inputs (one of):
 - `--input file.npz` with either `heatmaps` `[F?, 17, H, W]` + `image_to_heatmap` `[F?, 2, 3]` + `intrinsics`
   (`[3, 3]` shared or `[F, 3, 3]`; optional `joint_weights`, `keypoints_2d`, `root_translation`), or
   `keypoints_2d` `[F?, 17, 2]` + `intrinsics` (optional `confidence` `[F?, 17]`, `root_translation`). Keypoints
-  are rendered into Gaussian heatmaps (`--energy heatmap`, sigma `--sigma`) or used directly by the robust
-  reprojection energy (`--energy keypoints`).
+  are rendered into Gaussian heatmaps (`--energy heatmap`, sigma `--sigma` widened by the detector's error
+  `--detector-sigma`: `guidance/render.py`; 0 for exact keypoints such as ground-truth projections) or used
+  directly by the robust reprojection energy (`--energy keypoints`).
 - `--image photo.jpg`: the BlazePose front end (`posediff_jax.detector`, optional extra) finds the person(s).
 Dataset splits are evaluated by `posediff evaluate`.
 
@@ -39,14 +40,19 @@ def add_arguments(parser):
     parser.add_argument("--all-people", action="store_true", help="with --image: every detected person")
     parser.add_argument("--energy", choices=("heatmap", "keypoints"), default="heatmap",
                         help="for keypoint input: render Gaussian heatmaps (default) or robust reprojection")
+    from posediff_jax.guidance.render import DETECTOR_SIGMA
+
     parser.add_argument("--sigma", type=float, default=2.0, help="rendered heatmap sigma (heatmap pixels)")
+    parser.add_argument("--detector-sigma", type=float, default=DETECTOR_SIGMA,
+                        help="keypoint input: the detector's error in heatmap pixels, widens the rendered heatmaps "
+                             f"(default {DETECTOR_SIGMA}; 0 for exact keypoints)")
     parser.add_argument("--batch-size", type=int, default=16, help="frames per sampler call")
     common.add_sampling_arguments(parser, "heatmap", default_hypotheses=50,
                                   output_help="output .npz (default: INPUT_hypotheses.npz in the current folder; "
                                               "a .png is written beside it)")
 
 
-def evidence_from_npz(path, energy: str, sigma: float):
+def evidence_from_npz(path, energy: str, sigma: float, detector_sigma: float = 0.0):
     """(evidence with a leading frames axis, energy name) from an .npz (see the module docstring)."""
     from posediff_jax.commands import common
     from posediff_jax.guidance.registry import get_energy
@@ -54,7 +60,7 @@ def evidence_from_npz(path, energy: str, sigma: float):
     data = common.load_npz(path)
     if energy == "keypoints" and "heatmaps" not in data:
         return get_energy("keypoints").evidence_from_arrays(data), "keypoints"
-    return get_energy("heatmap").evidence_from_arrays(data, sigma=sigma), "heatmap"
+    return get_energy("heatmap").evidence_from_arrays(data, sigma=sigma, detector_sigma=detector_sigma), "heatmap"
 
 
 def evidence_from_image(image_path, all_people: bool):
@@ -105,7 +111,7 @@ def run(args) -> int:
         evidence, infos = evidence_from_image(args.image, args.all_people)
         energy_name = "heatmap"
     else:
-        evidence, energy_name = evidence_from_npz(args.input, args.energy, args.sigma)
+        evidence, energy_name = evidence_from_npz(args.input, args.energy, args.sigma, args.detector_sigma)
     config = common.sampler_config(args, energy_name)
     prior = common.load_prior(args)
     sampler = make_sampler(prior, make_energy(energy_name), config)

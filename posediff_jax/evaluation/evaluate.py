@@ -139,7 +139,7 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
         evidence = evidence_sources.batch_evidence(
             evidence_config.source, frames, indices, sigma=evidence_config.sigma,
             heatmap_size=evidence_config.heatmap_size, use_gt_root=evidence_config.use_gt_root,
-            heatmap_arrays=heatmap_arrays,
+            heatmap_arrays=heatmap_arrays, detector_sigma=evidence_config.get("detector_sigma", 0.0),
         )
         hypotheses = sampler.sample_batch(jax.random.fold_in(key, batch_index), evidence, max_hypotheses)
         target = frames["pose_3d"][indices]

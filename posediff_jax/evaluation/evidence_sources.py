@@ -3,7 +3,8 @@
 - 'gt_heatmaps': Gaussian heatmaps rendered around the ground-truth 2D projection (`keypoints_2d_gt`):
   the upper bound of a perfect detector with `sigma` heatmap pixels of uncertainty.
 - 'detections': Gaussian heatmaps rendered around a 2D detector's keypoints (`keypoints_2d_detected`, e.g.
-  the Stacked-Hourglass S9 detections the h36m builder reads), joints without a counterpart in the
+  the Stacked-Hourglass S9 detections the h36m builder reads), widened by the detector's keypoint error
+  `detector_sigma` (`render.evidence_sigma`: sigma_total^2 = sigma^2 + detector_sigma^2), joints without a counterpart in the
   detector's layout (`detection_mask` False: Spine for MPII-16) get weight 0. Where the frames carry the
   detector's per-joint `detection_confidence [N, 17]` in [0, 1], it widens each joint's Gaussian
   (`render.sigma_from_confidence`: the likelihood's precision scales with the confidence) while the mask
@@ -71,7 +72,8 @@ class HeatmapArrays:
 
 
 def batch_evidence(source: str, frames: Mapping[str, np.ndarray], indices, sigma: float = 2.0,
-                   heatmap_size: int = 64, use_gt_root: bool = False, heatmap_arrays: HeatmapArrays | None = None):
+                   heatmap_size: int = 64, use_gt_root: bool = False, heatmap_arrays: HeatmapArrays | None = None,
+                   detector_sigma: float = 0.0):
     """`HeatmapEvidence` with a leading `[len(indices)]` frames axis.
 
     Args:
@@ -79,6 +81,7 @@ def batch_evidence(source: str, frames: Mapping[str, np.ndarray], indices, sigma
       frames: the dataset's frames (numpy arrays with frames on axis 0).
       indices: which frames.
       sigma: Gaussian sigma (heatmap pixels) of rendered heatmaps.
+      detector_sigma: the detector's keypoint error (heatmap pixels), 'detections' only (module docstring).
       heatmap_size: side of rendered heatmaps.
       use_gt_root: give the energy the ground-truth root position.
       heatmap_arrays: the loaded file for 'heatmap_arrays'.
@@ -99,7 +102,7 @@ def batch_evidence(source: str, frames: Mapping[str, np.ndarray], indices, sigma
         confidence = frames["detection_confidence"][indices] if "detection_confidence" in frames else None
         return heatmap_evidence_from_keypoints(
             frames["keypoints_2d_detected"][indices], intrinsics, sigma=sigma, heatmap_size=heatmap_size,
-            confidence=confidence, joint_weights=weights, root_translation=root,
+            confidence=confidence, joint_weights=weights, root_translation=root, detector_sigma=detector_sigma,
         )
     if source == "heatmap_arrays":
         if heatmap_arrays is None:

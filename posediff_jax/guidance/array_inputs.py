@@ -39,10 +39,12 @@ def _intrinsics(arrays: Mapping, frames: int):
     return _per_frame(arrays, "intrinsics", 2, frames)
 
 
-def heatmap_evidence_from_arrays(arrays: Mapping, sigma: float = 2.0, heatmap_size: int = 64):
+def heatmap_evidence_from_arrays(arrays: Mapping, sigma: float = 2.0, heatmap_size: int = 64,
+                                 detector_sigma: float = 0.0):
     """`heatmaps [F?, 17, H, W]` + `image_to_heatmap [F?, 2, 3]` + `intrinsics` (optional `joint_weights`,
     `keypoints_2d`, `root_translation`), or `keypoints_2d [F?, 17, 2]` + `intrinsics` (optional `confidence`,
-    `root_translation`) rendered into Gaussian heatmaps of `sigma` heatmap pixels."""
+    `root_translation`) rendered into Gaussian heatmaps of `render.evidence_sigma(sigma, detector_sigma)` heatmap
+    pixels (`detector_sigma`: the keypoints' detector error; real heatmaps already carry theirs)."""
     if "heatmaps" in arrays:
         _require(arrays, ["image_to_heatmap", "intrinsics"], "heatmap evidence")
         heatmaps = _with_frames_axis(evidence_lib.check_heatmaps(arrays["heatmaps"]), 3)
@@ -70,7 +72,7 @@ def heatmap_evidence_from_arrays(arrays: Mapping, sigma: float = 2.0, heatmap_si
     return heatmap_evidence_from_keypoints(
         keypoints, _intrinsics(arrays, frames), sigma=sigma, heatmap_size=heatmap_size,
         confidence=None if confidence is None else _with_frames_axis(confidence, 1),
-        root_translation=None if root is None else _with_frames_axis(root, 1),
+        root_translation=None if root is None else _with_frames_axis(root, 1), detector_sigma=detector_sigma,
     )
 
 
