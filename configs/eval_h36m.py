@@ -10,24 +10,27 @@ the mean-shift mode of the hypotheses:
 (prior default: the shipped one; `--prior DIR` for another). Data: VideoPose3D-layout files in
 `../shared/data/h36m` (`config.data.manual_dir`; Human3.6M licence: academic non-commercial).
 
-Expected result (shipped prior, 240 real S9 frames over 15 actions, measured 2026-11-25 on an H100 in seconds;
-on a 2-core AMD EPYC CPU 13.0 minutes, measured, with 105.7 / 75.2 / 68.7 / 64.7 mm and an 86.2 mm single estimate,
-within ~1 mm of the H100 by float rounding; per-action tables in docs/results_h36m.md):
+Expected result (shipped prior, 240 real S9 frames over 15 actions; detections widened by the detector's error,
+`evidence.detector_sigma = 2` heatmap pixels; measured 2026-11-26 on a 2-core AMD EPYC CPU in 12.9 minutes, about
+a minute on an H100; per-action tables in docs/results_h36m.md):
 
     m                      1      10     50     200
-    MPJPE P-best (mm)      106.9  74.2   68.2   64.9
-    PA-MPJPE P-best (mm)   78.6   58.0   53.4   50.5
-    MPJPE J-best (mm)      106.9  56.6   45.2   39.0
-    single estimate (mean-shift) 86.6 mm (mean of hypotheses 88.5); diversity 77.6 mm; calibration coverage
-    0.21 / 0.68 at nominal 0.5 / 0.9 (the hypotheses are over-confident).
+    MPJPE P-best (mm)      106.9  73.3   66.4   61.9
+    PA-MPJPE P-best (mm)   77.2   56.0   51.3   48.1
+    MPJPE J-best (mm)      106.9  54.5   42.9   36.7
+    single estimate (mean-shift) 85.8 mm; diversity 81.0 mm; calibration coverage 0.27 / 0.74 at nominal 0.5 / 0.9
+    (the hypotheses are still over-confident).
 
-With `--set evidence.source=gt_heatmaps` (heatmaps rendered from the ground-truth 2D projection): 67.8 / 38.7 /
-33.0 / 29.4 mm P-best, single estimate 46.7 mm.
+With `--set evidence.detector_sigma=0` (detections taken as exact keypoints, the previous default): 105.7 / 75.2 /
+68.7 / 64.7 mm, single estimate 86.2 mm on the same CPU (H100: 106.9 / 74.2 / 68.2 / 64.9, 86.6).
+With `--set evidence.source=gt_heatmaps` (heatmaps rendered from the ground-truth 2D projection, exact: the
+detector sigma does not apply): 67.8 / 38.7 / 33.0 / 29.4 mm P-best, single estimate 46.7 mm.
 
 Full protocol (every 64th frame, all 4 cameras; 4,644 S9 frames): override with
     posediff evaluate --config configs/eval_h36m.py --set "data.cameras=()" --set data.max_frames=0
-(best-of-200 61.6 mm, best-of-1 103.5 mm, single estimate 84.1 mm; about an hour on a 2-core CPU, 1 minute on an
-H100). Other evidence: `heatmap_arrays` with `--set evidence.heatmap_arrays_file=FILE.npz`.
+(measured before the detector sigma, i.e. with `--set evidence.detector_sigma=0`: best-of-200 61.6 mm, best-of-1
+103.5 mm, single estimate 84.1 mm; an estimated 4 hours on a 2-core CPU at 3.2 s per frame, 1 minute on an H100).
+Other evidence: `heatmap_arrays` with `--set evidence.heatmap_arrays_file=FILE.npz`.
 """
 
 from posediff_jax.evaluation.config_schema import default_eval_config

@@ -13,7 +13,8 @@ Defaults, measured (README "Results"; issue #10/#11 studies on real Human3.6M S9
   heatmaps, clip 50: 39.1 mm); no preconditioning (+10 mm as it is); eta 0 (DDIM vs DDPM: no effect);
 - guidance_repeats 3: three guided updates per noise level (re-noised in between) let the guidance converge at
   each level instead of trailing the schedule. Measured with the shipped prior on configs/eval_h36m.py (240 S9
-  frames, m = 200; README "Cost and accuracy of the sampler levers"): Stacked-Hourglass detections best-of-1
+  frames, m = 200; README "Cost and accuracy of the sampler levers"; detections as exact keypoints, i.e.
+  `evidence.detector_sigma = 0`): Stacked-Hourglass detections best-of-1
   145.5 -> 106.9 mm, mean estimate 107.7 -> 88.5 mm, best-of-200 63.0 -> 64.9 mm (the hypotheses concentrate on
   what the detections say, and the detections are biased); GT-2D heatmaps best-of-200 33.2 -> 29.4 mm, best-of-1
   117.0 -> 67.8 mm; 3x the network evaluations. `--guidance-repeats 1` gives the widest hypothesis sets.
