@@ -36,7 +36,7 @@ setup(
     install_requires=INSTALL_REQUIRES,
     extras_require={
         "detector": ["ai-edge-litert>=1.2"],
-        "test": ["pytest>=8.0", "hypothesis>=6.100"],
+        "test": ["pytest>=8.0", "pytest-xdist>=3.5", "hypothesis>=6.100"],  # pytest.ini: one worker per core
         "bench": ["torch>=2.3"],  # tools/torch_baseline.py (bench_sampler.py --baseline torch); not needed by tests
     },
     entry_points={"console_scripts": ["posediff=posediff_jax.cli:main"]},
