@@ -4,8 +4,8 @@
   the upper bound of a perfect detector with `sigma` heatmap pixels of uncertainty.
 - 'detections': Gaussian heatmaps rendered around a 2D detector's keypoints (`keypoints_2d_detected`, e.g.
   the Stacked-Hourglass S9 detections the h36m builder reads), widened by the detector's keypoint error
-  `detector_sigma` (`render.evidence_sigma`: sigma_total^2 = sigma^2 + detector_sigma^2), joints without a counterpart in the
-  detector's layout (`detection_mask` False: Spine for MPII-16) get weight 0. Where the frames carry the
+  `detector_sigma` (`render.evidence_sigma`: sigma_total^2 = sigma^2 + detector_sigma^2); joints without a
+  counterpart in the detector's layout (`detection_mask` False: Spine for MPII-16) get weight 0. Where the frames carry the
   detector's per-joint `detection_confidence [N, 17]` in [0, 1], it widens each joint's Gaussian
   (`render.sigma_from_confidence`: the likelihood's precision scales with the confidence) while the mask
   stays the joint weight, so a confidence is counted once.

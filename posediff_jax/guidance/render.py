@@ -11,9 +11,13 @@ convolved with the detector's own error, a Gaussian of `detector_sigma` heatmap 
 `-log h`, a wider map is a likelihood tempered by `sigma^2 / (sigma^2 + detector_sigma^2)`: the guidance trusts
 a detection as much as the detector deserves instead of fitting its errors. `DETECTOR_SIGMA` (2 heatmap pixels:
 1/32 of the 1.25 x box side, ~14 image pixels for a Human3.6M subject) is the default for detected keypoints;
-0 is for exact keypoints (ground-truth projections). Measured on 60 S9 frames with the Stacked-Hourglass
-detections (configs/eval_h36m.py): sigma 2 -> 2.83 (detector_sigma 2) gave best-of-1 113.4 -> 107.9 mm,
-best-of-200 64.6 -> 62.3 mm, single estimate 93.7 -> 90.4 mm, calibration coverage 0.19 / 0.65 -> 0.22 / 0.70.
+0 is for exact keypoints (ground-truth projections). A round figure of the right size, not a fit: the
+Stacked-Hourglass (MPII) detections of S9 lie 15.7 px from the ground truth on average (head 36, ankles 21-23,
+shoulders 9-11 px), a per-axis sigma of ~1.8 heatmap pixels. Measured with configs/eval_h36m.py: 60 S9 frames,
+sigma 2 -> 2.83 (detector_sigma 2): best-of-1 113.4 -> 107.9 mm, best-of-200 64.6 -> 62.3, single estimate 93.7 ->
+90.4, calibration coverage 0.19 / 0.65 -> 0.22 / 0.70; the 240-frame default: best-of-10 / 50 / 200 -1.9 / -2.3 /
+-2.8 mm, best-of-1 +1.2, single estimate -0.4 (README "Results"). Ground-truth heatmaps widened the same way
+lose 1.9 mm at best-of-200: the gain is the detector model, not a wider basin.
 """
 
 from __future__ import annotations
