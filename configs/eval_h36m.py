@@ -24,7 +24,8 @@ same run without the detector sigma took seconds on an H100; per-action tables i
 With `--set evidence.detector_sigma=0` (detections taken as exact keypoints, the previous default): 105.7 / 75.2 /
 68.7 / 64.7 mm, single estimate 86.2 mm on the same CPU (H100: 106.9 / 74.2 / 68.2 / 64.9, 86.6).
 With `--set evidence.source=gt_heatmaps` (heatmaps rendered from the ground-truth 2D projection, exact: the
-detector sigma does not apply): 67.8 / 38.7 / 33.0 / 29.4 mm P-best, single estimate 46.7 mm.
+detector sigma does not apply): 67.8 / 38.7 / 33.0 / 29.4 mm P-best, single estimate 46.7 mm (H100); on the
+2-core CPU, 2026-11-26: 65.5 / 39.2 / 32.7 / 29.7, single estimate 47.3 mm.
 
 Full protocol (every 64th frame, all 4 cameras; 4,644 S9 frames): override with
     posediff evaluate --config configs/eval_h36m.py --set "data.cameras=()" --set data.max_frames=0
