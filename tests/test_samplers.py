@@ -5,7 +5,7 @@ import pytest
 
 from posediff_jax.guidance import heatmap_energy, heatmap_evidence_from_keypoints, stack_evidence
 from posediff_jax.sampling import make_sampler
-from posediff_jax.sampling import registry, samplers
+from posediff_jax.sampling import registry
 from posediff_jax.sampling.config import SamplerConfig, sampler_config_for
 from posediff_jax.prior.gaussian import STANDING_POSE_MM, make_gaussian_prior
 from posediff_jax.validation import PoseDiffError
@@ -182,7 +182,8 @@ def test_frames_sharded_over_four_devices_give_the_single_device_result(tmp_path
         rng = np.random.default_rng(0)
         keypoints = (rng.normal(size=(4, 17, 2)) * 40 + 512).astype(np.float32)
         evidence = heatmap_evidence_from_keypoints(keypoints, np.tile(K, (4, 1, 1)), heatmap_size=16)
-        sharded = samplers.shard_frames(evidence)
+        sharding = samplers.frames_sharding(4)  # what sample_batch places the frames with
+        sharded = evidence if sharding is None else jax.device_put(evidence, sharding)
         spread = len(jax.tree.leaves(sharded)[0].sharding.device_set)
         sampler = make_sampler(make_gaussian_prior(), heatmap_energy, num_steps=3, guidance_scale=0.1, chunk_size=4,
                                guidance_repeats=1)

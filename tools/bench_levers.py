@@ -42,12 +42,11 @@ def main(argv=None) -> int:
 
     from posediff_jax.commands.demo import load_examples
     from posediff_jax.guidance import heatmap_evidence_from_keypoints, make_energy
+    from posediff_jax.guidance.render import DETECTOR_SIGMA
     from posediff_jax.prior import resolve_prior
     from posediff_jax.sampling import make_sampler, sampler_config_for
 
     examples = load_examples()
-    from posediff_jax.guidance.render import DETECTOR_SIGMA
-
     evidence = heatmap_evidence_from_keypoints(examples["keypoints_2d_detected"][:1], examples["intrinsics"][:1],
                                                joint_weights=examples["detection_mask"][:1].astype(np.float32),
                                                detector_sigma=DETECTOR_SIGMA)

@@ -206,13 +206,6 @@ def frames_sharding(num_frames: int):
     return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
 
 
-def shard_frames(evidence_batch):
-    """Places the frames axis of every leaf over a 'data' mesh of all devices (no-op on one device or when the
-    frame count does not divide evenly)."""
-    sharding = frames_sharding(jax.tree.leaves(evidence_batch)[0].shape[0])
-    return evidence_batch if sharding is None else jax.device_put(evidence_batch, sharding)
-
-
 def make_sampler(prior, energy_fn=None, config: Optional[SamplerConfig] = None, **options) -> Sampler:
     """A `Sampler` (module docstring). `energy_fn=None` is plain unconditional sampling.
 
