@@ -24,6 +24,10 @@ COMMAND_MODULES = ("demo", "train", "estimate", "complete", "generate", "evaluat
 # from disk instead of compiling it again (measured in docs/benchmarks.md). POSEDIFF_JAX_CACHE_DIR overrides the
 # directory; set it to "" / "off" / "0" / "none" to disable. An explicit JAX_COMPILATION_CACHE_DIR is honoured.
 CACHE_DIR_ENV = "POSEDIFF_JAX_CACHE_DIR"
+# Serialised samplers (jax.export, sampling/export_cache.py) inside the compilation cache folder; a warm start
+# skips tracing. POSEDIFF_JAX_EXPORT_CACHE=0 turns just this off (the compilation cache stays).
+EXPORT_SUBDIRECTORY = "sampler_exports"
+EXPORT_CACHE_ENV = "POSEDIFF_JAX_EXPORT_CACHE"
 CACHE_MIN_COMPILE_SECONDS = 0.0  # cache every compiled computation (the sampler's jit and the small helpers)
 
 
@@ -62,6 +66,17 @@ def enable_compilation_cache(environ=None):
     jax.config.update("jax_persistent_cache_min_compile_time_secs", CACHE_MIN_COMPILE_SECONDS)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
     return directory
+
+
+def export_cache_dir(compilation_directory, environ=None):
+    """Where the CLI stores serialised samplers: `EXPORT_SUBDIRECTORY` of the compilation cache folder, or None
+    when that cache is off or `$POSEDIFF_JAX_EXPORT_CACHE` is 0 / off / false / no."""
+    environ = os.environ if environ is None else environ
+    if not compilation_directory:
+        return None
+    if environ.get(EXPORT_CACHE_ENV, "1").strip().lower() in ("0", "off", "false", "no"):
+        return None
+    return os.path.join(compilation_directory, EXPORT_SUBDIRECTORY)
 
 
 # XLA:CPU settings the CLI adds to XLA_FLAGS (before JAX creates its backend) on the jaxlib versions they were
@@ -163,9 +178,12 @@ def main(argv=None, compilation_cache=None) -> int:
         parser.print_help()
         return 0
     use_cache = (argv is None) if compilation_cache is None else bool(compilation_cache)
+    args.export_cache_dir = None
     if use_cache:  # started as a program: this process's backend is ours to configure
         apply_xla_cpu_defaults()
-        enable_compilation_cache()
+        directory = enable_compilation_cache()
+        # Lowered samplers (sampling/export_cache.py) beside the compiled programs: a warm start skips tracing.
+        args.export_cache_dir = export_cache_dir(directory)
     try:
         with one_line_warnings(args.command):
             return int(args._run(args) or 0)

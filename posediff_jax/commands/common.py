@@ -97,6 +97,17 @@ def load_prior(args):
     return resolve_prior(args.prior)
 
 
+def export_cache(args, energy_name: str, **energy_options):
+    """The `ExportCache` of stored samplers for energy `energy_name` built with `energy_options`, or None when the
+    CLI runs without its caches (`args.export_cache_dir`, set by cli.main; POSEDIFF_JAX_CACHE_DIR=off)."""
+    directory = getattr(args, "export_cache_dir", None)
+    if not directory:
+        return None
+    from posediff_jax.sampling.export_cache import ExportCache
+
+    return ExportCache(directory, identity={"energy": energy_name, "options": energy_options})
+
+
 def load_npz(path, what: str = "--input") -> dict:
     """Arrays of an .npz as a dict (clear error for a missing, unreadable or pickled file)."""
     path = pathlib.Path(path)

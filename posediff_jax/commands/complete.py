@@ -45,7 +45,8 @@ def run(args) -> int:
     evidence = get_energy("completion").evidence_from_arrays(common.load_npz(args.input))
     config = common.sampler_config(args, "completion")
     prior = common.load_prior(args)
-    sampler = make_sampler(prior, make_energy("completion", sigma=args.sigma_mm), config)
+    sampler = make_sampler(prior, make_energy("completion", sigma=args.sigma_mm), config,
+                           export_cache=common.export_cache(args, "completion", sigma=args.sigma_mm))
     hypotheses, energies = common.sample_in_batches(sampler, evidence, args, "complete", args.batch_size)
     mask_values = np.asarray(evidence.mask)
     distances = np.linalg.norm(hypotheses - np.asarray(evidence.known_joints)[:, None], axis=-1)

@@ -113,7 +113,8 @@ def run(args) -> int:
         evidence, energy_name = evidence_from_npz(args.input, args.energy, args.sigma, args.detector_sigma)
     config = common.sampler_config(args, energy_name)
     prior = common.load_prior(args)
-    sampler = make_sampler(prior, make_energy(energy_name), config)
+    sampler = make_sampler(prior, make_energy(energy_name), config,
+                           export_cache=common.export_cache(args, energy_name))
     hypotheses, energies = common.sample_in_batches(sampler, evidence, args, "estimate", args.batch_size)
     mean, mode, selected, root = (np.asarray(value)
                                   for value in summarize_hypotheses(jnp.asarray(hypotheses), evidence))

@@ -12,6 +12,7 @@ same `prior.json` beside Orbax checkpoints (`posediff_jax.training.checkpoint`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pathlib
 import zipfile
@@ -132,4 +133,10 @@ def prior_from_description(description: dict, params, source=None) -> Prior:
     )
     return Prior(params=params, normalization=normalization, apply_fn=make_apply_fn(network),
                  schedule=VPSchedule(description["diffusion"]["schedule"]),
-                 prediction_type=description["diffusion"]["prediction_type"])
+                 prediction_type=description["diffusion"]["prediction_type"],
+                 identity=description_identity(description))
+
+
+def description_identity(description: dict) -> str:
+    """sha256 of a prior description (`Prior.identity`): same description, same network function."""
+    return hashlib.sha256(json.dumps(description, sort_keys=True, default=repr).encode()).hexdigest()

@@ -27,6 +27,8 @@ class Prior:
     per-coordinate std; training poses lie well inside +-5) and epsilon re-derived from the clipped x0. At high
     noise an epsilon-network's x0 is `(x_t - sigma eps) / alpha` with alpha ~ 3e-3, so without the clip a small
     error in eps becomes a pose metres wide (DDPM's `clip_denoised`). None or 0 disables it.
+    identity: a digest of the description the network was built from (`prior/format.py`), or '' for a prior built
+    in memory; it lets `sampling/export_cache.py` reuse a stored sampler for the same network.
     """
 
     params: Any
@@ -35,6 +37,7 @@ class Prior:
     schedule: VPSchedule = flax.struct.field(pytree_node=False, default=VPSchedule())
     prediction_type: str = flax.struct.field(pytree_node=False, default="epsilon")
     x0_clip: float = flax.struct.field(pytree_node=False, default=5.0)
+    identity: str = flax.struct.field(pytree_node=False, default="")
 
     def denoise(self, x_t, t):
         """Tweedie estimate of the clean pose.

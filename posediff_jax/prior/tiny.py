@@ -27,4 +27,5 @@ def make_tiny_prior(seed: int = 0, width: int = 32, depth: int = 1, prediction_t
 
     params = initialise(jax.random.PRNGKey(seed), jax.random.PRNGKey(seed + 1))
     return Prior(params=params, normalization=identity_normalization(), apply_fn=make_apply_fn(network),
-                 schedule=VPSchedule("cosine"), prediction_type=prediction_type)
+                 schedule=VPSchedule("cosine"), prediction_type=prediction_type,
+                 identity=f"tiny(seed={seed}, width={width}, depth={depth}, prediction_type={prediction_type})")

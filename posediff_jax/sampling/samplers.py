@@ -116,6 +116,9 @@ class Sampler:
     prior: Any
     energy_fn: Optional[Callable]
     config: SamplerConfig
+    # Optional `export_cache.ExportCache` whose `identity` names `energy_fn` (name and options): `sample_batch`
+    # then runs a stored program instead of tracing the sampler again (one device, a prior with an identity).
+    export_cache: Any = None
 
     def __post_init__(self):
         self.config.validate()
@@ -166,8 +169,28 @@ class Sampler:
             keys, evidence_batch = jax.device_put((keys, evidence_batch), sharding)
         # Sharded frames stay one vmap that the partitioner splits over devices; on one device frames run in
         # groups of about `chunking.default_target_rows()` rows (`frames_per_iteration`).
+        if sharding is None and self._exportable():
+            count = int(num_hypotheses)
+
+            def grouped(prior, keys, evidence, first):
+                return self._batch(prior, keys, evidence, first, count, True)
+
+            return self.export_cache.call("sample_batch", grouped,
+                                          (self.prior, keys, evidence_batch, jnp.int32(first_hypothesis)),
+                                          self._export_static(count))
         return self._batch(self.prior, keys, evidence_batch, jnp.int32(first_hypothesis), int(num_hypotheses),
                            sharding is None)
+
+    def _exportable(self) -> bool:
+        return (self.export_cache is not None and bool(getattr(self.prior, "identity", ""))
+                and not callable(self.config.scale_schedule))
+
+    def _export_static(self, num_hypotheses: int) -> dict:
+        """What the traced `sample_batch` depends on besides its arguments and the cache's energy identity."""
+        prior = self.prior
+        return {"config": dataclasses.asdict(self.config), "num_hypotheses": num_hypotheses,
+                "target_rows": chunking.default_target_rows(), "energy": self.energy_fn is not None,
+                "prior": [repr(prior.schedule), prior.prediction_type, prior.x0_clip]}
 
     def sample_batch(self, key, evidence_batch, num_hypotheses: int, first_frame: int = 0, first_hypothesis: int = 0):
         """`[frames, m, 17, 3]` mm root-relative hypotheses."""
@@ -206,13 +229,15 @@ def frames_sharding(num_frames: int):
     return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
 
 
-def make_sampler(prior, energy_fn=None, config: Optional[SamplerConfig] = None, **options) -> Sampler:
+def make_sampler(prior, energy_fn=None, config: Optional[SamplerConfig] = None, export_cache=None,
+                 **options) -> Sampler:
     """A `Sampler` (module docstring). `energy_fn=None` is plain unconditional sampling.
 
     Args:
       prior: `posediff_jax.prior.Prior`.
       energy_fn: `energy(pose [17, 3] mm, evidence) -> scalar` or None.
       config: a `SamplerConfig` (default: `SamplerConfig()`, the defaults of sampling/config.py);
+      export_cache: optional `export_cache.ExportCache` whose identity names `energy_fn` (the CLI's; see there).
       **options: SamplerConfig fields overriding `config` (e.g. `num_steps=25, guidance='x0'`).
     """
     unknown = sorted(set(options) - set(FIELDS))
@@ -221,4 +246,4 @@ def make_sampler(prior, energy_fn=None, config: Optional[SamplerConfig] = None, 
     config = config if config is not None else SamplerConfig()
     if options:
         config = config.replace(**options)
-    return Sampler(prior=prior, energy_fn=energy_fn, config=config)
+    return Sampler(prior=prior, energy_fn=energy_fn, config=config, export_cache=export_cache)

@@ -1,0 +1,160 @@
+"""Serialised samplers on disk: a warm `posediff` start skips Python tracing and lowering (`jax.export`).
+
+The persistent XLA cache (cli.py) stores compiled programs, but every process still traces the sampler in Python
+and lowers it to StableHLO before XLA can look the program up: ~2-3 s of a one-frame `posediff estimate` on a
+2-core CPU (docs/benchmarks.md, "CLI time to first result"). `ExportCache.call` instead stores the lowered sampler
+(`jax.export.export(...).serialize()`, ~90 KB) the first time, and later processes deserialise it (~0.1 s) and
+call it; XLA's persistent cache then serves the compiled program.
+
+A stored program is only valid for exactly the computation it was exported from, so its file name is a hash of
+everything that decides that computation without tracing it:
+- this package's source (every `.py` file under `posediff_jax/`) and the jax / jaxlib versions;
+- the backend (platform, device kinds and count) and the x64 flag;
+- what the caller vouches for (`identity`: the energy and its options, the sampler settings, the prior's
+  description: `Prior.identity`) and the call's static arguments (`static`);
+- the argument structure (PyTree definition) and every leaf's shape and dtype (values are arguments, not
+  constants: the prior's weights and the evidence are passed in, not baked into the program).
+Callers that cannot state an identity (a prior built in memory, a callable scale schedule) do not use the
+cache. Anything unreadable (a truncated file, another JAX's format) is exported again; a read-only or full
+disk only costs the speed-up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pathlib
+from typing import Any, Callable, Optional
+
+import jax
+import numpy as np
+
+SUFFIX = ".jaxexport"
+_SOURCE_FINGERPRINT: Optional[str] = None
+
+
+def source_fingerprint() -> str:
+    """sha256 over this package's `.py` files (path and bytes) and the jax / jaxlib versions (cached)."""
+    global _SOURCE_FINGERPRINT
+    if _SOURCE_FINGERPRINT is None:
+        import jaxlib
+
+        root = pathlib.Path(__file__).resolve().parents[1]
+        digest = hashlib.sha256(f"jax {jax.__version__} jaxlib {jaxlib.__version__}".encode())
+        for path in sorted(root.rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
+        _SOURCE_FINGERPRINT = digest.hexdigest()
+    return _SOURCE_FINGERPRINT
+
+
+def _backend_description() -> list:
+    devices = jax.devices()
+    return [jax.default_backend(), sorted({device.device_kind for device in devices}), len(devices),
+            bool(jax.config.jax_enable_x64)]
+
+
+def _dtype(leaf):
+    return leaf.dtype if hasattr(leaf, "dtype") else np.asarray(leaf).dtype
+
+
+def _leaf_description(leaf) -> list:
+    return [list(np.shape(leaf)), str(_dtype(leaf))]
+
+
+class ExportCache:
+    """A folder of exported programs (module docstring).
+
+    Args:
+      directory: where the `.jaxexport` files go (created on first write).
+      identity: what the caller vouches decides the traced computation besides the arguments (e.g. the energy
+        name and options); JSON-serialisable.
+    """
+
+    def __init__(self, directory, identity: Any = None):
+        self.directory = pathlib.Path(directory)
+        self.identity = identity
+        self.hits = 0
+        self.misses = 0
+
+    def key(self, name: str, arguments_treedef, leaves, static: Any = None) -> str:
+        """Hex digest naming the program `name` for these arguments (module docstring)."""
+        description = {
+            "name": name,
+            "source": source_fingerprint(),
+            "backend": _backend_description(),
+            "identity": self.identity,
+            "static": static,
+            "treedef": str(arguments_treedef),
+            "leaves": [_leaf_description(leaf) for leaf in leaves],
+        }
+        return hashlib.sha256(json.dumps(description, sort_keys=True, default=repr).encode()).hexdigest()
+
+    def path_for(self, key: str, name: str) -> pathlib.Path:
+        return self.directory / f"{name}-{key[:40]}{SUFFIX}"
+
+    def _load(self, path: pathlib.Path):
+        try:
+            return jax.export.deserialize(bytearray(path.read_bytes()))
+        except FileNotFoundError:
+            return None
+        except Exception:  # truncated or written by another JAX: export again
+            return None
+
+    def _store(self, path: pathlib.Path, exported) -> None:
+        from posediff_jax.io_utils import atomic_path
+
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(path) as temporary:
+                pathlib.Path(temporary).write_bytes(exported.serialize())
+        except OSError:  # read-only or full disk: the call still works, only uncached
+            pass
+
+    def call(self, name: str, function: Callable, arguments: tuple, static: Any = None):
+        """`function(*arguments)` through the stored program for these arguments, exporting it on a miss.
+
+        Args:
+          name: a label for the program (file name prefix; part of the key).
+          function: traceable `function(*arguments)` returning a PyTree of arrays.
+          arguments: tuple of PyTrees of arrays (values are passed, never baked in).
+          static: what else the caller's `function` closes over that `identity` does not cover (JSON-able).
+        Returns:
+          The outputs, as `function(*arguments)` would return them.
+        """
+        leaves, treedef = jax.tree.flatten(arguments)
+        # The PyTree definition of a Prior names its apply function (an address), so the key uses the definition
+        # of everything but objects that state an `identity` of their own (see `Prior.identity`).
+        key = self.key(name, _stable_treedef(arguments), leaves, static)
+        path = self.path_for(key, name)
+        exported = self._load(path)
+        if exported is None:
+            self.misses += 1
+
+            def flat_function(*flat):
+                return function(*jax.tree.unflatten(treedef, flat))
+
+            shapes = [jax.ShapeDtypeStruct(np.shape(leaf), _dtype(leaf)) for leaf in leaves]
+            exported = jax.export.export(jax.jit(flat_function))(*shapes)
+            self._store(path, exported)
+        else:
+            self.hits += 1
+        return exported.call(*leaves)
+
+
+def _stable_treedef(arguments) -> str:
+    """The arguments' PyTree structure as text, with each object that has a non-empty `identity` attribute
+    (a `Prior`) replaced by its class name, identity and leaf structure."""
+
+    def describe(node):
+        identity = getattr(node, "identity", None)
+        if isinstance(identity, str) and identity:
+            paths = [jax.tree_util.keystr(path) for path, _ in jax.tree_util.tree_flatten_with_path(node)[0]]
+            return f"{type(node).__name__}({identity}, {paths})"
+        return None
+
+    parts = []
+    for argument in arguments:
+        text = describe(argument)
+        parts.append(text if text is not None else str(jax.tree.structure(argument)))
+    return "; ".join(parts)

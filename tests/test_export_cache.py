@@ -1,0 +1,149 @@
+"""Stored samplers (sampling/export_cache.py): a stored program gives the traced sampler's results, anything that
+changes the computation names another program, and a damaged or unwritable store costs only the speed-up."""
+
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from posediff_jax import cli, geometry
+from posediff_jax.guidance import heatmap_evidence_from_keypoints, make_heatmap_energy, stack_evidence
+from posediff_jax.prior.gaussian import STANDING_POSE_MM
+from posediff_jax.prior.tiny import make_tiny_prior
+from posediff_jax.sampling import make_sampler
+from posediff_jax.sampling import export_cache
+from posediff_jax.sampling.export_cache import SUFFIX, ExportCache
+
+pytestmark = pytest.mark.usefixtures("fast_compile")
+
+K = np.array([[1150.0, 0, 512], [0, 1150.0, 515], [0, 0, 1]], np.float32)
+OPTIONS = dict(num_steps=4, guidance_repeats=2, chunk_size=8)
+
+
+@pytest.fixture(scope="module")
+def prior():
+    return make_tiny_prior()
+
+
+@pytest.fixture(scope="module")
+def evidence():
+    pixels = np.asarray(geometry.project_to_pixels(jnp.asarray(STANDING_POSE_MM) + jnp.array([0.0, 0.0, 5000.0]), K))
+    frames = [heatmap_evidence_from_keypoints(pixels + shift, K) for shift in (0.0, 7.0)]
+    return stack_evidence(frames)
+
+
+def stored(directory):
+    return sorted(path.name for path in directory.glob(f"*{SUFFIX}"))
+
+
+def sample(prior, evidence, cache, hypotheses=5, **options):
+    sampler = make_sampler(prior, make_heatmap_energy(), export_cache=cache, **{**OPTIONS, **options})
+    poses, energies = sampler.sample_batch_with_energies(jax.random.PRNGKey(3), evidence, hypotheses)
+    return np.asarray(poses), np.asarray(energies)
+
+
+@pytest.fixture(scope="module")
+def expected(prior, evidence):
+    return sample(prior, evidence, None)
+
+
+class KeyRecorder(ExportCache):
+    """Records the program file each call would use, without exporting or running anything."""
+
+    def __init__(self, identity):
+        super().__init__("unused", identity)
+        self.paths = []
+
+    def call(self, name, function, arguments, static=None):
+        leaves = jax.tree.leaves(arguments)
+        self.paths.append(self.path_for(self.key(name, export_cache._stable_treedef(arguments), leaves, static), name))
+        frames, hypotheses = leaves[1].shape[0], static["num_hypotheses"]
+        return jnp.zeros((frames, hypotheses, 17, 3)), jnp.zeros((frames, hypotheses))
+
+
+def test_stored_program_gives_the_traced_results(prior, evidence, expected, tmp_path):
+    first_cache = ExportCache(tmp_path, identity="heatmap")
+    first = sample(prior, evidence, first_cache)
+    assert (first_cache.misses, first_cache.hits) == (1, 0)
+    assert len(stored(tmp_path)) == 1
+    second_cache = ExportCache(tmp_path, identity="heatmap")  # a later process: a new cache object, same folder
+    second = sample(prior, evidence, second_cache)
+    assert (second_cache.misses, second_cache.hits) == (0, 1)
+    for got in (first, second):
+        np.testing.assert_allclose(got[0], expected[0], atol=1e-3)
+        np.testing.assert_allclose(got[1], expected[1], rtol=1e-4, atol=1e-3)
+    assert len(stored(tmp_path)) == 1
+
+
+def test_every_input_of_the_computation_names_another_program(prior, evidence):
+    def path(identity="heatmap", used_prior=prior, used_evidence=evidence, **options):
+        recorder = KeyRecorder(identity)
+        sample(used_prior, used_evidence, recorder, **options)
+        return recorder.paths[-1]
+
+    base = path()
+    assert path() == base  # deterministic for the same inputs
+    variants = [
+        path(hypotheses=6),  # a static argument
+        path(guidance_scale=0.2),  # a sampler setting
+        path(identity="heatmap, eps 1e-3"),  # the energy, as the caller names it
+        path(used_prior=prior.replace(identity="another network")),  # the network
+        path(used_evidence=jax.tree.map(lambda leaf: leaf[:1], evidence)),  # argument shapes
+        path(used_evidence=jax.tree.map(lambda leaf: leaf.astype(jnp.float16) if leaf.dtype == jnp.float32 else leaf,
+                                        evidence)),  # argument dtypes
+    ]
+    assert len(set(variants + [base])) == len(variants) + 1
+
+
+def test_without_an_identity_nothing_is_stored(prior, evidence, expected, tmp_path):
+    cache = ExportCache(tmp_path, identity="heatmap")
+    got = sample(prior.replace(identity=""), evidence, cache)  # a prior built in memory cannot be named
+    assert (cache.misses, cache.hits) == (0, 0) and not stored(tmp_path)
+    np.testing.assert_allclose(got[0], expected[0], atol=1e-3)
+    recorder = KeyRecorder("heatmap")
+    sample(prior, evidence, recorder, scale_schedule=lambda t: 1.0 - t)  # a callable cannot be named either
+    assert not recorder.paths
+
+
+def test_damaged_or_unwritable_store_only_costs_the_speed_up(prior, evidence, expected, tmp_path):
+    blocked = tmp_path / "a_file"
+    blocked.write_text("not a folder")
+    cache = ExportCache(blocked / "exports", identity="heatmap")  # cannot be created: runs, stores nothing
+    np.testing.assert_allclose(sample(prior, evidence, cache)[0], expected[0], atol=1e-3)
+    assert cache.misses == 1
+    cache = ExportCache(tmp_path, identity="heatmap")
+    (path,) = [cache.path_for(cache.key("x", "y", []), "x")]
+    path.write_bytes(b"truncated")  # what a crash mid-write elsewhere or another JAX's format looks like
+    assert cache._load(path) is None
+
+
+@pytest.mark.parametrize("value, enabled", [(None, True), ("1", True), ("0", False), ("off", False)])
+def test_cli_export_folder_follows_the_compilation_cache(tmp_path, value, enabled):
+    environ = {} if value is None else {cli.EXPORT_CACHE_ENV: value}
+    expected = os.path.join(str(tmp_path), cli.EXPORT_SUBDIRECTORY) if enabled else None
+    assert cli.export_cache_dir(str(tmp_path), environ) == expected
+    assert cli.export_cache_dir(None, environ) is None  # compilation cache off: no stored samplers either
+
+
+@pytest.mark.slow
+def test_second_cli_run_loads_the_stored_sampler(tmp_path):
+    """Two `posediff estimate` processes with the same inputs: the first stores the sampler, the second loads it
+    (no new file) and writes the same hypotheses."""
+    pixels = np.asarray(geometry.project_to_pixels(jnp.asarray(STANDING_POSE_MM) + jnp.array([0.0, 0.0, 5000.0]), K))
+    np.savez(tmp_path / "frame.npz", keypoints_2d=pixels, intrinsics=K)
+    environment = dict(os.environ, POSEDIFF_JAX_CACHE_DIR=str(tmp_path / "cache"), JAX_PLATFORMS="cpu")
+    outputs = []
+    for run in range(2):
+        output = tmp_path / f"out{run}.npz"
+        result = subprocess.run(
+            [sys.executable, "-m", "posediff_jax", "estimate", "--input", str(tmp_path / "frame.npz"), "--prior",
+             "tiny", "--num-hypotheses", "4", "--steps", "3", "--quiet", "--no-plot", "--output", str(output)],
+            env=environment, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        outputs.append(np.load(output)["hypotheses"])
+        assert len(stored(tmp_path / "cache" / cli.EXPORT_SUBDIRECTORY)) == 1
+    np.testing.assert_array_equal(outputs[0], outputs[1])
