@@ -147,3 +147,31 @@ def test_second_cli_run_loads_the_stored_sampler(tmp_path):
         outputs.append(np.load(output)["hypotheses"])
         assert len(stored(tmp_path / "cache" / cli.EXPORT_SUBDIRECTORY)) == 1
     np.testing.assert_array_equal(outputs[0], outputs[1])
+
+
+def test_single_frame_sampling_is_stored_too(prior, evidence, tmp_path):
+    frame = jax.tree.map(lambda leaf: leaf[0], evidence)
+    traced = make_sampler(prior, make_heatmap_energy(), **OPTIONS).sample(jax.random.PRNGKey(1), frame, 3)
+    for expected_counts in ((1, 0), (0, 1)):
+        cache = ExportCache(tmp_path, identity="heatmap")
+        poses = make_sampler(prior, make_heatmap_energy(), export_cache=cache, **OPTIONS).sample(
+            jax.random.PRNGKey(1), frame, 3)
+        assert (cache.misses, cache.hits) == expected_counts
+        np.testing.assert_allclose(poses, traced, atol=1e-3)
+
+
+def test_folder_keeps_the_most_recently_used_programs(tmp_path, monkeypatch):
+    monkeypatch.setattr(export_cache, "MAX_STORED", 3)
+    double = jax.jit(lambda x: 2 * x)
+
+    def call(size):
+        cache = ExportCache(tmp_path, identity="x")
+        np.testing.assert_array_equal(cache.call("double", double, (jnp.ones(size),)), 2 * np.ones(size))
+        return cache.hits
+
+    for size in (1, 2, 3, 4):  # four programs (one per shape): the folder keeps the three used last
+        assert call(size) == 0
+    assert len(stored(tmp_path)) == 3
+    assert call(4) == 1 and call(2) == 1
+    assert call(1) == 0  # the oldest was removed; storing it again removes the now least recently used (3)
+    assert call(3) == 0

@@ -44,7 +44,8 @@ def run(args) -> int:
         evidence = get_energy(energy_name).evidence_from_arrays(common.load_npz(args.bone_lengths, "--bone-lengths"))
     energy_fn = make_energy(energy_name, sigma=args.sigma_mm) if args.bone_lengths else None
     config = common.sampler_config(args, energy_name)
-    sampler = make_sampler(common.load_prior(args), energy_fn, config)
+    cache = common.export_cache(args, energy_name, **({"sigma": args.sigma_mm} if args.bone_lengths else {}))
+    sampler = make_sampler(common.load_prior(args), energy_fn, config, export_cache=cache)
     key = jax.random.PRNGKey(args.seed)
     group = max(4 * config.chunk_size, 1)
     poses = []

@@ -16,7 +16,7 @@ everything that decides that computation without tracing it:
   constants: the prior's weights and the evidence are passed in, not baked into the program).
 Callers that cannot state an identity (a prior built in memory, a callable scale schedule) do not use the
 cache. Anything unreadable (a truncated file, another JAX's format) is exported again; a read-only or full
-disk only costs the speed-up.
+disk only costs the speed-up. A folder keeps the `MAX_STORED` programs used last.
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ import jax
 import numpy as np
 
 SUFFIX = ".jaxexport"
+# Programs kept per folder: storing one more removes the least recently used beyond this (every edit of the
+# package names new programs, so a developer's folder would otherwise only grow; ~90 KB each).
+MAX_STORED = 64
 _SOURCE_FINGERPRINT: Optional[str] = None
 
 
@@ -95,7 +98,9 @@ class ExportCache:
 
     def _load(self, path: pathlib.Path):
         try:
-            return jax.export.deserialize(bytearray(path.read_bytes()))
+            exported = jax.export.deserialize(bytearray(path.read_bytes()))
+            path.touch()  # recently used: kept by `_prune`
+            return exported
         except FileNotFoundError:
             return None
         except Exception:  # truncated or written by another JAX: export again
@@ -108,8 +113,21 @@ class ExportCache:
             path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(path) as temporary:
                 pathlib.Path(temporary).write_bytes(exported.serialize())
+            self._prune()
         except OSError:  # read-only or full disk: the call still works, only uncached
             pass
+
+    def _prune(self) -> None:
+        """Removes the least recently used programs beyond `MAX_STORED` (another process may remove them too)."""
+        def last_used(path):
+            try:
+                return path.stat().st_mtime
+            except OSError:
+                return 0.0
+
+        stored = sorted(self.directory.glob(f"*{SUFFIX}"), key=last_used, reverse=True)
+        for path in stored[MAX_STORED:]:
+            path.unlink(missing_ok=True)
 
     def call(self, name: str, function: Callable, arguments: tuple, static: Any = None):
         """`function(*arguments)` through the stored program for these arguments, exporting it on a miss.

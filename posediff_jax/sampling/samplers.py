@@ -116,8 +116,9 @@ class Sampler:
     prior: Any
     energy_fn: Optional[Callable]
     config: SamplerConfig
-    # Optional `export_cache.ExportCache` whose `identity` names `energy_fn` (name and options): `sample_batch`
-    # then runs a stored program instead of tracing the sampler again (one device, a prior with an identity).
+    # Optional `export_cache.ExportCache` whose `identity` names `energy_fn` (name and options): `sample` and
+    # `sample_batch` then run a stored program instead of tracing the sampler again (`sample_batch`: one device
+    # only; the prior must have an identity).
     export_cache: Any = None
 
     def __post_init__(self):
@@ -147,7 +148,15 @@ class Sampler:
         Hypothesis i uses `fold_in(key, first_hypothesis + i)`, so hypotheses can be drawn in groups.
         """
         _check_hypotheses(num_hypotheses)
-        return self._single(self.prior, key, evidence, jnp.int32(first_hypothesis), int(num_hypotheses))
+        count = int(num_hypotheses)
+        if self._exportable():
+
+            def single(prior, key, evidence, first):
+                return self._single(prior, key, evidence, first, count)
+
+            return self.export_cache.call("sample", single, (self.prior, key, evidence, jnp.int32(first_hypothesis)),
+                                          self._export_static(count))
+        return self._single(self.prior, key, evidence, jnp.int32(first_hypothesis), count)
 
     def sample(self, key, evidence, num_hypotheses: int, first_hypothesis: int = 0):
         """`[m, 17, 3]` mm root-relative hypotheses for one frame."""
