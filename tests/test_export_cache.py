@@ -175,3 +175,14 @@ def test_folder_keeps_the_most_recently_used_programs(tmp_path, monkeypatch):
     assert call(4) == 1 and call(2) == 1
     assert call(1) == 0  # the oldest was removed; storing it again removes the now least recently used (3)
     assert call(3) == 0
+
+
+def test_a_function_jax_export_refuses_still_runs(tmp_path):
+    def with_callback(x):  # host callbacks cannot be serialised
+        return jax.pure_callback(lambda value: np.asarray(value) * 3, jax.ShapeDtypeStruct(x.shape, x.dtype), x)
+
+    cache = ExportCache(tmp_path, identity="x")
+    np.testing.assert_array_equal(cache.call("callback", jax.jit(with_callback), (jnp.ones(3),)), 3 * np.ones(3))
+    assert not stored(tmp_path)
+    with pytest.raises(TypeError):  # the function's own errors still surface
+        cache.call("bad", lambda x: x + "text", (jnp.ones(3),))

@@ -153,7 +153,10 @@ class ExportCache:
                 return function(*jax.tree.unflatten(treedef, flat))
 
             shapes = [jax.ShapeDtypeStruct(np.shape(leaf), _dtype(leaf)) for leaf in leaves]
-            exported = jax.export.export(jax.jit(flat_function))(*shapes)
+            try:
+                exported = jax.export.export(jax.jit(flat_function))(*shapes)
+            except Exception:  # not exportable (a primitive or effect jax.export refuses): run it traced; an
+                return function(*arguments)  # error of the function itself is raised again from there
             self._store(path, exported)
         else:
             self.hits += 1

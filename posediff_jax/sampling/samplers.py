@@ -9,7 +9,8 @@ over hypotheses (in `chunk_size` chunks, see `chunking.py`) and over frames, in 
 `chunking.default_target_rows()` rows per sequential iteration (`frames_per_iteration`). Hypothesis i of a call
 uses `fold_in(key, i)`: results are deterministic for a key and independent of the chunk size and grouping. With
 several devices, `sample_batch` shards the frames over a 'data' mesh axis when their count divides evenly (one
-vmap over the frames, split over the devices by the partitioner).
+vmap over the frames, split over the devices by the partitioner). With an `export_cache` (the CLI's) an unsharded
+call runs the sampler as stored by `jax.export` in an earlier process instead of tracing it (`export_cache.py`).
 
 Per noise level t -> s the registered update rule (`config.method`, sampling/registry.py) runs with the guided
 denoiser of `guided.py`. With `guidance_repeats = K > 1` the update is repeated K times per level, re-noising
@@ -195,7 +196,7 @@ class Sampler:
                 and not callable(self.config.scale_schedule))
 
     def _export_static(self, num_hypotheses: int) -> dict:
-        """What the traced `sample_batch` depends on besides its arguments and the cache's energy identity."""
+        """What the traced sampler depends on besides its arguments and the cache's energy identity."""
         prior = self.prior
         return {"config": dataclasses.asdict(self.config), "num_hypotheses": num_hypotheses,
                 "target_rows": chunking.default_target_rows(), "energy": self.energy_fn is not None,
