@@ -13,7 +13,8 @@ import pytest
 def bench(repo_root):
     sys.path.insert(0, str(repo_root / "tools"))  # the tool imports bench_sampler as the script would
     try:
-        spec = importlib.util.spec_from_file_location("bench_first_result", repo_root / "tools" / "bench_first_result.py")
+        path = repo_root / "tools" / "bench_first_result.py"
+        spec = importlib.util.spec_from_file_location("bench_first_result", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     finally:
