@@ -119,3 +119,21 @@ def test_detector_sigma_adds_in_quadrature_and_tempers_the_energy():
 def test_bad_sigmas_are_named(sigma, detector_sigma):
     with pytest.raises(PoseDiffError, match="sigma"):
         render.heatmap_evidence_from_keypoints(keypoints(), K, sigma=sigma, detector_sigma=detector_sigma)
+
+
+def test_rendered_sigma_default_is_written_once():
+    """The evaluation config, `posediff estimate --sigma` and the renderers all take `RENDER_SIGMA`."""
+    import argparse
+    import inspect
+
+    from posediff_jax.commands import estimate
+    from posediff_jax.evaluation.config_schema import default_eval_config
+    from posediff_jax.guidance import array_inputs, render
+
+    assert default_eval_config().evidence.sigma == render.RENDER_SIGMA
+    parser = argparse.ArgumentParser()
+    estimate.add_arguments(parser)
+    assert parser.get_default("sigma") == render.RENDER_SIGMA
+    for function in (render.evidence_sigma, render.heatmap_evidence_from_keypoints,
+                     array_inputs.heatmap_evidence_from_arrays):
+        assert inspect.signature(function).parameters["sigma"].default == render.RENDER_SIGMA

@@ -33,7 +33,7 @@ HELP = "estimate 3D pose hypotheses from 2D heatmaps / keypoints (+ intrinsics) 
 
 def add_arguments(parser):
     from posediff_jax.commands import common
-    from posediff_jax.guidance.render import DETECTOR_SIGMA
+    from posediff_jax.guidance.render import DETECTOR_SIGMA, RENDER_SIGMA
 
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--input", help=".npz with heatmaps+image_to_heatmap+intrinsics or keypoints_2d+intrinsics")
@@ -41,7 +41,8 @@ def add_arguments(parser):
     parser.add_argument("--all-people", action="store_true", help="with --image: every detected person")
     parser.add_argument("--energy", choices=("heatmap", "keypoints"), default="heatmap",
                         help="for keypoint input: render Gaussian heatmaps (default) or robust reprojection")
-    parser.add_argument("--sigma", type=float, default=2.0, help="rendered heatmap sigma (heatmap pixels)")
+    parser.add_argument("--sigma", type=float, default=RENDER_SIGMA,
+                        help=f"rendered heatmap sigma (heatmap pixels; default {RENDER_SIGMA})")
     parser.add_argument("--detector-sigma", type=float, default=DETECTOR_SIGMA,
                         help="keypoint input: the detector's error in heatmap pixels, widens the rendered heatmaps "
                              f"(default {DETECTOR_SIGMA}; 0 for exact keypoints)")

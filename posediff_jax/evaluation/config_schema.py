@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from posediff_jax.guidance.render import DETECTOR_SIGMA
+from posediff_jax.guidance.render import DETECTOR_SIGMA, RENDER_SIGMA
 from posediff_jax.sampling.config import sampler_section
 
 
@@ -34,7 +34,7 @@ def default_eval_config() -> ml_collections.ConfigDict:
 
     config.evidence = ml_collections.ConfigDict()
     config.evidence.source = "gt_heatmaps"  # 'gt_heatmaps' | 'detections' | 'heatmap_arrays'
-    config.evidence.sigma = 2.0  # heatmap pixels (64 x 64 heatmap over 1.25 x the person's box)
+    config.evidence.sigma = RENDER_SIGMA  # heatmap pixels (64 x 64 heatmap over 1.25 x the person's box)
     # The detector's keypoint error (heatmap pixels), 'detections' only: their heatmaps are rendered with
     # sqrt(sigma^2 + detector_sigma^2) (guidance/render.py); 0 treats detections as exact.
     config.evidence.detector_sigma = DETECTOR_SIGMA

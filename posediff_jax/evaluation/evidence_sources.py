@@ -29,6 +29,7 @@ from typing import Mapping
 import numpy as np
 
 from posediff_jax.guidance import heatmap_evidence_from_keypoints, make_heatmap_evidence
+from posediff_jax.guidance.render import RENDER_SIGMA
 from posediff_jax.validation import PoseDiffError
 
 EVIDENCE_SOURCES = ("gt_heatmaps", "detections", "heatmap_arrays")
@@ -71,7 +72,7 @@ class HeatmapArrays:
         return np.array([self.index[key] for key in keys])
 
 
-def batch_evidence(source: str, frames: Mapping[str, np.ndarray], indices, sigma: float = 2.0,
+def batch_evidence(source: str, frames: Mapping[str, np.ndarray], indices, sigma: float = RENDER_SIGMA,
                    heatmap_size: int = 64, use_gt_root: bool = False, heatmap_arrays: HeatmapArrays | None = None,
                    detector_sigma: float = 0.0):
     """`HeatmapEvidence` with a leading `[len(indices)]` frames axis.

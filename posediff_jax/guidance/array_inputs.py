@@ -13,6 +13,7 @@ import numpy as np
 
 from posediff_jax.guidance import evidence as evidence_lib
 from posediff_jax.guidance.evidence import EvidenceError
+from posediff_jax.guidance.render import RENDER_SIGMA
 
 
 def _with_frames_axis(array, single_rank: int):
@@ -39,7 +40,7 @@ def _intrinsics(arrays: Mapping, frames: int):
     return _per_frame(arrays, "intrinsics", 2, frames)
 
 
-def heatmap_evidence_from_arrays(arrays: Mapping, sigma: float = 2.0, heatmap_size: int = 64,
+def heatmap_evidence_from_arrays(arrays: Mapping, sigma: float = RENDER_SIGMA, heatmap_size: int = 64,
                                  detector_sigma: float = 0.0):
     """`heatmaps [F?, 17, H, W]` + `image_to_heatmap [F?, 2, 3]` + `intrinsics` (optional `joint_weights`,
     `keypoints_2d`, `root_translation`), or `keypoints_2d [F?, 17, 2]` + `intrinsics` (optional `confidence`,

@@ -28,10 +28,11 @@ from posediff_jax.guidance.evidence import EvidenceError, HeatmapEvidence, make_
 from posediff_jax.skeleton import NUM_JOINTS
 from posediff_jax.validation import check_array
 
+RENDER_SIGMA = 2.0  # heatmap pixels: the Gaussian drawn around an exact keypoint (64 x 64 map over 1.25 x the box)
 DETECTOR_SIGMA = 2.0  # heatmap pixels: keypoint error of an off-the-shelf detector (module docstring)
 
 
-def evidence_sigma(sigma: float = 2.0, detector_sigma: float = 0.0) -> float:
+def evidence_sigma(sigma: float = RENDER_SIGMA, detector_sigma: float = 0.0) -> float:
     """Heatmap sigma of a keypoint whose detector errs by `detector_sigma` (heatmap pixels; module docstring)."""
     sigma, detector_sigma = float(sigma), float(detector_sigma)
     if not (np.isfinite(sigma) and sigma > 0):
@@ -69,13 +70,13 @@ def bounding_box_affine(keypoints_2d, heatmap_size: int = 64, margin: float = 1.
     return affine
 
 
-def sigma_from_confidence(confidence, sigma: float = 2.0, min_confidence: float = 0.1):
+def sigma_from_confidence(confidence, sigma: float = RENDER_SIGMA, min_confidence: float = 0.1):
     """Per-joint sigma `[..., J]` (heatmap pixels) that grows as confidence `[..., J]` in [0, 1] falls."""
     confidence = np.clip(np.asarray(confidence, np.float64), min_confidence, 1.0)
     return sigma / np.sqrt(confidence)
 
 
-def render_gaussian_heatmaps(points_heatmap, height: int, width: int, sigma=2.0):
+def render_gaussian_heatmaps(points_heatmap, height: int, width: int, sigma=RENDER_SIGMA):
     """Peak-1 Gaussians.
 
     Args:
@@ -98,7 +99,7 @@ def render_gaussian_heatmaps(points_heatmap, height: int, width: int, sigma=2.0)
 def heatmap_evidence_from_keypoints(
     keypoints_2d,
     intrinsics,
-    sigma: float = 2.0,
+    sigma: float = RENDER_SIGMA,
     confidence=None,
     heatmap_size: int = 64,
     margin: float = 1.25,
