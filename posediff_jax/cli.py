@@ -71,12 +71,15 @@ def enable_compilation_cache(environ=None):
 def export_cache_dir(compilation_directory, environ=None):
     """Where the CLI stores serialised samplers: `EXPORT_SUBDIRECTORY` of the compilation cache folder, or None
     when that cache is off or `$POSEDIFF_JAX_EXPORT_CACHE` is 0 / off / false / no."""
-    environ = os.environ if environ is None else environ
-    if not compilation_directory:
-        return None
-    if environ.get(EXPORT_CACHE_ENV, "1").strip().lower() in ("0", "off", "false", "no"):
+    if not compilation_directory or switched_off(EXPORT_CACHE_ENV, environ):
         return None
     return os.path.join(compilation_directory, EXPORT_SUBDIRECTORY)
+
+
+def switched_off(name: str, environ=None) -> bool:
+    """True when the on/off environment variable `name` says 0 / off / false / no (unset: on)."""
+    environ = os.environ if environ is None else environ
+    return environ.get(name, "1").strip().lower() in ("0", "off", "false", "no")
 
 
 # XLA:CPU settings the CLI adds to XLA_FLAGS (before JAX creates its backend) on the jaxlib versions they were
@@ -92,7 +95,7 @@ XLA_CPU_DEFAULT_FLAGS = {"0.10": ("--xla_cpu_experimental_ynn_fusion_type=-reduc
 def xla_cpu_default_flags(jaxlib_version: str, environ=None) -> tuple:
     """The flags `apply_xla_cpu_defaults` would add for this jaxlib version and environment."""
     environ = os.environ if environ is None else environ
-    if environ.get(XLA_DEFAULTS_ENV, "1").strip().lower() in ("0", "off", "false", "no"):
+    if switched_off(XLA_DEFAULTS_ENV, environ):
         return ()
     series = ".".join(jaxlib_version.split(".")[:2])
     present = environ.get("XLA_FLAGS", "")

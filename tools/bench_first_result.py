@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 
-from bench_sampler import cpu_model, gpu_description, load_average  # tools/ is sys.path[0]
+from bench_sampler import load_average, machine_info  # tools/ is sys.path[0]
 
 
 def write_example_frame(path, index: int = 0) -> pathlib.Path:
@@ -101,9 +101,6 @@ def main(argv=None) -> int:
     if args.rounds < 1 or args.hypotheses < 1 or args.steps < 2 or min(args.guidance_repeats) < 1:
         parser.error("--rounds, --hypotheses and --guidance-repeats must be >= 1, --steps >= 2")
 
-    import jax
-    import jaxlib
-
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     load_before = load_average()
     with tempfile.TemporaryDirectory(prefix="posediff_first_result_") as workdir:
@@ -116,8 +113,7 @@ def main(argv=None) -> int:
         "command": " ".join(["python", "tools/bench_first_result.py", *(argv if argv is not None else sys.argv[1:])]),
         "timed_command": "posediff estimate --input frame.npz --num-hypotheses H --steps S --guidance-repeats K "
                          "--quiet --no-plot",
-        "machine": {"cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "gpus": gpu_description(),
-                    "backend": jax.default_backend(), "jax": jax.__version__, "jaxlib": jaxlib.__version__},
+        "machine": machine_info(),
         "load_average_before": load_before,
         "load_average_after": load_average(),
         "rows": rows,

@@ -79,6 +79,7 @@ class ExportCache:
         self.identity = identity
         self.hits = 0
         self.misses = 0
+        self._loaded = {}  # path -> program, so a loop over batches reads and deserialises each file once
 
     def key(self, name: str, arguments_treedef, leaves, static: Any = None) -> str:
         """Hex digest naming the program `name` for these arguments (module docstring)."""
@@ -97,14 +98,15 @@ class ExportCache:
         return self.directory / f"{name}-{key[:40]}{SUFFIX}"
 
     def _load(self, path: pathlib.Path):
+        if path in self._loaded:
+            return self._loaded[path]
         try:
             exported = jax.export.deserialize(bytearray(path.read_bytes()))
             path.touch()  # recently used: kept by `_prune`
-            return exported
-        except FileNotFoundError:
+        except Exception:  # missing, truncated or written by another JAX: export again
             return None
-        except Exception:  # truncated or written by another JAX: export again
-            return None
+        self._loaded[path] = exported
+        return exported
 
     def _store(self, path: pathlib.Path, exported) -> None:
         from posediff_jax.io_utils import atomic_path
@@ -158,6 +160,7 @@ class ExportCache:
             except Exception:  # not exportable (a primitive or effect jax.export refuses): run it traced; an
                 return function(*arguments)  # error of the function itself is raised again from there
             self._store(path, exported)
+            self._loaded[path] = exported
         else:
             self.hits += 1
         return exported.call(*leaves)

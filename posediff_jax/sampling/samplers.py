@@ -149,15 +149,9 @@ class Sampler:
         Hypothesis i uses `fold_in(key, first_hypothesis + i)`, so hypotheses can be drawn in groups.
         """
         _check_hypotheses(num_hypotheses)
-        count = int(num_hypotheses)
         if self._exportable():
-
-            def single(prior, key, evidence, first):
-                return self._single(prior, key, evidence, first, count)
-
-            return self.export_cache.call("sample", single, (self.prior, key, evidence, jnp.int32(first_hypothesis)),
-                                          self._export_static(count))
-        return self._single(self.prior, key, evidence, jnp.int32(first_hypothesis), count)
+            return self._call_stored("sample", self._single, key, evidence, first_hypothesis, num_hypotheses)
+        return self._single(self.prior, key, evidence, jnp.int32(first_hypothesis), int(num_hypotheses))
 
     def sample(self, key, evidence, num_hypotheses: int, first_hypothesis: int = 0):
         """`[m, 17, 3]` mm root-relative hypotheses for one frame."""
@@ -180,14 +174,8 @@ class Sampler:
         # Sharded frames stay one vmap that the partitioner splits over devices; on one device frames run in
         # groups of about `chunking.default_target_rows()` rows (`frames_per_iteration`).
         if sharding is None and self._exportable():
-            count = int(num_hypotheses)
-
-            def grouped(prior, keys, evidence, first):
-                return self._batch(prior, keys, evidence, first, count, True)
-
-            return self.export_cache.call("sample_batch", grouped,
-                                          (self.prior, keys, evidence_batch, jnp.int32(first_hypothesis)),
-                                          self._export_static(count))
+            return self._call_stored("sample_batch", self._batch, keys, evidence_batch, first_hypothesis,
+                                     num_hypotheses, True)
         return self._batch(self.prior, keys, evidence_batch, jnp.int32(first_hypothesis), int(num_hypotheses),
                            sharding is None)
 
@@ -195,12 +183,19 @@ class Sampler:
         return (self.export_cache is not None and bool(getattr(self.prior, "identity", ""))
                 and not callable(self.config.scale_schedule))
 
-    def _export_static(self, num_hypotheses: int) -> dict:
-        """What the traced sampler depends on besides its arguments and the cache's energy identity."""
+    def _call_stored(self, name: str, jitted, keys, evidence, first_hypothesis, num_hypotheses: int, *static):
+        """`jitted(prior, keys, evidence, first, num_hypotheses, *static)` through `export_cache` (the static
+        arguments and what the traced sampler closes over go into the key with the cache's energy identity)."""
+        count = int(num_hypotheses)
+
+        def run(prior, keys, evidence, first):
+            return jitted(prior, keys, evidence, first, count, *static)
+
         prior = self.prior
-        return {"config": dataclasses.asdict(self.config), "num_hypotheses": num_hypotheses,
-                "target_rows": chunking.default_target_rows(), "energy": self.energy_fn is not None,
-                "prior": [repr(prior.schedule), prior.prediction_type, prior.x0_clip]}
+        described = {"config": dataclasses.asdict(self.config), "num_hypotheses": count, "static": list(static),
+                     "target_rows": chunking.default_target_rows(), "energy": self.energy_fn is not None,
+                     "prior": [repr(prior.schedule), prior.prediction_type, prior.x0_clip]}
+        return self.export_cache.call(name, run, (prior, keys, evidence, jnp.int32(first_hypothesis)), described)
 
     def sample_batch(self, key, evidence_batch, num_hypotheses: int, first_frame: int = 0, first_hypothesis: int = 0):
         """`[frames, m, 17, 3]` mm root-relative hypotheses."""
