@@ -39,6 +39,6 @@ setup(
         "test": ["pytest>=8.0", "pytest-xdist>=3.5", "hypothesis>=6.100"],  # pytest.ini: one worker per core
         "bench": ["torch>=2.3"],  # tools/torch_baseline.py (bench_sampler.py --baseline torch); not needed by tests
     },
-    entry_points={"console_scripts": ["posediff=posediff_jax.cli:main"]},
+    entry_points={"console_scripts": ["posediff=posediff_jax.cli:run_program"]},
     license="Apache-2.0",
 )

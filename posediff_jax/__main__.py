@@ -1,5 +1,3 @@
-import sys
+from posediff_jax.cli import run_program
 
-from posediff_jax.cli import main
-
-sys.exit(main())
+run_program()

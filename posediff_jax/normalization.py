@@ -11,6 +11,7 @@ import flax.struct
 import jax.numpy as jnp
 import numpy as np
 
+from posediff_jax.device_arrays import to_device
 from posediff_jax.skeleton import NUM_JOINTS
 from posediff_jax.validation import PoseDiffError, check_array
 
@@ -44,7 +45,7 @@ class NormalizationStats:
         std = check_array("normalization.std", np.asarray(std, np.float32), (NUM_JOINTS, 3))
         if np.any(std <= 0):
             raise PoseDiffError("normalization.std: all entries must be positive")
-        return cls(mean=jnp.asarray(mean), std=jnp.asarray(std))
+        return cls(mean=to_device(mean), std=to_device(std))
 
 
 def compute_normalization_stats(poses, min_std: float = 1.0) -> NormalizationStats:

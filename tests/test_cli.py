@@ -49,3 +49,40 @@ def test_xla_cpu_defaults_are_accepted_by_the_installed_jaxlib():
 
     for flag in cli.xla_cpu_default_flags(jaxlib.__version__, {}):
         assert flag in result.stdout
+
+
+EXIT_SCRIPT = """
+import atexit, pathlib, sys, threading, time
+from posediff_jax import cli
+folder = pathlib.Path(sys.argv[1])
+atexit.register(lambda: (folder / "atexit").write_text("ran"))
+def finish_late():
+    time.sleep(0.3)
+    (folder / "thread").write_text("done")
+threading.Thread(target=finish_late).start()
+sys.stdout.write("buffered, no newline")
+cli.exit_without_teardown(3)
+(folder / "after").write_text("must not run")
+"""
+
+
+def test_exit_without_teardown_finishes_what_python_exit_would(tmp_path):
+    """Non-daemon threads finish, atexit handlers run, buffered output is flushed, the exit code is kept."""
+    result = subprocess.run([sys.executable, "-c", EXIT_SCRIPT, str(tmp_path)], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 3, result.stderr
+    assert result.stdout == "buffered, no newline"
+    assert (tmp_path / "thread").read_text() == "done" and (tmp_path / "atexit").read_text() == "ran"
+    assert not (tmp_path / "after").exists()
+
+
+def test_program_exit_codes_of_a_user_error_and_of_a_profiled_run(tmp_path):
+    """`python -m posediff_jax` keeps main()'s exit code; under cProfile (which ends with code 0 after any
+    SystemExit) the profile is still written."""
+    missing = [sys.executable, "-m", "posediff_jax", "estimate", "--input", str(tmp_path / "missing.npz")]
+    result = subprocess.run(missing, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "not found" in result.stderr
+    profile = tmp_path / "profile.out"
+    result = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(profile), *missing[1:]], capture_output=True,
+                            text=True, timeout=120)
+    assert "not found" in result.stderr and profile.stat().st_size > 0

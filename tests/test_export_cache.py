@@ -79,6 +79,20 @@ def test_stored_program_gives_the_traced_results(prior, evidence, expected, tmp_
     assert len(stored(tmp_path)) == 1
 
 
+def test_stored_program_derives_the_frame_keys_of_a_later_batch(prior, evidence, tmp_path):
+    """The stored program takes the seed key and the batch's first frame (frame f uses fold_in(key, first + f)):
+    a batch starting at frame 5 equals the traced sampler's, and both differ from the batch at frame 0."""
+    def batch(cache, first_frame):
+        sampler = make_sampler(prior, make_heatmap_energy(), export_cache=cache, **OPTIONS)
+        return np.asarray(sampler.sample_batch(jax.random.PRNGKey(3), evidence, 5, first_frame=first_frame))
+
+    cache = ExportCache(tmp_path, identity="heatmap")
+    at_five, at_zero = batch(cache, 5), batch(cache, 0)
+    assert (cache.misses, cache.hits) == (1, 1)  # one program: the first frame is an argument, not a constant
+    np.testing.assert_allclose(at_five, batch(None, 5), atol=1e-3)
+    assert np.abs(at_five - at_zero).max() > 1.0
+
+
 def test_every_input_of_the_computation_names_another_program(prior, evidence):
     def path(identity="heatmap", used_prior=prior, used_evidence=evidence, **options):
         recorder = KeyRecorder(identity)
@@ -131,8 +145,8 @@ def test_cli_export_folder_follows_the_compilation_cache(tmp_path, value, enable
 
 @pytest.mark.slow
 def test_second_cli_run_loads_the_stored_sampler(tmp_path):
-    """Two `posediff estimate` processes with the same inputs: the first stores the sampler, the second loads it
-    (no new file) and writes the same hypotheses."""
+    """Two `posediff estimate` processes with the same inputs: the first stores the sampler and the summary of its
+    hypotheses, the second loads both (no new file) and writes the same results."""
     pixels = np.asarray(geometry.project_to_pixels(jnp.asarray(STANDING_POSE_MM) + jnp.array([0.0, 0.0, 5000.0]), K))
     np.savez(tmp_path / "frame.npz", keypoints_2d=pixels, intrinsics=K)
     environment = dict(os.environ, POSEDIFF_JAX_CACHE_DIR=str(tmp_path / "cache"), JAX_PLATFORMS="cpu")
@@ -144,9 +158,11 @@ def test_second_cli_run_loads_the_stored_sampler(tmp_path):
              "tiny", "--num-hypotheses", "4", "--steps", "3", "--quiet", "--no-plot", "--output", str(output)],
             env=environment, capture_output=True, text=True, timeout=600, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
-        outputs.append(np.load(output)["hypotheses"])
-        assert len(stored(tmp_path / "cache" / cli.EXPORT_SUBDIRECTORY)) == 1
-    np.testing.assert_array_equal(outputs[0], outputs[1])
+        outputs.append(np.load(output))
+        programs = stored(tmp_path / "cache" / cli.EXPORT_SUBDIRECTORY)
+        assert [name.split("-")[0] for name in programs] == ["sample_batch", "summarize_hypotheses"]
+    for name in ("hypotheses", "mode_pose", "reprojection_weighted", "root_translation"):
+        np.testing.assert_array_equal(outputs[0][name], outputs[1][name])
 
 
 def test_single_frame_sampling_is_stored_too(prior, evidence, tmp_path):

@@ -100,6 +100,7 @@ def run(args) -> int:
     from posediff_jax.commands import common
     from posediff_jax.guidance.registry import make_energy
     from posediff_jax.sampling import make_sampler
+    from posediff_jax.sampling.export_cache import call_stored
 
     common.check_run_arguments(args, default_output(args))
     if args.batch_size < 1:
@@ -114,11 +115,11 @@ def run(args) -> int:
         evidence, energy_name = evidence_from_npz(args.input, args.energy, args.sigma, args.detector_sigma)
     config = common.sampler_config(args, energy_name)
     prior = common.load_prior(args)
-    sampler = make_sampler(prior, make_energy(energy_name), config,
-                           export_cache=common.export_cache(args, energy_name))
+    export_cache = common.export_cache(args, energy_name)
+    sampler = make_sampler(prior, make_energy(energy_name), config, export_cache=export_cache)
     hypotheses, energies = common.sample_in_batches(sampler, evidence, args, "estimate", args.batch_size)
-    mean, mode, selected, root = (np.asarray(value)
-                                  for value in summarize_hypotheses(jnp.asarray(hypotheses), evidence))
+    summary = call_stored(export_cache, "summarize_hypotheses", summarize_hypotheses, (hypotheses, evidence))
+    mean, mode, selected, root = (np.asarray(value) for value in summary)
     arrays = {
         "hypotheses": hypotheses.astype(np.float32),
         "energies": energies.astype(np.float32),

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from posediff_jax.device_arrays import to_device
 from posediff_jax.skeleton import NUM_JOINTS
 from posediff_jax.validation import PoseDiffError, ShapeError, check_array
 
@@ -77,7 +78,7 @@ class BoneLengthEvidence:
 
 
 def _float32(array):
-    return jnp.asarray(np.asarray(array, np.float32))
+    return to_device(array, np.float32)
 
 
 def _check_intrinsics(intrinsics, leading=()):
@@ -188,7 +189,7 @@ def make_heatmap_evidence(
         intrinsics=_float32(intrinsics),
         keypoints_2d=_float32(keypoints_2d),
         root_translation=_float32(root),
-        use_given_root=jnp.asarray(use_given),
+        use_given_root=to_device(use_given, bool),
     )
 
 
@@ -206,7 +207,7 @@ def make_keypoint_evidence(keypoints_2d, intrinsics, joint_weights=None, root_tr
         joint_weights=_float32(joint_weights),
         intrinsics=_float32(intrinsics),
         root_translation=_float32(root),
-        use_given_root=jnp.asarray(use_given),
+        use_given_root=to_device(use_given, bool),
     )
 
 
@@ -246,7 +247,9 @@ def stack_evidence(evidences):
 
 
 def index_evidence(evidence, index):
-    """Frame `index` (int or slice) of a batched evidence."""
+    """Frame `index` (int or slice) of a batched evidence (a slice over every frame returns `evidence` itself)."""
+    if isinstance(index, slice) and index.indices(num_frames(evidence)) == (0, num_frames(evidence), 1):
+        return evidence
     return jax.tree.map(lambda leaf: jnp.asarray(leaf)[index], evidence)
 
 

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
+from posediff_jax.device_arrays import to_device
 from posediff_jax.diffusion.schedules import VPSchedule
 from posediff_jax.io_utils import atomic_path, write_text_atomic
 from posediff_jax.model.registry import DEFAULT_NETWORK, make_apply_fn, make_network, network_fields
@@ -99,7 +100,7 @@ def read_params(path) -> dict:
     path = pathlib.Path(path)
     try:
         with np.load(path, allow_pickle=False) as data:
-            flat = {tuple(name.split("/")): jnp.asarray(data[name], jnp.float32) for name in data.files}
+            flat = {tuple(name.split("/")): to_device(data[name], np.float32) for name in data.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:  # truncated, corrupt or pickled
         raise PriorFormatError(f"{path}: unreadable ({error})") from None
     return traverse_util.unflatten_dict(flat)

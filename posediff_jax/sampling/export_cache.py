@@ -166,6 +166,13 @@ class ExportCache:
         return exported.call(*leaves)
 
 
+def call_stored(cache: Optional[ExportCache], name: str, function: Callable, arguments: tuple, static: Any = None):
+    """`cache.call(name, function, arguments, static)`, or `function(*arguments)` when `cache` is None."""
+    if cache is None:
+        return function(*arguments)
+    return cache.call(name, function, arguments, static)
+
+
 def _stable_treedef(arguments) -> str:
     """The arguments' PyTree structure as text, with each object that has a non-empty `identity` attribute
     (a `Prior`) replaced by its class name, identity and leaf structure."""

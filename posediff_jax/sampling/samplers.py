@@ -140,8 +140,14 @@ class Sampler:
             frames_per_group = frames_per_iteration(num_hypotheses, config.chunk_size)
             return chunking.chunked_vmap(one_frame, (keys, evidence_batch), frames_per_group, group_size=1)
 
+        def batch_from_key(prior, key, evidence_batch, first, num_hypotheses):
+            first_frame, first_hypothesis = first
+            keys = frame_keys(key, jax.tree.leaves(evidence_batch)[0].shape[0], first_frame)
+            return batch(prior, keys, evidence_batch, first_hypothesis, num_hypotheses, True)
+
         self._single = jax.jit(single, static_argnums=4)
         self._batch = jax.jit(batch, static_argnums=(4, 5))
+        self._batch_from_key = batch_from_key  # traced only inside a stored program (`_call_stored`)
 
     def sample_with_energies(self, key, evidence, num_hypotheses: int, first_hypothesis: int = 0):
         """`([m, 17, 3] mm, [m] final energies)` for one frame (evidence may be None for generation).
@@ -167,15 +173,16 @@ class Sampler:
         leaves = jax.tree.leaves(evidence_batch)
         if not leaves or np.ndim(leaves[0]) == 0:
             raise PoseDiffError("evidence_batch: expected evidence with a leading frames axis")
-        keys = frame_keys(key, leaves[0].shape[0], first_frame)
-        sharding = frames_sharding(leaves[0].shape[0])
-        if sharding is not None:  # keys and evidence split the same way
-            keys, evidence_batch = jax.device_put((keys, evidence_batch), sharding)
+        num_frames = leaves[0].shape[0]
+        sharding = frames_sharding(num_frames)
         # Sharded frames stay one vmap that the partitioner splits over devices; on one device frames run in
         # groups of about `chunking.default_target_rows()` rows (`frames_per_iteration`).
-        if sharding is None and self._exportable():
-            return self._call_stored("sample_batch", self._batch, keys, evidence_batch, first_hypothesis,
-                                     num_hypotheses, True)
+        if sharding is None and self._exportable():  # the frame keys are derived inside the stored program
+            return self._call_stored("sample_batch", self._batch_from_key, key, evidence_batch,
+                                     (first_frame, first_hypothesis), num_hypotheses)
+        keys = frame_keys(key, num_frames, first_frame)
+        if sharding is not None:  # keys and evidence split the same way
+            keys, evidence_batch = jax.device_put((keys, evidence_batch), sharding)
         return self._batch(self.prior, keys, evidence_batch, jnp.int32(first_hypothesis), int(num_hypotheses),
                            sharding is None)
 
@@ -183,19 +190,21 @@ class Sampler:
         return (self.export_cache is not None and bool(getattr(self.prior, "identity", ""))
                 and not callable(self.config.scale_schedule))
 
-    def _call_stored(self, name: str, jitted, keys, evidence, first_hypothesis, num_hypotheses: int, *static):
-        """`jitted(prior, keys, evidence, first, num_hypotheses, *static)` through `export_cache` (the static
-        arguments and what the traced sampler closes over go into the key with the cache's energy identity)."""
+    def _call_stored(self, name: str, function, key, evidence, first, num_hypotheses: int):
+        """`function(prior, key, evidence, first, num_hypotheses)` through `export_cache` (what the traced sampler
+        closes over goes into the program's key with the cache's energy identity); `first`: int or tuple of ints
+        (passed as int32 arguments, not baked in)."""
         count = int(num_hypotheses)
 
-        def run(prior, keys, evidence, first):
-            return jitted(prior, keys, evidence, first, count, *static)
+        def run(prior, key, evidence, first):
+            return function(prior, key, evidence, first, count)
 
         prior = self.prior
-        described = {"config": dataclasses.asdict(self.config), "num_hypotheses": count, "static": list(static),
+        described = {"config": dataclasses.asdict(self.config), "num_hypotheses": count,
                      "target_rows": chunking.default_target_rows(), "energy": self.energy_fn is not None,
                      "prior": [repr(prior.schedule), prior.prediction_type, prior.x0_clip]}
-        return self.export_cache.call(name, run, (prior, keys, evidence, jnp.int32(first_hypothesis)), described)
+        first = jax.tree.map(lambda value: np.int32(value), first)
+        return self.export_cache.call(name, run, (prior, key, evidence, first), described)
 
     def sample_batch(self, key, evidence_batch, num_hypotheses: int, first_frame: int = 0, first_hypothesis: int = 0):
         """`[frames, m, 17, 3]` mm root-relative hypotheses."""
