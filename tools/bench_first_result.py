@@ -1,7 +1,7 @@
 """Process start to first result of `posediff estimate`, with and without the stored samplers.
 
     python tools/bench_first_result.py [--rounds 3] [--guidance-repeats 3 1] [--hypotheses 200] [--steps 50] \
-        [--output first_result.json]
+        [--output first_result.json] [--baseline-source OTHER_CHECKOUT]
 
 Writes one shipped S9 example frame (real Stacked-Hourglass detections, `posediff_jax/assets/examples`) as a
 keypoint `.npz`, then times `posediff estimate --input frame.npz --num-hypotheses H --steps S --guidance-repeats K
@@ -11,7 +11,9 @@ interleaved in every round. Both use one private cache folder (`POSEDIFF_JAX_CAC
 `--cache-dir`) warmed by one untimed run per setting, so every timed run finds its compiled program (and, with
 export on, its stored sampler). Prints the table and, with `--output`, writes the rows, medians, command and the
 machine record (lscpu / nvidia-smi, load, versions, date) as JSON. Times depend on the machine's load: compare
-only the two columns of one run.
+only the columns of one run. `--baseline-source` adds a third setting, interleaved with the two: another
+revision's package (e.g. `git worktree add /tmp/base 23e8777`), run with its own defaults in its own cache folder,
+so a start-up change is measured against what it replaced on the same machine at the same time.
 """
 
 from __future__ import annotations
@@ -48,44 +50,62 @@ def estimate_command(frame, output, hypotheses: int, steps: int, guidance_repeat
             "--no-plot", "--output", str(output)]
 
 
-def timed_run(command, cache_dir, export: bool) -> float:
-    """Seconds from process start to exit; raises with the command's stderr when it fails."""
+def timed_run(command, cache_dir, export: bool, source=None, cwd=None) -> float:
+    """Seconds from process start to exit; raises with the command's stderr when it fails. `source`: a folder
+    holding another checkout's `posediff_jax` package, run instead of the installed one (first on PYTHONPATH);
+    `cwd`: the working folder, which must not hold a `posediff_jax` package of its own (`python -m` puts it
+    first on sys.path, before PYTHONPATH)."""
     environment = dict(os.environ, POSEDIFF_JAX_CACHE_DIR=str(cache_dir), POSEDIFF_JAX_EXPORT_CACHE=str(int(export)))
+    if source is not None:
+        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(source), os.environ.get("PYTHONPATH")]))
     start = time.perf_counter()
-    result = subprocess.run(command, env=environment, capture_output=True, text=True)
+    result = subprocess.run(command, env=environment, capture_output=True, text=True, cwd=cwd)
     seconds = time.perf_counter() - start
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed ({result.returncode}): {result.stderr.strip()[-2000:]}")
     return seconds
 
 
-def run_benchmark(repeats_per_level, rounds: int, hypotheses: int, steps: int, cache_dir, workdir, log=print):
+def run_benchmark(repeats_per_level, rounds: int, hypotheses: int, steps: int, cache_dir, workdir, log=print,
+                  baseline_source=None):
+    """Rows of timings per `--guidance-repeats` value: this package traced (export off) and stored (export on)
+    and, with `baseline_source`, another checkout with its defaults (its own cache folder), all interleaved."""
     frame = write_example_frame(pathlib.Path(workdir) / "frame.npz")
+    settings = {"traced": (cache_dir, False, None), "stored": (cache_dir, True, None)}
+    if baseline_source is not None:
+        settings["baseline"] = (pathlib.Path(cache_dir) / "baseline", True, baseline_source)
     rows = []
     for repeats in repeats_per_level:
         command = estimate_command(frame, pathlib.Path(workdir) / "out.npz", hypotheses, steps, repeats)
-        for export in (False, True):  # warm-up: compiled programs (and the stored sampler) in the cache
-            timed_run(command, cache_dir, export)
-        times = {False: [], True: []}
+        for setting in settings.values():  # warm-up: compiled programs (and the stored sampler) in the cache
+            timed_run(command, *setting, cwd=workdir)
+        times = {name: [] for name in settings}
         for round_index in range(rounds):
-            for export in (False, True):
-                times[export].append(timed_run(command, cache_dir, export))
-                log(f"guidance_repeats={repeats} export={int(export)} round {round_index + 1}: "
-                    f"{times[export][-1]:.2f} s (load {load_average()})")
-        rows.append({"guidance_repeats": repeats, "hypotheses": hypotheses, "steps": steps,
-                     "traced_seconds": times[False], "stored_seconds": times[True],
-                     "traced_median": statistics.median(times[False]),
-                     "stored_median": statistics.median(times[True])})
+            for name, setting in settings.items():
+                times[name].append(timed_run(command, *setting, cwd=workdir))
+                log(f"guidance_repeats={repeats} {name} round {round_index + 1}: {times[name][-1]:.2f} s "
+                    f"(load {load_average()})")
+        row = {"guidance_repeats": repeats, "hypotheses": hypotheses, "steps": steps}
+        for name, values in times.items():
+            row[f"{name}_seconds"] = values
+            row[f"{name}_median"] = statistics.median(values)
+        rows.append(row)
     return rows
 
 
 def format_table(rows) -> str:
-    lines = ["| updates per level | traced (export off): s | stored (export on): s | median off -> on |",
-             "|---|---|---|---|"]
+    with_baseline = any("baseline_seconds" in row for row in rows)
+    header = "| updates per level | traced (export off): s | stored (export on): s | median off -> on |"
+    lines = [header + (" baseline checkout: s | median baseline -> stored |" if with_baseline else ""),
+             "|---|---|---|---|" + ("---|---|" if with_baseline else "")]
     for row in rows:
-        lines.append(f"| {row['guidance_repeats']} | {' / '.join(f'{t:.2f}' for t in row['traced_seconds'])} | "
-                     f"{' / '.join(f'{t:.2f}' for t in row['stored_seconds'])} | "
-                     f"{row['traced_median']:.2f} -> {row['stored_median']:.2f} s |")
+        line = (f"| {row['guidance_repeats']} | {' / '.join(f'{t:.2f}' for t in row['traced_seconds'])} | "
+                f"{' / '.join(f'{t:.2f}' for t in row['stored_seconds'])} | "
+                f"{row['traced_median']:.2f} -> {row['stored_median']:.2f} s |")
+        if with_baseline:
+            line += (f" {' / '.join(f'{t:.2f}' for t in row['baseline_seconds'])} | "
+                     f"{row['baseline_median']:.2f} -> {row['stored_median']:.2f} s |")
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -97,15 +117,22 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--cache-dir", default=None, help="cache folder to use (default: a new temporary one)")
     parser.add_argument("--output", default=None, help="write the rows and the machine record as JSON")
+    parser.add_argument("--baseline-source", default=None,
+                        help="a checkout of another revision (the folder holding its posediff_jax/), timed "
+                             "interleaved with this one, e.g. from `git worktree add /tmp/base REVISION`")
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.hypotheses < 1 or args.steps < 2 or min(args.guidance_repeats) < 1:
         parser.error("--rounds, --hypotheses and --guidance-repeats must be >= 1, --steps >= 2")
+    baseline = pathlib.Path(args.baseline_source).resolve() if args.baseline_source else None
+    if baseline is not None and not (baseline / "posediff_jax" / "__init__.py").is_file():
+        parser.error(f"--baseline-source: {baseline} holds no posediff_jax package")
 
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     load_before = load_average()
     with tempfile.TemporaryDirectory(prefix="posediff_first_result_") as workdir:
         cache_dir = pathlib.Path(args.cache_dir) if args.cache_dir else pathlib.Path(workdir) / "cache"
-        rows = run_benchmark(args.guidance_repeats, args.rounds, args.hypotheses, args.steps, cache_dir, workdir)
+        rows = run_benchmark(args.guidance_repeats, args.rounds, args.hypotheses, args.steps, cache_dir, workdir,
+                             baseline_source=baseline)
     table = format_table(rows)
     print(table)
     record = {
@@ -113,6 +140,7 @@ def main(argv=None) -> int:
         "command": " ".join(["python", "tools/bench_first_result.py", *(argv if argv is not None else sys.argv[1:])]),
         "timed_command": "posediff estimate --input frame.npz --num-hypotheses H --steps S --guidance-repeats K "
                          "--quiet --no-plot",
+        "baseline_source": str(baseline) if baseline else None,
         "machine": machine_info(),
         "load_average_before": load_before,
         "load_average_after": load_average(),
