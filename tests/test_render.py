@@ -51,7 +51,8 @@ def test_evidence_from_keypoints_roundtrips_the_argmax():
 
 def test_batched_keypoints_give_batched_evidence():
     points = np.stack([keypoints(0), keypoints(1)])
-    evidence = render.heatmap_evidence_from_keypoints(points, np.stack([K, K]), root_translation=np.zeros((2, 3)))
+    evidence = render.heatmap_evidence_from_keypoints(points, np.stack([K, K]),
+                                                     root_translation=np.tile([0.0, 0.0, 5000.0], (2, 1)))
     assert evidence.heatmaps.shape == (2, 17, 64, 64)
     assert evidence.image_to_heatmap.shape == (2, 2, 3)
     assert evidence.use_given_root.shape == (2,) and bool(evidence.use_given_root.all())
@@ -137,3 +138,38 @@ def test_rendered_sigma_default_is_written_once():
     for function in (render.evidence_sigma, render.heatmap_evidence_from_keypoints,
                      array_inputs.heatmap_evidence_from_arrays):
         assert inspect.signature(function).parameters["sigma"].default == render.RENDER_SIGMA
+
+
+@pytest.mark.parametrize("builder", ["heatmap", "keypoints"])
+def test_nan_keypoints_are_missing_joints_as_in_detection_files(builder):
+    """A NaN keypoint gets confidence 0: the same evidence as the joint given with confidence 0 (any position)."""
+    from posediff_jax.guidance import array_inputs
+
+    build = {"heatmap": array_inputs.heatmap_evidence_from_arrays,
+             "keypoints": array_inputs.keypoint_evidence_from_arrays}[builder]
+    points = keypoints()
+    with_nan = points.copy()
+    with_nan[4] = np.nan
+    confidence = np.ones(17, np.float32)
+    confidence[4] = 0.0
+    got = build({"keypoints_2d": with_nan, "intrinsics": K, "confidence": np.full(17, 1.0, np.float32)})
+    explicit = build({"keypoints_2d": np.where(np.isnan(with_nan), 0.0, with_nan), "intrinsics": K,
+                      "confidence": confidence})
+    assert float(got.joint_weights[0, 4]) == 0.0 and float(got.joint_weights[0, 3]) == 1.0
+    for field in ("joint_weights", "keypoints_2d") + (("heatmaps", "image_to_heatmap") if builder == "heatmap" else ()):
+        np.testing.assert_array_equal(np.asarray(getattr(got, field)), np.asarray(getattr(explicit, field)))
+    without_confidence = build({"keypoints_2d": with_nan, "intrinsics": K})  # confidence 1 elsewhere
+    np.testing.assert_array_equal(np.asarray(without_confidence.joint_weights), np.asarray(got.joint_weights))
+
+
+@pytest.mark.parametrize("arrays, message", [
+    ({"keypoints_2d": np.full((17, 2), np.nan)}, "frame 0 has 0 finite joint"),
+    ({"keypoints_2d": np.zeros((0, 17, 2))}, "no frames"),
+    ({"keypoints_2d": keypoints(), "confidence": -np.ones(17)}, "non-negative"),
+    ({"keypoints_2d": keypoints(), "root_translation": np.array([0.0, 0.0, -4000.0])}, "in front of the camera"),
+])
+def test_unusable_keypoint_inputs_are_named(arrays, message):
+    from posediff_jax.guidance import array_inputs
+
+    with pytest.raises(PoseDiffError, match=message):
+        array_inputs.heatmap_evidence_from_arrays({**arrays, "intrinsics": K})

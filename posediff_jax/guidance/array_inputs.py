@@ -2,7 +2,7 @@
 
 Every builder takes `arrays: Mapping[str, np.ndarray]` plus keyword options and returns evidence with a
 leading frames axis (single-frame inputs gain one), raising `EvidenceError` that names the missing or
-malformed array. The energy registry (`registry.py`) pairs each energy with its builder.
+malformed array. A NaN keypoint marks a missing joint (confidence 0), as detection files have them. The energy registry (`registry.py`) pairs each energy with its builder.
 """
 
 from __future__ import annotations
@@ -14,11 +14,37 @@ import numpy as np
 from posediff_jax.guidance import evidence as evidence_lib
 from posediff_jax.guidance.evidence import EvidenceError
 from posediff_jax.guidance.render import RENDER_SIGMA
+from posediff_jax.skeleton import NUM_JOINTS
 
 
-def _with_frames_axis(array, single_rank: int):
+def _with_frames_axis(array, single_rank: int, name: str = "array"):
     array = np.asarray(array)
-    return array[None] if array.ndim == single_rank else array
+    array = array[None] if array.ndim == single_rank else array
+    if array.ndim > single_rank and array.shape[0] == 0:
+        raise EvidenceError(f"{name}: no frames (shape {list(array.shape)})")
+    return array
+
+
+def _keypoints_and_confidence(arrays: Mapping):
+    """`(keypoints_2d [F, 17, 2], confidence [F, 17] or None)`: a NaN / infinite keypoint marks a missing joint,
+    as in real detection files: it gets confidence 0 (and a placeholder position). Each frame needs at least 2
+    finite joints (the root solve's minimum)."""
+    keypoints = _with_frames_axis(arrays["keypoints_2d"], 2, "keypoints_2d")
+    confidence = arrays.get("confidence")
+    confidence = None if confidence is None else _with_frames_axis(confidence, 1, "confidence")
+    if keypoints.ndim != 3 or keypoints.shape[-2:] != (NUM_JOINTS, 2) or keypoints.dtype.kind not in "fiu":
+        return keypoints, confidence  # the evidence builders name the problem
+    finite = np.all(np.isfinite(keypoints), axis=-1)  # [F, 17]
+    if finite.all():
+        return keypoints, confidence
+    too_few = np.flatnonzero(finite.sum(-1) < 2)
+    if too_few.size:
+        raise EvidenceError(f"keypoints_2d: frame {int(too_few[0])} has {int(finite[too_few[0]].sum())} finite "
+                            "joint(s); NaN marks a missing joint and at least 2 are needed")
+    if confidence is None:
+        confidence = np.ones(finite.shape, np.float32)
+    confidence = np.where(finite, np.broadcast_to(confidence, finite.shape), 0.0)
+    return np.where(finite[..., None], keypoints, 0.0), confidence
 
 
 def _require(arrays: Mapping, names, what: str):
@@ -48,7 +74,7 @@ def heatmap_evidence_from_arrays(arrays: Mapping, sigma: float = RENDER_SIGMA, h
     pixels (`detector_sigma`: the keypoints' detector error; real heatmaps already carry theirs)."""
     if "heatmaps" in arrays:
         _require(arrays, ["image_to_heatmap", "intrinsics"], "heatmap evidence")
-        heatmaps = _with_frames_axis(evidence_lib.check_heatmaps(arrays["heatmaps"]), 3)
+        heatmaps = _with_frames_axis(evidence_lib.check_heatmaps(arrays["heatmaps"]), 3, "heatmaps")
         frames = heatmaps.shape[0]
         try:
             return evidence_lib.make_heatmap_evidence(
@@ -66,13 +92,11 @@ def heatmap_evidence_from_arrays(arrays: Mapping, sigma: float = RENDER_SIGMA, h
                             f"found {sorted(arrays)}")
     from posediff_jax.guidance.render import heatmap_evidence_from_keypoints
 
-    keypoints = _with_frames_axis(arrays["keypoints_2d"], 2)
+    keypoints, confidence = _keypoints_and_confidence(arrays)
     frames = keypoints.shape[0]
-    confidence = arrays.get("confidence")
     root = arrays.get("root_translation")
     return heatmap_evidence_from_keypoints(
-        keypoints, _intrinsics(arrays, frames), sigma=sigma, heatmap_size=heatmap_size,
-        confidence=None if confidence is None else _with_frames_axis(confidence, 1),
+        keypoints, _intrinsics(arrays, frames), sigma=sigma, heatmap_size=heatmap_size, confidence=confidence,
         root_translation=None if root is None else _with_frames_axis(root, 1), detector_sigma=detector_sigma,
     )
 
@@ -80,13 +104,11 @@ def heatmap_evidence_from_arrays(arrays: Mapping, sigma: float = RENDER_SIGMA, h
 def keypoint_evidence_from_arrays(arrays: Mapping):
     """`keypoints_2d [F?, 17, 2]` + `intrinsics` (optional `confidence [F?, 17]`, `root_translation [F?, 3]`)."""
     _require(arrays, ["keypoints_2d", "intrinsics"], "keypoint evidence")
-    keypoints = _with_frames_axis(arrays["keypoints_2d"], 2)
+    keypoints, confidence = _keypoints_and_confidence(arrays)
     frames = keypoints.shape[0]
-    confidence = arrays.get("confidence")
     root = arrays.get("root_translation")
     return evidence_lib.make_keypoint_evidence(
-        keypoints, _intrinsics(arrays, frames),
-        joint_weights=None if confidence is None else _with_frames_axis(confidence, 1),
+        keypoints, _intrinsics(arrays, frames), joint_weights=confidence,
         root_translation=None if root is None else _with_frames_axis(root, 1),
     )
 

@@ -100,8 +100,11 @@ def _check_weights(name, weights, shape):
 def _root_fields(root_translation, leading):
     if root_translation is None:
         return np.zeros(leading + (3,), np.float32), np.zeros(leading, bool)
-    root = check_array("root_translation", root_translation, (*leading, 3))
-    return np.asarray(root, np.float32), np.ones(leading, bool)
+    root = np.asarray(check_array("root_translation", root_translation, (*leading, 3)), np.float32)
+    if np.any(root[..., 2] <= 0):
+        raise EvidenceError(f"root_translation: depth z must be > 0 mm (in front of the camera), got "
+                            f"{float(np.min(root[..., 2])):g}")
+    return root, np.ones(leading, bool)
 
 
 def check_heatmaps(heatmaps, num_joints: int = NUM_JOINTS):

@@ -127,6 +127,8 @@ def heatmap_evidence_from_keypoints(
     keypoints_2d = np.asarray(keypoints_2d, np.float64)
     if confidence is not None:
         confidence = check_array("confidence", confidence, keypoints_2d.shape[:-1])
+        if np.any(np.asarray(confidence) < 0):
+            raise EvidenceError("confidence: values must be non-negative (0 = missing joint, 1 = certain)")
         sigmas = sigma_from_confidence(confidence, sigma)
         if joint_weights is None:
             joint_weights = np.clip(np.asarray(confidence, np.float64), 0.0, 1.0)
