@@ -203,7 +203,7 @@ class Sampler:
         described = {"config": dataclasses.asdict(self.config), "num_hypotheses": count,
                      "target_rows": chunking.default_target_rows(), "energy": self.energy_fn is not None,
                      "prior": [repr(prior.schedule), prior.prediction_type, prior.x0_clip]}
-        first = jax.tree.map(lambda value: np.int32(value), first)
+        first = jax.tree.map(np.int32, first)
         return self.export_cache.call(name, run, (prior, key, evidence, first), described)
 
     def sample_batch(self, key, evidence_batch, num_hypotheses: int, first_frame: int = 0, first_hypothesis: int = 0):
