@@ -95,6 +95,19 @@ def test_completion_energy_counts_only_known_joints():
         make_completion_evidence(np.full((17, 3), np.nan), mask)
 
 
+@pytest.mark.parametrize("change, message", [
+    (lambda pose: pose + np.array([0.0, 0.0, 4500.0]), "root-relative poses"),  # camera coordinates
+    (lambda pose: pose / 1000.0, "metres given"),  # metres
+    (lambda pose: pose * 1000.0, "expected root-relative millimetres"),  # micrometres
+])
+def test_completion_evidence_names_unit_mistakes(change, message):
+    mask = np.zeros(17)
+    mask[[0, 1, 2, 3, 11]] = 1
+    make_completion_evidence(np.asarray(STANDING_POSE_MM), mask)  # millimetres, root-relative: accepted
+    with pytest.raises(PoseDiffError, match=message):
+        make_completion_evidence(change(np.asarray(STANDING_POSE_MM)), mask)
+
+
 def test_bone_length_energy_and_compose():
     lengths = bone_lengths(POSE)
     assert lengths.shape == (16,)

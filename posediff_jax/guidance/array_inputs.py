@@ -116,8 +116,8 @@ def keypoint_evidence_from_arrays(arrays: Mapping):
 def completion_evidence_from_arrays(arrays: Mapping):
     """`known_joints [F?, 17, 3]` mm (unknown entries may be NaN) + `mask [F?, 17]` (1 = known)."""
     _require(arrays, ["known_joints", "mask"], "completion evidence")
-    known = _with_frames_axis(np.asarray(arrays["known_joints"], np.float64), 2)
-    mask = _with_frames_axis(arrays["mask"], 1)
+    known = _with_frames_axis(np.asarray(arrays["known_joints"], np.float64), 2, "known_joints")
+    mask = _with_frames_axis(arrays["mask"], 1, "mask")
     evidence = evidence_lib.make_completion_evidence(known, mask)
     if not np.all(np.asarray(evidence.mask).sum(-1) > 0):
         raise EvidenceError("mask: every frame needs at least one known joint (use `posediff generate` otherwise)")

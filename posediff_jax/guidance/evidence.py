@@ -228,7 +228,33 @@ def make_completion_evidence(known_joints, mask) -> CompletionEvidence:
     if not np.all(np.isfinite(known_joints[mask.astype(bool)])):
         raise EvidenceError("known_joints: NaN or infinite values at joints the mask marks as known")
     known_joints = np.where(mask[..., None] > 0, known_joints, 0.0)
+    _check_root_relative_millimetres(known_joints, mask)
     return CompletionEvidence(known_joints=_float32(known_joints), mask=_float32(mask))
+
+
+# Known joints are root-relative millimetres: no H36M joint lies 3 m from the pelvis, and a pose whose known joints
+# all lie within 3 mm of it is not one (metres given for millimetres).
+MAX_JOINT_DISTANCE_MM = 3000.0
+MIN_POSE_EXTENT_MM = 3.0
+
+
+def _check_root_relative_millimetres(known_joints, mask):
+    """Names the two unit mistakes users make with `[..., 17, 3]` known joints: not root-relative (the pelvis,
+    joint 0, known and away from the origin) and metres instead of millimetres."""
+    known = mask > 0
+    pelvis_distance = np.where(known[..., 0], np.linalg.norm(known_joints[..., 0, :], axis=-1), 0.0)
+    if np.any(pelvis_distance > 1.0):
+        raise EvidenceError(f"known_joints: expected root-relative poses (joint 0, the pelvis, at the origin); a "
+                            f"known pelvis lies {float(np.max(pelvis_distance)):.1f} mm from it: subtract it first")
+    distances = np.where(known, np.linalg.norm(known_joints, axis=-1), 0.0)  # [..., 17]
+    if np.any(distances > MAX_JOINT_DISTANCE_MM):
+        raise EvidenceError(f"known_joints: a joint {float(np.max(distances)):.0f} mm from the pelvis; expected "
+                            "root-relative millimetres")
+    away_from_root = known & (np.arange(NUM_JOINTS) > 0)
+    extent = np.max(np.where(away_from_root, distances, 0.0), axis=-1)
+    if np.any((np.sum(away_from_root, axis=-1) >= 2) & (extent < MIN_POSE_EXTENT_MM)):
+        raise EvidenceError(f"known_joints: every known joint lies within {MIN_POSE_EXTENT_MM:g} of the pelvis; "
+                            "expected millimetres (metres given?)")
 
 
 def make_bone_length_evidence(bone_lengths, weights=None) -> BoneLengthEvidence:
