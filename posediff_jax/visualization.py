@@ -102,13 +102,17 @@ def _draw_3d(axis, pose, truth=None, radius: float = 1000.0, labels: bool = True
     Axes are root-relative millimetres of the camera frame: x (right) across, z (depth) into the page, -y up.
     """
     from matplotlib.ticker import MultipleLocator
+    from mpl_toolkits.mplot3d.art3d import Line3DCollection
 
-    for child, parent in BONES:
-        pair = pose[[child, parent]]
-        axis.plot(pair[:, 0], pair[:, 2], -pair[:, 1], color=_bone_colour(child), linewidth=1.8)
-        if truth is not None:
-            pair = truth[[child, parent]]
-            axis.plot(pair[:, 0], pair[:, 2], -pair[:, 1], color=TRUTH_COLOUR, linewidth=0.8, alpha=0.7)
+    def segments(joints):  # [bones, 2, 3] in plot coordinates (x, depth, up)
+        pairs = joints[np.asarray(BONES)]
+        return np.stack([pairs[..., 0], pairs[..., 2], -pairs[..., 1]], axis=-1)
+
+    # One collection per skeleton (not a line per bone): the same picture, drawn several times faster.
+    axis.add_collection3d(Line3DCollection(segments(pose), colors=[_bone_colour(child) for child, _ in BONES],
+                                           linewidths=1.8))
+    if truth is not None:
+        axis.add_collection3d(Line3DCollection(segments(truth), colors=TRUTH_COLOUR, linewidths=0.8, alpha=0.7))
     centre = (pose.max(0) + pose.min(0)) / 2
     half = radius / 2
     axis.set_xlim(centre[0] - half, centre[0] + half)

@@ -57,6 +57,24 @@ def test_3d_axes_are_labelled_in_mm_with_camera_directions(figure):
         assert any(tick.get_text() for tick in axis.get_xticklabels())
 
 
+def test_3d_panels_draw_every_bone_of_the_hypothesis_and_the_truth(figure):
+    """Each panel holds two segment collections: the hypothesis's 16 bones coloured by side, then the truth's in
+    black; segment i joins BONES[i]'s joints in plot coordinates (x, depth z, up -y)."""
+    hypotheses, truth = poses(4), poses(1, seed=3)[0]
+    for axis, pose in zip([axis for axis in figure.axes if axis.name == "3d"], hypotheses):
+        drawn, drawn_truth = axis.collections
+        for collection, joints in ((drawn, pose), (drawn_truth, truth)):
+            segments = np.asarray(collection._segments3d)  # [16, 2, 3] as given (matplotlib has no 3D getter)
+            assert segments.shape == (len(skeleton.BONES), 2, 3)
+            child, parent = skeleton.BONES[5]
+            expected = [[joints[joint, 0], joints[joint, 2], -joints[joint, 1]] for joint in (child, parent)]
+            np.testing.assert_allclose(segments[5], expected, rtol=1e-6)
+        colours = [matplotlib.colors.to_hex(colour) for colour in drawn.get_colors()]
+        assert colours == [matplotlib.colors.to_hex(visualization._bone_colour(child)) for child, _ in skeleton.BONES]
+        assert {matplotlib.colors.to_hex(colour) for colour in drawn_truth.get_colors()} == {
+            matplotlib.colors.to_hex(visualization.TRUTH_COLOUR)}
+
+
 def test_legend_keys_left_right_and_both_2d_layers(figure):
     texts = [text.get_text() for legend in figure.legends for text in legend.get_texts()]
     assert "person's left" in texts and "person's right" in texts

@@ -68,6 +68,7 @@ def heatmap_panel(evidence, index):
 def run_examples(prior, args, output_dir: pathlib.Path, log=print) -> dict:
     import jax
 
+    from posediff_jax.commands import common
     from posediff_jax.evaluation import hypothesis_metrics, report
     from posediff_jax.guidance import heatmap_evidence_from_keypoints, make_heatmap_energy
     from posediff_jax.guidance.render import DETECTOR_SIGMA
@@ -81,7 +82,8 @@ def run_examples(prior, args, output_dir: pathlib.Path, log=print) -> dict:
         )
     else:
         evidence = heatmap_evidence_from_keypoints(examples["keypoints_2d_gt"], examples["intrinsics"])
-    sampler = make_sampler(prior, make_heatmap_energy(), args.sampler_config)
+    sampler = make_sampler(prior, make_heatmap_energy(), args.sampler_config,
+                           export_cache=common.export_cache(args, "heatmap"))
     start = time.perf_counter()
     hypotheses = np.asarray(sampler.sample_batch(jax.random.PRNGKey(args.seed), evidence, args.num_hypotheses))
     seconds = time.perf_counter() - start
@@ -118,6 +120,7 @@ def run_image(prior, args, output_dir: pathlib.Path, log=print) -> list[pathlib.
     import jax
 
     from posediff_jax import detector
+    from posediff_jax.commands import common
     from posediff_jax.guidance import make_heatmap_energy
     from posediff_jax.sampling import make_sampler
 
@@ -128,7 +131,8 @@ def run_image(prior, args, output_dir: pathlib.Path, log=print) -> list[pathlib.
         log(f"\nimage path skipped: the detector runtime is not installed. Install it with\n  {DETECTOR_INSTALL_HINT}")
         return []
     evidence, info = people[0]
-    sampler = make_sampler(prior, make_heatmap_energy(), args.sampler_config)
+    sampler = make_sampler(prior, make_heatmap_energy(), args.sampler_config,
+                           export_cache=common.export_cache(args, "heatmap"))
     hypotheses = np.asarray(sampler.sample(jax.random.PRNGKey(args.seed), evidence, args.num_hypotheses))
     from posediff_jax.detector.image_io import read_image
     from posediff_jax.visualization import plot_hypotheses
