@@ -2,7 +2,8 @@
 
 Every builder takes `arrays: Mapping[str, np.ndarray]` plus keyword options and returns evidence with a
 leading frames axis (single-frame inputs gain one), raising `EvidenceError` that names the missing or
-malformed array. A NaN keypoint marks a missing joint (confidence 0), as detection files have them. The energy registry (`registry.py`) pairs each energy with its builder.
+malformed array. A NaN keypoint marks a missing joint (confidence 0), as detection files have them. The
+energy registry (`registry.py`) pairs each energy with its builder.
 """
 
 from __future__ import annotations

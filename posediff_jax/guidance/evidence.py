@@ -253,7 +253,7 @@ def _check_root_relative_millimetres(known_joints, mask):
     away_from_root = known & (np.arange(NUM_JOINTS) > 0)
     extent = np.max(np.where(away_from_root, distances, 0.0), axis=-1)
     if np.any((np.sum(away_from_root, axis=-1) >= 2) & (extent < MIN_POSE_EXTENT_MM)):
-        raise EvidenceError(f"known_joints: every known joint lies within {MIN_POSE_EXTENT_MM:g} of the pelvis; "
+        raise EvidenceError(f"known_joints: every known joint lies within {MIN_POSE_EXTENT_MM:g} mm of the pelvis; "
                             "expected millimetres (metres given?)")
 
 
