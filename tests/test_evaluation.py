@@ -160,16 +160,19 @@ def test_evaluate_writes_reports_and_resumes(tmp_path, fast_compile):
     assert summary["overall"]["mpjpe_pbest_m1"] == pytest.approx(
         np.mean([np.mean(per_frame["mpjpe_pbest_m1"][[1, 3]]), per_frame["mpjpe_pbest_m1"][4],
                  np.mean(per_frame["mpjpe_pbest_m1"][[0, 2]])]), rel=1e-5)
-    for name in ("results.json", "results.md", "per_frame.npz"):
+    for name in ("results.json", "results.md", "per_frame.npz", "results.png"):
         assert (tmp_path / name).exists()
         assert (tmp_path / name).stat().st_mode & 0o044 == 0o044  # the user's umask, not mkstemp's 0600
     assert "MPJPE P-best m=4 (mm)" in lines[0] and "calibration coverage q=0.9" in lines[0]
     loaded = json.loads((tmp_path / "results.json").read_text())
     assert loaded["summary"]["num_frames"] == 5
 
-    again = evaluate.evaluate(tiny_config(), workdir=tmp_path, prior=prior, frames=frames, progress=False,
+    without_figure = tiny_config()
+    without_figure.figure = False  # how results are shown: the stored batches still match
+    (tmp_path / "results.png").unlink()
+    again = evaluate.evaluate(without_figure, workdir=tmp_path, prior=prior, frames=frames, progress=False,
                               log=lines.append)
-    assert again["batches_computed"] == 0
+    assert again["batches_computed"] == 0 and not (tmp_path / "results.png").exists()
     assert again["summary"]["overall"] == pytest.approx(summary["overall"])
     (tmp_path / "batches" / "batch_000001.npz").unlink()
     partial = evaluate.evaluate(tiny_config(), workdir=tmp_path, prior=prior, frames=frames, progress=False,

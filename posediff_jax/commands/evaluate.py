@@ -2,7 +2,8 @@
 
 Runs the evaluator `config.evaluator` names (evaluation/evaluators.py: guided best-of-m on a benchmark,
 completion, plausibility): prints the Markdown table and writes `results.json`, `results.md` (and, for
-benchmarks, `per_frame.npz`) to the workdir; interrupted benchmark runs resume there.
+benchmarks, `per_frame.npz` and `results.png`: best-of-m curves and the per-group breakdown) to the workdir;
+interrupted benchmark runs resume there.
 """
 
 from __future__ import annotations

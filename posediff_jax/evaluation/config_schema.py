@@ -68,6 +68,7 @@ def default_eval_config() -> ml_collections.ConfigDict:
     config.batch_size = 8
     config.seed = 0
     config.save_hypotheses = False
+    config.figure = True  # results.png: best-of-m curves and the per-group breakdown (evaluation/figures.py)
     config.digits = 1
     config.lock()
     return config

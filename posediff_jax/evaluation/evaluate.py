@@ -52,6 +52,7 @@ def run_fingerprint(config, prior, num_frames: int) -> dict:
     values = config.to_dict() if hasattr(config, "to_dict") else dict(config)
     values.pop("workdir", None)
     values.pop("progress", None)
+    values.pop("figure", None)  # how results are shown, not what is computed: toggling it keeps the batches
     return {"config": values, "prior": params_fingerprint(prior), "num_frames": int(num_frames)}
 
 
@@ -184,6 +185,13 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
         "per_frame": report.write_per_frame(workdir / "per_frame.npz", per_frame),
     }
     paths["markdown"] = report.write_markdown(workdir / "results.md", markdown)
+    if config.get("figure", True):
+        from posediff_jax.evaluation import figures
+
+        figure = figures.write_summary_figure(
+            workdir / "results.png", summary, labels, protocols.headline_metrics(protocol, num_hypotheses), title)
+        if figure is not None:  # None: no metric measured at two or more m
+            paths["figure"] = figure
     log(markdown)
     return {
         "summary": summary, "markdown": markdown, "per_frame": per_frame, "workdir": workdir, "paths": paths,
