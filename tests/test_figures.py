@@ -36,8 +36,15 @@ def test_figure_has_a_curve_panel_per_unit_and_groups_worst_first():
     assert list(curve.get_xdata()) == [1, 10, 200] and list(curve.get_ydata()) == [110.0, 75.0, 60.0]
     assert any("aggregated estimate" in line.get_label() for line in millimetres.lines)  # the single estimate
     assert [line.get_label() for line in fractions.lines] == ["PCK P-best"]
-    assert [label.get_text() for label in groups.get_yticklabels()] == ["Walking", "Eating", "Sitting"]  # worst on top
+    assert [label.get_text() for label in groups.get_yticklabels()] == ["Walking", "Eating", "Sitting"]  # bottom up
     assert "m=200" in groups.get_xlabel()
+
+
+def test_fraction_groups_put_the_lowest_first():
+    fractions = {"num_frames": 3, "overall": {"pck_pbest_m1": 0.6, "pck_pbest_m200": 0.9},
+                 "by_sequence": {"a": {"pck_pbest_m200": 0.95}, "b": {"pck_pbest_m200": 0.7}}}
+    figure = figures.summary_figure(fractions, LABELS, ["pck_pbest_m200"])
+    assert [label.get_text() for label in figure.axes[-1].get_yticklabels()] == ["a", "b"]  # bottom up: lowest on top
 
 
 def test_no_curve_no_figure_and_the_png_is_written(tmp_path):

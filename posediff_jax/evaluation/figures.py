@@ -106,8 +106,9 @@ def _draw_curves(axis, curves, overall, labels, unit: str) -> None:
 
 
 def _draw_groups(axis, groups: Mapping[str, Mapping[str, float]], metric: str, label: str, field: str) -> None:
+    sign = 1.0 if _unit(label) != "mm" else -1.0  # errors: largest is worst; fractions (PCK, AUC): smallest
     rows = sorted(((name, values.get(metric, np.nan)) for name, values in groups.items()),
-                  key=lambda row: -np.nan_to_num(row[1], nan=-np.inf))
+                  key=lambda row: sign * np.nan_to_num(row[1], nan=-sign * np.inf))
     names = [name for name, _ in rows][::-1]
     values = [value for _, value in rows][::-1]
     axis.barh(range(len(names)), values, color=plotting_colours()[0])
