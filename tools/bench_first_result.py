@@ -98,12 +98,14 @@ def format_table(rows) -> str:
     header = "| updates per level | traced (export off): s | stored (export on): s | median off -> on |"
     lines = [header + (" baseline checkout: s | median baseline -> stored |" if with_baseline else ""),
              "|---|---|---|---|" + ("---|---|" if with_baseline else "")]
+    def seconds(values):
+        return " / ".join(f"{value:.2f}" for value in values)
+
     for row in rows:
-        line = (f"| {row['guidance_repeats']} | {' / '.join(f'{t:.2f}' for t in row['traced_seconds'])} | "
-                f"{' / '.join(f'{t:.2f}' for t in row['stored_seconds'])} | "
+        line = (f"| {row['guidance_repeats']} | {seconds(row['traced_seconds'])} | {seconds(row['stored_seconds'])} | "
                 f"{row['traced_median']:.2f} -> {row['stored_median']:.2f} s |")
         if with_baseline:
-            line += (f" {' / '.join(f'{t:.2f}' for t in row['baseline_seconds'])} | "
+            line += (f" {seconds(row['baseline_seconds'])} | "
                      f"{row['baseline_median']:.2f} -> {row['stored_median']:.2f} s |")
         lines.append(line)
     return "\n".join(lines)
