@@ -34,6 +34,10 @@ def _unit(label: str) -> str:
     return "mm" if label.endswith("(mm)") else "fraction"
 
 
+def _family_unit(family: str, points, labels: Mapping[str, str]) -> str:
+    return _unit(labels.get(f"{family}_m{points[0][0]}", ""))
+
+
 def _family_label(family: str, labels: Mapping[str, str]) -> str:
     """'MPJPE P-best' from the label of any of the family's metrics ('MPJPE P-best m=1 (mm)')."""
     for name, label in labels.items():
@@ -53,8 +57,7 @@ def summary_figure(summary: Mapping, labels: Mapping[str, str], headline: Sequen
     curves = best_of_m_curves(overall)
     if not curves:
         return None
-    units = list(dict.fromkeys(_unit(labels.get(f"{family}_m{points[0][0]}", "")) for family, points in
-                               curves.items()))
+    units = list(dict.fromkeys(_family_unit(family, points, labels) for family, points in curves.items()))
     group_field = next((key for key in summary if key.startswith("by_")), None)
     group_metric = _group_metric(headline, overall)
     columns = len(units) + (1 if group_field and group_metric else 0)
@@ -83,7 +86,7 @@ def _group_metric(headline: Sequence[str], overall: Mapping[str, float]) -> Opti
 def _draw_curves(axis, curves, overall, labels, unit: str) -> None:
     colours = itertools.cycle(plotting_colours())
     for family, points in curves.items():
-        if _unit(labels.get(f"{family}_m{points[0][0]}", "")) != unit:
+        if _family_unit(family, points, labels) != unit:
             continue
         m, values = zip(*points)
         colour = next(colours)

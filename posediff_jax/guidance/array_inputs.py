@@ -18,7 +18,7 @@ from posediff_jax.guidance.render import RENDER_SIGMA
 from posediff_jax.skeleton import NUM_JOINTS
 
 
-def _with_frames_axis(array, single_rank: int, name: str = "array"):
+def _with_frames_axis(array, single_rank: int, name: str):
     array = np.asarray(array)
     array = array[None] if array.ndim == single_rank else array
     if array.ndim > single_rank and array.shape[0] == 0:
@@ -98,7 +98,8 @@ def heatmap_evidence_from_arrays(arrays: Mapping, sigma: float = RENDER_SIGMA, h
     root = arrays.get("root_translation")
     return heatmap_evidence_from_keypoints(
         keypoints, _intrinsics(arrays, frames), sigma=sigma, heatmap_size=heatmap_size, confidence=confidence,
-        root_translation=None if root is None else _with_frames_axis(root, 1), detector_sigma=detector_sigma,
+        root_translation=None if root is None else _with_frames_axis(root, 1, "root_translation"),
+        detector_sigma=detector_sigma,
     )
 
 
@@ -110,7 +111,7 @@ def keypoint_evidence_from_arrays(arrays: Mapping):
     root = arrays.get("root_translation")
     return evidence_lib.make_keypoint_evidence(
         keypoints, _intrinsics(arrays, frames), joint_weights=confidence,
-        root_translation=None if root is None else _with_frames_axis(root, 1),
+        root_translation=None if root is None else _with_frames_axis(root, 1, "root_translation"),
     )
 
 

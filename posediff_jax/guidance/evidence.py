@@ -277,8 +277,10 @@ def stack_evidence(evidences):
 
 def index_evidence(evidence, index):
     """Frame `index` (int or slice) of a batched evidence (a slice over every frame returns `evidence` itself)."""
-    if isinstance(index, slice) and index.indices(num_frames(evidence)) == (0, num_frames(evidence), 1):
-        return evidence
+    if isinstance(index, slice):
+        frames = num_frames(evidence)
+        if index.indices(frames) == (0, frames, 1):
+            return evidence
     return jax.tree.map(lambda leaf: jnp.asarray(leaf)[index], evidence)
 
 
