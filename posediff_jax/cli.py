@@ -104,9 +104,55 @@ def xla_cpu_default_flags(jaxlib_version: str, environ=None) -> tuple:
                  if flag.split("=", 1)[0] not in present)
 
 
-def apply_xla_cpu_defaults(environ=None) -> tuple:
-    """Appends `xla_cpu_default_flags` to `XLA_FLAGS`; returns what was added. Call before the first JAX
-    computation (XLA reads the variable when it creates the backend)."""
+# One XLA:CPU device per core for the commands that sample (`SAMPLING_COMMANDS`). XLA:CPU runs one device's
+# program with its operations split over every core, and the sampler's operations are small (a DPS step: 16
+# `[256, 512] @ [512, 512]` matmuls and ~40 element-wise passes), so much of a step is spent splitting and joining.
+# As one single-threaded device per core, every core runs its own share of the hypotheses or frames
+# (`sampling/samplers.py`) with no synchronisation inside a step: on the 2-core AMD EPYC, 1 frame x 200 hypotheses
+# x 50 DPS steps 1.18 -> 0.92 s, 8 x 512 x 10 steps 3.9-4.2 -> 3.0-3.2 s, 1 x 10,000 x 5 steps 5.3 -> 3.7 s
+# (docs/benchmarks.md). The count is the cores this process may use, at most `MAX_CPU_DEVICES` (measured on 2
+# cores only); `$POSEDIFF_JAX_CPU_DEVICES` sets it (1: one device using every core, XLA's default), and a user's own
+# device count in XLA_FLAGS or JAX_NUM_CPU_DEVICES wins. Only the CPU backend is affected: on a GPU or TPU host
+# the sampler runs on the accelerators as before. `posediff train` keeps XLA's default (not measured there).
+CPU_DEVICES_ENV = "POSEDIFF_JAX_CPU_DEVICES"
+MAX_CPU_DEVICES = 8
+SAMPLING_COMMANDS = frozenset({"estimate", "complete", "generate", "demo", "evaluate"})
+
+
+def usable_cpu_count() -> int:
+    """Cores this process may run on (its CPU affinity where the OS reports one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def cpu_device_flags(environ=None, cpu_count=None) -> tuple:
+    """The XLA flags for one single-threaded CPU device per core (see `CPU_DEVICES_ENV`), or () where they do
+    not apply: one core, `POSEDIFF_JAX_CPU_DEVICES=1`, XLA defaults switched off, or a device count set by the user."""
+    environ = os.environ if environ is None else environ
+    if switched_off(XLA_DEFAULTS_ENV, environ):
+        return ()
+    value = environ.get(CPU_DEVICES_ENV, "").strip()
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise PoseDiffError(f"${CPU_DEVICES_ENV}: expected a whole number >= 1, got {value!r}")
+        count = int(value)
+    else:
+        count = min(usable_cpu_count() if cpu_count is None else int(cpu_count), MAX_CPU_DEVICES)
+    present = environ.get("XLA_FLAGS", "")
+    if count < 2 or "xla_force_host_platform_device_count" in present or environ.get("JAX_NUM_CPU_DEVICES"):
+        return ()
+    flags = [f"--xla_force_host_platform_device_count={count}"]
+    if "xla_cpu_multi_thread_eigen" not in present:
+        flags.append("--xla_cpu_multi_thread_eigen=false")
+    return tuple(flags)
+
+
+def apply_xla_cpu_defaults(environ=None, one_device_per_core: bool = False) -> tuple:
+    """Appends `xla_cpu_default_flags` (and with `one_device_per_core`, `cpu_device_flags`) to `XLA_FLAGS`;
+    returns what was added. Call before the first JAX computation (XLA reads the variable when it creates the
+    backend)."""
     environ = os.environ if environ is None else environ
     try:
         import jaxlib
@@ -115,6 +161,8 @@ def apply_xla_cpu_defaults(environ=None) -> tuple:
     except (ImportError, AttributeError):
         return ()
     added = xla_cpu_default_flags(version, environ)
+    if one_device_per_core:
+        added = added + cpu_device_flags(environ)
     if added:
         environ["XLA_FLAGS"] = " ".join(filter(None, [environ.get("XLA_FLAGS", "").strip(), *added]))
     return added
@@ -183,12 +231,12 @@ def main(argv=None, compilation_cache=None) -> int:
         return 0
     use_cache = (argv is None) if compilation_cache is None else bool(compilation_cache)
     args.export_cache_dir = None
-    if use_cache:  # started as a program: this process's backend is ours to configure
-        apply_xla_cpu_defaults()
-        directory = enable_compilation_cache()
-        # Lowered samplers (sampling/export_cache.py) beside the compiled programs: a warm start skips tracing.
-        args.export_cache_dir = export_cache_dir(directory)
     try:
+        if use_cache:  # started as a program: this process's backend is ours to configure
+            apply_xla_cpu_defaults(one_device_per_core=args.command in SAMPLING_COMMANDS)
+            directory = enable_compilation_cache()
+            # Lowered samplers (sampling/export_cache.py) beside the compiled programs: a warm start skips tracing.
+            args.export_cache_dir = export_cache_dir(directory)
         with one_line_warnings(args.command):
             return int(args._run(args) or 0)
     except PoseDiffError as error:

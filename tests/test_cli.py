@@ -51,6 +51,38 @@ def test_xla_cpu_defaults_are_accepted_by_the_installed_jaxlib():
         assert flag in result.stdout
 
 
+
+def test_sampling_commands_get_one_single_threaded_cpu_device_per_core(monkeypatch, tmp_path, capsys):
+    import pytest
+
+    pair = ("--xla_force_host_platform_device_count=2", "--xla_cpu_multi_thread_eigen=false")
+    assert cli.cpu_device_flags({}, cpu_count=2) == pair
+    assert cli.cpu_device_flags({}, cpu_count=1) == ()  # one core: XLA's default
+    assert cli.cpu_device_flags({}, cpu_count=64)[0] == f"--xla_force_host_platform_device_count={cli.MAX_CPU_DEVICES}"
+    assert cli.cpu_device_flags({cli.CPU_DEVICES_ENV: "3"}, cpu_count=2)[0].endswith("=3")
+    assert cli.cpu_device_flags({cli.CPU_DEVICES_ENV: "1"}, cpu_count=4) == ()
+    # the user's own choices win: a device count, a threading setting, the switch for all XLA defaults
+    assert cli.cpu_device_flags({"XLA_FLAGS": "--xla_force_host_platform_device_count=4"}, cpu_count=2) == ()
+    assert cli.cpu_device_flags({"JAX_NUM_CPU_DEVICES": "4"}, cpu_count=2) == ()
+    assert cli.cpu_device_flags({"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=true"}, cpu_count=2) == pair[:1]
+    assert cli.cpu_device_flags({cli.XLA_DEFAULTS_ENV: "0"}, cpu_count=2) == ()
+    environ = {}
+    added = cli.apply_xla_cpu_defaults(environ, one_device_per_core=True)
+    assert (pair[1] in added) == (min(cli.usable_cpu_count(), cli.MAX_CPU_DEVICES) >= 2)
+    assert cli.apply_xla_cpu_defaults({}) == cli.apply_xla_cpu_defaults({}, one_device_per_core=False)
+    assert "train" not in cli.SAMPLING_COMMANDS
+    assert cli.SAMPLING_COMMANDS == set(cli.COMMAND_MODULES) - {"train"}
+    for value in ("two", "0", "-1"):
+        with pytest.raises(cli.PoseDiffError, match=cli.CPU_DEVICES_ENV):
+            cli.cpu_device_flags({cli.CPU_DEVICES_ENV: value})
+    # at the command line a bad value is a one-line error, before anything runs
+    monkeypatch.setenv(cli.CPU_DEVICES_ENV, "many")
+    monkeypatch.setattr(cli, "enable_compilation_cache", lambda *args: None)
+    argv = ["estimate", "--input", str(tmp_path / "frame.npz"), "--output", str(tmp_path / "out.npz")]
+    assert cli.main(argv, compilation_cache=True) == 2
+    assert "POSEDIFF_JAX_CPU_DEVICES: expected a whole number" in capsys.readouterr().err
+
+
 EXIT_SCRIPT = """
 import atexit, pathlib, sys, threading, time
 from posediff_jax import cli

@@ -27,7 +27,7 @@ def test_in_process_calls_leave_no_cache(monkeypatch, tmp_path):
     (`argv=None`) does."""
     called = []
     monkeypatch.setattr(cli, "enable_compilation_cache", lambda *args: called.append(args))
-    monkeypatch.setattr(cli, "apply_xla_cpu_defaults", lambda *args: ())  # keep this process's XLA_FLAGS
+    monkeypatch.setattr(cli, "apply_xla_cpu_defaults", lambda *args, **kwargs: ())  # keep this process's XLA_FLAGS
     argv = ["estimate", "--input", str(tmp_path / "missing.npz"), "--output", str(tmp_path / "out.npz")]
     assert cli.main(argv) == 2  # a user error, after the cache decision
     assert not called

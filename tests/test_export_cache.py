@@ -202,3 +202,54 @@ def test_a_function_jax_export_refuses_still_runs(tmp_path):
     assert not stored(tmp_path)
     with pytest.raises(TypeError):  # the function's own errors still surface
         cache.call("bad", lambda x: x + "text", (jnp.ones(3),))
+
+
+SPREAD_SCRIPT = """
+import sys, jax, jax.numpy as jnp, numpy as np
+from posediff_jax import geometry
+from posediff_jax.guidance import heatmap_evidence_from_keypoints, make_heatmap_energy, stack_evidence
+from posediff_jax.prior.gaussian import STANDING_POSE_MM
+from posediff_jax.prior.tiny import make_tiny_prior
+from posediff_jax.sampling import make_sampler, export_cache
+K = np.array([[1150.0, 0, 512], [0, 1150.0, 515], [0, 0, 1]], np.float32)
+pixels = np.asarray(geometry.project_to_pixels(jnp.asarray(STANDING_POSE_MM) + jnp.array([0.0, 0.0, 5000.0]), K))
+evidence = stack_evidence([heatmap_evidence_from_keypoints(pixels + shift, K) for shift in (0.0, 7.0)])
+frame = jax.tree.map(lambda leaf: leaf[0], evidence)
+options = dict(num_steps=4, guidance_repeats=2, chunk_size=8)
+cache = export_cache.ExportCache(sys.argv[1], identity="heatmap")
+stored = make_sampler(make_tiny_prior(), make_heatmap_energy(), export_cache=cache, **options)
+batch = np.asarray(stored.sample_batch(jax.random.PRNGKey(3), evidence, 5))  # a frame per device
+one = np.asarray(stored.sample(jax.random.PRNGKey(3), frame, 3))  # one frame: its hypotheses split
+without_lapack = "scipy" not in sys.modules
+solved = np.asarray(cache.call("solve", jnp.linalg.solve, (2.0 * np.eye(3, dtype=np.float32), np.ones(3, np.float32))))
+same = True
+if sys.argv[2] == "compare":  # the first process: stored == traced
+    traced = make_sampler(make_tiny_prior(), make_heatmap_energy(), **options)
+    same = (np.array_equal(batch, np.asarray(traced.sample_batch(jax.random.PRNGKey(3), evidence, 5)))
+            and np.array_equal(one, np.asarray(traced.sample(jax.random.PRNGKey(3), frame, 3))))
+np.savez(sys.argv[1] + ".npz", batch=batch, one=one)
+print(jax.device_count(), cache.hits, cache.misses, same, np.allclose(solved, 0.5), without_lapack,
+      export_cache._install_lapack_hook())
+"""
+
+
+def test_programs_stored_on_two_devices_load_in_the_next_process_without_lapack(tmp_path):
+    """Two processes with two CPU devices: the first stores the frame-split and hypothesis-split samplers, the
+    second loads them (placing its arguments on both devices) and gets the traced results bit for bit. The
+    second never initialises LAPACK for them (no SciPy import) while a stored program that needs LAPACK still
+    solves correctly."""
+    env = dict(os.environ, JAX_PLATFORMS="cpu", JAX_DISABLE_MOST_OPTIMIZATIONS="1",
+               XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    printed, outputs = [], []
+    for run, mode in enumerate(("compare", "load")):
+        result = subprocess.run([sys.executable, "-c", SPREAD_SCRIPT, str(tmp_path / "store"), mode],
+                                capture_output=True, text=True, env=env, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        printed.append(result.stdout.split())
+        outputs.append(dict(np.load(tmp_path / "store.npz")))
+    assert printed[0][:5] == ["2", "0", "3", "True", "True"]  # stored: 3 programs (batch, one frame, solve)
+    hook = printed[1][6] == "True"
+    assert printed[1][:5] == ["2", "3", "0", "True", "True"]  # loaded; the solve still right
+    assert printed[1][5] == str(hook)  # SciPy (LAPACK) untouched by the samplers wherever jax has the hook
+    for name in ("batch", "one"):
+        np.testing.assert_array_equal(outputs[1][name], outputs[0][name])

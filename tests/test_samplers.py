@@ -167,39 +167,53 @@ def test_energy_settings_then_user_settings_take_precedence():
         sampler_config_for("heatmap", steps=10)
 
 
-def test_frames_sharded_over_four_devices_give_the_single_device_result(tmp_path):
+SPREAD_SCRIPT = """
+import sys, jax, numpy as np
+from posediff_jax.guidance import heatmap_energy, heatmap_evidence_from_keypoints
+from posediff_jax.sampling import make_sampler
+from posediff_jax.prior.gaussian import make_gaussian_prior
+K = np.array([[1150.0, 0, 512], [0, 1150.0, 515], [0, 0, 1]], np.float32)
+rng = np.random.default_rng(0)
+keypoints = (rng.normal(size=(4, 17, 2)) * 40 + 512).astype(np.float32)
+evidence = heatmap_evidence_from_keypoints(keypoints, np.tile(K, (4, 1, 1)), heatmap_size=16)
+sampler = make_sampler(make_gaussian_prior(), heatmap_energy, num_steps=3, guidance_scale=0.1, chunk_size=4,
+                       guidance_repeats=1)
+key = jax.random.PRNGKey(1)
+four = sampler.sample_batch(key, evidence, 8)  # 4 frames: a frame per device
+three = sampler.sample_batch(key, jax.tree.map(lambda leaf: leaf[:3], evidence), 6, first_hypothesis=2)
+frame = jax.tree.map(lambda leaf: leaf[0], evidence)
+one = sampler.sample(key, frame, 5)  # one frame: 2 hypotheses per device (5 padded to 8)
+on_one_device = make_sampler(make_gaussian_prior(), heatmap_energy, sampler.config, devices=jax.devices()[:1])
+kept = on_one_device.sample(key, frame, 5)
+np.savez(sys.argv[1], four=four, three=three, one=one, kept=kept)
+text = sampler._single_jit.lower(sampler.prior, key, frame, np.int32(0), 5).as_text()
+print(jax.device_count(), len(four.sharding.device_set), len(kept.sharding.device_set),
+      "sdy.manual_computation" in text or "shard_map" in text)
+"""
+
+
+def test_frames_or_hypotheses_spread_over_four_devices_give_the_single_device_result(tmp_path):
+    """Four simulated devices: 4 frames split one per device, 3 frames (and one frame's `sample`) split by
+    hypotheses, `devices=[one]` kept on one; every result equals the one-device process's."""
     import os
     import subprocess
     import sys
-    import textwrap
 
-    code = textwrap.dedent("""
-        import sys, jax, numpy as np
-        from posediff_jax.guidance import heatmap_energy, heatmap_evidence_from_keypoints
-        from posediff_jax.sampling import make_sampler, samplers
-        from posediff_jax.prior.gaussian import make_gaussian_prior
-        K = np.array([[1150.0, 0, 512], [0, 1150.0, 515], [0, 0, 1]], np.float32)
-        rng = np.random.default_rng(0)
-        keypoints = (rng.normal(size=(4, 17, 2)) * 40 + 512).astype(np.float32)
-        evidence = heatmap_evidence_from_keypoints(keypoints, np.tile(K, (4, 1, 1)), heatmap_size=16)
-        sharding = samplers.frames_sharding(4)  # what sample_batch places the frames with
-        sharded = evidence if sharding is None else jax.device_put(evidence, sharding)
-        spread = len(jax.tree.leaves(sharded)[0].sharding.device_set)
-        sampler = make_sampler(make_gaussian_prior(), heatmap_energy, num_steps=3, guidance_scale=0.1, chunk_size=4,
-                               guidance_repeats=1)
-        poses = np.asarray(sampler.sample_batch(jax.random.PRNGKey(1), evidence, 8))
-        np.save(sys.argv[1], poses)
-        print(jax.device_count(), spread)
-    """)
-    outputs = {}
+    outputs, printed = {}, {}
     for devices in (1, 4):
         env = dict(os.environ, JAX_PLATFORMS="cpu", JAX_DISABLE_MOST_OPTIMIZATIONS="1",
                    XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
-        path = tmp_path / f"poses_{devices}.npy"
-        result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, env=env,
-                                timeout=300)
+        path = tmp_path / f"poses_{devices}.npz"
+        result = subprocess.run([sys.executable, "-c", SPREAD_SCRIPT, str(path)], capture_output=True, text=True,
+                                env=env, timeout=300)
         assert result.returncode == 0, result.stderr[-2000:]
-        assert result.stdout.split()[-2:] == [str(devices), str(devices)]  # the frames really are spread
-        outputs[devices] = np.load(path)
-    assert outputs[4].shape == (4, 8, 17, 3)
-    np.testing.assert_allclose(outputs[4], outputs[1], rtol=1e-4, atol=1e-2)
+        printed[devices] = result.stdout.split()
+        outputs[devices] = dict(np.load(path))
+    assert printed[1][:3] == ["1", "1", "1"] and printed[1][-1] == "False"  # one device: no shard_map at all
+    assert printed[4][:3] == ["4", "4", "1"] and printed[4][-1] == "True"  # the frames really are spread
+    assert outputs[4]["four"].shape == (4, 8, 17, 3) and outputs[4]["three"].shape == (3, 6, 17, 3)
+    assert outputs[4]["one"].shape == (5, 17, 3)
+    for name in ("four", "three", "one", "kept"):
+        np.testing.assert_allclose(outputs[4][name], outputs[1][name], rtol=1e-4, atol=1e-2, err_msg=name)
+    # hypotheses 2..7 of 3 frames are hypotheses 2..7 of the first 3 frames' 8 (every hypothesis owns its key)
+    np.testing.assert_allclose(outputs[4]["three"], outputs[1]["four"][:3, 2:8], rtol=1e-4, atol=1e-2)

@@ -28,9 +28,12 @@ ones), each best of `--probe-repeats`. `peak_fraction` = achieved FLOP/s / that 
 matmul is also kept (`matmul_2048_flops_per_second`), the number older tables used. On GPUs float32 matmuls
 run at JAX's default precision (TF32 on recent NVIDIA parts), for the probes and the sampler alike.
 
-XLA flags: by default the tool applies the XLA:CPU flags that `posediff` itself adds for the installed jaxlib
-(`posediff_jax.cli.apply_xla_cpu_defaults`), so the rows are what CLI users get; `--xla-defaults none` measures
-XLA's own defaults. The flags in effect are recorded (`machine.xla_flags`).
+XLA flags: by default the tool applies the XLA:CPU flags that `posediff`'s sampling commands add for the
+installed jaxlib (`posediff_jax.cli.apply_xla_cpu_defaults`, including one single-threaded CPU device per core),
+so the rows are what CLI users get; `--xla-defaults none` measures XLA's own defaults, and
+`POSEDIFF_JAX_CPU_DEVICES=1` the one-device layout. The flags in effect are recorded (`machine.xla_flags`). With
+several CPU devices the probes run on all of them at once, and once more in a fresh one-device process; the peak
+is the best of both, so the fraction of peak cannot be flattered by the layout.
 
 The JSON (`--output`) records the machine (CPU model from lscpu, GPU from nvidia-smi, cores), versions,
 date, command, the load average before and after (other processes share the CPU: read the numbers with it),
@@ -71,6 +74,7 @@ GPU_MATMUL_PROBES = MATMUL_PROBES + ((4096, 4096, 4096), (8192, 8192, 8192))
 SAME_SAMPLES_TOLERANCE_MM = 1.0
 SAME_SAMPLES_MIN_FRACTION = 0.9
 TORCH_DEVICE = "cpu"  # --torch-device
+ORIGINAL_ENVIRONMENT = dict(os.environ)  # before `main` adds the CLI's XLA flags
 
 
 # ------------------------------------------------------------------------------------------------ machine
@@ -168,26 +172,47 @@ def _best_time(function: Callable, *arguments, repeats: int) -> float:
     return min(times)
 
 
+def _on_every_device(array):
+    """`array` `[D, ...]` split over a 'data' mesh of the D devices (D = 1: left where it is)."""
+    devices = jax.devices()
+    if len(devices) < 2:
+        return array
+    mesh = jax.make_mesh((len(devices),), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
+    return jax.device_put(array, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data")))
+
+
 def measure_matmul_flops(size: int = 2048, repeats: int = 5, dtype=jnp.float32, shape=None) -> dict:
     """Dense-matmul throughput: best of `repeats` timings of `jnp.dot` `[M, K] @ [K, N]` (default `[N, N]^2`).
 
-    Returns: {'shape': [M, K, N], 'seconds': best time, 'flops': 2 M K N, 'flops_per_second': ...}.
+    With several devices (the CLI's one CPU device per core) every device multiplies its own pair at the same
+    time and the FLOPs of all of them count: the machine's throughput in the layout the sampler runs in.
+    Returns: {'shape': [M, K, N], 'devices': D, 'seconds': best time, 'flops': 2 M K N D, 'flops_per_second': ...}.
     """
     m, k, n = shape or (size, size, size)
+    count = jax.device_count()
     keys = jax.random.split(jax.random.PRNGKey(0))
-    left = jax.random.normal(keys[0], (m, k), dtype)
-    right = jax.random.normal(keys[1], (k, n), dtype)
-    best = _best_time(jax.jit(jnp.dot), left, right, repeats=repeats)
-    flops = 2.0 * m * k * n
-    return {"probe": "matmul", "shape": [m, k, n], "size": m if m == k == n else None, "seconds": best,
-            "flops": flops, "flops_per_second": flops / best}
+    if count == 1:
+        left = jax.random.normal(keys[0], (m, k), dtype)
+        right = jax.random.normal(keys[1], (k, n), dtype)
+        best = _best_time(jax.jit(jnp.dot), left, right, repeats=repeats)
+    else:
+        left = _on_every_device(jax.random.normal(keys[0], (count, m, k), dtype))
+        right = _on_every_device(jax.random.normal(keys[1], (count, k, n), dtype))
+        best = _best_time(jax.jit(lambda a, b: jnp.einsum("dmk,dkn->dmn", a, b)), left, right, repeats=repeats)
+    flops = 2.0 * m * k * n * count
+    return {"probe": "matmul", "shape": [m, k, n], "size": m if m == k == n else None, "devices": count,
+            "seconds": best, "flops": flops, "flops_per_second": flops / best}
 
 
 def measure_fma_flops(elements: int = 1 << 16, chain: int = 256, repeats: int = 5) -> dict:
     """Element-wise multiply-add throughput: `chain` dependent `x = x * a_i + b_i` on `[rows, 128]` floats, fused
-    by XLA into one loop whose data stays in registers (2 FLOPs per multiply-add, `elements * chain * 2`)."""
+    by XLA into one loop whose data stays in registers (2 FLOPs per multiply-add, `elements * chain * 2`); with
+    several devices each runs its own `[rows, 128]` at the same time."""
     rows = max(1, elements // 128)
+    count = jax.device_count()
     x = jnp.linspace(0.0, 1.0, rows * 128, dtype=jnp.float32).reshape(rows, 128)
+    if count > 1:
+        x = _on_every_device(jnp.tile(x, (count, 1)))
     multipliers = [np.float32(1.0 - 1e-4 * (i % 7 + 1)) for i in range(chain)]
     addends = [np.float32(1e-4 * (i % 5 + 1)) for i in range(chain)]
 
@@ -199,8 +224,8 @@ def measure_fma_flops(elements: int = 1 << 16, chain: int = 256, repeats: int = 
         return sum(lanes)
 
     best = _best_time(jax.jit(chain_fn), x, repeats=repeats)
-    flops = 2.0 * 8 * chain * rows * 128
-    return {"probe": "fma", "shape": [rows, 128], "chain": chain, "seconds": best, "flops": flops,
+    flops = 2.0 * 8 * chain * rows * 128 * count
+    return {"probe": "fma", "shape": [rows, 128], "chain": chain, "devices": count, "seconds": best, "flops": flops,
             "flops_per_second": flops / best}
 
 
@@ -213,10 +238,33 @@ def measure_peak_flops(repeats: int = 5, matmul_shapes=None, fma: bool = True, l
         probes.append(measure_fma_flops(repeats=repeats))
     for probe in probes:
         log(f"  probe {probe['probe']} {probe['shape']}: {probe['flops_per_second'] / 1e9:.1f} GFLOP/s")
+    return _peak_of(probes)
+
+
+def _peak_of(probes: list) -> dict:
     best = max(probes, key=lambda probe: probe["flops_per_second"])
     square = [p for p in probes if p["probe"] == "matmul" and p["shape"] == [2048, 2048, 2048]]
     return {"peak_flops_per_second": best["flops_per_second"], "peak_probe": best, "probes": probes,
             "matmul_2048_flops_per_second": square[0]["flops_per_second"] if square else None}
+
+
+def measure_one_device_peak_in_subprocess(repeats: int, tiny: bool, environ: dict, log=print) -> list:
+    """The probes again in a fresh process with one CPU device using every core (XLA's own layout,
+    `POSEDIFF_JAX_CPU_DEVICES=1`), so the peak is the machine's best, not only the best of the layout the sampler
+    runs in. `environ`: the environment before this tool added the CLI's flags. [] when the run fails."""
+    command = [sys.executable, os.path.abspath(__file__), "--probes-only", "--probe-repeats", str(repeats)]
+    if tiny:
+        command.append("--tiny")
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=900,
+                                env={**environ, "POSEDIFF_JAX_CPU_DEVICES": "1"})
+        probes = json.loads(result.stdout.strip().splitlines()[-1])["probes"]
+    except (OSError, subprocess.SubprocessError, ValueError, KeyError, IndexError) as error:
+        log(f"  one-device probes failed ({error}); peak from this process's probes only")
+        return []
+    for probe in probes:
+        log(f"  probe {probe['probe']} {probe['shape']} (1 device): {probe['flops_per_second'] / 1e9:.1f} GFLOP/s")
+    return probes
 
 
 # ------------------------------------------------------------------------------------------------ FLOPs
@@ -261,8 +309,9 @@ def sampler_flops_per_evaluation(prior, guidance: str, hypotheses: int, chunk_si
     evidence = synthetic_evidence(1) if evidence is None else evidence
     counts = {}
     for steps in (2, 4):
+        # One device: XLA's cost analysis of a program split over devices counts one device's share.
         sampler = make_sampler(prior, energy_fn, num_steps=steps, guidance=guidance, chunk_size=chunk_size,
-                               guidance_repeats=1)  # one guided update per step: the unit the table counts
+                               guidance_repeats=1, devices=jax.devices()[:1])  # one guided update per step
         counts[steps] = compiled_flops(lambda key, evidence: sampler.sample_batch(key, evidence, rows),
                                        jax.random.PRNGKey(0), evidence)
     if counts[2] is None or counts[4] is None:
@@ -456,6 +505,9 @@ def run_benchmark(prior, cases: Sequence[tuple[int, int]], steps: Sequence[int],
     info = machine_info(with_torch=baseline == "torch")
     log(f"{info['cpu_model']} ({info['cpu_count']} cores), {info['backend']}, load {info['load_average']}")
     peak = measure_peak_flops(probe_repeats, matmul_shapes, log=log)
+    if jax.default_backend() == "cpu" and jax.device_count() > 1:
+        peak = _peak_of(peak["probes"] + measure_one_device_peak_in_subprocess(
+            probe_repeats, matmul_shapes is not None, ORIGINAL_ENVIRONMENT, log))
     log(f"peak {peak['peak_flops_per_second'] / 1e9:.1f} GFLOP/s ({peak['peak_probe']['probe']} "
         f"{peak['peak_probe']['shape']})")
     configurations = [(frames, hypotheses, num_steps, variant)
@@ -511,16 +563,20 @@ def main(argv=None) -> int:
                         help="'cli': the XLA:CPU flags `posediff` adds for this jaxlib (cli.apply_xla_cpu_defaults), "
                              "so rows show what CLI users get; 'none': XLA's own defaults")
     parser.add_argument("--output", default=None, help="write the JSON results here")
+    parser.add_argument("--probes-only", action="store_true", help=argparse.SUPPRESS)  # one JSON line of probes
     args = parser.parse_args(argv)
     if args.xla_defaults == "cli":  # before the first computation creates the backend
         from posediff_jax.cli import apply_xla_cpu_defaults
 
-        apply_xla_cpu_defaults()
+        apply_xla_cpu_defaults(one_device_per_core=True)  # as `posediff estimate` / `evaluate` run
     matmul_shapes = None
     if args.tiny:
         args.prior, args.grid, args.steps, args.guidance = "tiny", ["1x8"], [2], ["dps"]
         args.large_case, args.repeats, args.probe_repeats = "none", 1, 1
         matmul_shapes = ((128, 128, 128),)
+    if args.probes_only:
+        print(json.dumps(measure_peak_flops(args.probe_repeats, matmul_shapes, log=lambda *_: None)))
+        return 0
     if args.baseline == "torch" and args.torch_threads:
         import torch
 
@@ -540,7 +596,8 @@ def main(argv=None) -> int:
     results["command"] = "python tools/bench_sampler.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     machine = results["machine"]
     print(f"\n{results['date']}: {machine['cpu_model']} ({machine['cpu_count']} cores)"
-          f"{'; ' + '; '.join(machine['gpus']) if machine['gpus'] else ''}; backend {machine['backend']}; "
+          f"{'; ' + '; '.join(machine['gpus']) if machine['gpus'] else ''}; backend {machine['backend']} "
+          f"x {len(machine['devices'])} device(s); "
           f"peak {results['peak']['peak_flops_per_second'] / 1e9:.1f} GFLOP/s; load {machine['load_average']} -> "
           f"{results['load_average_end']}; XLA_FLAGS {machine['xla_flags'] or '(none)'}\n")
     print(format_table(results["rows"]))

@@ -42,13 +42,22 @@ TARGET_ROWS = None
 # forward at B = 256 and 1,024 but 4x longer at B = 4,096 (2-core AMD EPYC).
 DEFAULT_TARGET_ROWS = {"cpu": 256}
 DEFAULT_TARGET_ROWS_OTHER = 2048
+# Rows per device on a CPU split into several devices (the `posediff` command's one single-threaded device per
+# core, cli.py): each device's share of a call. Flat from 256 to 1,024, 512 the best of 2-core A/Bs (two devices,
+# shipped prior, DPS: 8 x 512 x 10 steps 3.34 / 3.16 / 3.23 / 3.43 s at 256 / 512 / 1,024 / 2,048 rows; 1 x 10,000
+# x 5 steps 3.81 / 3.70 / 3.81 s at 256 / 512 / 1,024).
+CPU_TARGET_ROWS_PER_DEVICE = 512
 
 
 def default_target_rows() -> int:
-    """Rows side by side per sequential iteration: `TARGET_ROWS` when set, else the backend's default."""
+    """Rows side by side per sequential iteration (per device): `TARGET_ROWS` when set, else the backend's default
+    (`CPU_TARGET_ROWS_PER_DEVICE` on a CPU with several devices)."""
     if TARGET_ROWS:
         return int(TARGET_ROWS)
-    return DEFAULT_TARGET_ROWS.get(jax.default_backend(), DEFAULT_TARGET_ROWS_OTHER)
+    backend = jax.default_backend()
+    if backend == "cpu" and jax.device_count() > 1:
+        return CPU_TARGET_ROWS_PER_DEVICE
+    return DEFAULT_TARGET_ROWS.get(backend, DEFAULT_TARGET_ROWS_OTHER)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,10 +17,18 @@ everything that decides that computation without tracing it:
 Callers that cannot state an identity (a prior built in memory, a callable scale schedule) do not use the
 cache. Anything unreadable (a truncated file, another JAX's format) is exported again; a read-only or full
 disk only costs the speed-up. A folder keeps the `MAX_STORED` programs used last.
+
+Calling a stored program on a CPU makes jax (0.10) initialise its LAPACK kernels first, which imports SciPy's
+BLAS/LAPACK wrappers (~0.25 s of a warm start) whether or not the program calls LAPACK. The samplers do not (the
+root solve is closed form), so a program whose StableHLO names no `lapack_*` kernel is called without that
+initialisation (`_without_lapack_initialisation`); a program that does name one, or a jax without the hook, is
+called as usual. jax initialises LAPACK itself when it lowers a linear-algebra op later in the process.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import json
 import pathlib
@@ -163,7 +171,11 @@ class ExportCache:
             self._loaded[path] = exported
         else:
             self.hits += 1
-        return exported.call(*leaves)
+        leaves = place_for(exported, leaves)
+        if uses_lapack(exported):
+            return exported.call(*leaves)
+        with _without_lapack_initialisation():
+            return exported.call(*leaves)
 
 
 def call_stored(cache: Optional[ExportCache], name: str, function: Callable, arguments: tuple, static: Any = None):
@@ -189,3 +201,63 @@ def _stable_treedef(arguments) -> str:
         text = describe(argument)
         parts.append(text if text is not None else str(jax.tree.structure(argument)))
     return "; ".join(parts)
+
+
+def place_for(exported, leaves) -> list:
+    """The arguments where a stored program expects them: replicated over a 'data' mesh of its first
+    `nr_devices` devices for a program exported on several (a `shard_map` sampler splits them itself), on the
+    default device for a one-device program (e.g. a summary of hypotheses a sharded sampler returned)."""
+    if exported.nr_devices > 1:
+        mesh = jax.make_mesh((exported.nr_devices,), ("data",), axis_types=(jax.sharding.AxisType.Auto,),
+                             devices=jax.devices()[:exported.nr_devices])
+        return jax.device_put(list(leaves), jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
+    if len(jax.devices()) > 1:
+        device = jax.devices()[0]
+        return [jax.device_put(leaf, device) if isinstance(leaf, jax.Array) and len(leaf.devices()) > 1 else leaf
+                for leaf in leaves]
+    return list(leaves)
+
+
+def uses_lapack(exported) -> bool:
+    """Whether an exported program calls jax's LAPACK kernels (their custom-call targets are `lapack_*`)."""
+    return b"lapack" in bytes(exported.mlir_module_serialized)
+
+
+_SKIP_LAPACK_INITIALISATION = contextvars.ContextVar("posediff_skip_lapack_initialisation", default=False)
+_LAPACK_HOOK_INSTALLED = False
+
+
+def _install_lapack_hook() -> bool:
+    """Wraps jax's per-call backend initialisation of exported programs so `_without_lapack_initialisation` can
+    skip it (module docstring). False where this jax has no such hook (then nothing is skipped)."""
+    global _LAPACK_HOOK_INSTALLED
+    if _LAPACK_HOOK_INSTALLED:
+        return True
+    try:
+        from jax._src.export import _export
+    except ImportError:
+        return False
+    original = getattr(_export, "_ensure_backends_initialized", None)
+    if not callable(original):
+        return False
+
+    def ensure_backends_initialized(platforms):
+        if not _SKIP_LAPACK_INITIALISATION.get():
+            original(platforms)
+
+    _export._ensure_backends_initialized = ensure_backends_initialized
+    _LAPACK_HOOK_INSTALLED = True
+    return True
+
+
+@contextlib.contextmanager
+def _without_lapack_initialisation():
+    """Within: lowering a call of an exported program does not initialise LAPACK (the caller checked it uses none)."""
+    if not _install_lapack_hook():
+        yield
+        return
+    token = _SKIP_LAPACK_INITIALISATION.set(True)
+    try:
+        yield
+    finally:
+        _SKIP_LAPACK_INITIALISATION.reset(token)

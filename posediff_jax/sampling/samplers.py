@@ -7,10 +7,17 @@
 One jitted function per (shape, m); `lax.scan` over the `num_steps` noise levels of `schedule.time_grid`; `vmap`
 over hypotheses (in `chunk_size` chunks, see `chunking.py`) and over frames, in groups of about
 `chunking.default_target_rows()` rows per sequential iteration (`frames_per_iteration`). Hypothesis i of a call
-uses `fold_in(key, i)`: results are deterministic for a key and independent of the chunk size and grouping. With
-several devices, `sample_batch` shards the frames over a 'data' mesh axis when their count divides evenly (one
-vmap over the frames, split over the devices by the partitioner). With an `export_cache` (the CLI's) an unsharded
-call runs the sampler as stored by `jax.export` in an earlier process instead of tracing it (`export_cache.py`).
+uses `fold_in(key, i)`: results are deterministic for a key and independent of the chunk size and grouping.
+
+Several devices (`sampling_mesh`: all of them on a 'data' axis): every call runs as one `shard_map` whose
+per-device code is the single-device sampler above on that device's share: the frames when their count divides
+evenly over the devices, otherwise the hypotheses (device d draws hypotheses `d * ceil(m / D) + i` of every frame,
+so one frame's 200 hypotheses run 100 per device on two). A hypothesis keeps its key whatever the layout, so
+the result equals the single-device one up to float rounding inside batched matmuls (which can move a hypothesis
+that sits on a bilinear cell border or the gradient clip). On a CPU the `posediff` command makes one device per
+core (cli.py), which is faster than one device using every core (docs/benchmarks.md). With an `export_cache`
+(the CLI's) a call runs the sampler as stored by `jax.export` in an earlier process instead of tracing it
+(`export_cache.py`; a program stored on D devices is keyed on D).
 
 Per noise level t -> s the registered update rule (`config.method`, sampling/registry.py) runs with the guided
 denoiser of `guided.py`. With `guidance_repeats = K > 1` the update is repeated K times per level, re-noising
@@ -23,7 +30,7 @@ R adds R re-noise-and-update rounds at the last noise level. Network calls per h
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -118,36 +125,48 @@ class Sampler:
     energy_fn: Optional[Callable]
     config: SamplerConfig
     # Optional `export_cache.ExportCache` whose `identity` names `energy_fn` (name and options): `sample` and
-    # `sample_batch` then run a stored program instead of tracing the sampler again (`sample_batch`: one device
-    # only; the prior must have an identity).
+    # `sample_batch` then run a stored program instead of tracing the sampler again (the prior must have an
+    # identity).
     export_cache: Any = None
+    # The devices to spread a call over (module docstring); None: every device (`jax.devices()`).
+    devices: Optional[Sequence[Any]] = None
 
     def __post_init__(self):
         self.config.validate()
         energy_fn, config = self.energy_fn, self.config
 
-        def single(prior, key, evidence, first_hypothesis, num_hypotheses):
-            return sample_hypotheses(prior, energy_fn, config, key, evidence, num_hypotheses, first_hypothesis)
-
-        def batch(prior, keys, evidence_batch, first_hypothesis, num_hypotheses, group_frames):
+        def batch(prior, keys, evidence_batch, first_hypothesis, num_hypotheses):
+            """One device: frames in groups of about `default_target_rows()` rows (`frames_per_iteration`)."""
             def one_frame(inputs):
                 frame_key, evidence = inputs
                 return sample_hypotheses(prior, energy_fn, config, frame_key, evidence, num_hypotheses,
                                          first_hypothesis)
 
-            if not group_frames:
-                return jax.vmap(one_frame)((keys, evidence_batch))
             frames_per_group = frames_per_iteration(num_hypotheses, config.chunk_size)
             return chunking.chunked_vmap(one_frame, (keys, evidence_batch), frames_per_group, group_size=1)
+
+        def batch_on_devices(prior, keys, evidence_batch, first_hypothesis, num_hypotheses):
+            mesh = sampling_mesh(self.devices)
+            if mesh is None:
+                return batch(prior, keys, evidence_batch, first_hypothesis, num_hypotheses)
+            return _shard_over_mesh(batch, mesh, prior, keys, evidence_batch, first_hypothesis, num_hypotheses)
+
+        def single(prior, key, evidence, first_hypothesis, num_hypotheses):
+            if sampling_mesh(self.devices) is None:
+                return sample_hypotheses(prior, energy_fn, config, key, evidence, num_hypotheses, first_hypothesis)
+            one_frame = jax.tree.map(lambda leaf: leaf[None], evidence)
+            poses, energies = batch_on_devices(prior, key[None], one_frame, first_hypothesis, num_hypotheses)
+            return poses[0], energies[0]
 
         def batch_from_key(prior, key, evidence_batch, first, num_hypotheses):
             first_frame, first_hypothesis = first
             keys = frame_keys(key, jax.tree.leaves(evidence_batch)[0].shape[0], first_frame)
-            return batch(prior, keys, evidence_batch, first_hypothesis, num_hypotheses, True)
+            return batch_on_devices(prior, keys, evidence_batch, first_hypothesis, num_hypotheses)
 
-        self._single = jax.jit(single, static_argnums=4)
-        self._batch = jax.jit(batch, static_argnums=(4, 5))
-        self._batch_from_key = batch_from_key  # traced only inside a stored program (`_call_stored`)
+        self._single = single
+        self._batch_from_key = batch_from_key
+        self._single_jit = jax.jit(single, static_argnums=4)
+        self._batch_jit = jax.jit(batch_from_key, static_argnums=4)
 
     def sample_with_energies(self, key, evidence, num_hypotheses: int, first_hypothesis: int = 0):
         """`([m, 17, 3] mm, [m] final energies)` for one frame (evidence may be None for generation).
@@ -157,7 +176,7 @@ class Sampler:
         _check_hypotheses(num_hypotheses)
         if self._exportable():
             return self._call_stored("sample", self._single, key, evidence, first_hypothesis, num_hypotheses)
-        return self._single(self.prior, key, evidence, jnp.int32(first_hypothesis), int(num_hypotheses))
+        return self._single_jit(self.prior, key, evidence, np.int32(first_hypothesis), int(num_hypotheses))
 
     def sample(self, key, evidence, num_hypotheses: int, first_hypothesis: int = 0):
         """`[m, 17, 3]` mm root-relative hypotheses for one frame."""
@@ -173,22 +192,14 @@ class Sampler:
         leaves = jax.tree.leaves(evidence_batch)
         if not leaves or np.ndim(leaves[0]) == 0:
             raise PoseDiffError("evidence_batch: expected evidence with a leading frames axis")
-        num_frames = leaves[0].shape[0]
-        sharding = frames_sharding(num_frames)
-        # Sharded frames stay one vmap that the partitioner splits over devices; on one device frames run in
-        # groups of about `chunking.default_target_rows()` rows (`frames_per_iteration`).
-        if sharding is None and self._exportable():  # the frame keys are derived inside the stored program
-            return self._call_stored("sample_batch", self._batch_from_key, key, evidence_batch,
-                                     (first_frame, first_hypothesis), num_hypotheses)
-        keys = frame_keys(key, num_frames, first_frame)
-        if sharding is not None:  # keys and evidence split the same way
-            keys, evidence_batch = jax.device_put((keys, evidence_batch), sharding)
-        return self._batch(self.prior, keys, evidence_batch, jnp.int32(first_hypothesis), int(num_hypotheses),
-                           sharding is None)
+        first = (first_frame, first_hypothesis)
+        if self._exportable():  # the frame keys are derived inside the stored program
+            return self._call_stored("sample_batch", self._batch_from_key, key, evidence_batch, first, num_hypotheses)
+        return self._batch_jit(self.prior, key, evidence_batch, jax.tree.map(np.int32, first), int(num_hypotheses))
 
     def _exportable(self) -> bool:
         return (self.export_cache is not None and bool(getattr(self.prior, "identity", ""))
-                and not callable(self.config.scale_schedule))
+                and not callable(self.config.scale_schedule) and self.devices is None)
 
     def _call_stored(self, name: str, function, key, evidence, first, num_hypotheses: int):
         """`function(prior, key, evidence, first, num_hypotheses)` through `export_cache` (what the traced sampler
@@ -233,18 +244,47 @@ def frames_per_iteration(num_hypotheses: int, chunk_size: int) -> int:
     return max(1, chunking.default_target_rows() // rows_per_frame)
 
 
-def frames_sharding(num_frames: int):
-    """The `NamedSharding` of the frames axis over a 'data' mesh of all devices, or None on one device or when
-    `num_frames` does not divide evenly."""
-    devices = jax.devices()
-    if len(devices) < 2 or num_frames % len(devices):
+def sampling_mesh(devices=None):
+    """A 1-D 'data' mesh of `devices` (default: every device), or None for one device (module docstring)."""
+    devices = list(jax.devices() if devices is None else devices)
+    if len(devices) < 2:
         return None
-    mesh = jax.make_mesh((len(devices),), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
-    return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
+    return jax.make_mesh((len(devices),), ("data",), axis_types=(jax.sharding.AxisType.Auto,), devices=devices)
+
+
+def split_over_frames(num_frames: int, num_devices: int) -> bool:
+    """Whether a call's frames (True) or its hypotheses (False) are split over the devices."""
+    return num_frames % num_devices == 0
+
+
+def _shard_over_mesh(batch, mesh, prior, keys, evidence_batch, first_hypothesis, num_hypotheses: int):
+    """`batch(prior, keys [F, ...], evidence [F, ...], first_hypothesis, m) -> ([F, m, 17, 3], [F, m])` run on
+    every device of `mesh` for its share of the frames or, when F does not divide, of the hypotheses."""
+    from jax.sharding import PartitionSpec
+
+    num_devices = mesh.devices.size
+    replicated, split = PartitionSpec(), PartitionSpec("data")
+    if split_over_frames(keys.shape[0], num_devices):
+        def per_device(prior, keys, evidence_batch, first):
+            return batch(prior, keys, evidence_batch, first, num_hypotheses)
+
+        in_specs, out_specs = (replicated, split, split, replicated), (split, split)
+    else:
+        per_device_hypotheses = -(-int(num_hypotheses) // num_devices)
+
+        def per_device(prior, keys, evidence_batch, first):
+            offset = first + jax.lax.axis_index("data").astype(jnp.int32) * per_device_hypotheses
+            return batch(prior, keys, evidence_batch, offset, per_device_hypotheses)
+
+        in_specs = (replicated,) * 4
+        out_specs = (PartitionSpec(None, "data"), PartitionSpec(None, "data"))
+    sharded = jax.shard_map(per_device, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False)
+    poses, energies = sharded(prior, keys, evidence_batch, jnp.asarray(first_hypothesis, jnp.int32))
+    return poses[:, :num_hypotheses], energies[:, :num_hypotheses]
 
 
 def make_sampler(prior, energy_fn=None, config: Optional[SamplerConfig] = None, export_cache=None,
-                 **options) -> Sampler:
+                 devices=None, **options) -> Sampler:
     """A `Sampler` (module docstring). `energy_fn=None` is plain unconditional sampling.
 
     Args:
@@ -252,6 +292,7 @@ def make_sampler(prior, energy_fn=None, config: Optional[SamplerConfig] = None, 
       energy_fn: `energy(pose [17, 3] mm, evidence) -> scalar` or None.
       config: a `SamplerConfig` (default: `SamplerConfig()`, the defaults of sampling/config.py);
       export_cache: optional `export_cache.ExportCache` whose identity names `energy_fn` (the CLI's; see there).
+      devices: the devices a call is spread over (default: all; `jax.devices()[:1]` keeps it on one).
       **options: SamplerConfig fields overriding `config` (e.g. `num_steps=25, guidance='x0'`).
     """
     unknown = sorted(set(options) - set(FIELDS))
@@ -260,4 +301,5 @@ def make_sampler(prior, energy_fn=None, config: Optional[SamplerConfig] = None, 
     config = config if config is not None else SamplerConfig()
     if options:
         config = config.replace(**options)
-    return Sampler(prior=prior, energy_fn=energy_fn, config=config, export_cache=export_cache)
+    return Sampler(prior=prior, energy_fn=energy_fn, config=config, export_cache=export_cache,
+                   devices=None if devices is None else tuple(devices))
