@@ -206,6 +206,8 @@ def test_a_function_jax_export_refuses_still_runs(tmp_path):
 
 SPREAD_SCRIPT = """
 import sys, jax, jax.numpy as jnp, numpy as np
+jax.config.update("jax_compilation_cache_dir", sys.argv[1] + "_xla")  # as the CLI: the second run compiles nothing
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 from posediff_jax import geometry
 from posediff_jax.guidance import heatmap_evidence_from_keypoints, make_heatmap_energy, stack_evidence
 from posediff_jax.prior.gaussian import STANDING_POSE_MM
