@@ -55,7 +55,7 @@ def default_target_rows() -> int:
     if TARGET_ROWS:
         return int(TARGET_ROWS)
     backend = jax.default_backend()
-    if backend == "cpu" and jax.device_count() > 1:
+    if backend == "cpu" and jax.local_device_count() > 1:
         return CPU_TARGET_ROWS_PER_DEVICE
     return DEFAULT_TARGET_ROWS.get(backend, DEFAULT_TARGET_ROWS_OTHER)
 

@@ -62,7 +62,7 @@ def source_fingerprint() -> str:
 def _backend_description() -> list:
     devices = jax.devices()
     return [jax.default_backend(), sorted({device.device_kind for device in devices}), len(devices),
-            bool(jax.config.jax_enable_x64)]
+            jax.local_device_count(), bool(jax.config.jax_enable_x64)]
 
 
 def _dtype(leaf):
@@ -209,10 +209,10 @@ def place_for(exported, leaves) -> list:
     default device for a one-device program (e.g. a summary of hypotheses a sharded sampler returned)."""
     if exported.nr_devices > 1:
         mesh = jax.make_mesh((exported.nr_devices,), ("data",), axis_types=(jax.sharding.AxisType.Auto,),
-                             devices=jax.devices()[:exported.nr_devices])
+                             devices=jax.local_devices()[:exported.nr_devices])
         return jax.device_put(list(leaves), jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
-    if len(jax.devices()) > 1:
-        device = jax.devices()[0]
+    if len(jax.local_devices()) > 1:
+        device = jax.local_devices()[0]
         return [jax.device_put(leaf, device) if isinstance(leaf, jax.Array) and len(leaf.devices()) > 1 else leaf
                 for leaf in leaves]
     return list(leaves)

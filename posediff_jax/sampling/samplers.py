@@ -9,7 +9,7 @@ over hypotheses (in `chunk_size` chunks, see `chunking.py`) and over frames, in 
 `chunking.default_target_rows()` rows per sequential iteration (`frames_per_iteration`). Hypothesis i of a call
 uses `fold_in(key, i)`: results are deterministic for a key and independent of the chunk size and grouping.
 
-Several devices (`sampling_mesh`: all of them on a 'data' axis): every call runs as one `shard_map` whose
+Several devices (`sampling_mesh`: all of this process's devices on a 'data' axis): every call runs as one `shard_map` whose
 per-device code is the single-device sampler above on that device's share: the frames when their count divides
 evenly over the devices, otherwise the hypotheses (device d draws hypotheses `d * ceil(m / D) + i` of every frame,
 so one frame's 200 hypotheses run 100 per device on two). A hypothesis keeps its key whatever the layout, so
@@ -128,7 +128,7 @@ class Sampler:
     # `sample_batch` then run a stored program instead of tracing the sampler again (the prior must have an
     # identity).
     export_cache: Any = None
-    # The devices to spread a call over (module docstring); None: every device (`jax.devices()`).
+    # The devices to spread a call over (module docstring); None: this process's (`jax.local_devices()`).
     devices: Optional[Sequence[Any]] = None
 
     def __post_init__(self):
@@ -245,8 +245,9 @@ def frames_per_iteration(num_hypotheses: int, chunk_size: int) -> int:
 
 
 def sampling_mesh(devices=None):
-    """A 1-D 'data' mesh of `devices` (default: every device), or None for one device (module docstring)."""
-    devices = list(jax.devices() if devices is None else devices)
+    """A 1-D 'data' mesh of `devices` (default: this process's devices: in a multi-process job each process samples
+    its own frames), or None for one device (module docstring)."""
+    devices = list(jax.local_devices() if devices is None else devices)
     if len(devices) < 2:
         return None
     return jax.make_mesh((len(devices),), ("data",), axis_types=(jax.sharding.AxisType.Auto,), devices=devices)
