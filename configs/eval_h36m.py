@@ -12,7 +12,8 @@ the mean-shift mode of the hypotheses:
 
 Expected result (shipped prior, 240 real S9 frames over 15 actions; detections widened by the detector's error,
 `evidence.detector_sigma = 2` heatmap pixels; measured 2026-11-26 on a 2-core AMD EPYC CPU in 12.9 minutes, 9.5
-with one device per core; the same run without the detector sigma took seconds on an H100; per-action tables in docs/results_h36m.md):
+with one device per core; the same run without the detector sigma took seconds on an H100; per-action tables in
+docs/results_h36m.md):
 
     m                      1      10     50     200
     MPJPE P-best (mm)      106.9  73.3   66.4   61.9
