@@ -173,11 +173,12 @@ def _best_time(function: Callable, *arguments, repeats: int) -> float:
 
 
 def _on_every_device(array):
-    """`array` `[D, ...]` split over a 'data' mesh of the D devices (D = 1: left where it is)."""
-    devices = jax.devices()
-    if len(devices) < 2:
+    """`array` `[D, ...]` split over the samplers' 'data' mesh of the D devices (D = 1: left where it is)."""
+    from posediff_jax.sampling.samplers import sampling_mesh
+
+    mesh = sampling_mesh()
+    if mesh is None:
         return array
-    mesh = jax.make_mesh((len(devices),), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
     return jax.device_put(array, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data")))
 
 

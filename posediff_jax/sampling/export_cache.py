@@ -208,8 +208,9 @@ def place_for(exported, leaves) -> list:
     `nr_devices` devices for a program exported on several (a `shard_map` sampler splits them itself), on the
     default device for a one-device program (e.g. a summary of hypotheses a sharded sampler returned)."""
     if exported.nr_devices > 1:
-        mesh = jax.make_mesh((exported.nr_devices,), ("data",), axis_types=(jax.sharding.AxisType.Auto,),
-                             devices=jax.local_devices()[:exported.nr_devices])
+        from posediff_jax.sampling.samplers import sampling_mesh  # the mesh the samplers were exported on
+
+        mesh = sampling_mesh(jax.local_devices()[:exported.nr_devices])
         return jax.device_put(list(leaves), jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
     if len(jax.local_devices()) > 1:
         device = jax.local_devices()[0]

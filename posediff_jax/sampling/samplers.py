@@ -145,23 +145,22 @@ class Sampler:
             frames_per_group = frames_per_iteration(num_hypotheses, config.chunk_size)
             return chunking.chunked_vmap(one_frame, (keys, evidence_batch), frames_per_group, group_size=1)
 
-        def batch_on_devices(prior, keys, evidence_batch, first_hypothesis, num_hypotheses):
+        def single(prior, key, evidence, first_hypothesis, num_hypotheses):
             mesh = sampling_mesh(self.devices)
             if mesh is None:
-                return batch(prior, keys, evidence_batch, first_hypothesis, num_hypotheses)
-            return _shard_over_mesh(batch, mesh, prior, keys, evidence_batch, first_hypothesis, num_hypotheses)
-
-        def single(prior, key, evidence, first_hypothesis, num_hypotheses):
-            if sampling_mesh(self.devices) is None:
                 return sample_hypotheses(prior, energy_fn, config, key, evidence, num_hypotheses, first_hypothesis)
             one_frame = jax.tree.map(lambda leaf: leaf[None], evidence)
-            poses, energies = batch_on_devices(prior, key[None], one_frame, first_hypothesis, num_hypotheses)
+            poses, energies = _shard_over_mesh(batch, mesh, prior, key[None], one_frame, first_hypothesis,
+                                               num_hypotheses)
             return poses[0], energies[0]
 
         def batch_from_key(prior, key, evidence_batch, first, num_hypotheses):
             first_frame, first_hypothesis = first
             keys = frame_keys(key, jax.tree.leaves(evidence_batch)[0].shape[0], first_frame)
-            return batch_on_devices(prior, keys, evidence_batch, first_hypothesis, num_hypotheses)
+            mesh = sampling_mesh(self.devices)
+            if mesh is None:
+                return batch(prior, keys, evidence_batch, first_hypothesis, num_hypotheses)
+            return _shard_over_mesh(batch, mesh, prior, keys, evidence_batch, first_hypothesis, num_hypotheses)
 
         self._single = single
         self._batch_from_key = batch_from_key
