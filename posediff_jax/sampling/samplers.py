@@ -9,14 +9,15 @@ over hypotheses (in `chunk_size` chunks, see `chunking.py`) and over frames, in 
 `chunking.default_target_rows()` rows per sequential iteration (`frames_per_iteration`). Hypothesis i of a call
 uses `fold_in(key, i)`: results are deterministic for a key and independent of the chunk size and grouping.
 
-Several devices (`sampling_mesh`: all of this process's devices on a 'data' axis): every call runs as one `shard_map` whose
-per-device code is the single-device sampler above on that device's share: the frames when their count divides
-evenly over the devices, otherwise the hypotheses (device d draws hypotheses `d * ceil(m / D) + i` of every frame,
-so one frame's 200 hypotheses run 100 per device on two). A hypothesis keeps its key whatever the layout, so
-the result equals the single-device one up to float rounding inside batched matmuls (which can move a hypothesis
-that sits on a bilinear cell border or the gradient clip). On a CPU the `posediff` command makes one device per
-core (cli.py), which is faster than one device using every core (docs/benchmarks.md). With an `export_cache`
-(the CLI's) a call runs the sampler as stored by `jax.export` in an earlier process instead of tracing it
+Several devices (`sampling_mesh`: all of this process's devices on a 'data' axis): every call runs as one
+`shard_map` whose per-device code is the single-device sampler above on that device's share: the frames when
+their count divides evenly over the devices, otherwise the hypotheses (device d draws hypotheses
+`d * ceil(m / D) + i` of every frame, so one frame's 200 hypotheses run 100 per device on two). A hypothesis keeps
+its key whatever the layout, so the result equals the single-device one up to float rounding inside batched
+matmuls (which can move a hypothesis that sits on a bilinear cell border or the gradient clip). On a CPU the
+`posediff` command makes one device per core (cli.py), which is faster than one device using every core
+(docs/benchmarks.md). With an `export_cache` (the CLI's) a call runs the sampler as stored by `jax.export` in an
+earlier process instead of tracing it
 (`export_cache.py`; a program stored on D devices is keyed on D).
 
 Per noise level t -> s the registered update rule (`config.method`, sampling/registry.py) runs with the guided
