@@ -7,6 +7,38 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import pytest  # noqa: E402
 
+# One persistent XLA compilation cache per test run, shared by the xdist workers (the controller creates it before
+# they start and removes it at the end): tests build many samplers with the same tiny prior and settings, each a
+# new `jit` closure that would otherwise compile the same program again (a few seconds each on the CI's cores).
+# Subprocesses get it only where a test passes it on (test_training's `run_python`); commands keep their own
+# caches (the tests choose them).
+TEST_XLA_CACHE_ENV = "POSEDIFF_JAX_TEST_XLA_CACHE"
+
+
+def pytest_configure(config):
+    if not hasattr(config, "workerinput") and TEST_XLA_CACHE_ENV not in os.environ:
+        import tempfile
+
+        os.environ[TEST_XLA_CACHE_ENV] = tempfile.mkdtemp(prefix="posediff_jax_test_xla_")
+        config._posediff_made_cache = os.environ[TEST_XLA_CACHE_ENV]
+    directory = os.environ.get(TEST_XLA_CACHE_ENV)
+    if directory:
+        import jax
+
+        jax.config.update("jax_compilation_cache_dir", directory)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+
+
+def pytest_unconfigure(config):
+    made = getattr(config, "_posediff_made_cache", None)
+    if made:
+        import shutil
+
+        shutil.rmtree(made, ignore_errors=True)
+        os.environ.pop(TEST_XLA_CACHE_ENV, None)
+
+
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DIR = pathlib.Path(os.environ.get("POSEDIFF_SHARED_DIR", REPO_ROOT.parent / "shared"))
 

@@ -23,6 +23,9 @@ TINY = str(REPO / "configs" / "tiny.py")
 def run_python(code: str, devices: int, timeout: int = 300) -> str:
     env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO), JAX_DISABLE_MOST_OPTIMIZATIONS="1",
                XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+    if os.environ.get("POSEDIFF_JAX_TEST_XLA_CACHE"):  # the run's shared XLA cache (conftest.py)
+        env.update(JAX_COMPILATION_CACHE_DIR=os.environ["POSEDIFF_JAX_TEST_XLA_CACHE"],
+                   JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1")
     result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
                             env=env, timeout=timeout, cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
