@@ -71,9 +71,13 @@ def tiny_run(bench, tiny_prior):
     """One small benchmark run shared by the tests below: 2 frames x 4 hypotheses x 2 steps, DPS and x0, with the
     PyTorch baseline interleaved where torch is installed (the CI's test extra leaves it out)."""
     has_torch = importlib.util.find_spec("torch") is not None
-    return bench.run_benchmark(tiny_prior, [(2, 4)], steps=[2], guidance=["dps", "x0"], repeats=1, probe_repeats=1,
-                               matmul_shapes=[(64, 64, 64)], baseline="torch" if has_torch else "none",
-                               log=lambda *_: None)
+    jax.config.update("jax_disable_most_optimizations", True)  # compile time dominates these tiny programs
+    try:
+        return bench.run_benchmark(tiny_prior, [(2, 4)], steps=[2], guidance=["dps", "x0"], repeats=1,
+                                   probe_repeats=1, matmul_shapes=[(64, 64, 64)],
+                                   baseline="torch" if has_torch else "none", log=lambda *_: None)
+    finally:
+        jax.config.update("jax_disable_most_optimizations", False)
 
 
 def test_tiny_grid_rows_table_and_json(bench, tiny_run, tmp_path):
