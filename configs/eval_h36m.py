@@ -11,15 +11,16 @@ the mean-shift mode of the hypotheses:
 `../shared/data/h36m` (`config.data.manual_dir`; Human3.6M licence: academic non-commercial).
 
 Expected result (shipped prior, 240 real S9 frames over 15 actions; detections widened by the detector's error,
-`evidence.detector_sigma = 2` heatmap pixels; measured 2026-11-26 on a 2-core AMD EPYC CPU in 12.9 minutes, 9.5
-with one device per core; the same run without the detector sigma took seconds on an H100; per-action tables in
-docs/results_h36m.md):
+`evidence.detector_sigma = 2` heatmap pixels; measured 2026-11-26 on a 2-core AMD EPYC CPU in 9.5 minutes with one
+CPU device per core, the layout `posediff evaluate` uses there; with one device (`POSEDIFF_JAX_CPU_DEVICES=1`) it
+took 12.9 minutes and gave 73.3 at m = 10 and a 85.8 mm single estimate, float rounding; the same run without the
+detector sigma took seconds on an H100; per-action tables in docs/results_h36m.md):
 
     m                      1      10     50     200
-    MPJPE P-best (mm)      106.9  73.3   66.4   61.9
+    MPJPE P-best (mm)      106.9  73.4   66.4   61.9
     PA-MPJPE P-best (mm)   77.2   56.0   51.3   48.1
     MPJPE J-best (mm)      106.9  54.5   42.9   36.7
-    single estimate (mean-shift) 85.8 mm; diversity 81.0 mm; calibration coverage 0.27 / 0.74 at nominal 0.5 / 0.9
+    single estimate (mean-shift) 84.2 mm; diversity 81.0 mm; calibration coverage 0.27 / 0.74 at nominal 0.5 / 0.9
     (the hypotheses are still over-confident).
 
 With `--set evidence.detector_sigma=0` (detections taken as exact keypoints, the previous default): 105.7 / 75.2 /
