@@ -17,3 +17,21 @@ def to_device(array, dtype=None) -> jax.Array:
     if isinstance(array, jax.Array) and (dtype is None or array.dtype == dtype):
         return array
     return jax.device_put(np.asarray(array, dtype))
+
+
+def on_one_cpu_device(array):
+    """`array`, gathered onto one device when it is a jax.Array spread over several CPU devices; else unchanged.
+
+    For computations that call LAPACK (the SVD of Procrustes alignment): XLA:CPU runs a batched LAPACK call on its
+    intra-op thread pool and waits inside a pool thread for the parts it handed out. With one CPU device per core
+    (the sampling commands' layout, `cli.cpu_device_flags`) a program spread over every device runs one such call
+    per device at once, every pool thread then waits, and nothing runs the parts: the process hangs (seen with
+    PA-MPJPE best-of-1000 over 8 frames). On one device the other pool threads are free.
+    """
+    if not isinstance(array, jax.Array) or not array.is_fully_addressable:
+        return array
+    devices = array.sharding.device_set
+    if len(devices) < 2 or any(device.platform != "cpu" for device in devices):
+        return array
+    # through the host: the copy also drops a mesh-typed (explicit) sharding that a direct device_put keeps
+    return jax.device_put(np.asarray(array), min(devices, key=lambda device: device.id))

@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from posediff_jax.device_arrays import on_one_cpu_device
 from posediff_jax.geometry import procrustes_align
 from posediff_jax.validation import PoseDiffError, check_array
 
@@ -49,6 +50,7 @@ def mpjpe(pred, target):
 def pa_mpjpe(pred, target):
     """MPJPE after similarity Procrustes alignment of `pred` onto `target`: `[...]`."""
     _check_pair(pred, target)
+    pred, target = on_one_cpu_device(pred), on_one_cpu_device(target)  # LAPACK on several CPU devices hangs
     return mpjpe(procrustes_align(jnp.asarray(pred), jnp.asarray(target)), target)
 
 
@@ -139,6 +141,8 @@ def best_of_m(hypotheses, target, metric: str = "mpjpe", mode: str = "pose", num
     k = m if num_hypotheses is None else int(num_hypotheses)
     if not 1 <= k <= m:
         raise PoseDiffError(f"num_hypotheses: expected 1..{m}, got {k}")
+    if metric == "pa_mpjpe":  # its SVD (LAPACK) must not run on several CPU devices at once: on_one_cpu_device
+        hypotheses, target = on_one_cpu_device(hypotheses), on_one_cpu_device(target)
     hypotheses = jnp.asarray(hypotheses, jnp.float32)[:, :k]
     target = jnp.asarray(target, jnp.float32)
     valid = jnp.ones(hypotheses.shape[:2], bool)

@@ -47,3 +47,13 @@ def test_index_evidence_of_every_frame_is_the_evidence_itself():
     np.testing.assert_array_equal(np.asarray(middle.keypoints_2d), np.asarray(evidence.keypoints_2d)[1:2])
     np.testing.assert_array_equal(np.asarray(index_evidence(evidence, 2).keypoints_2d),
                                   np.asarray(evidence.keypoints_2d)[2])
+
+
+def test_one_cpu_device_leaves_host_and_single_device_arrays_alone():
+    from posediff_jax.device_arrays import on_one_cpu_device
+
+    host = np.ones((2, 3), np.float32)
+    assert on_one_cpu_device(host) is host  # NumPy: the caller's jnp.asarray places it
+    single = jax.device_put(host)
+    assert on_one_cpu_device(single) is single
+    # spread over several CPU devices: tests/test_metrics.py (a process with two devices)

@@ -108,3 +108,42 @@ def test_per_action_mean_averages_actions_not_frames():
     result = metrics.per_action_mean([1.0, 3.0, 10.0], ["Walking 1", "Walking", "Eating 2"])
     assert result["Walking"] == 2.0 and result["Eating"] == 10.0 and result["average"] == 6.0
     assert metrics.canonical_action("SittingDown 2") == "SittingDown"
+
+
+PA_ON_TWO_DEVICES = """
+import sys, numpy as np, jax
+from jax.sharding import NamedSharding, PartitionSpec
+from posediff_jax import metrics
+from posediff_jax.sampling.samplers import sampling_mesh
+assert jax.device_count() == 2
+rng = np.random.default_rng(0)
+hypotheses = (rng.normal(size=(8, 1000, 17, 3)) * 100).astype(np.float32)
+target = (rng.normal(size=(8, 17, 3)) * 100).astype(np.float32)
+spread = jax.device_put(hypotheses, NamedSharding(sampling_mesh(), PartitionSpec("data")))  # as the sampler returns
+best = metrics.best_of_m(spread, target, metric="pa_mpjpe", num_hypotheses=[10, 1000])
+aggregate = metrics.pa_mpjpe(spread[:, 0], target)
+np.savez(sys.argv[1], best_10=np.asarray(best[10]), best_1000=np.asarray(best[1000]), aggregate=np.asarray(aggregate),
+         hypotheses=hypotheses, target=target)
+"""
+
+
+def test_pa_mpjpe_of_hypotheses_spread_over_two_cpu_devices_does_not_hang(tmp_path):
+    """PA-MPJPE's batched SVD (LAPACK) on hypotheses spread over the sampling commands' one-device-per-core layout:
+    run on both devices at once it hung for good (each device's SVD waits in a thread of the shared pool for parts
+    no free thread runs); it is computed on one device and equals the one-device result."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, JAX_PLATFORMS="cpu",
+               XLA_FLAGS="--xla_force_host_platform_device_count=2 --xla_cpu_multi_thread_eigen=false")
+    path = tmp_path / "pa.npz"
+    result = subprocess.run([sys.executable, "-c", PA_ON_TWO_DEVICES, str(path)], capture_output=True, text=True,
+                            env=env, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    got = np.load(path)
+    for k in (10, 1000):
+        expected = metrics.best_of_m(got["hypotheses"], got["target"], metric="pa_mpjpe", num_hypotheses=k)
+        np.testing.assert_allclose(got[f"best_{k}"], np.asarray(expected), rtol=1e-4, atol=1e-3)
+    expected = metrics.pa_mpjpe(got["hypotheses"][:, 0], got["target"])
+    np.testing.assert_allclose(got["aggregate"], np.asarray(expected), rtol=1e-4, atol=1e-3)
