@@ -136,13 +136,13 @@ def best_of_m(hypotheses, target, metric: str = "mpjpe", mode: str = "pose", num
     m = np.shape(hypotheses)[1]
     if m == 0:
         raise PoseDiffError("hypotheses: need at least one hypothesis (m = 0)")
+    if metric == "pa_mpjpe":  # its SVD (LAPACK) must not run on several CPU devices at once: on_one_cpu_device
+        hypotheses, target = on_one_cpu_device(hypotheses), on_one_cpu_device(target)  # once for every k below
     if num_hypotheses is not None and not isinstance(num_hypotheses, (int, np.integer)):
         return {int(k): best_of_m(hypotheses, target, metric, mode, int(k), chunk_size) for k in num_hypotheses}
     k = m if num_hypotheses is None else int(num_hypotheses)
     if not 1 <= k <= m:
         raise PoseDiffError(f"num_hypotheses: expected 1..{m}, got {k}")
-    if metric == "pa_mpjpe":  # its SVD (LAPACK) must not run on several CPU devices at once: on_one_cpu_device
-        hypotheses, target = on_one_cpu_device(hypotheses), on_one_cpu_device(target)
     hypotheses = jnp.asarray(hypotheses, jnp.float32)[:, :k]
     target = jnp.asarray(target, jnp.float32)
     valid = jnp.ones(hypotheses.shape[:2], bool)

@@ -56,6 +56,27 @@ def repo_root() -> pathlib.Path:
     return REPO_ROOT
 
 
+@pytest.fixture(scope="session")
+def load_tool(repo_root):
+    """`load_tool(name)`: the script `tools/<name>.py` imported as a module, with `tools/` on `sys.path` while it
+    loads (as when it runs as a script: the tools import one another, e.g. bench_sampler)."""
+    import importlib.util
+    import sys
+
+    def load(name: str):
+        tools = str(repo_root / "tools")
+        sys.path.insert(0, tools)
+        try:
+            spec = importlib.util.spec_from_file_location(name, repo_root / "tools" / f"{name}.py")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        finally:
+            sys.path.remove(tools)
+        return module
+
+    return load
+
+
 @pytest.fixture
 def fast_compile():
     """XLA with most optimisations off for the test: compile time dominates these small programs."""

@@ -1,7 +1,6 @@
 """tools/bench_first_result.py: the frame it times is a real estimate input, the table and JSON it reports, and
 (slow) a whole run of the CLI with and without stored samplers."""
 
-import importlib.util
 import json
 import pathlib
 import sys
@@ -11,16 +10,8 @@ import pytest
 
 
 @pytest.fixture(scope="module")
-def bench(repo_root):
-    sys.path.insert(0, str(repo_root / "tools"))  # the tool imports bench_sampler as the script would
-    try:
-        path = repo_root / "tools" / "bench_first_result.py"
-        spec = importlib.util.spec_from_file_location("bench_first_result", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(repo_root / "tools"))
-    return module
+def bench(load_tool):
+    return load_tool("bench_first_result")
 
 
 def test_example_frame_is_a_keypoint_input_with_the_missing_joint_skipped(bench, tmp_path):

@@ -15,11 +15,8 @@ ROW_KEYS = {"frames", "hypotheses", "steps", "guidance", "seconds", "hyps_per_s"
 
 
 @pytest.fixture(scope="module")
-def bench(repo_root):
-    spec = importlib.util.spec_from_file_location("bench_sampler", repo_root / "tools" / "bench_sampler.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(load_tool):
+    return load_tool("bench_sampler")
 
 
 @pytest.fixture(scope="module")
@@ -120,13 +117,11 @@ def test_torch_baseline_gives_the_same_samples_and_a_speedup(bench, tiny_run):
     assert "JAX speed-up" in bench.format_table(tiny_run["rows"])
 
 
-def test_torch_port_rejects_settings_it_does_not_have(repo_root, tiny_prior):
+def test_torch_port_rejects_settings_it_does_not_have(load_tool, tiny_prior):
     pytest.importorskip("torch")
     from posediff_jax.sampling import make_sampler
 
-    spec = importlib.util.spec_from_file_location("torch_baseline", repo_root / "tools" / "torch_baseline.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_tool("torch_baseline")
     config = make_sampler(tiny_prior, None, num_steps=3, eta=0.5).config
     with pytest.raises(ValueError, match="eta"):
         module.TorchGuidedSampler.from_config(tiny_prior, config)

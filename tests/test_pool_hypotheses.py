@@ -1,6 +1,5 @@
 """tools/pool_hypotheses.py: per-run best-of-m, the pooled best over runs, and runs on other frames refused."""
 
-import importlib.util
 import json
 
 import numpy as np
@@ -8,11 +7,8 @@ import pytest
 
 
 @pytest.fixture(scope="module")
-def pool(repo_root):
-    spec = importlib.util.spec_from_file_location("pool_hypotheses", repo_root / "tools" / "pool_hypotheses.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def pool(load_tool):
+    return load_tool("pool_hypotheses")
 
 
 def write_run(workdir, hypotheses, frame_index, actions, data=None):

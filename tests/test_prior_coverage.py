@@ -1,6 +1,5 @@
 """tools/eval_prior_coverage.py: nearest-of-N distances and the coverage report, on synthetic data."""
 
-import importlib.util
 
 import numpy as np
 import pytest
@@ -9,11 +8,8 @@ from posediff_jax.data.synthetic import synthetic_poses
 
 
 @pytest.fixture(scope="module")
-def coverage(repo_root):
-    spec = importlib.util.spec_from_file_location("eval_prior_coverage", repo_root / "tools" / "eval_prior_coverage.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def coverage(load_tool):
+    return load_tool("eval_prior_coverage")
 
 
 def test_nearest_distances_is_the_mpjpe_to_the_closest_candidate(coverage):

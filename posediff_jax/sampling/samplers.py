@@ -17,8 +17,7 @@ its key whatever the layout, so the result equals the single-device one up to fl
 matmuls (which can move a hypothesis that sits on a bilinear cell border or the gradient clip). On a CPU the
 `posediff` command makes one device per core (cli.py), which is faster than one device using every core
 (docs/benchmarks.md). With an `export_cache` (the CLI's) a call runs the sampler as stored by `jax.export` in an
-earlier process instead of tracing it
-(`export_cache.py`; a program stored on D devices is keyed on D).
+earlier process instead of tracing it (`export_cache.py`; a program stored on D devices is keyed on D).
 
 Per noise level t -> s the registered update rule (`config.method`, sampling/registry.py) runs with the guided
 denoiser of `guided.py`. With `guidance_repeats = K > 1` the update is repeated K times per level, re-noising
