@@ -11,8 +11,8 @@ process per host would on a pod. What this proves:
   1-process run's.
 One 2-process run covers steps 1..k and its 1-process continuation steps k+1..N, which keeps the test to three
 interpreters; a persistent compilation cache shared by them saves compiling the same programs twice.
-Augmentation is off: its random draws depend on the process index (`data/pipeline.py`), so with augmentation the
-two layouts train on differently augmented (equally valid) batches.
+Augmentation is on: its draws are made on the devices for the global batch (`data/device_augment.py`, a
+partitionable PRNG), so they do not depend on how many processes or devices share the batch.
 """
 
 import json
@@ -30,7 +30,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 TINY = str(REPO / "configs" / "tiny.py")
 NUM_STEPS, STOP_AT = 8, 5
 OVERRIDES = [f"training.num_steps={NUM_STEPS}", "training.log_every=1", "training.checkpoint_every=4",
-             "data.augment=False", "data.synthetic_count=400", "eval.num_poses=32", "eval.num_samples=8",
+             "data.synthetic_count=400", "eval.num_poses=32", "eval.num_samples=8",
              "eval.sampler_steps=2"]
 
 

@@ -62,6 +62,9 @@ def default_config() -> ml_collections.ConfigDict:
     config.training.eval_every = 5_000
     config.training.checkpoint_every = 1_000
     config.training.keep_checkpoints = 3
+    # Train steps per compiled call (`lax.scan`); logging, evaluation and checkpoints fall between calls, and a
+    # call also ends at each of their periods, so they happen at the same steps whatever this is.
+    config.training.steps_per_call = 50
     config.training.async_checkpointing = True
     config.training.progress_bar = True
 
@@ -96,6 +99,8 @@ def validate_config(config) -> ml_collections.ConfigDict:
         raise ConfigError(f"config.data.source: expected 'h36m', 'synthetic' or 'npz', got {config.data.source!r}")
     if config.training.global_batch_size < 1 or config.training.num_steps < 1:
         raise ConfigError("config.training: global_batch_size and num_steps must be >= 1")
+    if config.training.steps_per_call < 1:
+        raise ConfigError(f"config.training.steps_per_call: must be >= 1, got {config.training.steps_per_call}")
     return config
 
 

@@ -61,6 +61,11 @@ def batch_sharded(mesh) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec(DATA_AXIS))
 
 
+def step_batch_sharded(mesh) -> NamedSharding:
+    """`[steps, batch, ...]` arrays (several steps' example indices): the batch axis over 'data'."""
+    return NamedSharding(mesh, PartitionSpec(None, DATA_AXIS))
+
+
 def check_global_batch_size(global_batch_size: int) -> int:
     """The global batch must split evenly over devices and processes; returns the per-process batch."""
     from posediff_jax.validation import PoseDiffError

@@ -1,11 +1,16 @@
 """`train_and_evaluate(config, workdir)`: data-parallel training of the unconditional pose prior.
 
-- One 'data' mesh axis over every device of every host (`jax.make_mesh`); the train state is replicated, each
-  batch is a globally sharded array (`jax.make_array_from_process_local_data`), and one `jax.jit` step computes the
-  mean loss over the global batch (XLA inserts the all-reduce). Multi-host: `config.multihost=True` (or
-  JAX_COORDINATOR_ADDRESS set) calls `jax.distributed.initialize()`.
-- Determinism: the batch of step k is `PoseBatchIterator.batch_at(k)` and its noise key `fold_in(seed, k)`, so a
-  run killed and resumed from a checkpoint reaches the same parameters as an uninterrupted one.
+- One 'data' mesh axis over every device of every host (`jax.make_mesh`); the train state is replicated, the
+  training poses (and their up vectors) are resident on every device, and one `jax.jit` call runs
+  `training.steps_per_call` steps under `lax.scan`: each step gathers its examples by index (a globally sharded
+  `[steps, batch]` index array, `jax.make_array_from_process_local_data`), augments them on the device
+  (`data/device_augment.py`) and computes the mean loss over the global batch (XLA inserts the all-reduce). The
+  host sends only indices: no per-step NumPy augmentation or batch copy to wait for. Multi-host:
+  `config.multihost=True` (or JAX_COORDINATOR_ADDRESS set) calls `jax.distributed.initialize()`.
+- Determinism: the examples of step k are `PoseBatchIterator.indices_at(k)` (one global permutation per epoch),
+  their augmentation draws come from `fold_in(augment_key, k)` and the noise from `fold_in(train_key, k)`; the
+  draws are made for the global batch with a partitionable PRNG, so they do not depend on the device or process
+  count, and a run killed and resumed from a checkpoint reaches the same parameters as an uninterrupted one.
 - Orbax `CheckpointManager`: async saves every `checkpoint_every` steps, keep K, a final save on SIGTERM/SIGINT,
   resume from the newest restorable checkpoint on restart (a corrupt newer one is set aside with a warning,
   `checkpoint.restore_latest`), restore onto the current mesh whatever device or process count wrote it.
@@ -26,6 +31,8 @@ import jax.numpy as jnp
 import numpy as np
 import tqdm
 
+from posediff_jax.data.augment import CAMERA_UP, mirror_planes
+from posediff_jax.data.device_augment import augment_poses_on_device
 from posediff_jax.data.pipeline import PoseBatchIterator, cached_normalization_stats, load_pose_data
 from posediff_jax.diffusion.losses import make_denoising_loss
 from posediff_jax.diffusion.schedules import VPSchedule
@@ -70,6 +77,60 @@ def make_train_step(network, optimizer, loss_fn, normalization, ema_decay: float
         return TrainState(step=state.step + 1, params=params, ema_params=ema_params, opt_state=opt_state), loss
 
     return train_step
+
+
+def make_train_steps(network, optimizer, loss_fn, normalization, ema_decay: float, data_config, batch_sharding):
+    """`train_steps(state, poses, up, indices, train_key, augment_key) -> (state, losses [steps])`.
+
+    Runs `steps = indices.shape[0]` train steps under `lax.scan`. `poses` `[N, 17, 3]` and `up` `[N, 3]` are the
+    device-resident training set; `indices` `[steps, global_batch]` int32 the examples of each step. Step k (the
+    state's step counter) augments with `fold_in(augment_key, k)` (when `data_config.augment`) and draws its
+    noise from `fold_in(train_key, k)`, as `make_train_step` with a batch would.
+    """
+    train_step = make_train_step(network, optimizer, loss_fn, normalization, ema_decay)
+
+    def one_step(carry, step_indices):
+        state, poses, up, train_key, augment_key = carry
+        # Each device gathers its slice of the batch from its resident copy (no collective).
+        batch_poses = poses.at[step_indices].get(out_sharding=batch_sharding)
+        if data_config.augment:
+            batch_up = up.at[step_indices].get(out_sharding=batch_sharding)
+            batch_poses = augment_poses_on_device(
+                batch_poses, batch_up, jax.random.fold_in(augment_key, state.step),
+                flip_probability=data_config.flip_probability, max_rotation_degrees=data_config.max_rotation_degrees,
+                rotation_axis=data_config.rotation_axis)
+        state, loss = train_step(state, {"pose": batch_poses}, jax.random.fold_in(train_key, state.step))
+        return (state, poses, up, train_key, augment_key), loss
+
+    def train_steps(state, poses, up, indices, train_key, augment_key):
+        (state, *_), losses = jax.lax.scan(one_step, (state, poses, up, train_key, augment_key), indices)
+        return state, losses
+
+    return train_steps
+
+
+def device_resident(array: np.ndarray, sharding_) -> jax.Array:
+    """A host array replicated on every device of every process (each process holds the same array)."""
+    array = np.ascontiguousarray(array)
+    return jax.make_array_from_callback(array.shape, sharding_, lambda index: array[index])
+
+
+def training_up_vectors(train_up, count: int) -> np.ndarray:
+    """Unit up vectors `[count, 3]` float32 (the camera's -y where the data has none), checked for a mirror plane."""
+    up = np.broadcast_to(CAMERA_UP, (count, 3)) if train_up is None else np.asarray(train_up, np.float64)
+    up = up / np.linalg.norm(up, axis=-1, keepdims=True)
+    mirror_planes(up)  # raises for an up vector along the optical axis (no vertical mirror plane)
+    return up.astype(np.float32)
+
+
+def steps_until_next_event(step: int, end_step: int, steps_per_call: int, every: tuple[int, ...]) -> int:
+    """How many steps the next call runs: at most `steps_per_call`, stopping at `end_step` and at the next
+    multiple of each of `every` (logging, evaluation, checkpoints happen between calls)."""
+    count = min(steps_per_call, end_step - step)
+    for period in every:
+        if period > 0:
+            count = min(count, period - step % period)
+    return max(count, 1)
 
 
 class StopRequest:
@@ -185,14 +246,15 @@ def train_and_evaluate(config, workdir, stop_after_steps: int | None = None) -> 
     elif start_step > 0:
         say(f"{workdir}: resuming from step {start_step} of {training.num_steps}")
 
-    iterator = PoseBatchIterator(
-        train_poses, training.global_batch_size, seed=config.seed, augment=config.data.augment,
-        flip_probability=config.data.flip_probability, max_rotation_degrees=config.data.max_rotation_degrees,
-        up_vectors=train_up, rotation_axis=config.data.rotation_axis,
-    )
-    train_step = jax.jit(
-        make_train_step(network, optimizer, loss_fn, normalization, training.ema_decay),
-        in_shardings=(replicated, sharding.batch_sharded(mesh), replicated),
+    iterator = PoseBatchIterator(train_poses, training.global_batch_size, seed=config.seed, augment=False)
+    batch_sharding = sharding.batch_sharded(mesh)
+    step_sharding = sharding.step_batch_sharded(mesh)
+    resident_poses = device_resident(np.asarray(train_poses, np.float32), replicated)
+    resident_up = device_resident(training_up_vectors(train_up, len(train_poses)), replicated)
+    augment_key = jax.random.fold_in(base_key, 3)  # independent of the three keys split above
+    train_steps = jax.jit(
+        make_train_steps(network, optimizer, loss_fn, normalization, training.ema_decay, config.data, batch_sharding),
+        in_shardings=(replicated, replicated, replicated, step_sharding, replicated, replicated),
         out_shardings=(replicated, replicated),
         donate_argnums=0,
     )
@@ -201,6 +263,7 @@ def train_and_evaluate(config, workdir, stop_after_steps: int | None = None) -> 
     end_step = training.num_steps
     if stop_after_steps is not None:
         end_step = min(end_step, start_step + stop_after_steps)
+    events = (training.log_every, training.eval_every, training.checkpoint_every)
 
     progress = tqdm.tqdm(total=training.num_steps, initial=start_step, desc="train", unit="step",
                          disable=not training.progress_bar or jax.process_index() != 0, dynamic_ncols=True)
@@ -208,16 +271,19 @@ def train_and_evaluate(config, workdir, stop_after_steps: int | None = None) -> 
     with StopRequest() as stop:
         step = start_step
         while step < end_step and not stop.requested:
-            batch = sharding.make_global_batch(iterator.batch_at(step), mesh)
-            state, loss = train_step(state, batch, jax.random.fold_in(train_key, step))
-            step += 1
-            losses.append(loss)
-            window_steps += 1
-            progress.update(1)
+            count = steps_until_next_event(step, end_step, training.steps_per_call, events)
+            local_indices = np.stack([iterator.indices_at(s) for s in range(step, step + count)]).astype(np.int32)
+            indices = jax.make_array_from_process_local_data(step_sharding, local_indices)
+            state, step_losses = train_steps(state, resident_poses, resident_up, indices, train_key, augment_key)
+            step += count
+            losses.append(step_losses)
+            window_steps += count
+            progress.update(count)
             checkpoint.save_state(manager, step, state)
             if step % training.log_every == 0 or step == end_step:
+                step_losses = np.concatenate([np.ravel(x) for x in local_copy(losses)])  # waits for the steps
                 elapsed = time.perf_counter() - window_start
-                mean_loss = float(np.mean(local_copy(losses)))
+                mean_loss = float(np.mean(step_losses))
                 last_metrics = {"loss": mean_loss, "steps_per_second": window_steps / elapsed,
                                 "examples_per_second": window_steps * training.global_batch_size / elapsed}
                 writer.write(step, last_metrics)

@@ -1,0 +1,65 @@
+"""The training augmentation of `augment.py` as a traceable JAX function, run inside the compiled train step.
+
+Same transformation as `augment.augment_poses` (mirror across the vertical plane through the optical axis with
+left/right joints swapped, then a uniform rotation about each pose's world vertical as its camera sees it), with
+the flips and angles drawn from a JAX key instead of a NumPy generator: `augment_poses_from_draws` and
+`augment.augment_poses` agree to float32 rounding for the same flips and angles (tests/test_device_augment.py).
+
+Why on the device: the per-step NumPy augmentation and the host -> device copy of each batch held a GPU at
+~150 steps/s (batch 1024) while the step itself takes a fraction of that time; with the poses resident on the
+devices and the draws made there, a host only sends each step's example indices.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from posediff_jax import skeleton
+from posediff_jax.data.augment import CAMERA_UP
+
+
+def rotation_about_axes(axes, angles):
+    """Rodrigues: unit axes `[n, 3]` and angles `[n]` radians -> rotations `[n, 3, 3]` (right-handed)."""
+    x, y, z = axes[:, 0], axes[:, 1], axes[:, 2]
+    zeros = jnp.zeros_like(x)
+    cross = jnp.stack([jnp.stack([zeros, -z, y], -1), jnp.stack([z, zeros, -x], -1),
+                       jnp.stack([-y, x, zeros], -1)], -2)
+    sin, cos = jnp.sin(angles)[:, None, None], jnp.cos(angles)[:, None, None]
+    return jnp.eye(3) + sin * cross + (1.0 - cos) * (cross @ cross)
+
+
+def augment_poses_from_draws(poses, up, flip, angles):
+    """Mirrors (where `flip`) then rotates poses `[n, 17, 3]` about unit `up` `[n, 3]` by `angles` `[n]` radians.
+
+    The mirror plane contains `up` and the optical axis (normal `normalize((up_y, -up_x, 0))`); an `up` along the
+    optical axis has none, which the training data is checked for before it reaches the device
+    (`augment.mirror_planes`). Returns `[n, 17, 3]` in the dtype of `poses`.
+    """
+    normals = jnp.stack([up[:, 1], -up[:, 0], jnp.zeros_like(up[:, 0])], -1)
+    normals = normals / jnp.maximum(jnp.linalg.norm(normals, axis=-1, keepdims=True), 1e-6)
+    reflections = jnp.eye(3) - 2.0 * normals[:, :, None] * normals[:, None, :]
+    transforms = jnp.where(flip[:, None, None], reflections, jnp.eye(3))
+    poses = jnp.where(flip[:, None, None], poses[:, np.asarray(skeleton.FLIP_PERMUTATION)], poses)
+    transforms = rotation_about_axes(up, angles) @ transforms
+    return jnp.einsum("nkj,nij->nki", poses, transforms.astype(poses.dtype))
+
+
+def augment_poses_on_device(poses, up, key, flip_probability: float = 0.5, max_rotation_degrees: float = 180.0,
+                            rotation_axis: str = "world_vertical"):
+    """Random mirror + rotation of poses `[n, 17, 3]` (mm, camera frame, root at the origin); traceable.
+
+    Args:
+      up: `[n, 3]` unit vectors, the world's up in each pose's camera frame (ignored for 'camera_y').
+      key: the draws' key (the train step folds the step number into the run's augmentation key).
+      flip_probability, max_rotation_degrees, rotation_axis: as `augment.augment_poses`.
+    Returns `[n, 17, 3]`: bone lengths, the root and every joint's height along `up` are kept.
+    """
+    count = poses.shape[0]
+    if rotation_axis == "camera_y":
+        up = jnp.broadcast_to(jnp.asarray(CAMERA_UP), (count, 3))
+    flip_key, angle_key = jax.random.split(key)
+    flip = jax.random.uniform(flip_key, (count,)) < flip_probability
+    angles = jax.random.uniform(angle_key, (count,), minval=-1.0, maxval=1.0) * np.deg2rad(max_rotation_degrees)
+    return augment_poses_from_draws(poses, up.astype(jnp.float32), flip, angles)

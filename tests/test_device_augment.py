@@ -1,0 +1,53 @@
+"""The on-device training augmentation equals the NumPy one for the same draws and keeps what it must keep."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from posediff_jax import skeleton
+from posediff_jax.data.augment import augment_poses
+from posediff_jax.data.device_augment import augment_poses_from_draws, augment_poses_on_device
+from posediff_jax.data.synthetic import synthetic_poses
+
+POSES = synthetic_poses(64, seed=11)
+_tilt = np.random.default_rng(3)
+UP = np.stack([_tilt.normal(0.0, 0.05, 64), -np.ones(64), _tilt.normal(-0.2, 0.05, 64)], -1)
+UP /= np.linalg.norm(UP, axis=-1, keepdims=True)
+
+
+@pytest.mark.parametrize("flip_probability", [0.0, 0.5, 1.0])
+def test_same_draws_give_the_numpy_augmentation(flip_probability):
+    expected = augment_poses(POSES, np.random.default_rng(4), flip_probability=flip_probability, up=UP)
+    draws = np.random.default_rng(4)  # the same generator: the flips are drawn first, then the angles
+    flip = draws.random(len(POSES)) < flip_probability
+    angles = draws.uniform(-1.0, 1.0, len(POSES)) * np.pi
+    got = augment_poses_from_draws(jnp.asarray(POSES), jnp.asarray(UP, jnp.float32), jnp.asarray(flip),
+                                   jnp.asarray(angles, jnp.float32))
+    np.testing.assert_allclose(np.asarray(got), expected, atol=2e-3)  # float32 rounding of ~1000 mm coordinates
+    assert not np.allclose(np.asarray(got), POSES, atol=1.0)
+
+
+def test_keeps_bones_root_and_heights_and_is_a_function_of_the_key():
+    augment = jax.jit(lambda poses, up, key: augment_poses_on_device(poses, up, key))
+    key = jax.random.PRNGKey(0)
+    first = np.asarray(augment(POSES, UP.astype(np.float32), key))
+    np.testing.assert_array_equal(first, np.asarray(augment(POSES, UP.astype(np.float32), key)))
+    other = np.asarray(augment(POSES, UP.astype(np.float32), jax.random.PRNGKey(1)))
+    assert not np.allclose(first, other, atol=1.0)
+    np.testing.assert_allclose(skeleton.bone_lengths(first), skeleton.bone_lengths(POSES), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(first[:, 0], 0.0, atol=1e-3)
+    # A mirror swaps left and right joints, so heights are compared as a set per pose; sorted they must agree.
+    heights_before = np.sort(np.einsum("njk,nk->nj", POSES, UP), axis=-1)
+    heights_after = np.sort(np.einsum("njk,nk->nj", first, UP), axis=-1)
+    np.testing.assert_allclose(heights_after, heights_before, atol=1e-2)
+
+
+def test_camera_y_ignores_the_up_vectors_and_stands_bodies_upright():
+    key = jax.random.PRNGKey(2)
+    camera_y = np.asarray(augment_poses_on_device(POSES, UP.astype(np.float32), key, rotation_axis="camera_y"))
+    # Rotations about the camera's y keep each joint's y (the mirror is a plain x flip with joints swapped).
+    np.testing.assert_allclose(np.sort(camera_y[..., 1], -1), np.sort(POSES[..., 1], -1), atol=1e-2)
+    # ... where rotations about the tilted world vertical do not.
+    vertical = np.asarray(augment_poses_on_device(POSES, UP.astype(np.float32), key))
+    assert np.abs(np.sort(vertical[..., 1], -1) - np.sort(POSES[..., 1], -1)).max() > 10.0
