@@ -4,7 +4,7 @@
     posediff train --config configs/tiny.py:steps=40 --workdir /tmp/tiny40     # the optional arg: step count
 
 Expected result: a plumbing check, not a usable prior: the loss stays near 1.0 (0.98-1.00; 20 steps teach a
-zero-initialised epsilon head little), checkpoints at steps 1, 10 and 20, an evaluation line at step 20
+zero-initialised epsilon head little), checkpoints at steps 5, 10 and 20, an evaluation line at step 20
 (held-out loss ~0.99; bone lengths of samples hundreds of mm off), and an export in /tmp/tiny/export. Running
 the same command again resumes at step 20 and does nothing more.
 """

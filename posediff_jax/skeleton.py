@@ -50,6 +50,14 @@ PARENTS = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15)
 BONES = tuple((child, parent) for child, parent in enumerate(PARENTS) if parent >= 0)
 BONE_NAMES = tuple(f"{JOINT_NAMES[parent]}-{JOINT_NAMES[child]}" for child, parent in BONES)
 
+# Bones grouped by body part, left and right together (each bone named by its child joint): what differs between
+# people's proportions (training augmentation `data.device_augment.rescale_bone_groups`). The neck/nose -> head
+# bone is left out: Human3.6M's skeleton gives it the same length (115 mm) for every subject.
+BONE_GROUPS = {
+    "hip_width": (1, 4), "thigh": (2, 5), "shin": (3, 6), "lower_spine": (7,), "upper_spine": (8,), "neck": (9,),
+    "shoulder_width": (11, 14), "upper_arm": (12, 15), "forearm": (13, 16),
+}
+
 LEFT_JOINTS = (4, 5, 6, 11, 12, 13)
 RIGHT_JOINTS = (1, 2, 3, 14, 15, 16)
 # FLIP_PERMUTATION[j] is the joint that lands on j after a left/right mirror.

@@ -51,3 +51,32 @@ def test_camera_y_ignores_the_up_vectors_and_stands_bodies_upright():
     # ... where rotations about the tilted world vertical do not.
     vertical = np.asarray(augment_poses_on_device(POSES, UP.astype(np.float32), key))
     assert np.abs(np.sort(vertical[..., 1], -1) - np.sort(POSES[..., 1], -1)).max() > 10.0
+
+
+def test_bone_groups_scale_their_bones_and_keep_directions():
+    from posediff_jax.data.device_augment import rescale_bone_groups
+
+    groups = list(skeleton.BONE_GROUPS)
+    factors = np.ones((len(POSES), len(groups)), np.float32)
+    factors[:, groups.index("thigh")] = 1.2
+    factors[:, groups.index("shoulder_width")] = 0.9
+    scaled = np.asarray(rescale_bone_groups(jnp.asarray(POSES), jnp.asarray(factors)))
+    expected = np.ones(len(skeleton.BONES))
+    for child in skeleton.BONE_GROUPS["thigh"]:
+        expected[skeleton.BONES.index((child, skeleton.PARENTS[child]))] = 1.2
+    for child in skeleton.BONE_GROUPS["shoulder_width"]:
+        expected[skeleton.BONES.index((child, skeleton.PARENTS[child]))] = 0.9
+    np.testing.assert_allclose(skeleton.bone_lengths(scaled) / skeleton.bone_lengths(POSES), expected[None].repeat(
+        len(POSES), 0), rtol=1e-4)
+    direction = lambda poses: np.stack([poses[:, c] - poses[:, p] for c, p in skeleton.BONES], 1)
+    unit = lambda v: v / np.linalg.norm(v, axis=-1, keepdims=True)
+    np.testing.assert_allclose(unit(direction(scaled)), unit(direction(POSES)), atol=1e-5)
+    np.testing.assert_allclose(scaled[:, 0], POSES[:, 0])
+    # Through the augmentation: sigma 0.1 spreads the bone lengths by about that much in log, head bone excepted.
+    key = jax.random.PRNGKey(7)
+    plain = np.asarray(augment_poses_on_device(POSES, UP.astype(np.float32), key))
+    rescaled = np.asarray(augment_poses_on_device(POSES, UP.astype(np.float32), key, bone_scale_sigma=0.1))
+    ratio = skeleton.bone_lengths(rescaled) / skeleton.bone_lengths(plain)
+    assert 0.02 < np.std(np.log(ratio)) < 0.2
+    head = skeleton.BONES.index((10, 9))
+    np.testing.assert_allclose(ratio[:, head], 1.0, rtol=1e-4)  # the neck -> head bone is in no group

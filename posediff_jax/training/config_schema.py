@@ -48,6 +48,9 @@ def default_config() -> ml_collections.ConfigDict:
     # 'world_vertical': rotate/mirror about each pose's world up as its camera sees it (keeps the camera's
     # elevation); 'camera_y': about the camera's y axis (the old augmentation, removes the elevation).
     config.data.rotation_axis = "world_vertical"
+    # > 0: each bone group (skeleton.BONE_GROUPS, left and right together) scaled by exp(sigma * N(0, 1)) per
+    # example, other people's proportions than the training subjects' (0 = off).
+    config.data.bone_scale_sigma = 0.0
     config.data.poses_file = ""  # source 'npz': a pose file from tools/make_pose_file.py
 
     config.training = ml_collections.ConfigDict()

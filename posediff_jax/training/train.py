@@ -98,7 +98,7 @@ def make_train_steps(network, optimizer, loss_fn, normalization, ema_decay: floa
             batch_poses = augment_poses_on_device(
                 batch_poses, batch_up, jax.random.fold_in(augment_key, state.step),
                 flip_probability=data_config.flip_probability, max_rotation_degrees=data_config.max_rotation_degrees,
-                rotation_axis=data_config.rotation_axis)
+                rotation_axis=data_config.rotation_axis, bone_scale_sigma=data_config.bone_scale_sigma)
         state, loss = train_step(state, {"pose": batch_poses}, jax.random.fold_in(train_key, state.step))
         return (state, poses, up, train_key, augment_key), loss
 
