@@ -20,13 +20,16 @@ the cameras when read) and train from it:
         --config.data.source=npz --config.data.poses_file=runs/h36m_train_poses.npz
 
 Residual MLP width 512 x 4 blocks (3.5 M parameters), epsilon prediction, cosine VP schedule, continuous time,
-batch 1024, 27,000 AdamW steps (peak lr 1e-3, cosine decay). Measured for the shipped prior (one H100, 3.3 min
-at ~150k examples/s, the pipeline's NumPy augmentation being the limit; a 2-core CPU would need hours):
+batch 1024, 27,000 AdamW steps (peak lr 1e-3, cosine decay). Time: ~24 s of steps on one H100 with the poses
+resident on the device (1.16 M examples/s; the shipped prior took 3.3 min with the host pipeline it was trained
+with; a 2-core CPU needs hours). Measured for the shipped prior:
 final training loss 0.171; held-out S9 denoising loss 0.269 (4096 poses, the run's evaluation); 1,024
 unconditional DDPM samples (50 steps): per-bone mean |length - data mean| 8.9 mm (the data's own across
 subjects: 7.7 mm), mean bone lengths within 2.3 mm, left/right asymmetry 5.5 mm (data: 0). The same recipe with
 batch 256 / 20,000 steps: training loss 0.190, held-out 0.248, 11.7 / 4.1 / 11.1 mm, and worse coverage and
-MPJPE (README, "The shipped prior").
+MPJPE (README, "The shipped prior"). Longer runs (46k / 138k steps), batch 4096 and bone-proportion augmentation
+(`--config.data.bone_scale_sigma`) were measured and do not improve best-of-m on detections
+(docs/results_h36m.md).
 """
 
 from posediff_jax.training.config_schema import default_config

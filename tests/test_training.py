@@ -221,3 +221,27 @@ def test_distributed_arguments_come_from_the_environment():
         "num_processes": 4, "process_id": 2}
     with pytest.raises(PoseDiffError, match="JAX_PROCESS_ID: expected an integer"):
         sharding.distributed_arguments({"JAX_PROCESS_ID": "first"})
+
+
+def test_steps_per_call_changes_nothing_but_speed(tmp_path, fast_compile):
+    """One step per compiled call and several (`lax.scan`) train on the same examples, augmentation and noise."""
+    from posediff_jax.training.train import steps_until_next_event
+
+    results = {}
+    for steps_per_call in (1, 4):
+        workdir = tmp_path / f"per_call_{steps_per_call}"
+        config = load_config(TINY, ["training.num_steps=9", f"training.steps_per_call={steps_per_call}",
+                                    "eval.num_samples=8", "eval.sampler_steps=2"])
+        train_and_evaluate(config, workdir)
+        records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+        results[steps_per_call] = ({r["step"]: r["loss"] for r in records if "loss" in r},
+                                   flat_params(prior_lib.load_prior(workdir / "export").params))
+    (losses_one, params_one), (losses_four, params_four) = results[1], results[4]
+    assert sorted(losses_one) == sorted(losses_four) == [5, 9]  # log_every 5 and the last step
+    np.testing.assert_allclose([losses_four[s] for s in (5, 9)], [losses_one[s] for s in (5, 9)], rtol=1e-6)
+    np.testing.assert_allclose(params_four, params_one, rtol=1e-5, atol=1e-7)
+    # Calls end at every logging / evaluation / checkpoint step and at the end.
+    assert steps_until_next_event(0, 9, 4, (5, 20, 10)) == 4
+    assert steps_until_next_event(4, 9, 4, (5, 20, 10)) == 1
+    assert steps_until_next_event(5, 9, 50, (5, 20, 10)) == 4
+    assert steps_until_next_event(8, 100, 50, (5, 20, 3)) == 1

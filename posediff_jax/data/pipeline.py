@@ -10,9 +10,10 @@ Sources of training poses: Human3.6M's `data_3d_h36m.npz` (`load_training_poses`
 the four cameras when read; `config.data.source='npz'`, `config.data.poses_file`) that carries the training
 set to a machine without the dataset folder.
 
-`PoseBatchIterator.batch_at(step)` is a pure function of (seed, step, process index): a resumed run sees
-exactly the batches an uninterrupted run would have seen, and processes read disjoint slices of the same
-global permutation.
+`PoseBatchIterator.indices_at(step)` is a pure function of (seed, step, process index): a resumed run sees
+exactly the examples an uninterrupted run would have seen, and processes read disjoint slices of the same
+global permutation. Training sends only these indices to the devices and augments there
+(`data/device_augment.py`); `batch_at(step)` (the examples, augmented with NumPy) serves tools and tests.
 """
 
 from __future__ import annotations
