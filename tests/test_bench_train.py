@@ -1,4 +1,5 @@
-"""tools/bench_train.py: a one-device run of the real sharded training step records the machine and a row."""
+"""tools/bench_train.py: a one-device run of training's loop and of the host loop it replaced records the machine
+and a row for each."""
 
 import json
 import pathlib
@@ -12,12 +13,17 @@ def test_bench_train_records_machine_and_rows(tmp_path):
     output = tmp_path / "bench_train.json"
     result = subprocess.run(
         [sys.executable, str(REPO / "tools" / "bench_train.py"), "--devices", "1", "--steps", "2",
-         "--global-batch-size", "16", "--width", "32", "--depth", "1", "--output", str(output)],
+         "--global-batch-size", "16", "--width", "32", "--depth", "1", "--steps-per-call", "2",
+         "--output", str(output)],
         capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     record = json.loads(output.read_text())
     assert record["machine"]["cpu_model"] and record["machine"]["cpu_count"] >= 1
     assert record["machine"]["versions"]["jax"] and record["date"] and "--devices 1" in record["command"]
     assert len(record["load_average_end"]) == 3
-    (row,) = record["rows"]
-    assert row["devices"] == 1 and row["global_batch_size"] == 16 and row["examples_per_second"] > 0
+    host, device = record["rows"]
+    assert (host["pipeline"], host["steps_per_call"]) == ("host", 1)
+    assert (device["pipeline"], device["steps_per_call"]) == ("device", 2)
+    for row in (host, device):
+        assert row["devices"] == 1 and row["global_batch_size"] == 16 and row["examples_per_second"] > 0
+        assert row["steps"] == 2  # whole calls
