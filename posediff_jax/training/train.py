@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 import tqdm
 
-from posediff_jax.data.augment import CAMERA_UP, mirror_planes
+from posediff_jax.data.augment import check_up_vectors, mirror_planes
 from posediff_jax.data.device_augment import augment_poses_on_device
 from posediff_jax.data.pipeline import PoseBatchIterator, cached_normalization_stats, load_pose_data
 from posediff_jax.diffusion.losses import make_denoising_loss
@@ -89,37 +89,35 @@ def make_train_steps(network, optimizer, loss_fn, normalization, ema_decay: floa
     """
     train_step = make_train_step(network, optimizer, loss_fn, normalization, ema_decay)
 
-    def one_step(carry, step_indices):
-        state, poses, up, train_key, augment_key = carry
-        # Each device gathers its slice of the batch from its resident copy (no collective).
-        batch_poses = poses.at[step_indices].get(out_sharding=batch_sharding)
-        if data_config.augment:
-            batch_up = up.at[step_indices].get(out_sharding=batch_sharding)
-            batch_poses = augment_poses_on_device(
-                batch_poses, batch_up, jax.random.fold_in(augment_key, state.step),
-                flip_probability=data_config.flip_probability, max_rotation_degrees=data_config.max_rotation_degrees,
-                rotation_axis=data_config.rotation_axis, bone_scale_sigma=data_config.bone_scale_sigma)
-        state, loss = train_step(state, {"pose": batch_poses}, jax.random.fold_in(train_key, state.step))
-        return (state, poses, up, train_key, augment_key), loss
-
     def train_steps(state, poses, up, indices, train_key, augment_key):
-        (state, *_), losses = jax.lax.scan(one_step, (state, poses, up, train_key, augment_key), indices)
-        return state, losses
+        def one_step(state, step_indices):
+            # Each device gathers its slice of the batch from its resident copy (no collective).
+            batch_poses = poses.at[step_indices].get(out_sharding=batch_sharding)
+            if data_config.augment:
+                batch_up = up.at[step_indices].get(out_sharding=batch_sharding)
+                batch_poses = augment_poses_on_device(
+                    batch_poses, batch_up, jax.random.fold_in(augment_key, state.step),
+                    flip_probability=data_config.flip_probability,
+                    max_rotation_degrees=data_config.max_rotation_degrees, rotation_axis=data_config.rotation_axis,
+                    bone_scale_sigma=data_config.bone_scale_sigma)
+            return train_step(state, {"pose": batch_poses}, jax.random.fold_in(train_key, state.step))
+
+        return jax.lax.scan(one_step, state, indices)
 
     return train_steps
 
 
-def device_resident(array: np.ndarray, sharding_) -> jax.Array:
+def device_resident(array: np.ndarray, replicated_sharding) -> jax.Array:
     """A host array replicated on every device of every process (each process holds the same array)."""
     array = np.ascontiguousarray(array)
-    return jax.make_array_from_callback(array.shape, sharding_, lambda index: array[index])
+    return jax.make_array_from_callback(array.shape, replicated_sharding, lambda index: array[index])
 
 
 def training_up_vectors(train_up, count: int) -> np.ndarray:
-    """Unit up vectors `[count, 3]` float32 (the camera's -y where the data has none), checked for a mirror plane."""
-    up = np.broadcast_to(CAMERA_UP, (count, 3)) if train_up is None else np.asarray(train_up, np.float64)
-    up = up / np.linalg.norm(up, axis=-1, keepdims=True)
-    mirror_planes(up)  # raises for an up vector along the optical axis (no vertical mirror plane)
+    """Unit up vectors `[count, 3]` float32 (the camera's -y where the data has none); raises for a wrong shape, a
+    non-finite or zero vector, or one along the optical axis (no vertical mirror plane)."""
+    up = check_up_vectors(train_up, count)
+    mirror_planes(up)
     return up.astype(np.float32)
 
 
@@ -281,9 +279,9 @@ def train_and_evaluate(config, workdir, stop_after_steps: int | None = None) -> 
             progress.update(count)
             checkpoint.save_state(manager, step, state)
             if step % training.log_every == 0 or step == end_step:
-                step_losses = np.concatenate([np.ravel(x) for x in local_copy(losses)])  # waits for the steps
+                window_losses = np.concatenate([np.ravel(x) for x in local_copy(losses)])  # waits for the steps
                 elapsed = time.perf_counter() - window_start
-                mean_loss = float(np.mean(step_losses))
+                mean_loss = float(np.mean(window_losses))
                 last_metrics = {"loss": mean_loss, "steps_per_second": window_steps / elapsed,
                                 "examples_per_second": window_steps * training.global_batch_size / elapsed}
                 writer.write(step, last_metrics)
