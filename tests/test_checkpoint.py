@@ -135,26 +135,7 @@ def _corrupt(step_dir, how: str) -> None:
         (item / "manifest.ocdbt").unlink()
 
 
-# Orbax leaves the reads of a failed restore as never-awaited coroutines; Python reports them when they are
-# collected (an unraisable-exception warning per array, up to 50 in one run), which is noise, not a failure here;
-# `collect_failed_reads` collects them before the test ends, so the filter below applies to them.
-
-
-@pytest.fixture
-def collect_failed_reads():
-    import gc
-
-    yield
-    gc.collect()
-
-
-def ORBAX_FAILED_READS(test):
-    test = pytest.mark.usefixtures("collect_failed_reads")(test)
-    return pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")(
-        pytest.mark.filterwarnings("ignore:coroutine .* was never awaited:RuntimeWarning")(test))
-
-
-@ORBAX_FAILED_READS
+@pytest.mark.orbax_failed_reads  # (conftest.py)
 @pytest.mark.parametrize("how", ["data_bytes", "junk_metadata", "deleted_file"])
 def test_corrupt_latest_checkpoint_falls_back_to_the_newest_good_one(tmp_path, tiny_setup, how):
     _, description, state = tiny_setup
@@ -211,7 +192,7 @@ def test_no_restorable_checkpoint_is_one_clear_error_and_moves_nothing(tmp_path,
     assert sorted(p.name for p in (tmp_path / checkpoint.CHECKPOINT_DIR).iterdir()) == ["1", "2"]
 
 
-@ORBAX_FAILED_READS
+@pytest.mark.orbax_failed_reads  # (conftest.py)
 def test_a_target_no_step_fits_is_an_error_not_corruption(tmp_path, tiny_setup):
     """Intact checkpoints restored onto another model's state: every step fails, so none is set aside."""
     config, _, state = tiny_setup
