@@ -149,6 +149,10 @@ def test_unknown_config_keys_and_bad_overrides_are_errors(tmp_path):
     assert isinstance(config.training.learning_rate, float)
     with pytest.raises(ConfigError, match="config file"):
         load_config(str(tmp_path / "missing.py"))
+    with pytest.raises(ConfigError, match="steps_per_call: must be >= 1, got 0"):
+        load_config(TINY, ["training.steps_per_call=0"])
+    with pytest.raises(ConfigError, match="bone_scale_sigma"):
+        load_config(TINY, ["data.bone_scale_sigma=-0.1"])
 
 
 def test_missing_data_dir_is_a_clear_error(tmp_path):

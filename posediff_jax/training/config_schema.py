@@ -104,6 +104,8 @@ def validate_config(config) -> ml_collections.ConfigDict:
         raise ConfigError("config.training: global_batch_size and num_steps must be >= 1")
     if config.training.steps_per_call < 1:
         raise ConfigError(f"config.training.steps_per_call: must be >= 1, got {config.training.steps_per_call}")
+    if not 0.0 <= config.data.bone_scale_sigma < 1.0:
+        raise ConfigError(f"config.data.bone_scale_sigma: must be in [0, 1) (0 = off), got {config.data.bone_scale_sigma}")
     return config
 
 
