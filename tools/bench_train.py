@@ -30,10 +30,11 @@ from bench_sampler import cpu_model, gpu_description, load_average, versions  # 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 WORKER = """
-import json, time, jax, numpy as np
+import json, time, jax
 from posediff_jax.training.config_schema import default_config
 from posediff_jax.training import sharding, train_state
-from posediff_jax.training.train import device_resident, make_train_step, make_train_steps, training_up_vectors
+from posediff_jax.training.train import (device_resident, make_train_step, make_train_steps, step_indices,
+                                         training_up_vectors)
 from posediff_jax.data.synthetic import synthetic_poses
 from posediff_jax.diffusion.losses import make_denoising_loss
 from posediff_jax.diffusion.schedules import VPSchedule
@@ -69,8 +70,7 @@ else:  # what training.train does: poses on the devices, steps_per_call steps pe
     def run(first, count):
         global state
         for call_start in range(first, first + count, steps_per_call):
-            indices = np.stack([iterator.indices_at(i) for i in range(call_start, call_start + steps_per_call)])
-            indices = jax.make_array_from_process_local_data(sharding.step_batch_sharded(mesh), indices.astype(np.int32))
+            indices = step_indices(iterator, call_start, steps_per_call, sharding.step_batch_sharded(mesh))
             state, losses = steps_fn(state, resident, up, indices, key, jax.random.fold_in(key, 2))
         return losses
 start = time.perf_counter()

@@ -26,16 +26,24 @@ ROTATION_AXES = ("world_vertical", "camera_y")
 CAMERA_UP = np.array([0.0, -1.0, 0.0], np.float32)
 
 
-def rotation_about_axes(axes: np.ndarray, angles: np.ndarray) -> np.ndarray:
-    """Rodrigues: unit axes `[n, 3]` and angles `[n]` radians -> rotations `[n, 3, 3]` (right-handed)."""
-    axes = np.asarray(axes, np.float64)
-    angles = np.asarray(angles, np.float64)
+def rotation_about_axes(axes, angles, xp=np):
+    """Rodrigues: unit axes `[n, 3]` and angles `[n]` radians -> rotations `[n, 3, 3]` (right-handed).
+
+    `xp`: the array module, NumPy (float64, here) or `jax.numpy` (traced, in `device_augment.py`).
+    """
+    if xp is np:
+        axes, angles = np.asarray(axes, np.float64), np.asarray(angles, np.float64)
     x, y, z = axes[:, 0], axes[:, 1], axes[:, 2]
-    zeros = np.zeros_like(x)
-    cross = np.stack([np.stack([zeros, -z, y], -1), np.stack([z, zeros, -x], -1),
-                      np.stack([-y, x, zeros], -1)], -2)
-    sin, cos = np.sin(angles)[:, None, None], np.cos(angles)[:, None, None]
-    return np.eye(3) + sin * cross + (1.0 - cos) * (cross @ cross)
+    zeros = xp.zeros_like(x)
+    cross = xp.stack([xp.stack([zeros, -z, y], -1), xp.stack([z, zeros, -x], -1),
+                      xp.stack([-y, x, zeros], -1)], -2)
+    sin, cos = xp.sin(angles)[:, None, None], xp.cos(angles)[:, None, None]
+    return xp.eye(3) + sin * cross + (1.0 - cos) * (cross @ cross)
+
+
+def reflections_across(normals, xp=np):
+    """Reflections `[n, 3, 3]` across the planes with unit normals `[n, 3]`: `I - 2 n n^T`."""
+    return xp.eye(3) - 2.0 * normals[:, :, None] * normals[:, None, :]
 
 
 def mirror_planes(up: np.ndarray) -> np.ndarray:
@@ -73,7 +81,7 @@ def mirror_poses(poses: np.ndarray, up=None) -> np.ndarray:
     """
     poses = np.asarray(poses)
     normals = mirror_planes(check_up_vectors(up, len(poses)))
-    reflections = np.eye(3) - 2.0 * normals[:, :, None] * normals[:, None, :]  # [n, 3, 3]
+    reflections = reflections_across(normals)  # [n, 3, 3]
     mirrored = np.einsum("nij,nkj->nki", reflections, poses[:, skeleton.FLIP_PERMUTATION].astype(np.float64))
     return mirrored.astype(np.float32)
 
@@ -104,7 +112,7 @@ def augment_poses(poses: np.ndarray, rng: np.random.Generator, flip_probability:
     transforms = np.broadcast_to(np.eye(3), (count, 3, 3)).copy()  # [n, 3, 3] applied as x -> T x
     if np.any(flip):
         normals = mirror_planes(up[flip])
-        transforms[flip] = np.eye(3) - 2.0 * normals[:, :, None] * normals[:, None, :]
+        transforms[flip] = reflections_across(normals)
         poses = np.where(flip[:, None, None], poses[:, skeleton.FLIP_PERMUTATION], poses)
     if max_rotation_degrees > 0:
         angles = rng.uniform(-1.0, 1.0, count) * np.deg2rad(max_rotation_degrees)

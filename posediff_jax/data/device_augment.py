@@ -4,6 +4,7 @@ Same transformation as `augment.augment_poses` (mirror across the vertical plane
 left/right joints swapped, then a uniform rotation about each pose's world vertical as its camera sees it), with
 the flips and angles drawn from a JAX key instead of a NumPy generator: `augment_poses_from_draws` and
 `augment.augment_poses` agree to float32 rounding for the same flips and angles (tests/test_device_augment.py).
+The rotations and reflections are `augment.py`'s own functions, given `jax.numpy` as their array module.
 
 Why on the device: the per-step NumPy augmentation and the host -> device copy of each batch held a GPU at
 ~150 steps/s (batch 1024) while the step itself takes a fraction of that time; with the poses resident on the
@@ -17,17 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from posediff_jax import skeleton
-from posediff_jax.data.augment import CAMERA_UP
-
-
-def rotation_about_axes(axes, angles):
-    """Rodrigues: unit axes `[n, 3]` and angles `[n]` radians -> rotations `[n, 3, 3]` (right-handed)."""
-    x, y, z = axes[:, 0], axes[:, 1], axes[:, 2]
-    zeros = jnp.zeros_like(x)
-    cross = jnp.stack([jnp.stack([zeros, -z, y], -1), jnp.stack([z, zeros, -x], -1),
-                       jnp.stack([-y, x, zeros], -1)], -2)
-    sin, cos = jnp.sin(angles)[:, None, None], jnp.cos(angles)[:, None, None]
-    return jnp.eye(3) + sin * cross + (1.0 - cos) * (cross @ cross)
+from posediff_jax.data.augment import CAMERA_UP, reflections_across, rotation_about_axes
 
 
 def augment_poses_from_draws(poses, up, flip, angles):
@@ -39,10 +30,9 @@ def augment_poses_from_draws(poses, up, flip, angles):
     """
     normals = jnp.stack([up[:, 1], -up[:, 0], jnp.zeros_like(up[:, 0])], -1)
     normals = normals / jnp.maximum(jnp.linalg.norm(normals, axis=-1, keepdims=True), 1e-6)
-    reflections = jnp.eye(3) - 2.0 * normals[:, :, None] * normals[:, None, :]
-    transforms = jnp.where(flip[:, None, None], reflections, jnp.eye(3))
+    transforms = jnp.where(flip[:, None, None], reflections_across(normals, jnp), jnp.eye(3))
     poses = jnp.where(flip[:, None, None], poses[:, np.asarray(skeleton.FLIP_PERMUTATION)], poses)
-    transforms = rotation_about_axes(up, angles) @ transforms
+    transforms = rotation_about_axes(up, angles, jnp) @ transforms
     return jnp.einsum("nkj,nij->nki", poses, transforms.astype(poses.dtype))
 
 

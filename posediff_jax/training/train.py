@@ -90,11 +90,11 @@ def make_train_steps(network, optimizer, loss_fn, normalization, ema_decay: floa
     train_step = make_train_step(network, optimizer, loss_fn, normalization, ema_decay)
 
     def train_steps(state, poses, up, indices, train_key, augment_key):
-        def one_step(state, step_indices):
+        def one_step(state, indices_of_step):
             # Each device gathers its slice of the batch from its resident copy (no collective).
-            batch_poses = poses.at[step_indices].get(out_sharding=batch_sharding)
+            batch_poses = poses.at[indices_of_step].get(out_sharding=batch_sharding)
             if data_config.augment:
-                batch_up = up.at[step_indices].get(out_sharding=batch_sharding)
+                batch_up = up.at[indices_of_step].get(out_sharding=batch_sharding)
                 batch_poses = augment_poses_on_device(
                     batch_poses, batch_up, jax.random.fold_in(augment_key, state.step),
                     flip_probability=data_config.flip_probability,
@@ -105,6 +105,13 @@ def make_train_steps(network, optimizer, loss_fn, normalization, ema_decay: floa
         return jax.lax.scan(one_step, state, indices)
 
     return train_steps
+
+
+def step_indices(iterator: PoseBatchIterator, first_step: int, count: int, step_sharding) -> jax.Array:
+    """The examples of steps `first_step .. first_step + count - 1`: a global `[count, global_batch]` int32 array
+    to which this process contributes its slice of each step (`PoseBatchIterator.indices_at`)."""
+    local = np.stack([iterator.indices_at(step) for step in range(first_step, first_step + count)])
+    return jax.make_array_from_process_local_data(step_sharding, local.astype(np.int32))
 
 
 def device_resident(array: np.ndarray, replicated_sharding) -> jax.Array:
@@ -270,8 +277,7 @@ def train_and_evaluate(config, workdir, stop_after_steps: int | None = None) -> 
         step = start_step
         while step < end_step and not stop.requested:
             count = steps_until_next_event(step, end_step, training.steps_per_call, events)
-            local_indices = np.stack([iterator.indices_at(s) for s in range(step, step + count)]).astype(np.int32)
-            indices = jax.make_array_from_process_local_data(step_sharding, local_indices)
+            indices = step_indices(iterator, step, count, step_sharding)
             state, step_losses = train_steps(state, resident_poses, resident_up, indices, train_key, augment_key)
             step += count
             losses.append(step_losses)
