@@ -42,9 +42,22 @@ def test_peak_is_the_best_probe(bench):
 
 def test_compiled_flops_of_a_dense_layer(bench):
     kernel = jnp.ones((64, 32), jnp.float32)
-    assert bench.analytic_dense_flops({"layer": {"kernel": kernel, "bias": jnp.zeros(32)}}) == 2 * 64 * 32
-    counted = bench.compiled_flops(lambda x: x @ kernel, jnp.ones((10, 64), jnp.float32))
+    inputs = jnp.ones((10, 64), jnp.float32)
+    counted = bench.compiled_flops(lambda x: x @ kernel, inputs)
     assert counted == pytest.approx(2 * 10 * 64 * 32, rel=0.05)
+    nested = jax.make_jaxpr(lambda x: jax.jit(lambda y: jnp.tanh(y @ kernel))(x) @ kernel.T)(inputs)
+    assert bench.jaxpr_matmul_flops(nested) == 2 * (2 * 10 * 64 * 32)  # the jitted sub-jaxpr's matmul counted too
+
+
+def test_network_forward_flops_share_the_time_path(bench, tiny_prior):
+    """The sampler runs the time embedding once per step for all its rows (vmap over hypotheses at one time), so
+    the per-pose forward count falls with the rows toward the pose path alone; every kernel counted at 1 row."""
+    kernels = [leaf for path, leaf in jax.tree_util.tree_flatten_with_path(tiny_prior.params)[0]
+               if "kernel" in jax.tree_util.keystr(path) and np.ndim(leaf) == 2]
+    every_kernel = sum(2.0 * leaf.shape[0] * leaf.shape[1] for leaf in kernels)
+    one, many = bench.network_forward_flops(tiny_prior, rows=1), bench.network_forward_flops(tiny_prior, rows=64)
+    assert one == pytest.approx(every_kernel)
+    assert many < 0.9 * one
 
 
 def test_machine_record(bench):
@@ -98,9 +111,10 @@ def test_tiny_grid_rows_table_and_json(bench, tiny_run, tmp_path):
 
 
 def test_sampler_flops_count_the_whole_step(bench, tiny_prior, tiny_run):
-    """DPS runs the network forward and its input gradient, x0 the forward only: both above the dense layers'
-    forward FLOPs (energy and update are counted too), DPS well above x0; counted by XLA on the compiled step."""
-    dense = bench.analytic_dense_flops(tiny_prior.params)
+    """DPS runs the network forward and its input gradient, x0 the forward only: both above the network's forward
+    matmuls as the sampler runs them (energy and update are counted too), DPS well above x0; counted by XLA on the
+    compiled step (not the fallback)."""
+    dense = bench.network_forward_flops(tiny_prior, rows=4)
     dps, x0 = (row["flops_per_evaluation"] for row in tiny_run["rows"])
     assert all("xla" in row["flop_count_source"] for row in tiny_run["rows"])
     assert dense <= x0 < dps
