@@ -34,10 +34,31 @@ def test_matmul_probe_counts_two_m_k_n(bench):
 
 
 def test_peak_is_the_best_probe(bench):
-    peak = bench.measure_peak_flops(repeats=1, matmul_shapes=[(64, 64, 64), (128, 128, 128)], log=lambda *_: None)
+    peak = bench.measure_peak_flops(repeats=1, matmul_shapes=[(64, 64, 64), (128, 128, 128)], native=False,
+                                    log=lambda *_: None)
     rates = [probe["flops_per_second"] for probe in peak["probes"]]
     assert len(rates) == 3 and {probe["probe"] for probe in peak["probes"]} == {"matmul", "fma"}
     assert peak["peak_flops_per_second"] == max(rates) > 0
+
+
+def test_native_fma_probe_counts_every_core(bench, monkeypatch):
+    """The compiled multiply-add loop: FLOPs = 2 x width x accumulators x iterations x processes, one process per
+    core; with no C compiler on the machine it is skipped (None) and says so."""
+    import shutil
+
+    if not any(shutil.which(name) for name in ("cc", "gcc", "clang")):
+        pytest.skip("no C compiler here")
+    one = bench.measure_native_fma_flops(repeats=1, iterations=2_000_000, processes=1, log=lambda *_: None)
+    two = bench.measure_native_fma_flops(repeats=1, iterations=2_000_000, processes=2, log=lambda *_: None)
+    width, accumulators = one["shape"]
+    assert (width, accumulators) in bench.NATIVE_FMA_BUILDS
+    assert one["flops"] == 2.0 * width * accumulators * 2_000_000 and two["devices"] == 2
+    assert two["flops"] == 2 * 2.0 * two["shape"][0] * two["shape"][1] * 2_000_000
+    assert one["flops_per_second"] == pytest.approx(one["flops"] / one["seconds"]) and one["seconds"] > 0
+    messages = []
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert bench.measure_native_fma_flops(repeats=1, iterations=10, log=messages.append) is None
+    assert "no C compiler" in messages[0]
 
 
 def test_compiled_flops_of_a_dense_layer(bench):

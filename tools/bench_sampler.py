@@ -22,9 +22,12 @@ at 2 and 4 steps; equal counts mean one body (= one step of the batch), counts g
 XLA multiplied by the trip count (then the difference per step is used). It is counted on one frame with
 `min(hypotheses, rows per group)` hypotheses (one `lax.map` iteration of `chunking.chunked_vmap`).
 
-Peak (`peak_flops_per_second`): the best of an FMA probe (a fused chain of multiply-adds on data that stays in
-registers) and dense float32 matmul probes of several shapes (the network's `[B, 512] @ [512, 512]` and square
-ones), each best of `--probe-repeats`. `peak_fraction` = achieved FLOP/s / that peak; the shape-2048 square
+Peak (`peak_flops_per_second`): the best of dense float32 matmul probes of several shapes (the network's
+`[B, 512] @ [512, 512]` and square ones), a JAX FMA probe (a fused chain of multiply-adds) and, on a CPU
+backend, a multiply-add loop in C compiled for this CPU (`cc -O3 -march=native`) run on every core at once
+(`fma_native`: the machine's arithmetic peak, which the XLA-generated probes fall well short of; skipped with a
+note where no C compiler is installed), each best of `--probe-repeats`. `peak_fraction` = achieved FLOP/s / that
+peak; the shape-2048 square
 matmul is also kept (`matmul_2048_flops_per_second`), the number older tables used. On GPUs float32 matmuls
 run at JAX's default precision (TF32 on recent NVIDIA parts), for the probes and the sampler alike.
 
@@ -230,13 +233,107 @@ def measure_fma_flops(elements: int = 1 << 16, chain: int = 256, repeats: int = 
             "flops_per_second": flops / best}
 
 
-def measure_peak_flops(repeats: int = 5, matmul_shapes=None, fma: bool = True, log=print) -> dict:
-    """Best FLOP/s over the FMA probe and matmul probes (module docstring)."""
+# A multiply-add loop in C, compiled for this CPU: the machine's arithmetic peak, which XLA-generated probes do not
+# reach (the JAX FMA probe above is element-wise code XLA neither contracts into FMA instructions nor keeps in
+# registers: ~40 GFLOP/s on a 2-core host whose cores each run ~100 GFLOP/s of vfmadd). `WIDTH` floats per
+# vector (GCC/Clang vector extensions: the compiler maps them onto AVX2, AVX-512 or NEON registers) and
+# `ACCUMULATORS` independent chains hide the FMA latency; two builds (8 x 32-byte vectors for 16-register ISAs,
+# 8 x 64-byte for AVX-512) and the better one counts.
+NATIVE_FMA_SOURCE = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+typedef float vec __attribute__((vector_size(WIDTH * 4)));
+int main(int argc, char **argv) {
+  long iterations = atol(argv[1]);
+  vec a, b, r[ACCUMULATORS];
+  for (int l = 0; l < WIDTH; l++) { a[l] = 0.9999f; b[l] = 1e-4f; }
+  for (int i = 0; i < ACCUMULATORS; i++) for (int l = 0; l < WIDTH; l++) r[i][l] = (float)(i + l);
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (long k = 0; k < iterations; k++) {
+#pragma GCC unroll 16
+    for (int i = 0; i < ACCUMULATORS; i++) r[i] = r[i] * a + b;
+  }
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  float sum = 0.0f;
+  for (int i = 0; i < ACCUMULATORS; i++) for (int l = 0; l < WIDTH; l++) sum += r[i][l];
+  double seconds = (t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec);
+  printf("%.9f %.6g\n", seconds, (double)sum);
+  return 0;
+}
+"""
+NATIVE_FMA_BUILDS = ((8, 8), (16, 8))  # (WIDTH floats, ACCUMULATORS)
+
+
+def _compile_native_fma(directory: str, width: int, accumulators: int) -> str | None:
+    import shutil
+
+    compiler = next((name for name in (os.environ.get("CC"), "cc", "gcc", "clang") if name and shutil.which(name)),
+                    None)
+    if compiler is None:
+        return None
+    source = os.path.join(directory, "fma.c")
+    with open(source, "w") as handle:
+        handle.write(NATIVE_FMA_SOURCE)
+    binary = os.path.join(directory, f"fma_{width}x{accumulators}")
+    command = [compiler, "-O3", "-march=native", "-ffp-contract=fast", f"-DWIDTH={width}",
+               f"-DACCUMULATORS={accumulators}", source, "-o", binary]
+    try:
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return binary
+
+
+def measure_native_fma_flops(repeats: int = 5, iterations: int = 100_000_000, processes: int | None = None,
+                             log=print) -> dict | None:
+    """The CPU's multiply-add peak: the C loop above, one process per usable core at once (the machine's throughput
+    with every core busy), best of `repeats` rounds, for each build; None without a C compiler.
+
+    Returns: {'probe': 'fma_native', 'shape': [WIDTH, ACCUMULATORS], 'devices': processes, 'seconds': slowest
+    process of the best round, 'flops': 2 * WIDTH * ACCUMULATORS * iterations * processes, 'flops_per_second'}."""
+    import tempfile
+
+    try:
+        processes = processes or len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        processes = processes or os.cpu_count() or 1
+    best = None
+    with tempfile.TemporaryDirectory() as directory:
+        for width, accumulators in NATIVE_FMA_BUILDS:
+            binary = _compile_native_fma(directory, width, accumulators)
+            if binary is None:
+                continue
+            flops = 2.0 * width * accumulators * iterations * processes
+            for _ in range(repeats):
+                try:
+                    running = [subprocess.Popen([binary, str(iterations)], stdout=subprocess.PIPE, text=True)
+                               for _ in range(processes)]
+                    seconds = max(float(process.communicate(timeout=120)[0].split()[0]) for process in running)
+                except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+                    break
+                if best is None or flops / seconds > best["flops_per_second"]:
+                    best = {"probe": "fma_native", "shape": [width, accumulators], "devices": processes,
+                            "seconds": seconds, "flops": flops, "flops_per_second": flops / seconds}
+    if best is None:
+        log("  probe fma_native: no C compiler (cc / gcc / clang) or it failed; peak from the JAX probes only")
+    return best
+
+
+def measure_peak_flops(repeats: int = 5, matmul_shapes=None, fma: bool = True, native: bool = True,
+                       log=print) -> dict:
+    """Best FLOP/s over the matmul probes, the JAX FMA probe and (CPU backend, `native`) the compiled FMA loop
+    (module docstring)."""
     if matmul_shapes is None:
         matmul_shapes = GPU_MATMUL_PROBES if jax.default_backend() == "gpu" else MATMUL_PROBES
     probes = [measure_matmul_flops(shape=shape, repeats=repeats) for shape in matmul_shapes]
     if fma:
         probes.append(measure_fma_flops(repeats=repeats))
+    if native and jax.default_backend() == "cpu":
+        probe = measure_native_fma_flops(repeats=repeats, log=log)
+        if probe is not None:
+            probes.append(probe)
     for probe in probes:
         log(f"  probe {probe['probe']} {probe['shape']}: {probe['flops_per_second'] / 1e9:.1f} GFLOP/s")
     return _peak_of(probes)
@@ -592,7 +689,7 @@ def main(argv=None) -> int:
         args.large_case, args.repeats, args.probe_repeats = "none", 1, 1
         matmul_shapes = ((128, 128, 128),)
     if args.probes_only:
-        print(json.dumps(measure_peak_flops(args.probe_repeats, matmul_shapes, log=lambda *_: None)))
+        print(json.dumps(measure_peak_flops(args.probe_repeats, matmul_shapes, native=False, log=lambda *_: None)))
         return 0
     if args.baseline == "torch" and args.torch_threads:
         import torch
