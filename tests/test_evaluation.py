@@ -164,6 +164,7 @@ def test_evaluate_writes_reports_and_resumes(tmp_path, fast_compile):
         assert (tmp_path / name).exists()
         assert (tmp_path / name).stat().st_mode & 0o044 == 0o044  # the user's umask, not mkstemp's 0600
     assert "MPJPE P-best m=4 (mm)" in lines[0] and "calibration coverage q=0.9" in lines[0]
+    assert "(constant step)" in lines[0]
     loaded = json.loads((tmp_path / "results.json").read_text())
     assert loaded["summary"]["num_frames"] == 5
 
@@ -184,6 +185,18 @@ def test_evaluate_writes_reports_and_resumes(tmp_path, fast_compile):
     changed.sampler.num_steps = 3
     with pytest.raises(results_store.WorkdirMismatchError, match="config"):
         evaluate.evaluate(changed, workdir=tmp_path, prior=prior, frames=frames, progress=False, log=lines.append)
+
+
+@pytest.mark.parametrize("source, schedule", [("gt_heatmaps", "constant"), ("detections", "decreasing")])
+def test_auto_guidance_schedule_follows_the_evidence_source(tmp_path, fast_compile, source, schedule):
+    """The heatmap energy's 'auto' schedule: the same step throughout on exact (ground-truth) 2D, front-loaded on
+    detections (sampling/guided.py)."""
+    config = tiny_config(source=source)
+    config.sampler.scale_schedule = "auto"
+    lines = []
+    evaluate.evaluate(config, workdir=tmp_path, prior=make_gaussian_prior(), frames=synthetic_frames(2),
+                      progress=False, log=lines.append)
+    assert f"({schedule} step)" in lines[0]
 
 
 def test_gt_heatmaps_beat_noisy_detections_and_heatmap_arrays_match_frames(tmp_path):

@@ -76,8 +76,29 @@ def test_clip_by_norm_and_scale_schedules(prior):
     np.testing.assert_allclose(guided.scale_schedule_fn("increasing", prior.schedule)(t), [0, 0.5, 1])
     alpha_bar = guided.scale_schedule_fn("alpha_bar", prior.schedule)(t)
     assert alpha_bar[0] < 0.01 and alpha_bar[2] == 1.0
+    decreasing = guided.scale_schedule_fn("decreasing", prior.schedule)
+    np.testing.assert_allclose(decreasing(t), [1.75, 1.0, 0.25], rtol=1e-6)  # front-loaded
+    grid = jnp.linspace(0.0, 1.0, 1001)
+    np.testing.assert_allclose(jnp.mean(decreasing(grid)), 1.0, rtol=1e-3)  # the same mean step as 'constant'
+    np.testing.assert_allclose(guided.scale_schedule_fn("auto", prior.schedule)(t), decreasing(t))  # unresolved
     with pytest.raises(PoseDiffError, match="scale_schedule"):
         guided.scale_schedule_fn("cubic", prior.schedule)
+
+
+def test_auto_schedule_follows_the_evidence():
+    """'auto' (the heatmap energy's setting) becomes 'constant' for exact 2D and 'decreasing' for a detector's;
+    any other schedule is left as the user set it."""
+    from posediff_jax.sampling.config import SamplerConfig, resolve_scale_schedule, sampler_config_for
+
+    auto = sampler_config_for("heatmap")
+    assert auto.scale_schedule == "auto"
+    assert resolve_scale_schedule(auto, exact_evidence=True).scale_schedule == "constant"
+    assert resolve_scale_schedule(auto, exact_evidence=False).scale_schedule == "decreasing"
+    assert resolve_scale_schedule(auto, True).replace(scale_schedule="auto") == auto  # nothing else changes
+    for chosen in ("constant", "increasing", "decreasing"):
+        config = SamplerConfig(scale_schedule=chosen)
+        assert resolve_scale_schedule(config, True) == config == resolve_scale_schedule(config, False)
+    assert sampler_config_for("keypoints").scale_schedule == "constant"
 
 
 def test_dps_gradient_flows_through_the_network(prior, target):

@@ -73,6 +73,7 @@ def run_examples(prior, args, output_dir: pathlib.Path, log=print) -> dict:
     from posediff_jax.guidance import heatmap_evidence_from_keypoints, make_heatmap_energy
     from posediff_jax.guidance.render import DETECTOR_SIGMA
     from posediff_jax.sampling import make_sampler
+    from posediff_jax.sampling.config import resolve_scale_schedule
 
     examples = load_examples()
     if args.evidence == "detections":
@@ -82,8 +83,8 @@ def run_examples(prior, args, output_dir: pathlib.Path, log=print) -> dict:
         )
     else:
         evidence = heatmap_evidence_from_keypoints(examples["keypoints_2d_gt"], examples["intrinsics"])
-    sampler = make_sampler(prior, make_heatmap_energy(), args.sampler_config,
-                           export_cache=common.export_cache(args, "heatmap"))
+    config = resolve_scale_schedule(args.sampler_config, exact_evidence=args.evidence != "detections")
+    sampler = make_sampler(prior, make_heatmap_energy(), config, export_cache=common.export_cache(args, "heatmap"))
     start = time.perf_counter()
     hypotheses = np.asarray(sampler.sample_batch(jax.random.PRNGKey(args.seed), evidence, args.num_hypotheses))
     seconds = time.perf_counter() - start
@@ -95,9 +96,9 @@ def run_examples(prior, args, output_dir: pathlib.Path, log=print) -> dict:
         rows.append([label, float(np.mean(errors["mpjpe"])), float(np.mean(errors["pa_mpjpe"])), None])
     diversity = float(np.mean(np.asarray(hypothesis_metrics.diversity(hypotheses))))
     table = report.markdown_table(["m", "MPJPE P-best (mm)", "PA-MPJPE P-best (mm)", "MPJPE J-best (mm)"], rows)
-    config = args.sampler_config
     log(f"\nHuman3.6M S9, {len(target)} example frames, evidence '{args.evidence}', {args.num_hypotheses} hypotheses, "
-        f"{config.num_steps} {config.method.upper()} steps x {config.guidance_repeats} guided updates "
+        f"{config.num_steps} {config.method.upper()} steps x {config.guidance_repeats} guided updates, "
+        f"{config.scale_schedule} step "
         f"(sampling incl. compile: {seconds:.1f} s); "
         f"diversity {diversity:.1f} mm\n")
     log(table)
@@ -123,6 +124,7 @@ def run_image(prior, args, output_dir: pathlib.Path, log=print) -> list[pathlib.
     from posediff_jax.commands import common
     from posediff_jax.guidance import make_heatmap_energy
     from posediff_jax.sampling import make_sampler
+    from posediff_jax.sampling.config import resolve_scale_schedule
 
     image_path = detector.default_image_path()
     try:
@@ -131,7 +133,7 @@ def run_image(prior, args, output_dir: pathlib.Path, log=print) -> list[pathlib.
         log(f"\nimage path skipped: the detector runtime is not installed. Install it with\n  {DETECTOR_INSTALL_HINT}")
         return []
     evidence, info = people[0]
-    sampler = make_sampler(prior, make_heatmap_energy(), args.sampler_config,
+    sampler = make_sampler(prior, make_heatmap_energy(), resolve_scale_schedule(args.sampler_config, False),
                            export_cache=common.export_cache(args, "heatmap"))
     hypotheses = np.asarray(sampler.sample(jax.random.PRNGKey(args.seed), evidence, args.num_hypotheses))
     from posediff_jax.detector.image_io import read_image

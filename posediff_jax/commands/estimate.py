@@ -54,13 +54,21 @@ def add_arguments(parser):
 
 def evidence_from_npz(path, energy: str, sigma: float, detector_sigma: float = 0.0):
     """(evidence with a leading frames axis, energy name) from an .npz (see the module docstring)."""
+    evidence, energy_name, _ = read_npz_evidence(path, energy, sigma, detector_sigma)
+    return evidence, energy_name
+
+
+def read_npz_evidence(path, energy: str, sigma: float, detector_sigma: float = 0.0):
+    """(evidence, energy name, exact): `exact` when the 2D is keypoints declared free of detector error
+    (`--detector-sigma 0`); heatmaps come from a detector. It picks the 'auto' guidance schedule."""
     from posediff_jax.commands import common
     from posediff_jax.guidance.registry import get_energy
 
     data = common.load_npz(path)
     if energy == "keypoints" and "heatmaps" not in data:
-        return get_energy("keypoints").evidence_from_arrays(data), "keypoints"
-    return get_energy("heatmap").evidence_from_arrays(data, sigma=sigma, detector_sigma=detector_sigma), "heatmap"
+        return get_energy("keypoints").evidence_from_arrays(data), "keypoints", detector_sigma == 0
+    evidence = get_energy("heatmap").evidence_from_arrays(data, sigma=sigma, detector_sigma=detector_sigma)
+    return evidence, "heatmap", "heatmaps" not in data and detector_sigma == 0
 
 
 def evidence_from_image(image_path, all_people: bool):
@@ -100,6 +108,7 @@ def run(args) -> int:
     from posediff_jax.commands import common
     from posediff_jax.guidance.registry import make_energy
     from posediff_jax.sampling import make_sampler
+    from posediff_jax.sampling.config import resolve_scale_schedule
     from posediff_jax.sampling.export_cache import call_stored
 
     common.check_run_arguments(args, default_output(args))
@@ -110,10 +119,10 @@ def run(args) -> int:
     infos = None
     if args.image:
         evidence, infos = evidence_from_image(args.image, args.all_people)
-        energy_name = "heatmap"
+        energy_name, exact = "heatmap", False
     else:
-        evidence, energy_name = evidence_from_npz(args.input, args.energy, args.sigma, args.detector_sigma)
-    config = common.sampler_config(args, energy_name)
+        evidence, energy_name, exact = read_npz_evidence(args.input, args.energy, args.sigma, args.detector_sigma)
+    config = resolve_scale_schedule(common.sampler_config(args, energy_name), exact_evidence=exact)
     prior = common.load_prior(args)
     export_cache = common.export_cache(args, energy_name)
     sampler = make_sampler(prior, make_energy(energy_name), config, export_cache=export_cache)

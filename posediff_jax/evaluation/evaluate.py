@@ -71,6 +71,11 @@ def _aggregation_name(config) -> str:
     return config.get("aggregation", "mean")
 
 
+def _schedule_name(sampler_config) -> str:
+    schedule = sampler_config.scale_schedule
+    return schedule if isinstance(schedule, str) else "custom"
+
+
 def _aggregate(config, hypotheses, evidence):
     from posediff_jax.sampling import aggregate as aggregation
 
@@ -103,7 +108,7 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
     """
     from posediff_jax.guidance.registry import make_energy
     from posediff_jax.sampling import make_sampler
-    from posediff_jax.sampling.config import from_section
+    from posediff_jax.sampling.config import from_section, resolve_scale_schedule
 
     protocol = config.dataset
     if protocol not in protocols.PROTOCOLS:
@@ -123,7 +128,9 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
     heatmap_arrays = None
     if evidence_config.source == "heatmap_arrays":
         heatmap_arrays = evidence_sources.HeatmapArrays(evidence_config.heatmap_arrays_file)
-    sampler_config = from_section(config.sampler)
+    # Heatmaps rendered from the ground-truth projection are exact 2D; detections and stored heatmaps are not.
+    sampler_config = resolve_scale_schedule(from_section(config.sampler),
+                                            exact_evidence=evidence_config.source == "gt_heatmaps")
     energy_fn = make_energy("heatmap", **evidence_sources.heatmap_energy_options(evidence_config))
     sampler = make_sampler(prior, energy_fn, sampler_config)
     store = ResultsStore(workdir, run_fingerprint(config, prior, num_frames))
@@ -164,7 +171,8 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
     title = (
         f"{protocol}: {summary['num_frames']} frames, evidence '{evidence_config.source}', "
         f"{max_hypotheses} hypotheses, {sampler_config.num_steps} {sampler_config.method} steps x "
-        f"{sampler_config.guidance_repeats} guided updates, aggregation '{_aggregation_name(config)}', "
+        f"{sampler_config.guidance_repeats} guided updates ({_schedule_name(sampler_config)} step), "
+        f"aggregation '{_aggregation_name(config)}', "
         f"guidance '{sampler_config.guidance}'"
     )
     skipped = getattr(frames, "skipped", [])  # frames without detections (data.evaluation_frames)

@@ -66,8 +66,11 @@ def make_energy(name: str, **options) -> Optional[Callable]:
         raise PoseDiffError(f"energy {name!r}: bad options {sorted(options)} ({error})") from None
 
 
+# Heatmaps: the guidance step's schedule follows the evidence ('auto', sampling/config.py): the same step
+# throughout for exact 2D, front-loaded for a detector's, whose errors a late pull would copy.
 register_energy(EnergyEntry(
     "heatmap", make_heatmap_energy, array_inputs.heatmap_evidence_from_arrays,
+    sampler_overrides={"scale_schedule": "auto"},
     description="log-likelihood of 2D detector heatmaps at the projected joints (the main estimator)"))
 register_energy(EnergyEntry(
     "keypoints", make_keypoint_energy, array_inputs.keypoint_evidence_from_arrays,
