@@ -2,8 +2,8 @@
 
 Default: S9 (and S11 where present), camera 54138969, every 64th frame, at most 240 frames spread evenly over all
 actions, 200 hypotheses, the default sampler (50 DDIM steps x 3 guided updates per noise level, DPS heatmap
-guidance, scale 0.1) on heatmaps rendered from the real Stacked-Hourglass (MPII) detections; single estimate:
-the mean-shift mode of the hypotheses:
+guidance, mean scale 0.1, front-loaded for detections) on heatmaps rendered from the real Stacked-Hourglass
+(MPII) detections; single estimate: the mean-shift mode of the hypotheses:
 
     posediff evaluate --config configs/eval_h36m.py --workdir /tmp/eval_h36m
 
@@ -11,27 +11,29 @@ the mean-shift mode of the hypotheses:
 `../shared/data/h36m` (`config.data.manual_dir`; Human3.6M licence: academic non-commercial).
 
 Expected result (shipped prior, 240 real S9 frames over 15 actions; detections widened by the detector's error,
-`evidence.detector_sigma = 2` heatmap pixels; measured 2026-11-26 on a 2-core AMD EPYC CPU in 9.5 minutes with one
-CPU device per core, the layout `posediff evaluate` uses there; with one device (`POSEDIFF_JAX_CPU_DEVICES=1`) it
-took 12.9 minutes and gave 73.3 at m = 10 and a 85.8 mm single estimate, float rounding; the same run without the
-detector sigma took seconds on an H100; per-action tables in docs/results_h36m.md):
+`evidence.detector_sigma = 2` heatmap pixels, and the guidance step front-loaded for them, `sampler.scale_schedule
+= 'auto'` -> 'decreasing'; measured 2026-11-26 16:55 UTC on a 2-core AMD EPYC CPU in 8.8 minutes with one CPU device
+per core, the layout `posediff evaluate` uses there; per-action tables in docs/results_h36m.md):
 
     m                      1      10     50     200
-    MPJPE P-best (mm)      106.9  73.4   66.4   61.9
-    PA-MPJPE P-best (mm)   77.2   56.0   51.3   48.1
-    MPJPE J-best (mm)      106.9  54.5   42.9   36.7
-    single estimate (mean-shift) 84.2 mm; diversity 81.0 mm; calibration coverage 0.27 / 0.74 at nominal 0.5 / 0.9
+    MPJPE P-best (mm)      105.5  71.0   62.7   58.2
+    PA-MPJPE P-best (mm)   75.1   54.3   48.6   45.3
+    MPJPE J-best (mm)      105.5  50.3   37.1   29.9
+    single estimate (mean-shift) 81.9 mm; diversity 84.2 mm; calibration coverage 0.33 / 0.77 at nominal 0.5 / 0.9
     (the hypotheses are still over-confident).
 
-With `--set evidence.detector_sigma=0` (detections taken as exact keypoints, the previous default): 105.7 / 75.2 /
-68.7 / 64.7 mm, single estimate 86.2 mm on the same CPU (H100: 106.9 / 74.2 / 68.2 / 64.9, 86.6).
+With `--set sampler.scale_schedule=constant` (the same step at every noise level, the default until then): 106.9 /
+73.4 / 66.4 / 61.9 mm, single estimate 84.2 mm; adding `--set evidence.detector_sigma=0` (detections taken as exact
+keypoints): 105.7 / 75.2 / 68.7 / 64.7 mm, single estimate 86.2 mm on the same CPU (H100: 106.9 / 74.2 / 68.2 / 64.9,
+86.6).
 With `--set evidence.source=gt_heatmaps` (heatmaps rendered from the ground-truth 2D projection, exact: the
-detector sigma does not apply): 67.8 / 38.7 / 33.0 / 29.4 mm P-best, single estimate 46.7 mm (H100); on the
-2-core CPU, 2026-11-26: 65.5 / 39.2 / 32.7 / 29.7, single estimate 47.3 mm.
+detector sigma does not apply and the step stays constant): 67.8 / 38.7 / 33.0 / 29.4 mm P-best, single estimate
+46.7 mm (H100); on the 2-core CPU, 2026-11-26: 65.5 / 39.2 / 32.7 / 29.7, single estimate 47.3 mm.
 
 Full protocol (every 64th frame, all 4 cameras; 4,644 S9 frames): override with
     posediff evaluate --config configs/eval_h36m.py --set "data.cameras=()" --set data.max_frames=0
-(measured before the detector sigma, i.e. with `--set evidence.detector_sigma=0`: best-of-200 61.6 mm, best-of-1
+(measured before the detector sigma and the schedule, i.e. with `--set evidence.detector_sigma=0 --set
+sampler.scale_schedule=constant`: best-of-200 61.6 mm, best-of-1
 103.5 mm, single estimate 84.1 mm; an estimated 4 hours on a 2-core CPU at 3.2 s per frame, 1 minute on an H100).
 Other evidence: `heatmap_arrays` with `--set evidence.heatmap_arrays_file=FILE.npz`.
 """
