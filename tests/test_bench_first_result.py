@@ -19,7 +19,7 @@ def test_example_frame_is_a_keypoint_input_with_the_missing_joint_skipped(bench,
     from posediff_jax.skeleton import JOINT_NAMES
 
     frame = bench.write_example_frame(tmp_path / "frame.npz")
-    evidence, energy = evidence_from_npz(frame, "heatmap", 2.0, 2.0)
+    evidence, energy, _ = evidence_from_npz(frame, "heatmap", 2.0, 2.0)
     assert energy == "heatmap"
     weights = np.asarray(evidence.joint_weights)
     assert weights.shape == (1, 17)

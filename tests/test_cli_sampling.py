@@ -189,15 +189,15 @@ def test_estimate_widens_keypoint_heatmaps_by_the_detector_sigma(tmp_path, capsy
     np.savez(source, keypoints_2d=keypoints(), intrinsics=K)
     parser = cli.build_parser()
     assert parser.parse_args(["estimate", "--input", str(source)]).detector_sigma == DETECTOR_SIGMA
-    exact, _ = estimate.evidence_from_npz(source, "heatmap", 2.0, 0.0)
-    detected, _ = estimate.evidence_from_npz(source, "heatmap", 2.0, DETECTOR_SIGMA)
+    exact, _, exact_flag = estimate.evidence_from_npz(source, "heatmap", 2.0, 0.0)
+    detected, _, detected_flag = estimate.evidence_from_npz(source, "heatmap", 2.0, DETECTOR_SIGMA)
     # which 2D is exact decides the 'auto' guidance schedule: keypoints without detector error only
-    assert estimate.read_npz_evidence(source, "heatmap", 2.0, 0.0)[2] is True
-    assert estimate.read_npz_evidence(source, "heatmap", 2.0, DETECTOR_SIGMA)[2] is False
+    assert exact_flag is True
+    assert detected_flag is False
     heatmap_file = tmp_path / "heatmaps.npz"
     np.savez(heatmap_file, heatmaps=np.asarray(exact.heatmaps), image_to_heatmap=np.asarray(exact.image_to_heatmap),
              intrinsics=K)
-    assert estimate.read_npz_evidence(heatmap_file, "heatmap", 2.0, 0.0)[2] is False  # a detector's heatmaps
+    assert estimate.evidence_from_npz(heatmap_file, "heatmap", 2.0, 0.0)[2] is False  # a detector's heatmaps
     mass_ratio = np.asarray(detected.heatmaps).sum() / np.asarray(exact.heatmaps).sum()
     np.testing.assert_allclose(mass_ratio, 1.0 + (DETECTOR_SIGMA / 2.0) ** 2, rtol=0.05)  # area ~ sigma^2
     assert cli.main(["estimate", "--input", str(source), "--output", str(tmp_path / "out.npz"),

@@ -266,17 +266,15 @@ int main(int argc, char **argv) {
 NATIVE_FMA_BUILDS = ((8, 8), (16, 8))  # (WIDTH floats, ACCUMULATORS)
 
 
-def _compile_native_fma(directory: str, width: int, accumulators: int) -> str | None:
+def _c_compiler() -> str | None:
     import shutil
 
-    compiler = next((name for name in (os.environ.get("CC"), "cc", "gcc", "clang") if name and shutil.which(name)),
-                    None)
-    if compiler is None:
-        return None
-    source = os.path.join(directory, "fma.c")
-    with open(source, "w") as handle:
-        handle.write(NATIVE_FMA_SOURCE)
-    binary = os.path.join(directory, f"fma_{width}x{accumulators}")
+    return next((name for name in (os.environ.get("CC"), "cc", "gcc", "clang") if name and shutil.which(name)), None)
+
+
+def _compile_native_fma(compiler: str, source: str, width: int, accumulators: int) -> str | None:
+    """The binary of one `NATIVE_FMA_BUILDS` entry beside `source`, or None when it does not compile."""
+    binary = os.path.join(os.path.dirname(source), f"fma_{width}x{accumulators}")
     command = [compiler, "-O3", "-march=native", "-ffp-contract=fast", f"-DWIDTH={width}",
                f"-DACCUMULATORS={accumulators}", source, "-o", binary]
     try:
@@ -295,14 +293,16 @@ def measure_native_fma_flops(repeats: int = 5, iterations: int = 100_000_000, pr
     process of the best round, 'flops': 2 * WIDTH * ACCUMULATORS * iterations * processes, 'flops_per_second'}."""
     import tempfile
 
-    try:
-        processes = processes or len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        processes = processes or os.cpu_count() or 1
-    best = None
+    from posediff_jax.cli import usable_cpu_count
+
+    processes = processes or usable_cpu_count()
+    compiler, best = _c_compiler(), None
     with tempfile.TemporaryDirectory() as directory:
+        source = os.path.join(directory, "fma.c")
+        with open(source, "w") as handle:
+            handle.write(NATIVE_FMA_SOURCE)
         for width, accumulators in NATIVE_FMA_BUILDS:
-            binary = _compile_native_fma(directory, width, accumulators)
+            binary = _compile_native_fma(compiler, source, width, accumulators) if compiler else None
             if binary is None:
                 continue
             flops = 2.0 * width * accumulators * iterations * processes

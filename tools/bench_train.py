@@ -2,7 +2,7 @@
 
 Each device count runs in its own process (CPU devices are simulated with
 XLA_FLAGS=--xla_force_host_platform_device_count=N; on a GPU/TPU host pass --devices matching real devices).
-The loop is training's (`posediff_jax.training.train.make_train_steps`: poses resident on the devices, augmented
+The loop is training's (`posediff_jax.training.train.jit_train_steps`: poses resident on the devices, augmented
 there, `--steps-per-call` steps per compiled call) on synthetic poses, beside the loop it replaced (`host`: NumPy
 augmentation and a host -> device batch copy every step, one step per call) in the same run.
 
@@ -33,7 +33,7 @@ WORKER = """
 import json, time, jax
 from posediff_jax.training.config_schema import default_config
 from posediff_jax.training import sharding, train_state
-from posediff_jax.training.train import (device_resident, make_train_step, make_train_steps, step_indices,
+from posediff_jax.training.train import (device_resident, jit_train_steps, make_train_step, step_indices,
                                          training_up_vectors)
 from posediff_jax.data.synthetic import synthetic_poses
 from posediff_jax.diffusion.losses import make_denoising_loss
@@ -62,15 +62,14 @@ if pipeline == "host":  # the loop before the data moved to the device: NumPy au
             state, loss = step(state, sharding.make_global_batch(iterator.batch_at(i), mesh), jax.random.fold_in(key, i))
         return loss
 else:  # what training.train does: poses on the devices, steps_per_call steps per compiled call
-    steps_fn = jax.jit(make_train_steps(network, optimizer, loss_fn, normalization, 0.999, config.data, bat),
-                       in_shardings=(rep, rep, rep, sharding.step_batch_sharded(mesh), rep, rep),
-                       out_shardings=(rep, rep), donate_argnums=0)
+    steps_fn = jit_train_steps(network, optimizer, loss_fn, normalization, 0.999, config.data, mesh)
     resident, up = device_resident(poses, rep), device_resident(training_up_vectors(None, len(poses)), rep)
     iterator = PoseBatchIterator(poses, batch_size, seed=0, augment=False)
+    step_sharding = sharding.step_batch_sharded(mesh)
     def run(first, count):
         global state
         for call_start in range(first, first + count, steps_per_call):
-            indices = step_indices(iterator, call_start, steps_per_call, sharding.step_batch_sharded(mesh))
+            indices = step_indices(iterator, call_start, steps_per_call, step_sharding)
             state, losses = steps_fn(state, resident, up, indices, key, jax.random.fold_in(key, 2))
         return losses
 start = time.perf_counter()

@@ -53,14 +53,9 @@ def add_arguments(parser):
 
 
 def evidence_from_npz(path, energy: str, sigma: float, detector_sigma: float = 0.0):
-    """(evidence with a leading frames axis, energy name) from an .npz (see the module docstring)."""
-    evidence, energy_name, _ = read_npz_evidence(path, energy, sigma, detector_sigma)
-    return evidence, energy_name
-
-
-def read_npz_evidence(path, energy: str, sigma: float, detector_sigma: float = 0.0):
-    """(evidence, energy name, exact): `exact` when the 2D is keypoints declared free of detector error
-    (`--detector-sigma 0`); heatmaps come from a detector. It picks the 'auto' guidance schedule."""
+    """(evidence with a leading frames axis, energy name, exact) from an .npz (see the module docstring): `exact`
+    when the 2D is keypoints declared free of detector error (`--detector-sigma 0`; heatmaps come from a detector).
+    It picks the 'auto' guidance schedule."""
     from posediff_jax.commands import common
     from posediff_jax.guidance.registry import get_energy
 
@@ -121,7 +116,7 @@ def run(args) -> int:
         evidence, infos = evidence_from_image(args.image, args.all_people)
         energy_name, exact = "heatmap", False
     else:
-        evidence, energy_name, exact = read_npz_evidence(args.input, args.energy, args.sigma, args.detector_sigma)
+        evidence, energy_name, exact = evidence_from_npz(args.input, args.energy, args.sigma, args.detector_sigma)
     config = resolve_scale_schedule(common.sampler_config(args, energy_name), exact_evidence=exact)
     prior = common.load_prior(args)
     export_cache = common.export_cache(args, energy_name)

@@ -128,9 +128,8 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
     heatmap_arrays = None
     if evidence_config.source == "heatmap_arrays":
         heatmap_arrays = evidence_sources.HeatmapArrays(evidence_config.heatmap_arrays_file)
-    # Heatmaps rendered from the ground-truth projection are exact 2D; detections and stored heatmaps are not.
     sampler_config = resolve_scale_schedule(from_section(config.sampler),
-                                            exact_evidence=evidence_config.source == "gt_heatmaps")
+                                            exact_evidence=evidence_config.source in evidence_sources.EXACT_SOURCES)
     energy_fn = make_energy("heatmap", **evidence_sources.heatmap_energy_options(evidence_config))
     sampler = make_sampler(prior, energy_fn, sampler_config)
     store = ResultsStore(workdir, run_fingerprint(config, prior, num_frames))

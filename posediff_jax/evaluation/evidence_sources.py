@@ -33,6 +33,7 @@ from posediff_jax.guidance.render import RENDER_SIGMA
 from posediff_jax.validation import PoseDiffError
 
 EVIDENCE_SOURCES = ("gt_heatmaps", "detections", "heatmap_arrays")
+EXACT_SOURCES = ("gt_heatmaps",)  # 2D without detector error (picks the 'auto' guidance schedule's exact branch)
 HEATMAP_ARRAY_FIELDS = ("heatmaps", "image_to_heatmap", "subject", "action", "camera", "frame")
 
 

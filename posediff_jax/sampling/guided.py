@@ -44,7 +44,7 @@ from typing import Callable, Union
 import jax
 import jax.numpy as jnp
 
-from posediff_jax.sampling.config import GUIDANCE_MODES, SCALE_SCHEDULES
+from posediff_jax.sampling.config import AUTO_SCHEDULES, GUIDANCE_MODES, SCALE_SCHEDULES
 from posediff_jax.skeleton import NUM_JOINTS, ROOT_JOINT
 from posediff_jax.validation import PoseDiffError
 
@@ -55,13 +55,15 @@ def scale_schedule_fn(scale_schedule: Union[str, Callable], schedule) -> Callabl
     """Name (or callable) -> `factor(t)`; see the module docstring."""
     if callable(scale_schedule):
         return scale_schedule
+    if scale_schedule == "auto":  # not resolved by the caller: a detector's evidence
+        scale_schedule = AUTO_SCHEDULES[False]
     if scale_schedule == "constant":
         return lambda t: jnp.ones_like(t)
     if scale_schedule == "increasing":
         return lambda t: 1.0 - t
     if scale_schedule == "alpha_bar":
         return schedule.alpha_bar
-    if scale_schedule in ("decreasing", "auto"):  # 'auto' not resolved by the caller: detector evidence
+    if scale_schedule == "decreasing":
         return lambda t: DECREASING_AT_DATA + 2.0 * (1.0 - DECREASING_AT_DATA) * t
     raise PoseDiffError(f"scale_schedule: expected one of {SCALE_SCHEDULES} or a callable, got {scale_schedule!r}")
 

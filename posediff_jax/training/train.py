@@ -107,6 +107,19 @@ def make_train_steps(network, optimizer, loss_fn, normalization, ema_decay: floa
     return train_steps
 
 
+def jit_train_steps(network, optimizer, loss_fn, normalization, ema_decay: float, data_config, mesh):
+    """`make_train_steps` compiled for the 'data' mesh: state, training set, up vectors and keys replicated, the
+    step indices `[steps, global_batch]` split over the batch axis, the state donated."""
+    replicated = sharding.replicated(mesh)
+    return jax.jit(
+        make_train_steps(network, optimizer, loss_fn, normalization, ema_decay, data_config,
+                         sharding.batch_sharded(mesh)),
+        in_shardings=(replicated, replicated, replicated, sharding.step_batch_sharded(mesh), replicated, replicated),
+        out_shardings=(replicated, replicated),
+        donate_argnums=0,
+    )
+
+
 def step_indices(iterator: PoseBatchIterator, first_step: int, count: int, step_sharding) -> jax.Array:
     """The examples of steps `first_step .. first_step + count - 1`: a global `[count, global_batch]` int32 array
     to which this process contributes its slice of each step (`PoseBatchIterator.indices_at`)."""
@@ -252,17 +265,11 @@ def train_and_evaluate(config, workdir, stop_after_steps: int | None = None) -> 
         say(f"{workdir}: resuming from step {start_step} of {training.num_steps}")
 
     iterator = PoseBatchIterator(train_poses, training.global_batch_size, seed=config.seed, augment=False)
-    batch_sharding = sharding.batch_sharded(mesh)
     step_sharding = sharding.step_batch_sharded(mesh)
     resident_poses = device_resident(np.asarray(train_poses, np.float32), replicated)
     resident_up = device_resident(training_up_vectors(train_up, len(train_poses)), replicated)
     augment_key = jax.random.fold_in(base_key, 3)  # independent of the three keys split above
-    train_steps = jax.jit(
-        make_train_steps(network, optimizer, loss_fn, normalization, training.ema_decay, config.data, batch_sharding),
-        in_shardings=(replicated, replicated, replicated, step_sharding, replicated, replicated),
-        out_shardings=(replicated, replicated),
-        donate_argnums=0,
-    )
+    train_steps = jit_train_steps(network, optimizer, loss_fn, normalization, training.ema_decay, config.data, mesh)
     writer = MetricsWriter(workdir)
     last_metrics: dict = {"step": start_step}
     end_step = training.num_steps
