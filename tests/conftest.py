@@ -105,25 +105,3 @@ def tiny_builder_eval_config(tmp_path):
     return make
 
 
-# Orbax leaves the reads of a failed restore as never-awaited coroutines; Python reports them when they are
-# collected (an unraisable-exception warning per array, up to 50 in one run, attributed to whichever test runs
-# next), which is noise, not a failure. Tests marked `orbax_failed_reads` collect them before they end and filter
-# exactly those warnings.
-ORBAX_FAILED_READ_WARNINGS = ("ignore::pytest.PytestUnraisableExceptionWarning",
-                              "ignore:coroutine .* was never awaited:RuntimeWarning")
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if item.get_closest_marker("orbax_failed_reads"):
-            for warning_filter in ORBAX_FAILED_READ_WARNINGS:
-                item.add_marker(pytest.mark.filterwarnings(warning_filter))
-
-
-@pytest.fixture(autouse=True)
-def collect_orbax_failed_reads(request):
-    yield
-    if request.node.get_closest_marker("orbax_failed_reads"):
-        import gc
-
-        gc.collect()

@@ -135,7 +135,6 @@ def _corrupt(step_dir, how: str) -> None:
         (item / "manifest.ocdbt").unlink()
 
 
-@pytest.mark.orbax_failed_reads  # (conftest.py)
 @pytest.mark.parametrize("how", ["data_bytes", "junk_metadata", "deleted_file"])
 def test_corrupt_latest_checkpoint_falls_back_to_the_newest_good_one(tmp_path, tiny_setup, how):
     _, description, state = tiny_setup
@@ -192,7 +191,6 @@ def test_no_restorable_checkpoint_is_one_clear_error_and_moves_nothing(tmp_path,
     assert sorted(p.name for p in (tmp_path / checkpoint.CHECKPOINT_DIR).iterdir()) == ["1", "2"]
 
 
-@pytest.mark.orbax_failed_reads  # (conftest.py)
 def test_a_target_no_step_fits_is_an_error_not_corruption(tmp_path, tiny_setup):
     """Intact checkpoints restored onto another model's state: every step fails, so none is set aside."""
     config, _, state = tiny_setup

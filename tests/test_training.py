@@ -175,7 +175,6 @@ def _train_cli(capsys, workdir, *overrides):
     return code, captured.out, captured.err
 
 
-@pytest.mark.orbax_failed_reads  # (conftest.py)
 def test_cli_resume_progress_changed_config_and_corrupt_checkpoints(tmp_path, capsys, fast_compile):
     workdir = tmp_path / "run"
     code, out, err = _train_cli(capsys, workdir, "--config.training.num_steps=4")
