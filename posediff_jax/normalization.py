@@ -7,16 +7,16 @@ normalising never divides by zero. Energies always see millimetres: the sampler 
 
 from __future__ import annotations
 
-import flax.struct
 import jax.numpy as jnp
 import numpy as np
 
 from posediff_jax.device_arrays import to_device
+from posediff_jax.pytrees import pytree_dataclass
 from posediff_jax.skeleton import NUM_JOINTS
 from posediff_jax.validation import PoseDiffError, check_array
 
 
-@flax.struct.dataclass
+@pytree_dataclass
 class NormalizationStats:
     """Per-coordinate statistics. mean: `[17, 3]` mm; std: `[17, 3]` mm (floored)."""
 

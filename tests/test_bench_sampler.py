@@ -91,6 +91,14 @@ def test_machine_record(bench):
     assert info["xla_flags"] == os.environ.get("XLA_FLAGS", "")  # the flags the rows ran under
 
 
+def test_cpu_model_names_the_family_and_simd_flags_a_hypervisor_hides(bench):
+    zen5 = "Model name:   AMD EPYC\nCPU family:   26\nModel:   2\nStepping:   1\nFlags:   fpu sse2 avx2 fma avx512f avx512_bf16 sha_ni\n"
+    zen4 = zen5.replace("26", "25").replace("Model:   2", "Model:   17").replace(" avx512_bf16", "")
+    assert bench.cpu_model(zen5) == "AMD EPYC (family 26, model 2, stepping 1; avx2 fma avx512f avx512_bf16)"
+    assert bench.cpu_model(zen4) == "AMD EPYC (family 25, model 17, stepping 1; avx2 fma avx512f)"
+    assert bench.cpu_model("Model name: Neoverse-V2\n") == "Neoverse-V2"
+
+
 def test_parse_case(bench):
     assert bench.parse_case("8x512") == (8, 512)
     with pytest.raises(SystemExit, match="FRAMESxHYPOTHESES"):

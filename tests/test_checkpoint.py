@@ -103,6 +103,15 @@ def test_bad_checkpoints_are_clear_errors(tmp_path, tiny_setup):
     folder = prior_lib.export_prior(tmp_path / "mismatched", state.ema_params, mismatched)
     with pytest.raises(prior_lib.PriorFormatError, match="do not match the model"):
         prior_lib.load_prior(folder)
+    deferred = prior_lib.load_prior(folder, build_network=False)  # the sampling commands' way: same error, first call
+    with pytest.raises(prior_lib.PriorFormatError, match="do not match the model"):
+        deferred.denoise(jnp.zeros((2, 17, 3)), 0.5)
+    unknown = prior_lib.export_prior(tmp_path / "unknown", state.ema_params,
+                                     dict(description, model=dict(description["model"], name="no_such_network")))
+    with pytest.raises(prior_lib.PriorFormatError, match="no_such_network"):
+        prior_lib.load_prior(unknown)
+    with pytest.raises(prior_lib.PriorFormatError, match="no_such_network"):
+        jax.jit(prior_lib.load_prior(unknown, build_network=False).denoise)(jnp.zeros((2, 17, 3)), 0.5)
     truncated = prior_lib.export_prior(tmp_path / "truncated", state.ema_params, description)
     data = (truncated / prior_lib.PARAMS_NPZ).read_bytes()
     (truncated / prior_lib.PARAMS_NPZ).write_bytes(data[: len(data) // 2])

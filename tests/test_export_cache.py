@@ -255,3 +255,45 @@ def test_programs_stored_on_two_devices_load_in_the_next_process_without_lapack(
     assert printed[1][5] == str(hook)  # SciPy (LAPACK) untouched by the samplers wherever jax has the hook
     for name in ("batch", "one"):
         np.testing.assert_array_equal(outputs[1][name], outputs[0][name])
+
+
+WITHOUT_FLAX_SCRIPT = """
+import sys, jax, numpy as np
+from posediff_jax.guidance import heatmap_evidence_from_keypoints, make_heatmap_energy
+from posediff_jax.prior import resolve_prior
+from posediff_jax.sampling import make_sampler, export_cache
+jax.config.update("jax_compilation_cache_dir", sys.argv[2] + "_xla")
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+K = np.array([[1150.0, 0, 512], [0, 1150.0, 515], [0, 0, 1]], np.float32)
+pixels = np.load(sys.argv[3])
+prior = resolve_prior(sys.argv[1], build_network=False)  # as the sampling commands load it
+cache = export_cache.ExportCache(sys.argv[2], identity="heatmap")
+sampler = make_sampler(prior, make_heatmap_energy(), export_cache=cache, num_steps=3, chunk_size=8)
+np.save(sys.argv[2] + ".npy", np.asarray(sampler.sample(jax.random.PRNGKey(2), heatmap_evidence_from_keypoints(pixels, K), 4)))
+print(cache.hits, cache.misses, "flax" in sys.modules)
+"""
+
+
+def test_a_process_that_calls_a_stored_sampler_never_imports_flax(tmp_path):
+    """A prior folder loaded without building its network (what the sampling commands do): the first process
+    traces the sampler (builds the Flax network) and stores it; the second calls the stored program without
+    importing Flax at all, and gets the same hypotheses."""
+    from posediff_jax.normalization import identity_normalization
+    from posediff_jax.prior import export_prior
+
+    model = {"name": "residual_mlp", "width": 32, "depth": 1, "time_embedding_dim": 16}
+    description = {"model": model, "diffusion": {"schedule": "cosine", "prediction_type": "epsilon"},
+                   "normalization": {name: value.tolist() for name, value in identity_normalization().to_dict().items()}}
+    folder = export_prior(tmp_path / "prior", make_tiny_prior().params, description)
+    pixels = np.asarray(geometry.project_to_pixels(jnp.asarray(STANDING_POSE_MM) + jnp.array([0.0, 0.0, 5000.0]), K))
+    np.save(tmp_path / "pixels.npy", pixels)
+    env = dict(os.environ, JAX_PLATFORMS="cpu", JAX_DISABLE_MOST_OPTIMIZATIONS="1")
+    printed, outputs = [], []
+    for _ in range(2):
+        result = subprocess.run([sys.executable, "-c", WITHOUT_FLAX_SCRIPT, str(folder), str(tmp_path / "store"),
+                                 str(tmp_path / "pixels.npy")], capture_output=True, text=True, env=env, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        printed.append(result.stdout.split())
+        outputs.append(np.load(tmp_path / "store.npy"))
+    assert printed == [["0", "1", "True"], ["1", "0", "False"]]
+    np.testing.assert_array_equal(outputs[1], outputs[0])

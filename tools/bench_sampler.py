@@ -91,20 +91,31 @@ def _command_output(command: Sequence[str]) -> str | None:
     return result.stdout.strip() if result.returncode == 0 else None
 
 
-def cpu_model() -> str:
-    """The CPU's model name (lscpu, else /proc/cpuinfo, else platform.processor())."""
-    text = _command_output(["lscpu"]) or ""
+SIMD_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "sve", "asimd")  # what a CPU's peak depends on
+
+
+def cpu_model(lscpu_text=None) -> str:
+    """The CPU's model name with its family / model / stepping and SIMD flags, from lscpu (else /proc/cpuinfo's
+    model name, else platform.processor()). A hypervisor often reports only 'AMD EPYC': the family and flags
+    tell a Zen 4 (family 25, AVX-512 on 256-bit pipes) from a Zen 5 (family 26, full-width AVX-512) apart."""
+    text = (_command_output(["lscpu"]) or "") if lscpu_text is None else lscpu_text
+    fields = {}
     for line in text.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    try:
-        with open("/proc/cpuinfo") as file:
-            for line in file:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    name = fields.get("Model name")
+    if not name:
+        try:
+            with open("/proc/cpuinfo") as file:
+                name = next((line.split(":", 1)[1].strip() for line in file if line.startswith("model name")), None)
+        except OSError:
+            name = None
+        return name or platform.processor() or platform.machine()
+    identity = ", ".join(f"{label} {fields[key]}" for key, label in
+                         (("CPU family", "family"), ("Model", "model"), ("Stepping", "stepping")) if fields.get(key))
+    flags = [flag for flag in SIMD_FLAGS if flag in fields.get("Flags", "").split()]
+    details = "; ".join(part for part in (identity, " ".join(flags)) if part)
+    return f"{name} ({details})" if details else name
 
 
 def gpu_description() -> list[str]:

@@ -91,10 +91,14 @@ def sampler_config(args, energy: str):
 
 
 def load_prior(args):
-    """The prior `--prior` names (`posediff_jax.prior.resolve_prior`)."""
+    """The prior `--prior` names (`posediff_jax.prior.resolve_prior`).
+
+    Its network is built, and the weights checked against it, when sampling is first traced (the same errors a
+    moment later): a warm start that calls a stored sampler never imports Flax nor traces the network.
+    """
     from posediff_jax.prior import resolve_prior
 
-    return resolve_prior(args.prior)
+    return resolve_prior(args.prior, build_network=False)
 
 
 def export_cache(args, energy_name: str, **energy_options):

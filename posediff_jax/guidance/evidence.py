@@ -1,6 +1,6 @@
 """Evidence PyTrees: what an energy compares a pose with.
 
-Every evidence is a `flax.struct.dataclass` whose leaves are arrays, so a batch of frames is the same class
+Every evidence is a `pytrees.pytree_dataclass` whose leaves are arrays, so a batch of frames is the same class
 with a leading `[frames]` axis on every leaf (`stack_evidence`) and the sampler can `jax.vmap` over it.
 Constructors (`make_heatmap_evidence`, `make_keypoint_evidence`, ...) validate user input on the host and
 raise `PoseDiffError` naming the problem; energies themselves never validate (they run under jit).
@@ -13,12 +13,12 @@ by `joint_weights`); with `use_given_root` True they use `root_translation` (e.g
 
 from __future__ import annotations
 
-import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from posediff_jax.device_arrays import to_device
+from posediff_jax.pytrees import pytree_dataclass
 from posediff_jax.skeleton import NUM_JOINTS
 from posediff_jax.validation import PoseDiffError, ShapeError, check_array
 
@@ -27,7 +27,7 @@ class EvidenceError(PoseDiffError):
     """Evidence (heatmaps, keypoints, intrinsics, known joints) is unusable."""
 
 
-@flax.struct.dataclass
+@pytree_dataclass
 class HeatmapEvidence:
     """2D detector heatmaps of one frame (H36M-17 order).
 
@@ -49,7 +49,7 @@ class HeatmapEvidence:
     use_given_root: jnp.ndarray
 
 
-@flax.struct.dataclass
+@pytree_dataclass
 class KeypointEvidence:
     """2D keypoints of one frame: keypoints_2d `[17, 2]` pixels, joint_weights `[17]`, intrinsics `[3, 3]`,
     root_translation `[3]` mm and use_given_root `[]` bool (see the module docstring)."""
@@ -61,7 +61,7 @@ class KeypointEvidence:
     use_given_root: jnp.ndarray
 
 
-@flax.struct.dataclass
+@pytree_dataclass
 class CompletionEvidence:
     """Known 3D joints: known_joints `[17, 3]` mm root-relative, mask `[17]` (1 = known, 0 = free)."""
 
@@ -69,7 +69,7 @@ class CompletionEvidence:
     mask: jnp.ndarray
 
 
-@flax.struct.dataclass
+@pytree_dataclass
 class BoneLengthEvidence:
     """Target bone lengths `[16]` mm in `skeleton.BONES` order and weights `[16]` (0 = free)."""
 

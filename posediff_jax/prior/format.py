@@ -16,16 +16,15 @@ import hashlib
 import json
 import pathlib
 import zipfile
+from collections.abc import Mapping
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import traverse_util
 
 from posediff_jax.device_arrays import to_device
 from posediff_jax.diffusion.schedules import VPSchedule
 from posediff_jax.io_utils import atomic_path, write_text_atomic
-from posediff_jax.model.registry import DEFAULT_NETWORK, make_apply_fn, make_network, network_fields
 from posediff_jax.normalization import NormalizationStats
 from posediff_jax.prior.prior import Prior
 from posediff_jax.validation import PoseDiffError
@@ -41,6 +40,8 @@ class PriorFormatError(PoseDiffError):
 
 def model_description(model_config) -> dict:
     """The JSON model section from a config's model section: the registered name and that network's fields."""
+    from posediff_jax.model.registry import DEFAULT_NETWORK, network_fields
+
     settings = dict(model_config.items())
     name = settings.get("name") or DEFAULT_NETWORK
     fields = network_fields(name)
@@ -74,7 +75,10 @@ def read_prior_description(directory) -> dict:
                   "normalization": description["normalization"]}
     except (ValueError, KeyError, TypeError) as error:
         raise PriorFormatError(f"{path}: not a valid prior description ({error})") from None
-    result["model"].setdefault("name", DEFAULT_NETWORK)
+    if "name" not in result["model"]:
+        from posediff_jax.model.registry import DEFAULT_NETWORK
+
+        result["model"]["name"] = DEFAULT_NETWORK
     result["format"] = description.get("format", "posediff_jax.prior/1")
     return result
 
@@ -86,8 +90,7 @@ def export_prior(directory, params, description: dict, dtype=np.float32) -> path
     """
     directory = pathlib.Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    flat = {"/".join(key): np.asarray(value, dtype)
-            for key, value in traverse_util.flatten_dict(jax.device_get(params)).items()}
+    flat = {"/".join(key): np.asarray(value, dtype) for key, value in flatten_dict(jax.device_get(params)).items()}
     with atomic_path(directory / PARAMS_NPZ) as temporary:
         with open(temporary, "wb") as handle:
             np.savez(handle, **flat)
@@ -103,14 +106,38 @@ def read_params(path) -> dict:
             flat = {tuple(name.split("/")): to_device(data[name], np.float32) for name in data.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:  # truncated, corrupt or pickled
         raise PriorFormatError(f"{path}: unreadable ({error})") from None
-    return traverse_util.unflatten_dict(flat)
+    return unflatten_dict(flat)
+
+
+def flatten_dict(tree: Mapping, prefix: tuple = ()) -> dict:
+    """`{'a': {'b': x}}` -> `{('a', 'b'): x}` (nested parameter dicts; empty dicts are dropped)."""
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            flat.update(flatten_dict(value, prefix + (key,)))
+        else:
+            flat[prefix + (key,)] = value
+    return flat
+
+
+def unflatten_dict(flat: dict) -> dict:
+    """The inverse of `flatten_dict`."""
+    tree: dict = {}
+    for path, value in flat.items():
+        node = tree
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
+    return tree
 
 
 def check_params_match(network, params, source) -> None:
     """Raises `PriorFormatError` unless `params` has exactly the structure and shapes `network` expects."""
+    from posediff_jax.model.registry import network_fields
+
     expected = jax.eval_shape(lambda: network.init(jax.random.PRNGKey(0), jnp.zeros((1, 17, 3)), jnp.zeros((1,))))
-    expected_flat = {key: value.shape for key, value in traverse_util.flatten_dict(expected).items()}
-    found_flat = {key: np.shape(value) for key, value in traverse_util.flatten_dict(params).items()}
+    expected_flat = {key: value.shape for key, value in flatten_dict(expected).items()}
+    found_flat = {key: np.shape(value) for key, value in flatten_dict(params).items()}
     if expected_flat != found_flat:
         differing = sorted("/".join(key) for key in set(expected_flat) ^ set(found_flat)) or sorted(
             "/".join(key) for key in expected_flat if expected_flat[key] != found_flat[key])
@@ -121,18 +148,53 @@ def check_params_match(network, params, source) -> None:
         )
 
 
-def prior_from_description(description: dict, params, source=None) -> Prior:
-    """A `Prior` from a description and matching parameters (checked against the network when `source` is given)."""
-    try:
-        network = make_network(description["model"])
-    except PoseDiffError as error:
-        raise PriorFormatError(f"{source or PRIOR_JSON}: {error}") from None
-    if source is not None:
-        check_params_match(network, params, source)
+class NetworkApply:
+    """`apply_fn(params, x_t [..., 17, 3], t [...]) -> [..., 17, 3]` of the network a prior description names.
+
+    The Flax module is built (and, with a `source`, the weights checked against it: `check_params_match`) by
+    `network(params)`, on the first call at the latest. Building imports Flax and checking traces the network's
+    `init` (~0.17 s and ~0.16 s of a 2-core CPU's start): a process that only calls a stored sampler
+    (`sampling/export_cache.py`, whose programs were traced with a checked network and are keyed by every
+    weight's shape) never calls the network in Python and pays neither (`prior_from_description(...,
+    build_network=False)`).
+    """
+
+    def __init__(self, model_description: dict, source=None):
+        self.model_description = dict(model_description)
+        self.source = source
+        self._network = None
+
+    def network(self, params=None):
+        """The Flax module (built once); a bad model section or mismatched weights raise `PriorFormatError`."""
+        if self._network is None:
+            from posediff_jax.model.registry import make_network
+
+            try:
+                network = make_network(self.model_description)
+            except PoseDiffError as error:
+                raise PriorFormatError(f"{self.source or PRIOR_JSON}: {error}") from None
+            if self.source is not None and params is not None:
+                check_params_match(network, params, self.source)
+            self._network = network
+        return self._network
+
+    def __call__(self, params, x_t, t):
+        return self.network(params).apply(params, x_t, t)
+
+
+def prior_from_description(description: dict, params, source=None, build_network: bool = True) -> Prior:
+    """A `Prior` from a description and matching parameters (checked against the network when `source` is given).
+
+    build_network: False defers building the network and the check to the first network call (`NetworkApply`):
+      the same errors, raised when sampling is first traced instead of now.
+    """
+    apply_fn = NetworkApply(description["model"], source)
+    if build_network:
+        apply_fn.network(params)
     normalization = NormalizationStats.from_dict(
         {name: np.asarray(value, np.float32) for name, value in description["normalization"].items()}
     )
-    return Prior(params=params, normalization=normalization, apply_fn=make_apply_fn(network),
+    return Prior(params=params, normalization=normalization, apply_fn=apply_fn,
                  schedule=VPSchedule(description["diffusion"]["schedule"]),
                  prediction_type=description["diffusion"]["prediction_type"],
                  identity=description_identity(description))

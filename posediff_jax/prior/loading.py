@@ -21,8 +21,12 @@ CHECKPOINT_DIR = "checkpoints"
 NAMED_PRIORS = ("default", "gaussian", "tiny")
 
 
-def load_prior(path) -> Prior:
-    """A `Prior` from an export folder (`params.npz` + `prior.json`) or a training workdir (latest checkpoint)."""
+def load_prior(path, build_network: bool = True) -> Prior:
+    """A `Prior` from an export folder (`params.npz` + `prior.json`) or a training workdir (latest checkpoint).
+
+    build_network: False builds the network, and checks the weights against it, at the first network call instead
+      of now (`prior_format.NetworkApply`: what a process that may only call a stored sampler wants).
+    """
     path = pathlib.Path(path)
     if not path.exists():
         raise prior_format.PriorFormatError(f"prior {str(path)!r}: no such folder")
@@ -32,36 +36,37 @@ def load_prior(path) -> Prior:
     description = prior_format.read_prior_description(path)
     if (path / prior_format.PARAMS_NPZ).is_file():
         params = prior_format.read_params(path / prior_format.PARAMS_NPZ)
-        return prior_format.prior_from_description(description, params, path / prior_format.PARAMS_NPZ)
+        return prior_format.prior_from_description(description, params, path / prior_format.PARAMS_NPZ,
+                                                    build_network)
     if not (path / CHECKPOINT_DIR).is_dir():
         raise prior_format.PriorFormatError(
             f"prior {path}: neither {prior_format.PARAMS_NPZ} nor {CHECKPOINT_DIR}/ found")
     from posediff_jax.prior.workdir import restore_ema_params  # imports orbax: only for training workdirs
 
     params, source = restore_ema_params(path)
-    return prior_format.prior_from_description(description, params, source)
+    return prior_format.prior_from_description(description, params, source, build_network)
 
 
 def default_prior_path() -> pathlib.Path:
     return pathlib.Path(str(importlib_resources.files("posediff_jax") / "assets" / "prior"))
 
 
-def load_default_prior() -> Prior:
+def load_default_prior(build_network: bool = True) -> Prior:
     """The small prior shipped in `posediff_jax/assets/prior` (see README: how it was trained)."""
     path = default_prior_path()
     if not (path / prior_format.PARAMS_NPZ).is_file():
         raise prior_format.PriorFormatError(
             f"the shipped prior is missing from {path}; reinstall posediff_jax or pass a prior folder")
-    return load_prior(path)
+    return load_prior(path, build_network)
 
 
-def resolve_prior(spec=None) -> Prior:
-    """`'default'` | PATH | `'gaussian'` | `'tiny'` -> `Prior` (see the module docstring)."""
+def resolve_prior(spec=None, build_network: bool = True) -> Prior:
+    """`'default'` | PATH | `'gaussian'` | `'tiny'` -> `Prior` (see the module docstring; `build_network`: `load_prior`)."""
     if isinstance(spec, Prior):
         return spec
     text = "" if spec is None else str(spec)
     if text in ("", "default"):
-        return load_default_prior()
+        return load_default_prior(build_network)
     if text == "gaussian":
         from posediff_jax.prior.gaussian import make_gaussian_prior
 
@@ -73,4 +78,4 @@ def resolve_prior(spec=None) -> Prior:
     if not pathlib.Path(text).exists():
         raise prior_format.PriorFormatError(
             f"prior {text!r}: no such folder (expected a prior folder or one of {NAMED_PRIORS})")
-    return load_prior(text)
+    return load_prior(text, build_network)

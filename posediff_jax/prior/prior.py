@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import flax.struct
 import jax.numpy as jnp
 
 from posediff_jax.diffusion.parameterization import output_to_x0_and_epsilon
 from posediff_jax.diffusion.schedules import VPSchedule
 from posediff_jax.normalization import NormalizationStats
+from posediff_jax.pytrees import pytree_dataclass, static_field
 
 
-@flax.struct.dataclass
+@pytree_dataclass
 class Prior:
     """params: network parameters (EMA); normalization: mm <-> model space.
 
@@ -33,11 +33,11 @@ class Prior:
 
     params: Any
     normalization: NormalizationStats
-    apply_fn: Callable = flax.struct.field(pytree_node=False)
-    schedule: VPSchedule = flax.struct.field(pytree_node=False, default=VPSchedule())
-    prediction_type: str = flax.struct.field(pytree_node=False, default="epsilon")
-    x0_clip: float = flax.struct.field(pytree_node=False, default=5.0)
-    identity: str = flax.struct.field(pytree_node=False, default="")
+    apply_fn: Callable = static_field()
+    schedule: VPSchedule = static_field(default=VPSchedule())
+    prediction_type: str = static_field(default="epsilon")
+    x0_clip: float = static_field(default=5.0)
+    identity: str = static_field(default="")
 
     def denoise(self, x_t, t):
         """Tweedie estimate of the clean pose.
