@@ -32,9 +32,10 @@ detector sigma does not apply and the step stays constant): 67.8 / 38.7 / 33.0 /
 
 Full protocol (every 64th frame, all 4 cameras; 4,644 S9 frames): override with
     posediff evaluate --config configs/eval_h36m.py --set "data.cameras=()" --set data.max_frames=0
-(measured before the detector sigma and the schedule, i.e. with `--set evidence.detector_sigma=0 --set
-sampler.scale_schedule=constant`: best-of-200 61.6 mm, best-of-1
-103.5 mm, single estimate 84.1 mm; an estimated 4 hours on a 2-core CPU at 3.2 s per frame, 1 minute on an H100).
+(default: 102.3 / 69.4 / 60.9 / 56.0 mm P-best best-of-1 / 10 / 50 / 200, PA-MPJPE best-of-200 42.6, single
+estimate 81.0 mm; 84 minutes on a 2-core AMD EPYC Zen 5, 2026-12-02; before the detector sigma and the schedule,
+`--set evidence.detector_sigma=0 --set sampler.scale_schedule=constant`: 103.5 / 72.5 / 65.4 / 61.6 mm, single
+estimate 84.1 mm, 1 minute on an H100).
 Other evidence: `heatmap_arrays` with `--set evidence.heatmap_arrays_file=FILE.npz`.
 """
 
