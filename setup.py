@@ -15,7 +15,7 @@ INSTALL_REQUIRES = [
     "orbax-checkpoint>=0.11",
     "numpy>=1.26",
     # jax's own dtype package: 0.7.0 registers its NumPy ufunc loops in ~0.5 s (0.6.0: 0.06 s), a fifth of a
-    # CLI's start (docs/benchmarks.md, "CLI time to first result"); jax asks for >=0.5.
+    # CLI's start (docs/benchmarks.md, first section: "Time to first result on this host"); jax asks for >=0.5.
     "ml_dtypes>=0.5,!=0.7.0",
     "ml_collections>=1.0",
     "tensorflow-datasets>=4.9.7",
