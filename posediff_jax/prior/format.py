@@ -164,8 +164,9 @@ class NetworkApply:
         self.source = source
         self._network = None
 
-    def network(self, params=None):
-        """The Flax module (built once); a bad model section or mismatched weights raise `PriorFormatError`."""
+    def network(self, params):
+        """The Flax module (built once, `params` checked then); a bad model section or mismatched weights raise
+        `PriorFormatError`."""
         if self._network is None:
             from posediff_jax.model.registry import make_network
 
@@ -173,7 +174,7 @@ class NetworkApply:
                 network = make_network(self.model_description)
             except PoseDiffError as error:
                 raise PriorFormatError(f"{self.source or PRIOR_JSON}: {error}") from None
-            if self.source is not None and params is not None:
+            if self.source is not None:
                 check_params_match(network, params, self.source)
             self._network = network
         return self._network
