@@ -13,6 +13,11 @@ import numpy as np
 
 ShapeEntry = Union[int, None, str]
 
+# A 2D keypoint coordinate (or a person's extent) beyond this many pixels is garbled, not a detection: 100x the
+# side of a 10,000 px image. Detection files mask such joints like NaN ones (data/videopose3d.py); keypoints a user
+# hands the commands are refused with the joint named (guidance/render.py).
+GARBLED_PIXELS = 1e6
+
 
 class PoseDiffError(ValueError):
     """Base class for user-facing errors (bad input, missing files, bad config)."""

@@ -223,3 +223,23 @@ def test_real_camera_file_agrees_with_the_built_in_cameras(shared_dir):
     from posediff_jax.data import cameras
 
     cameras.check_camera_file(shared_dir / "data" / "h36m" / "camera-parameters.json", tolerance=0.0)
+
+
+def test_garbled_detection_coordinates_are_masked_like_nan_ones():
+    """A coordinate beyond `validation.GARBLED_PIXELS` (seen in public detection files as huge or overflowed
+    values) masks its joint and every H36M joint made from it, as a NaN does; the others keep their values."""
+    from posediff_jax.data.videopose3d import to_h36m17
+
+    rng = np.random.default_rng(0)
+    mpii = rng.uniform(100, 900, (2, 16, 2)).astype(np.float32)
+    clean, clean_mask = to_h36m17(mpii, {}, "file.npz")
+    garbled = mpii.copy()
+    garbled[1, 0] = [3e9, 200.0]  # frame 1's MPII RAnkle
+    nan = mpii.copy()
+    nan[1, 0] = np.nan
+    got, mask = to_h36m17(garbled, {}, "file.npz")
+    expected, expected_mask = to_h36m17(nan, {}, "file.npz")
+    np.testing.assert_array_equal(mask, expected_mask)
+    np.testing.assert_array_equal(got, expected)
+    assert clean_mask[1].sum() - mask[1].sum() == 1 and (mask[0] == clean_mask[0]).all()
+    assert np.isfinite(got).all() and np.abs(got).max() < 1e3

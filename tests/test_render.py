@@ -167,9 +167,26 @@ def test_nan_keypoints_are_missing_joints_as_in_detection_files(builder):
     ({"keypoints_2d": np.zeros((0, 17, 2))}, "no frames"),
     ({"keypoints_2d": keypoints(), "confidence": -np.ones(17)}, "non-negative"),
     ({"keypoints_2d": keypoints(), "root_translation": np.array([0.0, 0.0, -4000.0])}, "in front of the camera"),
+    ({"keypoints_2d": np.full((17, 2), 300.0)}, "frame 0's joints all lie within 0 px"),
+    ({"keypoints_2d": keypoints() / 1000.0}, r"are these pixel coordinates\?"),
+    ({"keypoints_2d": np.concatenate([keypoints()[None], np.where(np.arange(17)[:, None] == 5, 1e9, keypoints())[None]])},
+     r"frame 1's joints span 1e\+09 px: joint 5 at \(1e\+09, 1e\+09\) is a garbled detection"),
 ])
 def test_unusable_keypoint_inputs_are_named(arrays, message):
     from posediff_jax.guidance import array_inputs
 
     with pytest.raises(PoseDiffError, match=message):
         array_inputs.heatmap_evidence_from_arrays({**arrays, "intrinsics": K})
+
+
+def test_a_garbled_joint_marked_missing_is_no_longer_refused():
+    """The error for a garbled coordinate tells the user to mark it NaN; doing so gives usable evidence."""
+    from posediff_jax.guidance import array_inputs
+
+    points = keypoints()
+    points[5] = 1e9
+    with pytest.raises(PoseDiffError, match="joint 5"):
+        array_inputs.heatmap_evidence_from_arrays({"keypoints_2d": points, "intrinsics": K})
+    points[5] = np.nan
+    evidence = array_inputs.heatmap_evidence_from_arrays({"keypoints_2d": points, "intrinsics": K})
+    assert float(evidence.joint_weights[0, 5]) == 0.0 and float(evidence.joint_weights[0, 4]) == 1.0

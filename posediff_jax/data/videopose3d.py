@@ -31,7 +31,7 @@ import numpy as np
 
 from posediff_jax import geometry, skeleton
 from posediff_jax.data.cameras import CAMERA_IDS, camera_parameters, check_camera_file
-from posediff_jax.validation import PoseDiffError
+from posediff_jax.validation import GARBLED_PIXELS, PoseDiffError
 
 POSITIONS_FILE = "data_3d_h36m.npz"
 CAMERA_FILE = "camera-parameters.json"  # optional; only cross-checked against the built-in cameras
@@ -138,7 +138,7 @@ def read_camera_frame_poses_with_up(manual_dir, subjects: Sequence[str], stride:
 # ------------------------------------------------------------------------------------------------ 2D detections
 class CameraDetections(NamedTuple):
     """One camera's detections of one sequence in H36M-17: `keypoints [frames, 17, 2]` float32 (0 where
-    missing), `mask [frames, 17]` bool (False where the detector lacks the joint or the value is not finite);
+    missing), `mask [frames, 17]` bool (False where the detector lacks the joint or the value is not finite or garbled);
     `problem` is '' or why the entry holds no detections (then `frames` is 0)."""
 
     keypoints: np.ndarray
@@ -203,10 +203,11 @@ def read_detections(manual_dir, detector: str) -> dict:
 def to_h36m17(keypoints: np.ndarray, metadata: dict, path) -> tuple:
     """`[frames, J, 2]` in MPII-16 / COCO-17 / H36M-17 -> (`[frames, 17, 2]`, `[frames, 17]` bool mask).
 
-    Non-finite values (NaN rows) are masked: the layout maps zeros in their place, and every H36M joint made
-    from a non-finite source joint (copied, or a midpoint) is masked.
+    Non-finite values (NaN rows) and garbled ones (beyond `validation.GARBLED_PIXELS`) are masked: the layout maps
+    zeros in their place, and every H36M joint made from such a source joint (copied, or a midpoint) is masked.
     """
-    finite = np.isfinite(keypoints).all(-1, keepdims=True)
+    with np.errstate(invalid="ignore"):
+        finite = (np.isfinite(keypoints) & (np.abs(keypoints) <= GARBLED_PIXELS)).all(-1, keepdims=True)
     if not finite.all():
         mapped, mask = to_h36m17(np.where(finite, keypoints, 0.0).astype(np.float32), metadata, path)
         tainted, _ = to_h36m17(np.broadcast_to(~finite, keypoints.shape).astype(np.float32), metadata, path)

@@ -26,7 +26,7 @@ import numpy as np
 
 from posediff_jax.guidance.evidence import EvidenceError, HeatmapEvidence, make_heatmap_evidence
 from posediff_jax.skeleton import NUM_JOINTS
-from posediff_jax.validation import check_array
+from posediff_jax.validation import GARBLED_PIXELS, check_array
 
 RENDER_SIGMA = 2.0  # heatmap pixels: the Gaussian drawn around an exact keypoint (64 x 64 map over 1.25 x the box)
 DETECTOR_SIGMA = 2.0  # heatmap pixels: keypoint error of an off-the-shelf detector (module docstring)
@@ -68,6 +68,34 @@ def bounding_box_affine(keypoints_2d, heatmap_size: int = 64, margin: float = 1.
     affine[..., 1, 1] = scale
     affine[..., :, 2] = (heatmap_size - 1) / 2.0 - scale[..., None] * centre
     return affine
+
+
+# Heatmaps are rendered over the keypoints' box, so its side must be a person's size in pixels: below
+# `MIN_KEYPOINT_EXTENT` every joint sits on one heatmap cell and no pose fits; above `validation.GARBLED_PIXELS` a
+# garbled coordinate stretched it and the person covers a fraction of one cell.
+MIN_KEYPOINT_EXTENT = 1.0  # pixels
+
+
+def check_keypoint_extent(keypoints_2d, weights=None) -> None:
+    """Raises `EvidenceError` naming the frame (and the farthest joint) when the used keypoints `[..., J, 2]`
+    (weight > 0) span less than `MIN_KEYPOINT_EXTENT` or more than `GARBLED_PIXELS` pixels."""
+    keypoints_2d = np.asarray(keypoints_2d, np.float64)
+    frames = keypoints_2d.reshape((-1,) + keypoints_2d.shape[-2:])
+    used = np.ones(frames.shape[:-1], bool) if weights is None else (
+        np.broadcast_to(np.asarray(weights), keypoints_2d.shape[:-1]).reshape(frames.shape[:-1]) > 0)
+    used = np.where(used.any(-1, keepdims=True), used, True)
+    for index, (points, mask) in enumerate(zip(frames, used)):
+        points = points[mask]
+        extent = float(np.max(points.max(0) - points.min(0)))
+        if extent < MIN_KEYPOINT_EXTENT:
+            raise EvidenceError(f"keypoints_2d: frame {index}'s joints all lie within {extent:.3g} px of each other; "
+                                "no pose projects onto a single point (are these pixel coordinates?)")
+        if extent > GARBLED_PIXELS:
+            joints = np.flatnonzero(mask)
+            far = joints[int(np.argmax(np.abs(points - np.median(points, 0)).max(-1)))]
+            x, y = keypoints_2d.reshape(frames.shape)[index, far]
+            raise EvidenceError(f"keypoints_2d: frame {index}'s joints span {extent:.3g} px: joint {int(far)} at "
+                                f"({x:.3g}, {y:.3g}) is a garbled detection; set it to NaN to mark it missing")
 
 
 def sigma_from_confidence(confidence, sigma: float = RENDER_SIGMA, min_confidence: float = 0.1):
@@ -134,6 +162,7 @@ def heatmap_evidence_from_keypoints(
             joint_weights = np.clip(np.asarray(confidence, np.float64), 0.0, 1.0)
     else:
         sigmas = np.full(keypoints_2d.shape[:-1], float(sigma))
+    check_keypoint_extent(keypoints_2d, joint_weights)
     affine = bounding_box_affine(keypoints_2d, heatmap_size, margin, joint_weights)
     points = np.einsum("...ij,...nj->...ni", affine[..., :2], keypoints_2d) + affine[..., None, :, 2]
     heatmaps = render_gaussian_heatmaps(points, heatmap_size, heatmap_size, sigmas)
