@@ -14,9 +14,9 @@ import zipfile
 
 import numpy as np
 
+from posediff_jax.random_keys import MAX_SEED, seed_key
 from posediff_jax.validation import PoseDiffError
 
-MAX_SEED = 2**63 - 1
 FEW_STEPS_WARNING = 10
 
 
@@ -165,14 +165,12 @@ def sample_in_batches(sampler, evidence, args, description: str, frames_per_call
 
     Frames go `frames_per_call` at a time; with many hypotheses each call covers a group of hypotheses
     (`4 * chunk_size`), so a single frame with 10,000 hypotheses still shows progress. Hypothesis i of frame f
-    always uses `fold_in(fold_in(seed_key, f), i)`: results do not depend on the grouping.
+    always uses `fold_in(fold_in(seed_key(seed), f), i)`: results do not depend on the grouping.
     """
-    import jax
-
     from posediff_jax.guidance import evidence as evidence_lib
 
     frames = evidence_lib.num_frames(evidence)
-    key = jax.random.PRNGKey(args.seed)
+    key = seed_key(args.seed)
     num_hypotheses = int(args.num_hypotheses)
     group = max(num_hypotheses if num_hypotheses <= 1024 else 4 * sampler.config.chunk_size, 1)
     hypotheses = np.zeros((frames, num_hypotheses, 17, 3), np.float32)

@@ -16,6 +16,8 @@ import time
 
 import numpy as np
 
+from posediff_jax.random_keys import seed_key
+
 NAME = "demo"
 HELP = "run the shipped prior on shipped examples: print a best-of-m table, write PNGs of the hypotheses"
 
@@ -66,7 +68,6 @@ def heatmap_panel(evidence, index):
 
 
 def run_examples(prior, args, output_dir: pathlib.Path, log=print) -> dict:
-    import jax
 
     from posediff_jax.commands import common
     from posediff_jax.evaluation import hypothesis_metrics, report
@@ -86,7 +87,7 @@ def run_examples(prior, args, output_dir: pathlib.Path, log=print) -> dict:
     config = resolve_scale_schedule(args.sampler_config, exact_evidence=args.evidence != "detections")
     sampler = make_sampler(prior, make_heatmap_energy(), config, export_cache=common.export_cache(args, "heatmap"))
     start = time.perf_counter()
-    hypotheses = np.asarray(sampler.sample_batch(jax.random.PRNGKey(args.seed), evidence, args.num_hypotheses))
+    hypotheses = np.asarray(sampler.sample_batch(seed_key(args.seed), evidence, args.num_hypotheses))
     seconds = time.perf_counter() - start
     target = examples["pose_3d"]
     rows = best_of_m_rows(hypotheses, target, table_levels(args.num_hypotheses))
@@ -118,7 +119,6 @@ def run_examples(prior, args, output_dir: pathlib.Path, log=print) -> dict:
 
 
 def run_image(prior, args, output_dir: pathlib.Path, log=print) -> list[pathlib.Path]:
-    import jax
 
     from posediff_jax import detector
     from posediff_jax.commands import common
@@ -135,7 +135,7 @@ def run_image(prior, args, output_dir: pathlib.Path, log=print) -> list[pathlib.
     evidence, info = people[0]
     sampler = make_sampler(prior, make_heatmap_energy(), resolve_scale_schedule(args.sampler_config, False),
                            export_cache=common.export_cache(args, "heatmap"))
-    hypotheses = np.asarray(sampler.sample(jax.random.PRNGKey(args.seed), evidence, args.num_hypotheses))
+    hypotheses = np.asarray(sampler.sample(seed_key(args.seed), evidence, args.num_hypotheses))
     from posediff_jax.detector.image_io import read_image
     from posediff_jax.visualization import plot_hypotheses
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from posediff_jax.random_keys import seed_key
 from posediff_jax.validation import PoseDiffError
 
 NAME = "generate"
@@ -27,7 +28,6 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    import jax
 
     from posediff_jax.commands import common
     from posediff_jax.guidance import bone_lengths
@@ -46,7 +46,7 @@ def run(args) -> int:
     config = common.sampler_config(args, energy_name)
     cache = common.export_cache(args, energy_name, **({"sigma": args.sigma_mm} if args.bone_lengths else {}))
     sampler = make_sampler(common.load_prior(args), energy_fn, config, export_cache=cache)
-    key = jax.random.PRNGKey(args.seed)
+    key = seed_key(args.seed)
     group = max(4 * config.chunk_size, 1)
     poses = []
     with common.progress_bar(args.num_hypotheses, args.quiet, "generate", "pose") as bar:

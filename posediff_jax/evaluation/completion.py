@@ -19,6 +19,7 @@ import numpy as np
 from posediff_jax import skeleton
 from posediff_jax.evaluation import report
 from posediff_jax.evaluation.evaluators import register_evaluator
+from posediff_jax.random_keys import seed_key
 from posediff_jax.validation import PoseDiffError
 
 KNOWN_SETS = {
@@ -54,7 +55,6 @@ def completion_metrics(hypotheses, poses, known) -> dict:
 
 @register_evaluator("completion")
 def evaluate_completion(config, checkpoint=None, workdir=None, prior=None, poses=None, progress=True, log=print):
-    import jax
 
     from posediff_jax.guidance import make_completion_evidence, stack_evidence
     from posediff_jax.guidance.registry import make_energy
@@ -79,7 +79,7 @@ def evaluate_completion(config, checkpoint=None, workdir=None, prior=None, poses
         mask = np.zeros((len(poses), 17), np.float32)
         mask[:, list(known)] = 1.0
         evidence = stack_evidence([make_completion_evidence(pose, row) for pose, row in zip(poses, mask)])
-        hypotheses = np.asarray(sampler.sample_batch(jax.random.PRNGKey(int(config.seed)), evidence, num_hypotheses))
+        hypotheses = np.asarray(sampler.sample_batch(seed_key(int(config.seed)), evidence, num_hypotheses))
         summary[name] = completion_metrics(hypotheses, poses, known)
         rows.append([name, *summary[name].values()])
     seconds = time.perf_counter() - start

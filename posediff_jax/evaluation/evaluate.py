@@ -7,7 +7,7 @@
 2. splits the frames into batches of `config.batch_size` (the last batch is padded by repeating its last
    frame, so one compiled sampler serves every batch; padded rows are dropped);
 3. per batch: builds heatmap evidence (`evidence_sources`), samples `max(config.num_hypotheses)`
-   hypotheses per frame (key = `fold_in(PRNGKey(seed), batch_index)`), computes the per-frame metrics of
+   hypotheses per frame (key = `fold_in(seed_key(seed), batch_index)`), computes the per-frame metrics of
    `protocols.frame_metrics` and stores them in `workdir/batches/` (`results_store`; finished batches are
    skipped when a run is restarted with the same settings);
 4. summarises (overall and per group), prints a Markdown table and writes `workdir/results.json`,
@@ -28,6 +28,7 @@ import numpy as np
 from posediff_jax.evaluation import evidence_sources, protocols, report
 from posediff_jax.evaluation.evaluators import register_evaluator
 from posediff_jax.evaluation.results_store import ResultsStore
+from posediff_jax.random_keys import seed_key
 from posediff_jax.validation import PoseDiffError
 
 LABEL_FIELDS = ("subject", "action", "camera", "frame", "sequence", "scene")
@@ -134,7 +135,7 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
     sampler = make_sampler(prior, energy_fn, sampler_config)
     store = ResultsStore(workdir, run_fingerprint(config, prior, num_frames))
     batches = make_batches(num_frames, int(config.batch_size))
-    key = jax.random.PRNGKey(int(config.seed))
+    key = seed_key(int(config.seed))
     label_fields = [field for field in LABEL_FIELDS if field in frames]
     todo = [index for index in range(len(batches)) if not store.is_done(index)]
     if len(todo) < len(batches):

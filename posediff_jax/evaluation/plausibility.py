@@ -21,6 +21,7 @@ import numpy as np
 from posediff_jax.evaluation import report
 from posediff_jax.evaluation.evaluators import register_evaluator
 from posediff_jax.plausibility import plausibility_metrics
+from posediff_jax.random_keys import seed_key
 
 
 def nearest_distances(real, candidates, chunk: int = 64) -> np.ndarray:
@@ -42,7 +43,6 @@ def up_vector_z(poses) -> float:
 
 @register_evaluator("plausibility")
 def evaluate_plausibility(config, checkpoint=None, workdir=None, prior=None, progress=True, log=print):
-    import jax
 
     from posediff_jax.data.pipeline import load_training_poses
     from posediff_jax.prior import resolve_prior
@@ -56,7 +56,7 @@ def evaluate_plausibility(config, checkpoint=None, workdir=None, prior=None, pro
     sampler_config = from_section(config.sampler)
     start = time.perf_counter()
     samples = np.asarray(make_sampler(prior, None, sampler_config).sample(
-        jax.random.PRNGKey(int(config.seed)), None, int(settings.num_samples)))
+        seed_key(int(config.seed)), None, int(settings.num_samples)))
     seconds = time.perf_counter() - start
     reference = load_training_poses(None, config.data.manual_dir, "train", tuple(settings.reference_subjects),
                                     int(settings.reference_stride))
