@@ -169,7 +169,7 @@ def test_nan_keypoints_are_missing_joints_as_in_detection_files(builder):
     ({"keypoints_2d": keypoints(), "root_translation": np.array([0.0, 0.0, -4000.0])}, "in front of the camera"),
     ({"keypoints_2d": np.full((17, 2), 300.0)}, "frame 0's joints all lie within 0 px"),
     ({"keypoints_2d": keypoints() / 1000.0}, r"are these pixel coordinates\?"),
-    ({"keypoints_2d": np.concatenate([keypoints()[None], np.where(np.arange(17)[:, None] == 5, 1e9, keypoints())[None]])},
+    ({"keypoints_2d": np.stack([keypoints(), np.where(np.arange(17)[:, None] == 5, 1e9, keypoints())])},
      r"frame 1's joints span 1e\+09 px: joint 5 at \(1e\+09, 1e\+09\) is a garbled detection"),
 ])
 def test_unusable_keypoint_inputs_are_named(arrays, message):

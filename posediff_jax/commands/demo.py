@@ -68,7 +68,6 @@ def heatmap_panel(evidence, index):
 
 
 def run_examples(prior, args, output_dir: pathlib.Path, log=print) -> dict:
-
     from posediff_jax.commands import common
     from posediff_jax.evaluation import hypothesis_metrics, report
     from posediff_jax.guidance import heatmap_evidence_from_keypoints, make_heatmap_energy
@@ -119,7 +118,6 @@ def run_examples(prior, args, output_dir: pathlib.Path, log=print) -> dict:
 
 
 def run_image(prior, args, output_dir: pathlib.Path, log=print) -> list[pathlib.Path]:
-
     from posediff_jax import detector
     from posediff_jax.commands import common
     from posediff_jax.guidance import make_heatmap_energy

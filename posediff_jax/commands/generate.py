@@ -28,7 +28,6 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-
     from posediff_jax.commands import common
     from posediff_jax.guidance import bone_lengths
     from posediff_jax.guidance.registry import get_energy, make_energy

@@ -138,8 +138,8 @@ def read_camera_frame_poses_with_up(manual_dir, subjects: Sequence[str], stride:
 # ------------------------------------------------------------------------------------------------ 2D detections
 class CameraDetections(NamedTuple):
     """One camera's detections of one sequence in H36M-17: `keypoints [frames, 17, 2]` float32 (0 where
-    missing), `mask [frames, 17]` bool (False where the detector lacks the joint or the value is not finite or garbled);
-    `problem` is '' or why the entry holds no detections (then `frames` is 0)."""
+    missing), `mask [frames, 17]` bool (False where the detector lacks the joint or the value is not finite or
+    garbled); `problem` is '' or why the entry holds no detections (then `frames` is 0)."""
 
     keypoints: np.ndarray
     mask: np.ndarray

@@ -55,7 +55,6 @@ def completion_metrics(hypotheses, poses, known) -> dict:
 
 @register_evaluator("completion")
 def evaluate_completion(config, checkpoint=None, workdir=None, prior=None, poses=None, progress=True, log=print):
-
     from posediff_jax.guidance import make_completion_evidence, stack_evidence
     from posediff_jax.guidance.registry import make_energy
     from posediff_jax.prior import resolve_prior

@@ -43,7 +43,6 @@ def up_vector_z(poses) -> float:
 
 @register_evaluator("plausibility")
 def evaluate_plausibility(config, checkpoint=None, workdir=None, prior=None, progress=True, log=print):
-
     from posediff_jax.data.pipeline import load_training_poses
     from posediff_jax.prior import resolve_prior
     from posediff_jax.sampling import make_sampler

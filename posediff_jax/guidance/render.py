@@ -80,22 +80,25 @@ def check_keypoint_extent(keypoints_2d, weights=None) -> None:
     """Raises `EvidenceError` naming the frame (and the farthest joint) when the used keypoints `[..., J, 2]`
     (weight > 0) span less than `MIN_KEYPOINT_EXTENT` or more than `GARBLED_PIXELS` pixels."""
     keypoints_2d = np.asarray(keypoints_2d, np.float64)
-    frames = keypoints_2d.reshape((-1,) + keypoints_2d.shape[-2:])
+    frames = keypoints_2d.reshape((-1,) + keypoints_2d.shape[-2:])  # [F, J, 2]
     used = np.ones(frames.shape[:-1], bool) if weights is None else (
         np.broadcast_to(np.asarray(weights), keypoints_2d.shape[:-1]).reshape(frames.shape[:-1]) > 0)
-    used = np.where(used.any(-1, keepdims=True), used, True)
-    for index, (points, mask) in enumerate(zip(frames, used)):
-        points = points[mask]
-        extent = float(np.max(points.max(0) - points.min(0)))
-        if extent < MIN_KEYPOINT_EXTENT:
-            raise EvidenceError(f"keypoints_2d: frame {index}'s joints all lie within {extent:.3g} px of each other; "
-                                "no pose projects onto a single point (are these pixel coordinates?)")
-        if extent > GARBLED_PIXELS:
-            joints = np.flatnonzero(mask)
-            far = joints[int(np.argmax(np.abs(points - np.median(points, 0)).max(-1)))]
-            x, y = keypoints_2d.reshape(frames.shape)[index, far]
-            raise EvidenceError(f"keypoints_2d: frame {index}'s joints span {extent:.3g} px: joint {int(far)} at "
-                                f"({x:.3g}, {y:.3g}) is a garbled detection; set it to NaN to mark it missing")
+    used = np.where(used.any(-1, keepdims=True), used, True)  # as `bounding_box_affine`: no weights, every joint
+    high = np.max(np.where(used[..., None], frames, -np.inf), axis=1)
+    low = np.min(np.where(used[..., None], frames, np.inf), axis=1)
+    extent = np.max(high - low, axis=-1)  # [F]
+    collapsed, stretched = np.flatnonzero(extent < MIN_KEYPOINT_EXTENT), np.flatnonzero(extent > GARBLED_PIXELS)
+    if collapsed.size:
+        index = collapsed[0]
+        raise EvidenceError(f"keypoints_2d: frame {index}'s joints all lie within {extent[index]:.3g} px of each "
+                            "other; no pose projects onto a single point (are these pixel coordinates?)")
+    if stretched.size:
+        index = stretched[0]
+        points = np.where(used[index][:, None], frames[index], np.nan)
+        far = int(np.nanargmax(np.abs(points - np.nanmedian(points, axis=0)).max(-1)))
+        x, y = frames[index, far]
+        raise EvidenceError(f"keypoints_2d: frame {index}'s joints span {extent[index]:.3g} px: joint {far} at "
+                            f"({x:.3g}, {y:.3g}) is a garbled detection; set it to NaN to mark it missing")
 
 
 def sigma_from_confidence(confidence, sigma: float = RENDER_SIGMA, min_confidence: float = 0.1):
