@@ -206,8 +206,7 @@ def to_h36m17(keypoints: np.ndarray, metadata: dict, path) -> tuple:
     Non-finite values (NaN rows) and garbled ones (beyond `validation.GARBLED_PIXELS`) are masked: the layout maps
     zeros in their place, and every H36M joint made from such a source joint (copied, or a midpoint) is masked.
     """
-    with np.errstate(invalid="ignore"):
-        finite = (np.isfinite(keypoints) & (np.abs(keypoints) <= GARBLED_PIXELS)).all(-1, keepdims=True)
+    finite = (np.isfinite(keypoints) & (np.abs(keypoints) <= GARBLED_PIXELS)).all(-1, keepdims=True)
     if not finite.all():
         mapped, mask = to_h36m17(np.where(finite, keypoints, 0.0).astype(np.float32), metadata, path)
         tainted, _ = to_h36m17(np.broadcast_to(~finite, keypoints.shape).astype(np.float32), metadata, path)

@@ -42,6 +42,25 @@ def evidence_sigma(sigma: float = RENDER_SIGMA, detector_sigma: float = 0.0) -> 
     return float(np.hypot(sigma, detector_sigma))
 
 
+def used_joints(keypoints_2d, weights=None):
+    """`[..., J]` bool: the joints that span a person's box (weight > 0; every joint of a frame without one)."""
+    shape = np.shape(keypoints_2d)[:-1]
+    if weights is None:
+        used = np.ones(shape, bool)
+    else:
+        used = np.asarray(weights) > 0
+        used = np.broadcast_to(used, np.broadcast_shapes(shape, used.shape))
+    return np.where(np.any(used, axis=-1, keepdims=True), used, True)
+
+
+def keypoint_box(keypoints_2d, weights=None):
+    """(`low`, `high`) `[..., 2]` pixels: the corners of the box around the `used_joints` of `[..., J, 2]`."""
+    keypoints_2d = np.asarray(keypoints_2d, np.float64)
+    used = used_joints(keypoints_2d, weights)[..., None]
+    return (np.min(np.where(used, keypoints_2d, np.inf), axis=-2),
+            np.max(np.where(used, keypoints_2d, -np.inf), axis=-2))
+
+
 def bounding_box_affine(keypoints_2d, heatmap_size: int = 64, margin: float = 1.25, weights=None):
     """Square box around the keypoints (scaled by `margin`) -> `[..., 2, 3]` image->heatmap affine.
 
@@ -53,13 +72,7 @@ def bounding_box_affine(keypoints_2d, heatmap_size: int = 64, margin: float = 1.
       weights: optional `[..., J]`; joints with weight 0 do not enlarge the box.
     """
     keypoints_2d = np.asarray(keypoints_2d, np.float64)
-    if weights is None:
-        weights = np.ones(keypoints_2d.shape[:-1])
-    used = np.asarray(weights) > 0
-    used = np.where(np.any(used, axis=-1, keepdims=True), used, True)
-    big = 1e30
-    low = np.min(np.where(used[..., None], keypoints_2d, big), axis=-2)
-    high = np.max(np.where(used[..., None], keypoints_2d, -big), axis=-2)
+    low, high = keypoint_box(keypoints_2d, weights)
     centre = (low + high) / 2.0
     side = np.maximum(np.max(high - low, axis=-1) * margin, 1.0)
     scale = heatmap_size / side
@@ -77,15 +90,12 @@ MIN_KEYPOINT_EXTENT = 1.0  # pixels
 
 
 def check_keypoint_extent(keypoints_2d, weights=None) -> None:
-    """Raises `EvidenceError` naming the frame (and the farthest joint) when the used keypoints `[..., J, 2]`
-    (weight > 0) span less than `MIN_KEYPOINT_EXTENT` or more than `GARBLED_PIXELS` pixels."""
+    """Raises `EvidenceError` naming the frame (and the farthest joint) when the `used_joints` of `[..., J, 2]`
+    span less than `MIN_KEYPOINT_EXTENT` or more than `GARBLED_PIXELS` pixels."""
     keypoints_2d = np.asarray(keypoints_2d, np.float64)
     frames = keypoints_2d.reshape((-1,) + keypoints_2d.shape[-2:])  # [F, J, 2]
-    used = np.ones(frames.shape[:-1], bool) if weights is None else (
-        np.broadcast_to(np.asarray(weights), keypoints_2d.shape[:-1]).reshape(frames.shape[:-1]) > 0)
-    used = np.where(used.any(-1, keepdims=True), used, True)  # as `bounding_box_affine`: no weights, every joint
-    high = np.max(np.where(used[..., None], frames, -np.inf), axis=1)
-    low = np.min(np.where(used[..., None], frames, np.inf), axis=1)
+    used = used_joints(keypoints_2d, weights).reshape(frames.shape[:-1])
+    low, high = keypoint_box(frames, used)
     extent = np.max(high - low, axis=-1)  # [F]
     collapsed, stretched = np.flatnonzero(extent < MIN_KEYPOINT_EXTENT), np.flatnonzero(extent > GARBLED_PIXELS)
     if collapsed.size:
