@@ -7,7 +7,8 @@ guidance, mean scale 0.1, front-loaded for detections) on heatmaps rendered from
 
     posediff evaluate --config configs/eval_h36m.py --workdir /tmp/eval_h36m
 
-(prior default: the shipped one; `--prior DIR` for another). Data: VideoPose3D-layout files in
+(prior: `--prior auto`, the default, picks the shipped one for the evidence: `default` for detections,
+`wide_proportions` for `gt_heatmaps`; `--prior NAME|DIR` for another). Data: VideoPose3D-layout files in
 `../shared/data/h36m` (`config.data.manual_dir`; Human3.6M licence: academic non-commercial).
 
 Expected result (shipped prior, 240 real S9 frames over 15 actions; detections widened by the detector's error,
@@ -27,8 +28,10 @@ With `--set sampler.scale_schedule=constant` (the same step at every noise level
 keypoints): 105.7 / 75.2 / 68.7 / 64.7 mm, single estimate 86.2 mm on the same CPU (H100: 106.9 / 74.2 / 68.2 / 64.9,
 86.6).
 With `--set evidence.source=gt_heatmaps` (heatmaps rendered from the ground-truth 2D projection, exact: the
-detector sigma does not apply and the step stays constant): 67.8 / 38.7 / 33.0 / 29.4 mm P-best, single estimate
-46.7 mm (H100); on the 2-core CPU, 2026-11-26: 65.5 / 39.2 / 32.7 / 29.7, single estimate 47.3 mm.
+detector sigma does not apply, the step stays constant and `--prior auto` takes the bone-proportion prior):
+64.1 / 37.5 / 31.0 / 27.7 mm P-best, PA-MPJPE best-of-200 21.2, single estimate 45.7 mm (2-core AMD EPYC Zen 5,
+2026-12-02, 4.8 minutes); with `--prior default`: 67.8 / 38.7 / 33.0 / 29.4 mm, single estimate 46.7 mm (H100); on
+the 2-core CPU, 2026-11-26: 65.5 / 39.2 / 32.7 / 29.7, single estimate 47.3 mm.
 
 Full protocol (every 64th frame, all 4 cameras; 4,644 S9 frames): override with
     posediff evaluate --config configs/eval_h36m.py --set "data.cameras=()" --set data.max_frames=0

@@ -1,4 +1,5 @@
-"""Checkpoints: prior export round trip (float32/float16), Orbax save/restore, the shipped prior, clear errors."""
+"""Checkpoints: prior export round trip (float32/float16/int8), Orbax save/restore, the shipped priors and 'auto',
+clear errors."""
 
 import json
 
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 from posediff_jax import prior as prior_lib
+from posediff_jax.prior import format as prior_format
 from posediff_jax.normalization import compute_normalization_stats
 from posediff_jax.training import checkpoint
 from posediff_jax.training.config_schema import load_config
@@ -46,6 +48,53 @@ def test_export_round_trip(tmp_path, tiny_setup, dtype, tolerance):
     assert x0.shape == eps.shape == (2, 17, 3) and np.all(np.isfinite(x0))
 
 
+def test_int8_export_keeps_every_weight_within_half_a_step_of_its_column(tmp_path, tiny_setup):
+    _, description, state = tiny_setup
+    folder = prior_lib.export_prior(tmp_path / "export", state.ema_params, description, dtype="int8")
+    flat = prior_format.flatten_dict(jax.device_get(state.ema_params))
+    with np.load(folder / prior_lib.PARAMS_NPZ) as stored:
+        kernels = [name for name in stored.files if stored[name].dtype == np.int8]
+        assert kernels and all(stored[name].ndim == 2 for name in kernels)
+        assert all(stored[name + "@scale"].shape == (1, stored[name].shape[1]) for name in kernels)
+        assert all(stored[name].dtype == np.float16 for name in stored.files
+                   if stored[name].dtype != np.int8 and not name.endswith("@scale"))
+        assert len(stored.files) == len(flat) + len(kernels)
+    prior = prior_lib.load_prior(folder)
+    loaded = prior_format.flatten_dict(jax.device_get(prior.params))
+    assert loaded.keys() == flat.keys()
+    for key, original in flat.items():
+        original = np.asarray(original, np.float32)
+        if original.ndim == 2:  # per-column step: |largest weight of the column| / 127
+            half_step = np.abs(original).max(axis=0) / 254.0
+            assert np.all(np.abs(loaded[key] - original) <= half_step * (1 + 1e-5) + 1e-12), key
+            assert np.all(np.abs(loaded[key]).max(axis=0) > 0.99 * np.abs(original).max(axis=0))
+        else:
+            np.testing.assert_allclose(loaded[key], original, rtol=1e-3, atol=1e-4)
+    # A zero column (e.g. an output head at its init) stays exactly zero instead of dividing by zero.
+    quantized, scale = prior_format.quantize_int8(np.zeros((4, 3), np.float32))
+    assert np.all(quantized == 0) and np.all(scale == 1.0)
+
+
+def test_int8_files_without_their_scales_are_clear_errors(tmp_path, tiny_setup):
+    _, description, state = tiny_setup
+    folder = prior_lib.export_prior(tmp_path / "export", state.ema_params, description, dtype="int8")
+    with np.load(folder / prior_lib.PARAMS_NPZ) as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    kernel = next(name for name, value in arrays.items() if value.dtype == np.int8)
+    cases = {
+        "no scale": ({k: v for k, v in arrays.items() if k != kernel + "@scale"}, "has no"),
+        "wrong scale shape": ({**arrays, kernel + "@scale": arrays[kernel + "@scale"][:, :1]}, "expected"),
+        "orphan scale": ({**arrays, "params/Missing/kernel@scale": np.ones((1, 2), np.float32)}, "scales no"),
+    }
+    for name, (content, message) in cases.items():
+        path = tmp_path / name.replace(" ", "_")
+        path.mkdir()
+        np.savez(path / prior_lib.PARAMS_NPZ, **content)
+        prior_lib.write_prior_description(path, description)
+        with pytest.raises(prior_lib.PriorFormatError, match=message):
+            prior_lib.load_prior(path)
+
+
 def test_orbax_save_keeps_k_and_restores_the_state(tmp_path, tiny_setup):
     config, description, state = tiny_setup
     manager = checkpoint.make_checkpoint_manager(tmp_path, save_every=2, keep=2, async_save=False)
@@ -81,6 +130,25 @@ def test_shipped_prior_loads_and_is_small():
     assert 50.0 < float(np.mean(prior.normalization.std)) < 1000.0
     x0, _ = prior.denoise(jnp.zeros((17, 3)), 0.5)
     assert float(jnp.abs(x0).max()) > 1e-3
+
+
+def test_shipped_wide_proportions_prior_is_int8_and_auto_picks_it_for_exact_2d():
+    folder = prior_lib.shipped_prior_path("wide_proportions")
+    assert sum(path.stat().st_size for path in folder.iterdir()) < 5e6  # int8 kernels: half the default's
+    with np.load(folder / prior_lib.PARAMS_NPZ) as stored:
+        assert any(stored[name].dtype == np.int8 for name in stored.files)
+    wide = prior_lib.resolve_prior("wide_proportions")
+    default = prior_lib.resolve_prior("default")
+    assert jax.tree.structure(wide.params) == jax.tree.structure(default.params)
+    assert not np.allclose(_flat(wide.params), _flat(default.params))
+    # 'auto' is the default prior unless the 2D evidence is exact.
+    assert np.array_equal(_flat(prior_lib.resolve_prior("auto").params), _flat(default.params))
+    assert np.array_equal(_flat(prior_lib.resolve_prior("auto", exact_evidence=True).params), _flat(wide.params))
+    assert np.array_equal(_flat(prior_lib.resolve_prior(None, exact_evidence=True).params), _flat(default.params))
+    x0, _ = wide.denoise(jnp.zeros((17, 3)), 0.5)
+    assert np.all(np.isfinite(x0)) and float(jnp.abs(x0).max()) > 1e-3
+    with pytest.raises(prior_lib.PriorFormatError, match="no such folder .*'wide_proportions'"):
+        prior_lib.resolve_prior("wide_proportion")  # a typo: a missing folder, and the known names listed
 
 
 def test_bad_checkpoints_are_clear_errors(tmp_path, tiny_setup):

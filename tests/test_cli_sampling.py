@@ -205,3 +205,29 @@ def test_estimate_widens_keypoint_heatmaps_by_the_detector_sigma(tmp_path, capsy
     error = capsys.readouterr().err.strip()
     assert "detector_sigma" in error and len(error.splitlines()) == 1
     assert outputs(tmp_path) == []
+
+
+def test_auto_prior_follows_the_evidence(tmp_path, monkeypatch):
+    """`--prior auto` (the default) loads the bone-proportion prior for exact keypoints (`--detector-sigma 0`) and the
+    default prior for a detector's keypoints or heatmaps; a named prior is loaded as named."""
+    from posediff_jax import prior as prior_lib
+    from posediff_jax.prior.gaussian import make_gaussian_prior
+
+    requests = []
+
+    def fake_resolve(spec=None, build_network=True, exact_evidence=False):
+        requests.append((spec, exact_evidence))
+        return make_gaussian_prior()
+
+    monkeypatch.setattr(prior_lib, "resolve_prior", fake_resolve)
+    source = tmp_path / "in.npz"
+    np.savez(source, keypoints_2d=keypoints(), intrinsics=K)
+    fast = [flag for flag in FAST if flag not in ("--prior", "gaussian")]
+    for extra in (["--detector-sigma", "0"], [], ["--detector-sigma", "0", "--prior", "default"]):
+        assert cli.main(["estimate", "--input", str(source), "--output", str(tmp_path / "out.npz"), "--no-plot",
+                         *fast, *extra]) == 0
+        with np.load(tmp_path / "out.npz") as result:
+            assert str(result["prior"]) == {0: "wide_proportions (auto)", 1: "default (auto)", 2: "default"}[
+                len(requests) - 1]
+    assert requests == [("auto", True), ("auto", False), ("default", True)]
+    assert prior_lib.loading.AUTO_PRIORS == {True: "wide_proportions", False: "default"}

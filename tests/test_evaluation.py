@@ -187,16 +187,31 @@ def test_evaluate_writes_reports_and_resumes(tmp_path, fast_compile):
         evaluate.evaluate(changed, workdir=tmp_path, prior=prior, frames=frames, progress=False, log=lines.append)
 
 
-@pytest.mark.parametrize("source, schedule", [("gt_heatmaps", "constant"), ("detections", "decreasing")])
-def test_auto_guidance_schedule_follows_the_evidence_source(tmp_path, fast_compile, source, schedule):
+@pytest.mark.parametrize("source, schedule, prior_name", [("gt_heatmaps", "constant", "wide_proportions"),
+                                                         ("detections", "decreasing", "default")])
+def test_auto_guidance_schedule_and_prior_follow_the_evidence_source(tmp_path, fast_compile, monkeypatch, source,
+                                                                     schedule, prior_name):
     """The heatmap energy's 'auto' schedule: the same step throughout on exact (ground-truth) 2D, front-loaded on
-    detections (sampling/guided.py)."""
+    detections (sampling/guided.py); the 'auto' prior (the default when none is given): the bone-proportion prior
+    on exact 2D, the default one on detections. A named prior is kept whatever the evidence."""
+    loaded = []
+
+    def fake_load(name, exact_evidence=False):
+        loaded.append(name)
+        return make_gaussian_prior()
+
+    monkeypatch.setattr(evaluate, "load_prior_for_evaluation", fake_load)
     config = tiny_config(source=source)
     config.sampler.scale_schedule = "auto"
     lines = []
-    evaluate.evaluate(config, workdir=tmp_path, prior=make_gaussian_prior(), frames=synthetic_frames(2),
+    result = evaluate.evaluate(config, workdir=tmp_path / "auto", frames=synthetic_frames(2), progress=False,
+                               log=lines.append)
+    assert f"({schedule} step)" in lines[0] and f"prior '{prior_name}'" in lines[0]
+    assert loaded == [prior_name]
+    assert json.loads(result["paths"]["json"].read_text())["checkpoint"] == prior_name
+    evaluate.evaluate(config, checkpoint="default", workdir=tmp_path / "named", frames=synthetic_frames(2),
                       progress=False, log=lines.append)
-    assert f"({schedule} step)" in lines[0]
+    assert loaded == [prior_name, "default"] and "prior 'default'" in lines[-1]
 
 
 def test_gt_heatmaps_beat_noisy_detections_and_heatmap_arrays_match_frames(tmp_path):

@@ -21,9 +21,11 @@ FEW_STEPS_WARNING = 10
 
 
 def add_prior_argument(parser) -> None:
-    parser.add_argument("--prior", "--checkpoint", dest="prior", default="default", metavar="PRIOR",
-                        help="'default' (the shipped prior), a prior folder (export or training workdir), "
-                             "'gaussian' (analytic baseline) or 'tiny' (random network, plumbing only)")
+    parser.add_argument("--prior", "--checkpoint", dest="prior", default="auto", metavar="PRIOR",
+                        help="'auto' (the shipped prior for the evidence: 'wide_proportions' for exact 2D, "
+                             "'default' otherwise), 'default' / 'wide_proportions' (the shipped priors), a prior "
+                             "folder (export or training workdir), 'gaussian' (analytic baseline) or 'tiny' "
+                             "(random network, plumbing only)")
 
 
 def add_run_arguments(parser, default_hypotheses: int, output_help: str) -> None:
@@ -90,15 +92,25 @@ def sampler_config(args, energy: str):
     return config
 
 
-def load_prior(args):
-    """The prior `--prior` names (`posediff_jax.prior.resolve_prior`).
+def prior_label(args, exact_evidence: bool = False) -> str:
+    """What `--prior` names for this evidence, for messages: 'auto' shows what it resolved to."""
+    if args.prior == "auto":
+        from posediff_jax.prior.loading import AUTO_PRIORS
+
+        return f"{AUTO_PRIORS[bool(exact_evidence)]} (auto)"
+    return str(args.prior)
+
+
+def load_prior(args, exact_evidence: bool = False):
+    """The prior `--prior` names (`posediff_jax.prior.resolve_prior`; 'auto' reads `exact_evidence`: whether the
+    2D evidence is exact).
 
     Its network is built, and the weights checked against it, when sampling is first traced (the same errors a
     moment later): a warm start that calls a stored sampler never imports Flax nor traces the network.
     """
     from posediff_jax.prior import resolve_prior
 
-    return resolve_prior(args.prior, build_network=False)
+    return resolve_prior(args.prior, build_network=False, exact_evidence=exact_evidence)
 
 
 def export_cache(args, energy_name: str, **energy_options):

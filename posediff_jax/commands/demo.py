@@ -1,4 +1,4 @@
-"""`posediff demo`: the shipped prior on shipped examples; prints a best-of-m table and writes PNGs.
+"""`posediff demo`: the shipped priors on shipped examples; prints a best-of-m table and writes PNGs.
 
 1. Human3.6M S9 example frames (`assets/examples/h36m_s9_examples.npz`): heatmaps rendered around the real
    Stacked-Hourglass detections (or the ground-truth projection, `--evidence gt_heatmaps`), m hypotheses per
@@ -96,7 +96,8 @@ def run_examples(prior, args, output_dir: pathlib.Path, log=print) -> dict:
         rows.append([label, float(np.mean(errors["mpjpe"])), float(np.mean(errors["pa_mpjpe"])), None])
     diversity = float(np.mean(np.asarray(hypothesis_metrics.diversity(hypotheses))))
     table = report.markdown_table(["m", "MPJPE P-best (mm)", "PA-MPJPE P-best (mm)", "MPJPE J-best (mm)"], rows)
-    log(f"\nHuman3.6M S9, {len(target)} example frames, evidence '{args.evidence}', {args.num_hypotheses} hypotheses, "
+    log(f"\nHuman3.6M S9, {len(target)} example frames, evidence '{args.evidence}', "
+        f"prior {common.prior_label(args, exact_evidence=args.evidence != 'detections')}, {args.num_hypotheses} hypotheses, "
         f"{config.num_steps} {config.method.upper()} steps x {config.guidance_repeats} guided updates, "
         f"{config.scale_schedule} step "
         f"(sampling incl. compile: {seconds:.1f} s); "
@@ -168,11 +169,12 @@ def run(args) -> int:
     except OSError as error:
         raise PoseDiffError(f"--output-dir: cannot create {str(output_dir)!r} ({error.strerror or error})") from None
     common.check_writable(output_dir / "probe.png", "--output-dir")
-    prior = common.load_prior(args)
+    exact = args.evidence != "detections"  # the examples' 2D; the photo's is always the detector's
+    prior = common.load_prior(args, exact_evidence=exact)
     result = run_examples(prior, args, output_dir)
     written = list(result["written"])
     if not args.no_image:
-        written += run_image(prior, args, output_dir)
+        written += run_image(common.load_prior(args) if exact else prior, args, output_dir)
     print(f"\nwrote {len(written)} PNG(s) to {output_dir}/ ({time.perf_counter() - start:.1f} s in total)")
     for path in written:
         print(f"  {path}")

@@ -13,8 +13,9 @@ Dataset splits are evaluated by `posediff evaluate`.
 Output `.npz` (leading frames axis always present): hypotheses `[F, m, 17, 3]` mm root-relative, energies `[F, m]`,
 mean_pose `[F, 17, 3]`, mode_pose `[F, 17, 3]` (mean-shift mode of the hypotheses: the single estimate to take),
 reprojection_weighted `[F, 17, 3]` (per-joint selection), root_translation `[F, 3]` (of
-the reprojection-weighted estimate), keypoints_2d `[F, 17, 2]`, intrinsics `[F, 3, 3]`; plus a PNG of the first
-frame.
+the reprojection-weighted estimate), keypoints_2d `[F, 17, 2]`, intrinsics `[F, 3, 3]`, energy and prior (names:
+`--prior auto` is stored as what it chose, e.g. 'wide_proportions (auto)' for exact keypoints); plus a PNG of the
+first frame.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ def run(args) -> int:
     else:
         evidence, energy_name, exact = evidence_from_npz(args.input, args.energy, args.sigma, args.detector_sigma)
     config = resolve_scale_schedule(common.sampler_config(args, energy_name), exact_evidence=exact)
-    prior = common.load_prior(args)
+    prior = common.load_prior(args, exact_evidence=exact)
     export_cache = common.export_cache(args, energy_name)
     sampler = make_sampler(prior, make_energy(energy_name), config, export_cache=export_cache)
     hypotheses, energies = common.sample_in_batches(sampler, evidence, args, "estimate", args.batch_size)
@@ -135,6 +136,7 @@ def run(args) -> int:
         "joint_weights": np.asarray(evidence.joint_weights, np.float32),
         "intrinsics": np.asarray(evidence.intrinsics, np.float32),
         "energy": np.asarray(energy_name),
+        "prior": np.asarray(common.prior_label(args, exact_evidence=exact)),
     }
     plot_fn = None
     if not args.no_plot:

@@ -34,11 +34,21 @@ from posediff_jax.validation import PoseDiffError
 LABEL_FIELDS = ("subject", "action", "camera", "frame", "sequence", "scene")
 
 
-def load_prior_for_evaluation(checkpoint):
-    """A prior folder, or None / 'default' for the shipped prior (`posediff_jax.prior.resolve_prior`)."""
+def prior_name(checkpoint, exact_evidence: bool) -> str:
+    """What `checkpoint` names for this evidence: None / 'auto' resolve by `exact_evidence`
+    (`posediff_jax.prior.loading.AUTO_PRIORS`); anything else as given."""
+    from posediff_jax.prior.loading import AUTO_PRIORS
+
+    text = "auto" if checkpoint is None else str(checkpoint)
+    return AUTO_PRIORS[bool(exact_evidence)] if text == "auto" else text
+
+
+def load_prior_for_evaluation(checkpoint, exact_evidence: bool = False):
+    """A prior folder, a shipped prior's name, or None / 'auto': the shipped prior for this evidence
+    (`posediff_jax.prior.resolve_prior`)."""
     from posediff_jax.prior import resolve_prior
 
-    return resolve_prior(checkpoint)
+    return resolve_prior(prior_name(checkpoint, exact_evidence))
 
 
 def params_fingerprint(prior) -> str:
@@ -98,7 +108,8 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
 
     Args:
       config: an `ml_collections.ConfigDict` from configs/eval_*.py.
-      checkpoint: prior checkpoint directory (None: the shipped default); ignored when `prior` is given.
+      checkpoint: a prior folder or name (`resolve_prior`; None / 'auto': the shipped prior for the evidence,
+        'wide_proportions' for exact 2D, 'default' for a detector's); ignored when `prior` is given.
       workdir: output folder (default `config.workdir`).
       prior: an already loaded `Prior` (tests, notebooks).
       frames: already loaded frames (tests); default `data.evaluation_frames.load_frames(config)`.
@@ -118,7 +129,9 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
     num_hypotheses = sorted({int(k) for k in config.num_hypotheses})
     max_hypotheses = max(num_hypotheses)
     levels = tuple(float(level) for level in config.calibration_levels)
+    exact_evidence = config.evidence.source in evidence_sources.EXACT_SOURCES
     if prior is None:
+        checkpoint = prior_name(checkpoint, exact_evidence)
         prior = load_prior_for_evaluation(checkpoint)
     if frames is None:
         from posediff_jax.data import evaluation_frames
@@ -129,8 +142,7 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
     heatmap_arrays = None
     if evidence_config.source == "heatmap_arrays":
         heatmap_arrays = evidence_sources.HeatmapArrays(evidence_config.heatmap_arrays_file)
-    sampler_config = resolve_scale_schedule(from_section(config.sampler),
-                                            exact_evidence=evidence_config.source in evidence_sources.EXACT_SOURCES)
+    sampler_config = resolve_scale_schedule(from_section(config.sampler), exact_evidence=exact_evidence)
     energy_fn = make_energy("heatmap", **evidence_sources.heatmap_energy_options(evidence_config))
     sampler = make_sampler(prior, energy_fn, sampler_config)
     store = ResultsStore(workdir, run_fingerprint(config, prior, num_frames))
@@ -168,8 +180,9 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
     labels = protocols.metric_labels(protocol, num_hypotheses, levels)
     summary = report.summarize(per_frame, list(labels), groups, average_over if average_over in groups else None)
     nominal = {f"coverage_q{int(round(100 * level)):02d}": level for level in levels}
+    prior_label = "given" if checkpoint is None else str(checkpoint)
     title = (
-        f"{protocol}: {summary['num_frames']} frames, evidence '{evidence_config.source}', "
+        f"{protocol}: {summary['num_frames']} frames, evidence '{evidence_config.source}', prior '{prior_label}', "
         f"{max_hypotheses} hypotheses, {sampler_config.num_steps} {sampler_config.method} steps x "
         f"{sampler_config.guidance_repeats} guided updates ({_schedule_name(sampler_config)} step), "
         f"aggregation '{_aggregation_name(config)}', "
@@ -186,7 +199,7 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
     paths = {
         "json": report.write_json(workdir / "results.json", {
             "summary": summary, "labels": labels, "nominal": nominal, "title": title,
-            "config": store.fingerprint["config"], "checkpoint": str(checkpoint or "default"),
+            "config": store.fingerprint["config"], "checkpoint": prior_label,
             "prior_fingerprint": store.fingerprint["prior"], "seconds_this_run": seconds,
             "skipped": skipped,
         }),

@@ -1,7 +1,7 @@
-"""The unconditional pose prior: the `Prior` PyTree, its file format, loading and the shipped default.
+"""The unconditional pose prior: the `Prior` PyTree, its file format, loading and the shipped priors.
 
 The bottom of the inference stack: sampling, evaluation, commands and tools load priors only through here
-(`resolve_prior('default' | PATH | 'gaussian' | 'tiny')`); nothing here imports training, optax or orbax
+(`resolve_prior('auto' | 'default' | 'wide_proportions' | PATH | 'gaussian' | 'tiny')`); nothing here imports training, optax or orbax
 (a training workdir's Orbax checkpoint is read lazily).
 """
 
@@ -15,9 +15,19 @@ from posediff_jax.prior.format import (
     read_prior_description,
     write_prior_description,
 )
-from posediff_jax.prior.loading import NAMED_PRIORS, default_prior_path, load_default_prior, load_prior, resolve_prior
+from posediff_jax.prior.loading import (
+    NAMED_PRIORS,
+    SHIPPED_PRIORS,
+    default_prior_path,
+    load_default_prior,
+    load_prior,
+    load_shipped_prior,
+    resolve_prior,
+    shipped_prior_path,
+)
 from posediff_jax.prior.prior import Prior
 
-__all__ = ["PARAMS_NPZ", "PRIOR_JSON", "NAMED_PRIORS", "Prior", "PriorFormatError", "default_prior_path",
-           "export_prior", "load_default_prior", "load_prior", "prior_description", "prior_from_description",
-           "read_prior_description", "resolve_prior", "write_prior_description"]
+__all__ = ["PARAMS_NPZ", "PRIOR_JSON", "NAMED_PRIORS", "SHIPPED_PRIORS", "Prior", "PriorFormatError",
+           "default_prior_path", "export_prior", "load_default_prior", "load_prior", "load_shipped_prior",
+           "prior_description", "prior_from_description", "read_prior_description", "resolve_prior",
+           "shipped_prior_path", "write_prior_description"]

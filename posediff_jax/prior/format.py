@@ -4,7 +4,8 @@
                   "model": {"name": "residual_mlp", "width": 512, ...},      # model/registry.py
                   "diffusion": {"schedule": "cosine", "prediction_type": "epsilon"},
                   "normalization": {"mean": [[...17 x 3]], "std": [[...]]}}
-    params.npz = flattened Flax parameters, keys "params/Dense_0/kernel", float16 or float32.
+    params.npz = flattened Flax parameters, keys "params/Dense_0/kernel", float16 or float32; or int8 kernels,
+                 each with its per-output-column float32 scale under "<key>@scale" (`export_prior(dtype='int8')`).
 
 Nothing is pickled. Version 1 files (no model name) are read as the residual MLP. A training workdir holds the
 same `prior.json` beside Orbax checkpoints (`posediff_jax.training.checkpoint`).
@@ -83,14 +84,43 @@ def read_prior_description(directory) -> dict:
     return result
 
 
+SCALE_SUFFIX = "@scale"
+INT8 = "int8"
+
+
+def quantize_int8(kernel) -> tuple[np.ndarray, np.ndarray]:
+    """`[..., in, out]` kernel -> (int8 kernel, float32 scale `[..., 1, out]`): symmetric, one scale per output
+    column (`kernel ~= int8 * scale`, error <= scale / 2 = |largest weight of the column| / 254)."""
+    kernel = np.asarray(kernel, np.float32)
+    scale = np.abs(kernel).max(axis=-2, keepdims=True) / 127.0
+    scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
+    return np.clip(np.round(kernel / scale), -127, 127).astype(np.int8), scale
+
+
+def stored_arrays(params, dtype) -> dict:
+    """`{npz key: array}` for `params` stored as `dtype` (float32, float16 or 'int8': kernels, i.e. arrays of
+    rank >= 2, as int8 with a per-column scale; biases and LayerNorm parameters as float16)."""
+    flat = {"/".join(key): value for key, value in flatten_dict(jax.device_get(params)).items()}
+    if not (isinstance(dtype, str) and dtype == INT8):
+        return {name: np.asarray(value, dtype) for name, value in flat.items()}
+    arrays = {}
+    for name, value in flat.items():
+        if np.ndim(value) >= 2:
+            arrays[name], arrays[name + SCALE_SUFFIX] = quantize_int8(value)
+        else:
+            arrays[name] = np.asarray(value, np.float16)
+    return arrays
+
+
 def export_prior(directory, params, description: dict, dtype=np.float32) -> pathlib.Path:
-    """Writes `params.npz` (weights as `dtype`; float16 halves a shipped file) and `prior.json`.
+    """Writes `params.npz` (weights as `dtype`: float32, float16 (half the size) or 'int8' (a quarter; see
+    `stored_arrays`)) and `prior.json`.
 
     `load_prior` always computes in float32 whatever the stored dtype.
     """
     directory = pathlib.Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    flat = {"/".join(key): np.asarray(value, dtype) for key, value in flatten_dict(jax.device_get(params)).items()}
+    flat = stored_arrays(params, dtype)
     with atomic_path(directory / PARAMS_NPZ) as temporary:
         with open(temporary, "wb") as handle:
             np.savez(handle, **flat)
@@ -99,14 +129,33 @@ def export_prior(directory, params, description: dict, dtype=np.float32) -> path
 
 
 def read_params(path) -> dict:
-    """Parameters from a `params.npz` as float32 arrays (nested dict)."""
+    """Parameters from a `params.npz` as float32 arrays (nested dict; int8 kernels times their scales)."""
     path = pathlib.Path(path)
     try:
         with np.load(path, allow_pickle=False) as data:
-            flat = {tuple(name.split("/")): to_device(data[name], np.float32) for name in data.files}
+            stored = {name: data[name] for name in data.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:  # truncated, corrupt or pickled
         raise PriorFormatError(f"{path}: unreadable ({error})") from None
+    flat = {}
+    for name, value in stored.items():
+        if name.endswith(SCALE_SUFFIX):
+            if name[: -len(SCALE_SUFFIX)] not in stored:
+                raise PriorFormatError(f"{path}: {name!r} scales no stored array")
+            continue
+        value = np.asarray(value, np.float32) if value.dtype != np.int8 else _dequantize(path, name, value, stored)
+        flat[tuple(name.split("/"))] = to_device(value, np.float32)
     return unflatten_dict(flat)
+
+
+def _dequantize(path, name: str, value, stored: dict) -> np.ndarray:
+    scale = stored.get(name + SCALE_SUFFIX)
+    if scale is None:
+        raise PriorFormatError(f"{path}: int8 array {name!r} has no {name + SCALE_SUFFIX!r}")
+    expected = value.shape[:-2] + (1, value.shape[-1]) if value.ndim >= 2 else None
+    if scale.shape != expected:
+        raise PriorFormatError(f"{path}: {name + SCALE_SUFFIX!r} has shape {scale.shape}; expected {expected} "
+                               f"for the int8 array's shape {value.shape}")
+    return value.astype(np.float32) * np.asarray(scale, np.float32)
 
 
 def flatten_dict(tree: Mapping, prefix: tuple = ()) -> dict:

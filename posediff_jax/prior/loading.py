@@ -1,7 +1,13 @@
 """Loading a prior: an export folder, a training workdir, the shipped default, or a name.
 
-`resolve_prior(spec)` is the one entry point commands, evaluation and tools use:
+`resolve_prior(spec, exact_evidence=False)` is the one entry point commands, evaluation and tools use:
 - `'default'` (or None / ''): the small prior shipped in `posediff_jax/assets/prior`;
+- `'wide_proportions'`: the shipped prior trained with each body part's bone lengths scaled at random
+  (`config.data.bone_scale_sigma=0.05`, `posediff_jax/assets/prior_wide_proportions`): better with exact 2D
+  evidence, worse with a detector's (docs/results_h36m.md, "The bone-proportion prior");
+- `'auto'` (the commands' default): `'wide_proportions'` when the caller's 2D evidence is exact
+  (`exact_evidence=True`: ground-truth or motion-capture keypoints), `'default'` otherwise (a detector's 2D,
+  known 3D joints, generation);
 - a folder: an export (`prior.json` + `params.npz`) or a training workdir (its latest Orbax checkpoint;
   reading one imports orbax, which only a training install needs);
 - `'gaussian'`: the analytic Gaussian baseline (`gaussian.py`, no weights);
@@ -18,7 +24,11 @@ from posediff_jax.prior import format as prior_format
 from posediff_jax.prior.prior import Prior
 
 CHECKPOINT_DIR = "checkpoints"
-NAMED_PRIORS = ("default", "gaussian", "tiny")
+NAMED_PRIORS = ("auto", "default", "wide_proportions", "gaussian", "tiny")
+# Shipped priors: name -> folder under posediff_jax/assets (README, "What ships inside the package").
+SHIPPED_PRIORS = {"default": "prior", "wide_proportions": "prior_wide_proportions"}
+# What 'auto' resolves to, by whether the 2D evidence is exact (`resolve_prior`).
+AUTO_PRIORS = {False: "default", True: "wide_proportions"}
 
 
 def load_prior(path, build_network: bool = True) -> Prior:
@@ -47,26 +57,44 @@ def load_prior(path, build_network: bool = True) -> Prior:
     return prior_format.prior_from_description(description, params, source, build_network)
 
 
+def shipped_prior_path(name: str = "default") -> pathlib.Path:
+    """The folder of shipped prior `name` (`SHIPPED_PRIORS`)."""
+    return pathlib.Path(str(importlib_resources.files("posediff_jax") / "assets" / SHIPPED_PRIORS[name]))
+
+
 def default_prior_path() -> pathlib.Path:
-    return pathlib.Path(str(importlib_resources.files("posediff_jax") / "assets" / "prior"))
+    return shipped_prior_path("default")
+
+
+def load_shipped_prior(name: str = "default", build_network: bool = True) -> Prior:
+    """A prior shipped in `posediff_jax/assets` (`SHIPPED_PRIORS`; README: how each was trained)."""
+    path = shipped_prior_path(name)
+    if not (path / prior_format.PARAMS_NPZ).is_file():
+        raise prior_format.PriorFormatError(
+            f"the shipped prior {name!r} is missing from {path}; reinstall posediff_jax or pass a prior folder")
+    return load_prior(path, build_network)
 
 
 def load_default_prior(build_network: bool = True) -> Prior:
     """The small prior shipped in `posediff_jax/assets/prior` (see README: how it was trained)."""
-    path = default_prior_path()
-    if not (path / prior_format.PARAMS_NPZ).is_file():
-        raise prior_format.PriorFormatError(
-            f"the shipped prior is missing from {path}; reinstall posediff_jax or pass a prior folder")
-    return load_prior(path, build_network)
+    return load_shipped_prior("default", build_network)
 
 
-def resolve_prior(spec=None, build_network: bool = True) -> Prior:
-    """`'default'` | PATH | `'gaussian'` | `'tiny'` -> `Prior` (see the module docstring; `build_network`: `load_prior`)."""
+def resolve_prior(spec=None, build_network: bool = True, exact_evidence: bool = False) -> Prior:
+    """`'auto'` | `'default'` | `'wide_proportions'` | PATH | `'gaussian'` | `'tiny'` -> `Prior` (module docstring).
+
+    build_network: see `load_prior`. exact_evidence: whether the 2D evidence the prior will be guided by is exact
+      (only `'auto'` reads it).
+    """
     if isinstance(spec, Prior):
         return spec
     text = "" if spec is None else str(spec)
+    if text == "auto":
+        text = AUTO_PRIORS[bool(exact_evidence)]
     if text in ("", "default"):
         return load_default_prior(build_network)
+    if text in SHIPPED_PRIORS:
+        return load_shipped_prior(text, build_network)
     if text == "gaussian":
         from posediff_jax.prior.gaussian import make_gaussian_prior
 
