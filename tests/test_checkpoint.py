@@ -142,6 +142,9 @@ def test_shipped_wide_proportions_prior_is_int8_and_auto_picks_it_for_exact_2d()
     assert jax.tree.structure(wide.params) == jax.tree.structure(default.params)
     assert not np.allclose(_flat(wide.params), _flat(default.params))
     # 'auto' is the default prior unless the 2D evidence is exact.
+    assert [prior_lib.prior_name(spec, exact) for spec, exact in
+            (("auto", True), ("auto", False), (None, True), ("", False), ("default", True), ("runs/x", True))] == [
+        "wide_proportions", "default", "default", "default", "default", "runs/x"]
     assert np.array_equal(_flat(prior_lib.resolve_prior("auto").params), _flat(default.params))
     assert np.array_equal(_flat(prior_lib.resolve_prior("auto", exact_evidence=True).params), _flat(wide.params))
     assert np.array_equal(_flat(prior_lib.resolve_prior(None, exact_evidence=True).params), _flat(default.params))

@@ -94,11 +94,10 @@ def sampler_config(args, energy: str):
 
 def prior_label(args, exact_evidence: bool = False) -> str:
     """What `--prior` names for this evidence, for messages: 'auto' shows what it resolved to."""
-    if args.prior == "auto":
-        from posediff_jax.prior.loading import AUTO_PRIORS
+    from posediff_jax.prior.loading import prior_name
 
-        return f"{AUTO_PRIORS[bool(exact_evidence)]} (auto)"
-    return str(args.prior)
+    name = prior_name(args.prior, exact_evidence)
+    return f"{name} (auto)" if args.prior == "auto" else name
 
 
 def load_prior(args, exact_evidence: bool = False):

@@ -57,7 +57,7 @@ def completion_metrics(hypotheses, poses, known) -> dict:
 def evaluate_completion(config, checkpoint=None, workdir=None, prior=None, poses=None, progress=True, log=print):
     from posediff_jax.guidance import make_completion_evidence, stack_evidence
     from posediff_jax.guidance.registry import make_energy
-    from posediff_jax.prior import resolve_prior
+    from posediff_jax.prior import prior_name, resolve_prior
     from posediff_jax.sampling import make_sampler
     from posediff_jax.sampling.config import from_section
 
@@ -66,6 +66,7 @@ def evaluate_completion(config, checkpoint=None, workdir=None, prior=None, poses
         raise PoseDiffError(f"config.completion.known_sets: unknown {unknown} (known: {sorted(KNOWN_SETS)})")
     workdir = pathlib.Path(workdir or config.get("workdir") or "posediff_eval_completion")
     workdir.mkdir(parents=True, exist_ok=True)
+    prior_label = "given" if prior is not None else prior_name(checkpoint)  # 'auto' names the default here
     prior = prior if prior is not None else resolve_prior(checkpoint)
     poses = held_out_poses(config) if poses is None else np.asarray(poses, np.float32)
     sampler_config = from_section(config.sampler)
@@ -88,7 +89,7 @@ def evaluate_completion(config, checkpoint=None, workdir=None, prior=None, poses
              f"{sampler_config.num_steps} {sampler_config.method} steps, scale {sampler_config.guidance_scale}")
     markdown = f"{title}\n\n{report.markdown_table(header, rows)}\n"
     paths = {"json": report.write_json(workdir / "results.json", {
-        "summary": summary, "title": title, "config": config.to_dict(), "checkpoint": str(checkpoint or "default"),
+        "summary": summary, "title": title, "config": config.to_dict(), "checkpoint": prior_label,
         "seconds": seconds})}
     paths["markdown"] = report.write_markdown(workdir / "results.md", markdown)
     log(markdown)

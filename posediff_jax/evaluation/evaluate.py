@@ -1,7 +1,8 @@
 """The evaluation driver: dataset frames -> evidence -> m hypotheses per frame -> metrics -> reports.
 
 `evaluate(config, checkpoint)` runs one benchmark protocol (configs/eval_*.py):
-1. loads the prior (a checkpoint directory, or the shipped default) and the evaluation frames
+1. loads the prior (a checkpoint directory or a name; by default 'auto': the shipped prior for the evidence,
+   `posediff_jax.prior.prior_name`) and the evaluation frames
    (`data.evaluation_frames.load_frames`: subjects / cameras / frame stride / frame cap from `config.data`;
    frames without the evidence used are skipped and listed under `skipped` in results.json);
 2. splits the frames into batches of `config.batch_size` (the last batch is padded by repeating its last
@@ -34,21 +35,11 @@ from posediff_jax.validation import PoseDiffError
 LABEL_FIELDS = ("subject", "action", "camera", "frame", "sequence", "scene")
 
 
-def prior_name(checkpoint, exact_evidence: bool) -> str:
-    """What `checkpoint` names for this evidence: None / 'auto' resolve by `exact_evidence`
-    (`posediff_jax.prior.loading.AUTO_PRIORS`); anything else as given."""
-    from posediff_jax.prior.loading import AUTO_PRIORS
-
-    text = "auto" if checkpoint is None else str(checkpoint)
-    return AUTO_PRIORS[bool(exact_evidence)] if text == "auto" else text
-
-
-def load_prior_for_evaluation(checkpoint, exact_evidence: bool = False):
-    """A prior folder, a shipped prior's name, or None / 'auto': the shipped prior for this evidence
-    (`posediff_jax.prior.resolve_prior`)."""
+def load_prior_for_evaluation(name):
+    """A prior folder or a shipped prior's name (`posediff_jax.prior.resolve_prior`)."""
     from posediff_jax.prior import resolve_prior
 
-    return resolve_prior(prior_name(checkpoint, exact_evidence))
+    return resolve_prior(name)
 
 
 def params_fingerprint(prior) -> str:
@@ -130,9 +121,12 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
     max_hypotheses = max(num_hypotheses)
     levels = tuple(float(level) for level in config.calibration_levels)
     exact_evidence = config.evidence.source in evidence_sources.EXACT_SOURCES
+    prior_label = "given"
     if prior is None:
-        checkpoint = prior_name(checkpoint, exact_evidence)
-        prior = load_prior_for_evaluation(checkpoint)
+        from posediff_jax.prior import prior_name
+
+        prior_label = prior_name("auto" if checkpoint is None else checkpoint, exact_evidence)
+        prior = load_prior_for_evaluation(prior_label)
     if frames is None:
         from posediff_jax.data import evaluation_frames
 
@@ -180,7 +174,6 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
     labels = protocols.metric_labels(protocol, num_hypotheses, levels)
     summary = report.summarize(per_frame, list(labels), groups, average_over if average_over in groups else None)
     nominal = {f"coverage_q{int(round(100 * level)):02d}": level for level in levels}
-    prior_label = "given" if checkpoint is None else str(checkpoint)
     title = (
         f"{protocol}: {summary['num_frames']} frames, evidence '{evidence_config.source}', prior '{prior_label}', "
         f"{max_hypotheses} hypotheses, {sampler_config.num_steps} {sampler_config.method} steps x "

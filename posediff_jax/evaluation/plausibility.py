@@ -44,13 +44,14 @@ def up_vector_z(poses) -> float:
 @register_evaluator("plausibility")
 def evaluate_plausibility(config, checkpoint=None, workdir=None, prior=None, progress=True, log=print):
     from posediff_jax.data.pipeline import load_training_poses
-    from posediff_jax.prior import resolve_prior
+    from posediff_jax.prior import prior_name, resolve_prior
     from posediff_jax.sampling import make_sampler
     from posediff_jax.sampling.config import from_section
 
     settings = config.plausibility
     workdir = pathlib.Path(workdir or config.get("workdir") or "posediff_eval_plausibility")
     workdir.mkdir(parents=True, exist_ok=True)
+    prior_label = "given" if prior is not None else prior_name(checkpoint)  # 'auto' names the default here
     prior = prior if prior is not None else resolve_prior(checkpoint)
     sampler_config = from_section(config.sampler)
     start = time.perf_counter()
@@ -81,7 +82,7 @@ def evaluate_plausibility(config, checkpoint=None, workdir=None, prior=None, pro
     rows = [[name, value] for name, value in metrics.items()]
     markdown = f"{title}\n\n{report.markdown_table(['metric', 'value'], rows, digits=2)}\n"
     paths = {"json": report.write_json(workdir / "results.json", {
-        "summary": metrics, "title": title, "config": config.to_dict(), "checkpoint": str(checkpoint or "default")})}
+        "summary": metrics, "title": title, "config": config.to_dict(), "checkpoint": prior_label})}
     paths["markdown"] = report.write_markdown(workdir / "results.md", markdown)
     log(markdown)
     return {"summary": metrics, "markdown": markdown, "paths": paths, "workdir": workdir, "seconds": seconds}

@@ -22,6 +22,7 @@ from posediff_jax.prior.loading import (
     load_default_prior,
     load_prior,
     load_shipped_prior,
+    prior_name,
     resolve_prior,
     shipped_prior_path,
 )
@@ -29,5 +30,5 @@ from posediff_jax.prior.prior import Prior
 
 __all__ = ["PARAMS_NPZ", "PRIOR_JSON", "NAMED_PRIORS", "SHIPPED_PRIORS", "Prior", "PriorFormatError",
            "default_prior_path", "export_prior", "load_default_prior", "load_prior", "load_shipped_prior",
-           "prior_description", "prior_from_description", "read_prior_description", "resolve_prior",
+           "prior_description", "prior_from_description", "prior_name", "read_prior_description", "resolve_prior",
            "shipped_prior_path", "write_prior_description"]

@@ -80,6 +80,15 @@ def load_default_prior(build_network: bool = True) -> Prior:
     return load_shipped_prior("default", build_network)
 
 
+def prior_name(spec=None, exact_evidence: bool = False) -> str:
+    """What `spec` names for this evidence: 'auto' -> `AUTO_PRIORS[exact_evidence]`, None / '' -> 'default',
+    anything else (a name, a folder) as given."""
+    text = "" if spec is None else str(spec)
+    if text == "auto":
+        return AUTO_PRIORS[bool(exact_evidence)]
+    return text or "default"
+
+
 def resolve_prior(spec=None, build_network: bool = True, exact_evidence: bool = False) -> Prior:
     """`'auto'` | `'default'` | `'wide_proportions'` | PATH | `'gaussian'` | `'tiny'` -> `Prior` (module docstring).
 
@@ -88,11 +97,7 @@ def resolve_prior(spec=None, build_network: bool = True, exact_evidence: bool = 
     """
     if isinstance(spec, Prior):
         return spec
-    text = "" if spec is None else str(spec)
-    if text == "auto":
-        text = AUTO_PRIORS[bool(exact_evidence)]
-    if text in ("", "default"):
-        return load_default_prior(build_network)
+    text = prior_name(spec, exact_evidence)
     if text in SHIPPED_PRIORS:
         return load_shipped_prior(text, build_network)
     if text == "gaussian":
