@@ -96,8 +96,9 @@ def run_examples(prior, args, output_dir: pathlib.Path, log=print) -> dict:
         rows.append([label, float(np.mean(errors["mpjpe"])), float(np.mean(errors["pa_mpjpe"])), None])
     diversity = float(np.mean(np.asarray(hypothesis_metrics.diversity(hypotheses))))
     table = report.markdown_table(["m", "MPJPE P-best (mm)", "PA-MPJPE P-best (mm)", "MPJPE J-best (mm)"], rows)
-    log(f"\nHuman3.6M S9, {len(target)} example frames, evidence '{args.evidence}', "
-        f"prior {common.prior_label(args, exact_evidence=args.evidence != 'detections')}, {args.num_hypotheses} hypotheses, "
+    prior_label = common.prior_label(args, exact_evidence=args.evidence != "detections")
+    log(f"\nHuman3.6M S9, {len(target)} example frames, evidence '{args.evidence}', prior {prior_label}, "
+        f"{args.num_hypotheses} hypotheses, "
         f"{config.num_steps} {config.method.upper()} steps x {config.guidance_repeats} guided updates, "
         f"{config.scale_schedule} step "
         f"(sampling incl. compile: {seconds:.1f} s); "

@@ -1,8 +1,8 @@
 """The unconditional pose prior: the `Prior` PyTree, its file format, loading and the shipped priors.
 
 The bottom of the inference stack: sampling, evaluation, commands and tools load priors only through here
-(`resolve_prior('auto' | 'default' | 'wide_proportions' | PATH | 'gaussian' | 'tiny')`); nothing here imports training, optax or orbax
-(a training workdir's Orbax checkpoint is read lazily).
+(`resolve_prior('auto' | 'default' | 'wide_proportions' | PATH | 'gaussian' | 'tiny')`); nothing here imports
+training, optax or orbax (a training workdir's Orbax checkpoint is read lazily).
 """
 
 from posediff_jax.prior.format import (
