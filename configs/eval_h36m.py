@@ -36,7 +36,8 @@ the 2-core CPU, 2026-11-26: 65.5 / 39.2 / 32.7 / 29.7, single estimate 47.3 mm.
 Full protocol (every 64th frame, all 4 cameras; 4,644 S9 frames): override with
     posediff evaluate --config configs/eval_h36m.py --set "data.cameras=()" --set data.max_frames=0
 (default: 102.3 / 69.4 / 60.9 / 56.0 mm P-best best-of-1 / 10 / 50 / 200, PA-MPJPE best-of-200 42.6, single
-estimate 81.0 mm; 84 minutes on a 2-core AMD EPYC Zen 5, 2026-12-02; before the detector sigma and the schedule,
+estimate 81.0 mm; 84 minutes on a 2-core AMD EPYC Zen 5, 2026-12-02; with `--set evidence.source=gt_heatmaps`
+64.9 / 38.0 / 31.3 / 27.6 mm, single estimate 45.1 mm, 94 minutes; before the detector sigma and the schedule,
 `--set evidence.detector_sigma=0 --set sampler.scale_schedule=constant`: 103.5 / 72.5 / 65.4 / 61.6 mm, single
 estimate 84.1 mm, 1 minute on an H100).
 Other evidence: `heatmap_arrays` with `--set evidence.heatmap_arrays_file=FILE.npz`.
