@@ -85,6 +85,7 @@ def test_int8_files_without_their_scales_are_clear_errors(tmp_path, tiny_setup):
         "no scale": ({k: v for k, v in arrays.items() if k != kernel + "@scale"}, "has no"),
         "wrong scale shape": ({**arrays, kernel + "@scale": arrays[kernel + "@scale"][:, :1]}, "expected"),
         "orphan scale": ({**arrays, "params/Missing/kernel@scale": np.ones((1, 2), np.float32)}, "scales no"),
+        "scale of a float array": ({**arrays, kernel: arrays[kernel].astype(np.float32)}, "scales no stored int8"),
     }
     for name, (content, message) in cases.items():
         path = tmp_path / name.replace(" ", "_")

@@ -139,8 +139,9 @@ def read_params(path) -> dict:
     flat = {}
     for name, value in stored.items():
         if name.endswith(SCALE_SUFFIX):
-            if name[: -len(SCALE_SUFFIX)] not in stored:
-                raise PriorFormatError(f"{path}: {name!r} scales no stored array")
+            scaled = stored.get(name[: -len(SCALE_SUFFIX)])
+            if scaled is None or scaled.dtype != np.int8:
+                raise PriorFormatError(f"{path}: {name!r} scales no stored int8 array")
             continue
         value = np.asarray(value, np.float32) if value.dtype != np.int8 else _dequantize(path, name, value, stored)
         flat[tuple(name.split("/"))] = to_device(value, np.float32)

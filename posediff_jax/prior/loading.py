@@ -1,10 +1,10 @@
-"""Loading a prior: an export folder, a training workdir, the shipped default, or a name.
+"""Loading a prior: an export folder, a training workdir, a shipped prior, or a name.
 
 `resolve_prior(spec, exact_evidence=False)` is the one entry point commands, evaluation and tools use:
 - `'default'` (or None / ''): the small prior shipped in `posediff_jax/assets/prior`;
 - `'wide_proportions'`: the shipped prior trained with each body part's bone lengths scaled at random
   (`config.data.bone_scale_sigma=0.05`, `posediff_jax/assets/prior_wide_proportions`): better with exact 2D
-  evidence, worse with a detector's (docs/results_h36m.md, "The bone-proportion prior");
+  evidence, worse with a detector's (docs/results_h36m.md, "Shipping the bone-proportion prior for exact 2D");
 - `'auto'` (the commands' default): `'wide_proportions'` when the caller's 2D evidence is exact
   (`exact_evidence=True`: ground-truth or motion-capture keypoints), `'default'` otherwise (a detector's 2D,
   known 3D joints, generation);
