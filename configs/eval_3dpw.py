@@ -7,6 +7,9 @@ Needs the project's `pw3d` tfds builder and the user's download of the test set
 closing evaluation: the data is not in `../shared/data`. Evidence defaults to heatmaps rendered from the
 ground-truth 2D projection (3DPW ships no standard detections); SMPL joints stand in for H36M joints as in
 `skeleton.from_smpl24`; overall = mean over frames.
+With this exact 2D, `--prior auto` (the default) samples from the bone-proportion prior (`wide_proportions`;
+README, "The bone-proportion prior for exact 2D"), whose body proportions vary beyond Human3.6M's five training
+subjects; `--prior default` for the other shipped prior. Neither was measured on this dataset here.
 """
 
 from posediff_jax.evaluation.config_schema import default_eval_config

@@ -7,6 +7,9 @@ Needs the project's `mpi_inf_3dhp` tfds builder and the user's download of the t
 closing evaluation: the data is not in `../shared/data`. Evidence defaults to heatmaps rendered from the
 ground-truth 2D projection (the test set has no standard detections); PCK / AUC are root-relative without
 Procrustes alignment, overall = mean over frames (the benchmark's convention).
+With this exact 2D, `--prior auto` (the default) samples from the bone-proportion prior (`wide_proportions`;
+README, "The bone-proportion prior for exact 2D"), whose body proportions vary beyond Human3.6M's five training
+subjects; `--prior default` for the other shipped prior. Neither was measured on this dataset here.
 """
 
 from posediff_jax.evaluation.config_schema import default_eval_config
