@@ -70,6 +70,11 @@ def test_int8_export_keeps_every_weight_within_half_a_step_of_its_column(tmp_pat
             assert np.all(np.abs(loaded[key]).max(axis=0) > 0.99 * np.abs(original).max(axis=0))
         else:
             np.testing.assert_allclose(loaded[key], original, rtol=1e-3, atol=1e-4)
+    # np.int8 names the same storage as 'int8' (not a plain cast that would truncate every weight).
+    again = prior_lib.export_prior(tmp_path / "again", state.ema_params, description, dtype=np.int8)
+    with np.load(folder / prior_lib.PARAMS_NPZ) as stored, np.load(again / prior_lib.PARAMS_NPZ) as stored_again:
+        assert stored.files == stored_again.files
+        assert all(np.array_equal(stored[name], stored_again[name]) for name in stored.files)
     # A zero column (e.g. an output head at its init) stays exactly zero instead of dividing by zero.
     quantized, scale = prior_format.quantize_int8(np.zeros((4, 3), np.float32))
     assert np.all(quantized == 0) and np.all(scale == 1.0)

@@ -54,3 +54,29 @@ def test_demo_writes_table_and_pngs(tmp_path, monkeypatch, capsys):
 def test_demo_rejects_bad_arguments(capsys):
     assert cli.main(["demo", "--num-hypotheses", "0", "--no-image"]) == 2
     assert "--num-hypotheses" in capsys.readouterr().err
+
+
+def test_demo_loads_a_second_prior_only_when_auto_switches(tmp_path, monkeypatch):
+    """With exact 2D examples, `--prior auto` samples them from the bone-proportion prior and the photo (a
+    detector's 2D) from the default one; a named prior is loaded once for both."""
+    import jax
+
+    from posediff_jax import prior as prior_lib
+    from posediff_jax.prior.tiny import make_tiny_prior
+
+    requests = []
+
+    def fake_resolve(spec=None, build_network=True, exact_evidence=False):
+        requests.append((spec, exact_evidence))
+        return make_tiny_prior()
+
+    monkeypatch.setattr(prior_lib, "resolve_prior", fake_resolve)
+    jax.config.update("jax_disable_most_optimizations", True)
+    try:
+        for prior in ("auto", "tiny"):
+            assert cli.main(["demo", "--output-dir", str(tmp_path / prior), "--num-hypotheses", "2", "--steps", "2",
+                             "--evidence", "gt_heatmaps", "--prior", prior]) == 0
+    finally:
+        jax.config.update("jax_disable_most_optimizations", False)
+    photo = (tmp_path / "auto" / "apollo11_crew_hypotheses.png").exists()
+    assert requests == [("auto", True)] + [("auto", False)] * photo + [("tiny", True)]

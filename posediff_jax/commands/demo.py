@@ -170,12 +170,15 @@ def run(args) -> int:
     except OSError as error:
         raise PoseDiffError(f"--output-dir: cannot create {str(output_dir)!r} ({error.strerror or error})") from None
     common.check_writable(output_dir / "probe.png", "--output-dir")
+    from posediff_jax.prior import prior_name
+
     exact = args.evidence != "detections"  # the examples' 2D; the photo's is always the detector's
     prior = common.load_prior(args, exact_evidence=exact)
     result = run_examples(prior, args, output_dir)
     written = list(result["written"])
-    if not args.no_image:
-        written += run_image(common.load_prior(args) if exact else prior, args, output_dir)
+    if not args.no_image:  # the examples' prior unless 'auto' chose another one for their exact 2D
+        same = prior_name(args.prior, exact) == prior_name(args.prior, False)
+        written += run_image(prior if same else common.load_prior(args), args, output_dir)
     print(f"\nwrote {len(written)} PNG(s) to {output_dir}/ ({time.perf_counter() - start:.1f} s in total)")
     for path in written:
         print(f"  {path}")

@@ -85,7 +85,6 @@ def read_prior_description(directory) -> dict:
 
 
 SCALE_SUFFIX = "@scale"
-INT8 = "int8"
 
 
 def quantize_int8(kernel) -> tuple[np.ndarray, np.ndarray]:
@@ -98,10 +97,11 @@ def quantize_int8(kernel) -> tuple[np.ndarray, np.ndarray]:
 
 
 def stored_arrays(params, dtype) -> dict:
-    """`{npz key: array}` for `params` stored as `dtype` (float32, float16 or 'int8': kernels, i.e. arrays of
-    rank >= 2, as int8 with a per-column scale; biases and LayerNorm parameters as float16)."""
+    """`{npz key: array}` for `params` stored as `dtype` (float32, float16 or int8, e.g. 'int8' or `np.int8`:
+    kernels, i.e. arrays of rank >= 2, as int8 with a per-column scale; biases and LayerNorm parameters as
+    float16)."""
     flat = {"/".join(key): value for key, value in flatten_dict(jax.device_get(params)).items()}
-    if not (isinstance(dtype, str) and dtype == INT8):
+    if np.dtype(dtype) != np.int8:
         return {name: np.asarray(value, dtype) for name, value in flat.items()}
     arrays = {}
     for name, value in flat.items():
