@@ -188,3 +188,32 @@ def test_reweighted_root_ignores_a_garbled_detection():
     energy = jax.jit(make_heatmap_energy(outlier_probability=0.1, root_reweighting=2, virtual_joints="mpii"))
     gradient = jax.grad(energy)(POSE.at[5].add(30.0), evidence)
     assert np.all(np.isfinite(gradient))
+
+
+def test_evidence_dropout_zeroes_joint_weights_at_the_rate_and_keeps_enough_joints():
+    from posediff_jax.guidance.evidence import MIN_JOINTS_KEPT, drop_joint_evidence
+
+    K = np.array([[1000.0, 0, 500], [0, 1000.0, 500], [0, 0, 1]], np.float32)
+    weights = np.ones(17, np.float32)
+    weights[7] = 0.0  # a joint the detector does not give stays at 0
+    keypoints = make_keypoint_evidence(np.full((17, 2), 500.0), K, joint_weights=weights)
+    keys = jax.random.split(jax.random.PRNGKey(0), 2000)
+    dropped = jax.vmap(lambda key: drop_joint_evidence(keypoints, key, 0.25).joint_weights)(keys)
+    assert set(np.unique(np.asarray(dropped))) == {0.0, 1.0}
+    assert np.all(np.asarray(dropped)[:, 7] == 0.0)
+    rate = 1.0 - np.asarray(dropped)[:, weights > 0].mean()
+    assert abs(rate - 0.25) < 0.02  # 32,000 draws: the binomial spread is 0.003
+    assert np.all(np.asarray(dropped).sum(1) >= MIN_JOINTS_KEPT)
+    # A frame with only three weighted joints keeps all of them whatever the draw.
+    few = make_keypoint_evidence(np.full((17, 2), 500.0), K, joint_weights=(np.arange(17) < 3).astype(np.float32))
+    kept = jax.vmap(lambda key: drop_joint_evidence(few, key, 0.9).joint_weights)(keys[:50])
+    np.testing.assert_array_equal(np.asarray(kept), np.broadcast_to(np.asarray(few.joint_weights), (50, 17)))
+    # Composed evidence: the parts with joint weights share one mask, the others are untouched.
+    bones = make_bone_length_evidence(np.full(16, 300.0))
+    spread = 500.0 + np.stack([np.arange(17) * 10.0, np.arange(17) * 20.0], -1)
+    heatmap = heatmap_evidence_from_keypoints(spread, K)
+    first, second, third = drop_joint_evidence((keypoints, bones, heatmap), jax.random.PRNGKey(3), 0.5)
+    np.testing.assert_array_equal(np.asarray(second.bone_lengths), np.asarray(bones.bone_lengths))
+    both = np.asarray(first.joint_weights > 0) & (weights > 0)
+    np.testing.assert_array_equal(both, np.asarray(third.joint_weights > 0) & (weights > 0))
+    assert 0 < both.sum() < 16

@@ -116,3 +116,19 @@ def test_dps_gradient_flows_through_the_network(prior, target):
     np.testing.assert_allclose(x0_dps - unguided, alpha * (x0_x0 - unguided), rtol=1e-3, atol=1e-5)
     # the noise estimate is the unguided one: consistent with x_t and x0_hat
     np.testing.assert_allclose(alpha * unguided + prior.schedule.sigma(t) * eps_dps, x_t, atol=1e-4)
+
+
+def test_evidence_dropout_is_an_option_off_by_default_and_a_flag():
+    import argparse
+
+    from posediff_jax.sampling.config import (SamplerConfig, add_sampler_arguments, sampler_config_for,
+                                              sampler_config_from_args)
+
+    for energy in ("heatmap", "keypoints", "completion", "bone_lengths", None):
+        assert sampler_config_for(energy).evidence_dropout == 0.0
+    parser = argparse.ArgumentParser()
+    add_sampler_arguments(parser, "heatmap")
+    assert sampler_config_from_args(parser.parse_args(["--evidence-dropout", "0.05"]), "heatmap").evidence_dropout == 0.05
+    for bad in (1.0, -0.5, "often", True, float("nan")):
+        with pytest.raises(PoseDiffError, match="evidence_dropout"):
+            SamplerConfig(evidence_dropout=bad).validate()

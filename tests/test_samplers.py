@@ -223,3 +223,42 @@ def test_frames_or_hypotheses_spread_over_four_devices_as_on_one(tmp_path, monke
         np.testing.assert_allclose(outputs[4][name], outputs[1][name], rtol=1e-4, atol=1e-2, err_msg=name)
     # hypotheses 2..7 of 3 frames are hypotheses 2..7 of the first 3 frames' 8 (every hypothesis owns its key)
     np.testing.assert_allclose(outputs[4]["three"], outputs[1]["four"][:3, 2:8], rtol=1e-4, atol=1e-2)
+
+
+def test_evidence_dropout_frees_some_hypotheses_from_a_garbled_detection():
+    """With evidence dropout each hypothesis ignores some joints' 2D evidence for its whole trajectory: those that
+    ignore a garbled wrist detection keep the wrist where the prior (and the true pose) has it, so the best
+    hypothesis's wrist is far nearer the truth; the returned energies are against the whole evidence."""
+    from posediff_jax import geometry
+    from posediff_jax.guidance import keypoint_energy, make_keypoint_evidence
+
+    tight_prior = make_gaussian_prior(std_mm=25.0)
+    wrist = 16
+    root = jnp.asarray([0.0, 0.0, 5000.0])
+    pixels = np.array(geometry.project_to_pixels(jnp.asarray(STANDING_POSE_MM) + root, K))
+    pixels[wrist] += [0.0, 40.0]  # the detector put the right wrist 40 px (~170 mm at 5 m) too low
+    evidence = make_keypoint_evidence(pixels, K)
+    key = jax.random.PRNGKey(0)
+    errors = {}
+    for rate in (0.0, 0.3):
+        sampler = make_sampler(tight_prior, keypoint_energy, num_steps=10, guidance="x0", guidance_scale=1.0,
+                               guidance_repeats=1, evidence_dropout=rate)
+        poses, energies = sampler.sample_with_energies(key, evidence, 24)
+        errors[rate] = np.linalg.norm(np.asarray(poses)[:, wrist] - STANDING_POSE_MM[wrist], axis=-1)
+        np.testing.assert_allclose(energies, sampler.energies(poses, evidence), rtol=1e-4, atol=1e-3)
+    assert errors[0.0].min() > 60.0  # every hypothesis follows the garbled detection
+    assert errors[0.3].min() < 0.25 * errors[0.0].min()
+    assert np.sum(errors[0.3] < 0.5 * errors[0.0].min()) >= 3  # several hypotheses dropped it, not one
+
+
+def test_evidence_dropout_needs_per_joint_evidence(prior):
+    from posediff_jax.guidance.completion import completion_energy
+    from posediff_jax.guidance.evidence import make_completion_evidence
+
+    evidence = make_completion_evidence(STANDING_POSE_MM, np.arange(17) < 8)
+    sampler = make_sampler(prior, completion_energy, num_steps=2, guidance="x0", evidence_dropout=0.1)
+    with pytest.raises(PoseDiffError, match="evidence_dropout 0.1: .*CompletionEvidence.* no per-joint weights"):
+        sampler.sample(jax.random.PRNGKey(0), evidence, 2)
+    for bad in (1.0, -0.1, "often", True):
+        with pytest.raises(PoseDiffError, match="evidence_dropout"):
+            make_sampler(prior, heatmap_energy, evidence_dropout=bad)

@@ -78,6 +78,11 @@ def _schedule_name(sampler_config) -> str:
     return schedule if isinstance(schedule, str) else "custom"
 
 
+def _dropout_words(sampler_config) -> str:
+    rate = float(sampler_config.evidence_dropout)
+    return f", evidence dropout {rate:g}" if rate > 0 else ""
+
+
 def _aggregate(config, hypotheses, evidence):
     from posediff_jax.sampling import aggregate as aggregation
 
@@ -177,7 +182,8 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
     title = (
         f"{protocol}: {summary['num_frames']} frames, evidence '{evidence_config.source}', prior '{prior_label}', "
         f"{max_hypotheses} hypotheses, {sampler_config.num_steps} {sampler_config.method} steps x "
-        f"{sampler_config.guidance_repeats} guided updates ({_schedule_name(sampler_config)} step), "
+        f"{sampler_config.guidance_repeats} guided updates ({_schedule_name(sampler_config)} step"
+        f"{_dropout_words(sampler_config)}), "
         f"aggregation '{_aggregation_name(config)}', "
         f"guidance '{sampler_config.guidance}'"
     )

@@ -13,6 +13,8 @@ by `joint_weights`); with `use_given_root` True they use `root_translation` (e.g
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -75,6 +77,42 @@ class BoneLengthEvidence:
 
     bone_lengths: jnp.ndarray
     weights: jnp.ndarray
+
+
+# Evidence dropout keeps at least this many of a frame's weighted joints (all of them when it has fewer): the
+# root solve needs two, and a handful keeps the body's orientation in the 2D.
+MIN_JOINTS_KEPT = 4
+
+
+def has_joint_weights(evidence) -> bool:
+    """Whether `evidence` (or one part of a composed tuple) carries per-joint `joint_weights` dropout can zero."""
+    if isinstance(evidence, (tuple, list)):
+        return any(has_joint_weights(part) for part in evidence)
+    return hasattr(evidence, "joint_weights")
+
+
+def drop_joint_evidence(evidence, key, rate):
+    """One hypothesis's view of one frame's evidence: every weighted joint is ignored (weight 0) with probability
+    `rate`, independently; when fewer than `MIN_JOINTS_KEPT` weighted joints (or all of them, if the frame has
+    fewer) would remain, none is dropped. Heatmap and keypoint evidence (`joint_weights [17]`); in a composed
+    tuple every part with joint weights gets the same mask, other parts are unchanged. Traceable (jit / vmap).
+
+    Returns the evidence with `joint_weights * keep`.
+    """
+    keep = jax.random.bernoulli(key, 1.0 - rate, (NUM_JOINTS,))
+
+    def apply(part):
+        if not hasattr(part, "joint_weights"):
+            return part
+        weighted = part.joint_weights > 0
+        kept = jnp.sum(weighted & keep)
+        enough = kept >= jnp.minimum(MIN_JOINTS_KEPT, jnp.sum(weighted))
+        mask = jnp.where(enough, keep, True).astype(part.joint_weights.dtype)
+        return dataclasses.replace(part, joint_weights=part.joint_weights * mask)
+
+    if isinstance(evidence, (tuple, list)):
+        return type(evidence)(apply(part) for part in evidence)
+    return apply(evidence)
 
 
 def _float32(array):

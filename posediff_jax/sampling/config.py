@@ -22,6 +22,8 @@ Defaults, measured (README "Results"; issue #10/#11 studies on real Human3.6M S9
   what the detections say, and the detections are biased); GT-2D heatmaps best-of-200 33.2 -> 29.4 mm, best-of-1
   117.0 -> 67.8 mm; 3x the network evaluations. `--guidance-repeats 1` gives the widest hypothesis sets.
   100 steps or a final refinement bought less per network evaluation (same table).
+- evidence_dropout 0: each hypothesis ignoring some joints' 2D evidence (`samplers.py`) trades best-of-1 for
+  best-of-200 and PA-MPJPE on the detections by camera (docs/results_h36m.md, "Evidence dropout"): an option.
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ class SamplerConfig:
     eta: float = _option(0.0, "DDIM stochasticity (0 deterministic, 1 ~ DDPM)")
     guidance_repeats: int = _option(3, "guided updates per noise level (re-noise back and guide again)")
     final_refinement_steps: int = _option(0, "extra guided updates at the last noise level")
+    evidence_dropout: float = _option(
+        0.0, "probability that a hypothesis ignores a joint's 2D evidence, drawn once per hypothesis and joint")
     chunk_size: int = _option(256, "hypotheses per vectorised chunk (memory bound)")
 
     def validate(self) -> "SamplerConfig":
@@ -80,6 +84,9 @@ class SamplerConfig:
             value = getattr(self, name)
             if not np.isfinite(value) or value < 0:
                 raise PoseDiffError(f"{name}: expected a finite value >= 0, got {value}")
+        dropout = self.evidence_dropout
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+            raise PoseDiffError(f"evidence_dropout: expected a probability in [0, 1), got {dropout!r}")
         if int(self.guidance_repeats) < 1:
             raise PoseDiffError(f"guidance_repeats: expected >= 1, got {self.guidance_repeats}")
         if int(self.final_refinement_steps) < 0:
