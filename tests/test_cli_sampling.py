@@ -1,3 +1,4 @@
+import json
 import sys
 
 import jax
@@ -98,6 +99,11 @@ def test_complete_keeps_known_joints(tmp_path):
     with np.load(tmp_path / "out.npz") as result:
         assert result["hypotheses"].shape == (1, 4, 17, 3)
         assert float(result["known_joint_error_mm"].max()) < 5.0
+        assert json.loads(str(result["sampler"]))["guidance_repeats"] == 1  # completion's registered setting
+    assert outputs(tmp_path) == ["out.npz", "out.png"]
+    # Evidence dropout needs per-joint 2D weights: a named error before sampling, and no output.
+    assert cli.main(["complete", "--input", str(source), "--output", str(tmp_path / "dropped.npz"), "--prior",
+                     "gaussian", "--steps", "4", "--num-hypotheses", "4", "--quiet", "--evidence-dropout", "0.1"]) == 2
     assert outputs(tmp_path) == ["out.npz", "out.png"]
 
 
@@ -229,5 +235,14 @@ def test_auto_prior_follows_the_evidence(tmp_path, monkeypatch):
         with np.load(tmp_path / "out.npz") as result:
             assert str(result["prior"]) == {0: "wide_proportions (auto)", 1: "default (auto)", 2: "default"}[
                 len(requests) - 1]
+            # The settings it ran with, 'auto' resolved: the constant step for exact 2D, front-loaded otherwise.
+            settings = json.loads(str(result["sampler"]))
+            assert settings["scale_schedule"] == ("decreasing" if extra == [] else "constant")
+            assert settings["num_steps"] == 4 and settings["evidence_dropout"] == 0.0
+    assert cli.main(["estimate", "--input", str(source), "--output", str(tmp_path / "out.npz"), "--no-plot", *fast,
+                     "--evidence-dropout", "0.05"]) == 0
+    with np.load(tmp_path / "out.npz") as result:
+        assert json.loads(str(result["sampler"]))["evidence_dropout"] == 0.05
+    requests.pop()
     assert requests == [("auto", True), ("auto", False), ("default", True)]
     assert prior_lib.loading.AUTO_PRIORS == {True: "wide_proportions", False: "default"}

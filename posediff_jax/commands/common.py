@@ -146,6 +146,18 @@ def load_npz(path, what: str = "--input") -> dict:
         raise PoseDiffError(f"{what}: {str(path)!r} is not a valid .npz file") from None
 
 
+def sampler_record(config) -> np.ndarray:
+    """The sampler settings a command ran with, as a JSON string array for its .npz (`"sampler"`; `'auto'` values
+    resolved as they ran): `json.loads(str(npz["sampler"]))`."""
+    import dataclasses
+    import json
+
+    settings = dataclasses.asdict(config)
+    if callable(settings.get("scale_schedule")):
+        settings["scale_schedule"] = "custom"
+    return np.asarray(json.dumps(settings, sort_keys=True))
+
+
 def write_outputs(npz_path, arrays: dict, plot_fn=None):
     """Writes the .npz (and, with `plot_fn(png_path)`, the PNG beside it) all-or-nothing, with the user's umask.
 

@@ -58,6 +58,7 @@ def run(args) -> int:
         "known_joint_error_mm": known_error.astype(np.float32),
         "known_joints": np.asarray(evidence.known_joints, np.float32),
         "mask": mask_values.astype(np.float32),
+        "sampler": common.sampler_record(config),
     }
 
     def plot_fn(path):

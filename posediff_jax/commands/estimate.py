@@ -137,6 +137,7 @@ def run(args) -> int:
         "intrinsics": np.asarray(evidence.intrinsics, np.float32),
         "energy": np.asarray(energy_name),
         "prior": np.asarray(common.prior_label(args, exact_evidence=exact)),
+        "sampler": common.sampler_record(config),
     }
     plot_fn = None
     if not args.no_plot:

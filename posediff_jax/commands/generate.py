@@ -54,7 +54,8 @@ def run(args) -> int:
             poses.append(np.asarray(sampler.sample(key, evidence, count, first_hypothesis=first)))
             bar.update(count)
     poses = np.concatenate(poses)
-    arrays = {"hypotheses": poses.astype(np.float32), "bone_lengths": np.asarray(bone_lengths(poses), np.float32)}
+    arrays = {"hypotheses": poses.astype(np.float32), "bone_lengths": np.asarray(bone_lengths(poses), np.float32),
+              "sampler": common.sampler_record(config)}
 
     def plot_fn(path):
         plot_hypotheses(path, poses, title=f"posediff generate: {len(poses)} samples")

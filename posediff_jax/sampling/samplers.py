@@ -94,13 +94,21 @@ def hypothesis_evidence(energy_fn, config: SamplerConfig, key, evidence):
     """The evidence one hypothesis (key `key`) is guided by: `evidence` itself, or with evidence dropout (module
     docstring) each weighted joint ignored with probability `config.evidence_dropout`, drawn once for the whole
     trajectory from `fold_in(key, DROPOUT_STREAM)` (the other draws of the hypothesis are unchanged)."""
+    if not check_evidence_dropout(energy_fn, config, evidence):
+        return evidence
+    return drop_joint_evidence(evidence, jax.random.fold_in(key, DROPOUT_STREAM), float(config.evidence_dropout))
+
+
+def check_evidence_dropout(energy_fn, config: SamplerConfig, evidence) -> bool:
+    """Whether evidence dropout applies (a guided sampler with `evidence_dropout > 0`); a `PoseDiffError` when it
+    would but `evidence` has no per-joint weights to drop (e.g. completion's known joints)."""
     rate = float(config.evidence_dropout)
     if energy_fn is None or rate <= 0.0 or config.guidance == "none" or config.guidance_scale <= 0:
-        return evidence
+        return False
     if not has_joint_weights(evidence):
         raise PoseDiffError(f"evidence_dropout {rate:g}: this energy's evidence ({type(evidence).__name__}) has no "
                             "per-joint weights to drop; use it with heatmap or keypoint evidence, or set it to 0")
-    return drop_joint_evidence(evidence, jax.random.fold_in(key, DROPOUT_STREAM), rate)
+    return True
 
 
 def sample_one(prior, energy_fn, config: SamplerConfig, key, evidence):
@@ -201,6 +209,7 @@ class Sampler:
         Hypothesis i uses `fold_in(key, first_hypothesis + i)`, so hypotheses can be drawn in groups.
         """
         _check_hypotheses(num_hypotheses)
+        check_evidence_dropout(self.energy_fn, self.config, evidence)  # before any compilation
         if self._exportable():
             return self._call_stored("sample", self._single, key, evidence, first_hypothesis, num_hypotheses)
         return self._single_jit(self.prior, key, evidence, np.int32(first_hypothesis), int(num_hypotheses))
@@ -219,6 +228,7 @@ class Sampler:
         leaves = jax.tree.leaves(evidence_batch)
         if not leaves or np.ndim(leaves[0]) == 0:
             raise PoseDiffError("evidence_batch: expected evidence with a leading frames axis")
+        check_evidence_dropout(self.energy_fn, self.config, evidence_batch)  # before any compilation
         first = (first_frame, first_hypothesis)
         if self._exportable():  # the frame keys are derived inside the stored program
             return self._call_stored("sample_batch", self._batch_from_key, key, evidence_batch, first, num_hypotheses)
