@@ -95,7 +95,8 @@ def drop_joint_evidence(evidence, key, rate):
     """One hypothesis's view of one frame's evidence: every weighted joint is ignored (weight 0) with probability
     `rate`, independently; when fewer than `MIN_JOINTS_KEPT` weighted joints (or all of them, if the frame has
     fewer) would remain, none is dropped. Heatmap and keypoint evidence (`joint_weights [17]`); in a composed
-    tuple every part with joint weights gets the same mask, other parts are unchanged. Traceable (jit / vmap).
+    tuple every part with joint weights uses the same draw (each part's own minimum applied to it), other parts
+    are unchanged. Traceable (jit / vmap).
 
     Returns the evidence with `joint_weights * keep`.
     """
