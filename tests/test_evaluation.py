@@ -255,6 +255,21 @@ def test_protocol_columns_for_3dhp_and_3dpw():
         protocols.frame_metrics("h36m", hypotheses, target, [10])
 
 
+def test_one_draw_error_is_the_mean_over_hypotheses_on_the_protocols_joints():
+    rng = np.random.default_rng(2)
+    target = rng.normal(scale=200.0, size=(3, 17, 3)).astype(np.float32)
+    offsets = np.asarray([10.0, 20.0, 60.0, 90.0], np.float32)  # hypothesis h: every joint moved by offsets[h] in x
+    hypotheses = np.repeat(target[:, None], 4, axis=1)
+    hypotheses[..., 0] += offsets[None, :, None]
+    columns = protocols.frame_metrics("h36m", hypotheses, target, [1, 4])
+    np.testing.assert_allclose(columns["mpjpe_one_draw"], np.full(3, offsets.mean()), rtol=1e-5)
+    np.testing.assert_allclose(columns["mpjpe_pbest_m1"], 10.0, rtol=1e-5)  # the first hypothesis only
+    assert "mpjpe_one_draw" in protocols.metric_labels("h36m", [1, 4], [0.5])
+    hypotheses[:, :, 10] += 1000.0  # head top: not among 3DPW's joints, so its one-draw error does not move
+    pw3d = protocols.frame_metrics("pw3d", hypotheses, target, [1])
+    np.testing.assert_allclose(pw3d["mpjpe_one_draw"], np.full(3, offsets.mean()), rtol=1e-5)
+
+
 def load_eval_config(path, overrides=()):
     from posediff_jax.config_files import load_config_file
     from posediff_jax.evaluation.config_schema import default_eval_config
