@@ -22,6 +22,9 @@ per core, the layout `posediff evaluate` uses there; per-action tables in docs/r
     MPJPE J-best (mm)      105.5  50.3   37.1   29.9
     single estimate (mean-shift) 81.9 mm; diversity 84.2 mm; calibration coverage 0.33 / 0.77 at nominal 0.5 / 0.9
     (the hypotheses are still over-confident).
+    One draw (`mpjpe_one_draw`, one hypothesis's MPJPE averaged over the 200; added 2026-12-03): 104.0 mm. Best-of-1
+    reads the first hypothesis only and moves with the seed: `--set seed=1` gives 101.9 / 70.9 / 63.0 / 58.4 mm, one
+    draw 103.9 (Zen 5 CPU, 2026-12-03).
 
 With `--set sampler.scale_schedule=constant` (the same step at every noise level, the default until then): 106.9 /
 73.4 / 66.4 / 61.9 mm, single estimate 84.2 mm; adding `--set evidence.detector_sigma=0` (detections taken as exact
