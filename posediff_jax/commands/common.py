@@ -152,9 +152,9 @@ def sampler_record(config) -> np.ndarray:
     import dataclasses
     import json
 
-    settings = dataclasses.asdict(config)
-    if callable(settings.get("scale_schedule")):
-        settings["scale_schedule"] = "custom"
+    from posediff_jax.sampling.config import scale_schedule_name
+
+    settings = dict(dataclasses.asdict(config), scale_schedule=scale_schedule_name(config))
     return np.asarray(json.dumps(settings, sort_keys=True))
 
 

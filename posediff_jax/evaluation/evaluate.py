@@ -73,11 +73,6 @@ def _aggregation_name(config) -> str:
     return config.get("aggregation", "mean")
 
 
-def _schedule_name(sampler_config) -> str:
-    schedule = sampler_config.scale_schedule
-    return schedule if isinstance(schedule, str) else "custom"
-
-
 def _dropout_words(sampler_config) -> str:
     rate = float(sampler_config.evidence_dropout)
     return f", evidence dropout {rate:g}" if rate > 0 else ""
@@ -116,7 +111,7 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
     """
     from posediff_jax.guidance.registry import make_energy
     from posediff_jax.sampling import make_sampler
-    from posediff_jax.sampling.config import from_section, resolve_scale_schedule
+    from posediff_jax.sampling.config import from_section, resolve_scale_schedule, scale_schedule_name
 
     protocol = config.dataset
     if protocol not in protocols.PROTOCOLS:
@@ -182,7 +177,7 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
     title = (
         f"{protocol}: {summary['num_frames']} frames, evidence '{evidence_config.source}', prior '{prior_label}', "
         f"{max_hypotheses} hypotheses, {sampler_config.num_steps} {sampler_config.method} steps x "
-        f"{sampler_config.guidance_repeats} guided updates ({_schedule_name(sampler_config)} step"
+        f"{sampler_config.guidance_repeats} guided updates ({scale_schedule_name(sampler_config)} step"
         f"{_dropout_words(sampler_config)}), "
         f"aggregation '{_aggregation_name(config)}', "
         f"guidance '{sampler_config.guidance}'"

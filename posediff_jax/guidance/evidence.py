@@ -103,6 +103,8 @@ def drop_joint_evidence(evidence, key, rate):
     keep = jax.random.bernoulli(key, 1.0 - rate, (NUM_JOINTS,))
 
     def apply(part):
+        if isinstance(part, (tuple, list)):  # composed evidence, as `has_joint_weights` reads it
+            return type(part)(apply(item) for item in part)
         if not hasattr(part, "joint_weights"):
             return part
         weighted = part.joint_weights > 0
@@ -111,8 +113,6 @@ def drop_joint_evidence(evidence, key, rate):
         mask = jnp.where(enough, keep, True).astype(part.joint_weights.dtype)
         return dataclasses.replace(part, joint_weights=part.joint_weights * mask)
 
-    if isinstance(evidence, (tuple, list)):
-        return type(evidence)(apply(part) for part in evidence)
     return apply(evidence)
 
 

@@ -131,6 +131,12 @@ def resolve_scale_schedule(config: SamplerConfig, exact_evidence: bool) -> Sampl
     return config
 
 
+def scale_schedule_name(config: SamplerConfig) -> str:
+    """The scale schedule's name for reports and records: the registered name, or 'custom' for a callable."""
+    schedule = config.scale_schedule
+    return schedule if isinstance(schedule, str) else "custom"
+
+
 def sampler_section(energy: Optional[str] = None, **overrides):
     """The `config.sampler` ml_collections section for energy `energy` (what config files start from)."""
     import ml_collections
