@@ -61,5 +61,5 @@ def get_config():
     config.data.actions = ()  # () = all
     config.data.frame_stride = 64
     config.data.max_frames = 240  # 0 = every selected frame
-    config.evidence.source = "detections"  # 'gt_heatmaps' | 'detections' | 'heatmap_arrays'
+    config.evidence.source = "detections"  # 'gt_heatmaps' | 'detections' | 'noisy_gt' | 'heatmap_arrays'
     return config

@@ -188,12 +188,14 @@ def test_evaluate_writes_reports_and_resumes(tmp_path, fast_compile):
 
 
 @pytest.mark.parametrize("source, schedule, prior_name", [("gt_heatmaps", "constant", "wide_proportions"),
-                                                         ("detections", "decreasing", "default")])
+                                                         ("detections", "decreasing", "default"),
+                                                         ("noisy_gt", "decreasing", "default")])
 def test_auto_guidance_schedule_and_prior_follow_the_evidence_source(tmp_path, fast_compile, monkeypatch, source,
                                                                      schedule, prior_name):
     """The heatmap energy's 'auto' schedule: the same step throughout on exact (ground-truth) 2D, front-loaded on
     detections (sampling/guided.py); the 'auto' prior (the default when none is given): the bone-proportion prior
-    on exact 2D, the default one on detections. A named prior is kept whatever the evidence."""
+    on exact 2D, the default one on detections. A named prior is kept whatever the evidence. Noisy ground truth
+    stands in for a detector: it is guided as one, and the title names its noise."""
     loaded = []
 
     def fake_load(name, exact_evidence=False):
@@ -203,10 +205,12 @@ def test_auto_guidance_schedule_and_prior_follow_the_evidence_source(tmp_path, f
     monkeypatch.setattr(evaluate, "load_prior_for_evaluation", fake_load)
     config = tiny_config(source=source)
     config.sampler.scale_schedule = "auto"
+    config.evidence.keypoint_noise_px = 3.0
     lines = []
     result = evaluate.evaluate(config, workdir=tmp_path / "auto", frames=synthetic_frames(2), progress=False,
                                log=lines.append)
     assert f"({schedule} step)" in lines[0] and f"prior '{prior_name}'" in lines[0]
+    assert ("(3 px noise per axis)" in lines[0]) == (source == "noisy_gt")
     assert loaded == [prior_name]
     assert json.loads(result["paths"]["json"].read_text())["checkpoint"] == prior_name
     evaluate.evaluate(config, checkpoint="default", workdir=tmp_path / "named", frames=synthetic_frames(2),

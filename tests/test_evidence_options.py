@@ -70,3 +70,53 @@ def test_detector_sigma_widens_detections_only():
     np.testing.assert_allclose(mass["detections", 2.0] / mass["detections", 0.0], 2.0, rtol=0.05)
     assert mass["gt_heatmaps", 2.0] == mass["gt_heatmaps", 0.0] == mass["detections", 0.0]
     assert default_eval_config().evidence.detector_sigma == 2.0
+
+
+def _identified_frames(count):
+    rng = np.random.default_rng(2)
+    return {
+        "keypoints_2d_gt": rng.uniform(300, 700, (count, 17, 2)).astype(np.float32),
+        "intrinsics": np.tile(np.array([[1000.0, 0, 500], [0, 1000.0, 500], [0, 0, 1]], np.float32), (count, 1, 1)),
+        "root_position": np.zeros((count, 3), np.float32),
+        "subject": np.array(["S9"] * count), "action": np.array(["Walking"] * count),
+        "camera": np.array(["54138969"] * count), "frame": np.arange(count) * 64,
+    }
+
+
+def test_noisy_ground_truth_has_the_asked_spread_and_a_frames_noise_does_not_depend_on_its_batch():
+    frames = _identified_frames(400)
+    noisy = evidence_sources.noisy_ground_truth_keypoints(frames, np.arange(400), 6.0, seed=3)
+    offsets = noisy - frames["keypoints_2d_gt"]
+    np.testing.assert_allclose(offsets.std(), 6.0, rtol=0.03)
+    assert abs(offsets.mean()) < 0.2
+    again = evidence_sources.noisy_ground_truth_keypoints(frames, [7, 3], 6.0, seed=3)
+    np.testing.assert_array_equal(again, noisy[[7, 3]])  # the same frame, another batch: the same draw
+    other_seed = evidence_sources.noisy_ground_truth_keypoints(frames, [7, 3], 6.0, seed=4)
+    assert np.abs(other_seed - again).min() > 0
+    exact = evidence_sources.noisy_ground_truth_keypoints(frames, [7, 3], 0.0)
+    np.testing.assert_array_equal(exact, frames["keypoints_2d_gt"][[7, 3]])
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(PoseDiffError, match="keypoint_noise_px"):
+            evidence_sources.noisy_ground_truth_keypoints(frames, [0], bad)
+
+
+def test_noisy_gt_source_renders_the_noisy_points_as_a_detectors_and_bad_keys_fail_before_loading():
+    frames = _identified_frames(2)
+    evidence = evidence_sources.batch_evidence("noisy_gt", frames, [0, 1], heatmap_size=64, detector_sigma=2.0,
+                                               keypoint_noise_px=8.0, seed=0)
+    expected = evidence_sources.noisy_ground_truth_keypoints(frames, [0, 1], 8.0, seed=0)
+    np.testing.assert_allclose(evidence.keypoints_2d, expected, atol=1e-3)
+    assert np.abs(evidence.keypoints_2d - frames["keypoints_2d_gt"]).max() > 5.0
+    detections = dict(frames, keypoints_2d_detected=expected, detection_mask=np.ones((2, 17), bool))
+    rendered = evidence_sources.batch_evidence("detections", detections, [0, 1], heatmap_size=64, detector_sigma=2.0)
+    np.testing.assert_allclose(evidence.heatmaps, rendered.heatmaps, atol=1e-6)  # the same rendering as detections
+    config = default_eval_config()
+    config.evidence.source = "noisy_gt"
+    config.evidence.keypoint_noise_px = 5.0
+    evidence_sources.check_evidence_config(config.evidence)
+    for key, value, message in (("source", "webcam", "evidence.source"),
+                                ("keypoint_noise_px", -2.0, "keypoint_noise_px")):
+        bad = ml_collections.ConfigDict(config.evidence.to_dict())
+        bad[key] = value
+        with pytest.raises(PoseDiffError, match=message):
+            evidence_sources.check_evidence_config(bad)

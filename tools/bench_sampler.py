@@ -665,6 +665,15 @@ def run_benchmark(prior, cases: Sequence[tuple[int, int]], steps: Sequence[int],
     }
 
 
+def print_table_and_write_json(table: str, results: dict, output: str | None) -> None:
+    """Prints a benchmark's table and, with an `output` path, writes its results there as JSON."""
+    print(table)
+    if output:
+        with open(output, "w") as file:
+            json.dump(results, file, indent=2)
+        print(f"\nwrote {output}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--prior", default="default", help="'default' (shipped), 'tiny', 'gaussian' or a prior folder")
@@ -725,11 +734,7 @@ def main(argv=None) -> int:
           f"x {len(machine['devices'])} device(s); "
           f"peak {results['peak']['peak_flops_per_second'] / 1e9:.1f} GFLOP/s; load {machine['load_average']} -> "
           f"{results['load_average_end']}; XLA_FLAGS {machine['xla_flags'] or '(none)'}\n")
-    print(format_table(results["rows"]))
-    if args.output:
-        with open(args.output, "w") as file:
-            json.dump(results, file, indent=2)
-        print(f"\nwrote {args.output}")
+    print_table_and_write_json(format_table(results["rows"]), results, args.output)
     return 0
 
 

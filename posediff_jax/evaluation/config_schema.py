@@ -33,12 +33,13 @@ def default_eval_config() -> ml_collections.ConfigDict:
     config.data.max_frames = 0  # 0 = every selected frame; else that many spread evenly
 
     config.evidence = ml_collections.ConfigDict()
-    config.evidence.source = "gt_heatmaps"  # 'gt_heatmaps' | 'detections' | 'heatmap_arrays'
+    config.evidence.source = "gt_heatmaps"  # 'gt_heatmaps' | 'detections' | 'noisy_gt' | 'heatmap_arrays'
     config.evidence.sigma = RENDER_SIGMA  # heatmap pixels (64 x 64 heatmap over 1.25 x the person's box)
-    # The detector's keypoint error (heatmap pixels), 'detections' only: their heatmaps are rendered with
+    # The detector's keypoint error (heatmap pixels), 'detections' and 'noisy_gt': their heatmaps are rendered with
     # sqrt(sigma^2 + detector_sigma^2) (guidance/render.py); 0 treats detections as exact.
     config.evidence.detector_sigma = DETECTOR_SIGMA
     config.evidence.heatmap_size = 64
+    config.evidence.keypoint_noise_px = 0.0  # 'noisy_gt': Gaussian noise on the ground-truth 2D (image px per axis)
     config.evidence.heatmap_arrays_file = ""
     config.evidence.use_gt_root = False  # solve the root translation per hypothesis
     config.evidence.outlier_probability = 0.0  # p of the heatmap inlier/outlier mixture (0: fixed eps floor)

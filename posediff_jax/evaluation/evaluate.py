@@ -92,6 +92,12 @@ def _progress(iterable, total: int, enabled: bool, description: str):
     return tqdm(iterable, total=total, desc=description, unit="batch", file=sys.stderr)
 
 
+def _noise_words(evidence_config) -> str:
+    if evidence_config.source != "noisy_gt":
+        return ""
+    return f" ({float(evidence_config.get('keypoint_noise_px', 0.0)):g} px noise per axis)"
+
+
 @register_evaluator("guided_best_of_m")
 def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[str, np.ndarray] | None = None,
              progress: bool = True, log=print) -> dict:
@@ -116,6 +122,7 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
     protocol = config.dataset
     if protocol not in protocols.PROTOCOLS:
         raise PoseDiffError(f"config.dataset: expected one of {protocols.PROTOCOLS}, got {protocol!r}")
+    evidence_sources.check_evidence_config(config.evidence)
     workdir = pathlib.Path(workdir or config.get("workdir") or f"posediff_eval_{protocol}")
     num_hypotheses = sorted({int(k) for k in config.num_hypotheses})
     max_hypotheses = max(num_hypotheses)
@@ -154,6 +161,7 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
             evidence_config.source, frames, indices, sigma=evidence_config.sigma,
             heatmap_size=evidence_config.heatmap_size, use_gt_root=evidence_config.use_gt_root,
             heatmap_arrays=heatmap_arrays, detector_sigma=evidence_config.get("detector_sigma", 0.0),
+            keypoint_noise_px=evidence_config.get("keypoint_noise_px", 0.0), seed=int(config.seed),
         )
         hypotheses = sampler.sample_batch(jax.random.fold_in(key, batch_index), evidence, max_hypotheses)
         target = frames["pose_3d"][indices]
@@ -175,7 +183,8 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
     summary = report.summarize(per_frame, list(labels), groups, average_over if average_over in groups else None)
     nominal = {f"coverage_q{int(round(100 * level)):02d}": level for level in levels}
     title = (
-        f"{protocol}: {summary['num_frames']} frames, evidence '{evidence_config.source}', prior '{prior_label}', "
+        f"{protocol}: {summary['num_frames']} frames, evidence '{evidence_config.source}'"
+        f"{_noise_words(evidence_config)}, prior '{prior_label}', "
         f"{max_hypotheses} hypotheses, {sampler_config.num_steps} {sampler_config.method} steps x "
         f"{sampler_config.guidance_repeats} guided updates ({scale_schedule_name(sampler_config)} step"
         f"{_dropout_words(sampler_config)}), "

@@ -9,6 +9,10 @@
   detector's per-joint `detection_confidence [N, 17]` in [0, 1], it widens each joint's Gaussian
   (`render.sigma_from_confidence`: the likelihood's precision scales with the confidence) while the mask
   stays the joint weight, so a confidence is counted once.
+- 'noisy_gt': the ground-truth 2D plus isotropic Gaussian noise of `keypoint_noise_px` image pixels per axis,
+  rendered and guided as a detector's keypoints (`detector_sigma`, the detector's guidance schedule): how accuracy
+  falls with the 2D error, for choosing a detector. Each frame's noise comes from the run's seed and the frame's
+  identity, so it does not depend on the batch a frame lands in.
 - 'heatmap_arrays': real heatmaps a user has, from an `.npz` with `heatmaps [N, 17, H, W]` (non-negative,
   H36M-17 order), `image_to_heatmap [N, 2, 3]`, optional `joint_weights [N, 17]`, and the frame identity
   `subject [N]`, `action [N]`, `camera [N]` (strings) and `frame [N]` (ints) to match the dataset's frames.
@@ -24,6 +28,7 @@ MPII-16 detections). Virtual joints describe a detector, so they apply to the 'd
 from __future__ import annotations
 
 import pathlib
+import zlib
 from typing import Mapping
 
 import numpy as np
@@ -32,7 +37,7 @@ from posediff_jax.guidance import heatmap_evidence_from_keypoints, make_heatmap_
 from posediff_jax.guidance.render import RENDER_SIGMA
 from posediff_jax.validation import PoseDiffError
 
-EVIDENCE_SOURCES = ("gt_heatmaps", "detections", "heatmap_arrays")
+EVIDENCE_SOURCES = ("gt_heatmaps", "detections", "noisy_gt", "heatmap_arrays")
 EXACT_SOURCES = ("gt_heatmaps",)  # 2D without detector error (picks the 'auto' guidance schedule's exact branch)
 HEATMAP_ARRAY_FIELDS = ("heatmaps", "image_to_heatmap", "subject", "action", "camera", "frame")
 
@@ -43,6 +48,27 @@ def frame_keys(frames: Mapping[str, np.ndarray], indices=None) -> list[str]:
     return [
         f"{frames['subject'][i]}|{frames['action'][i]}|{frames['camera'][i]}|{int(frames['frame'][i])}" for i in indices
     ]
+
+
+def _checked_noise_px(value) -> float:
+    noise_px = float(value)
+    if not np.isfinite(noise_px) or noise_px < 0:
+        raise PoseDiffError(f"evidence.keypoint_noise_px: expected a finite value >= 0 (image pixels), got {noise_px}")
+    return noise_px
+
+
+def noisy_ground_truth_keypoints(frames: Mapping[str, np.ndarray], indices, noise_px: float, seed: int = 0):
+    """`[len(indices), 17, 2]` float32: `keypoints_2d_gt` plus N(0, noise_px^2) per axis (image pixels), each
+    frame's draw seeded by `seed` and its identity (`frame_keys`; its index where the frames carry none)."""
+    noise_px = _checked_noise_px(noise_px)
+    indices = np.asarray(indices)
+    keypoints = np.array(frames["keypoints_2d_gt"][indices], np.float32)
+    identified = all(field in frames for field in ("subject", "action", "camera", "frame"))
+    names = frame_keys(frames, indices) if identified else [str(int(index)) for index in indices]
+    for row, name in enumerate(names):
+        rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, zlib.crc32(name.encode())])
+        keypoints[row] += noise_px * rng.standard_normal(keypoints.shape[1:]).astype(np.float32)
+    return keypoints
 
 
 class HeatmapArrays:
@@ -75,7 +101,7 @@ class HeatmapArrays:
 
 def batch_evidence(source: str, frames: Mapping[str, np.ndarray], indices, sigma: float = RENDER_SIGMA,
                    heatmap_size: int = 64, use_gt_root: bool = False, heatmap_arrays: HeatmapArrays | None = None,
-                   detector_sigma: float = 0.0):
+                   detector_sigma: float = 0.0, keypoint_noise_px: float = 0.0, seed: int = 0):
     """`HeatmapEvidence` with a leading `[len(indices)]` frames axis.
 
     Args:
@@ -83,7 +109,8 @@ def batch_evidence(source: str, frames: Mapping[str, np.ndarray], indices, sigma
       frames: the dataset's frames (numpy arrays with frames on axis 0).
       indices: which frames.
       sigma: Gaussian sigma (heatmap pixels) of rendered heatmaps.
-      detector_sigma: the detector's keypoint error (heatmap pixels), 'detections' only (module docstring).
+      detector_sigma: the detector's keypoint error (heatmap pixels), 'detections' and 'noisy_gt' (module docstring).
+      keypoint_noise_px, seed: the noise of 'noisy_gt' (image pixels per axis) and the run's seed.
       heatmap_size: side of rendered heatmaps.
       use_gt_root: give the energy the ground-truth root position.
       heatmap_arrays: the loaded file for 'heatmap_arrays'.
@@ -106,6 +133,12 @@ def batch_evidence(source: str, frames: Mapping[str, np.ndarray], indices, sigma
             frames["keypoints_2d_detected"][indices], intrinsics, sigma=sigma, heatmap_size=heatmap_size,
             confidence=confidence, joint_weights=weights, root_translation=root, detector_sigma=detector_sigma,
         )
+    if source == "noisy_gt":
+        weights = frames["joint_mask"][indices].astype(np.float32) if "joint_mask" in frames else None
+        return heatmap_evidence_from_keypoints(
+            noisy_ground_truth_keypoints(frames, indices, keypoint_noise_px, seed), intrinsics, sigma=sigma,
+            heatmap_size=heatmap_size, joint_weights=weights, root_translation=root, detector_sigma=detector_sigma,
+        )
     if source == "heatmap_arrays":
         if heatmap_arrays is None:
             raise PoseDiffError("evidence 'heatmap_arrays': set config.evidence.heatmap_arrays_file")
@@ -116,6 +149,16 @@ def batch_evidence(source: str, frames: Mapping[str, np.ndarray], indices, sigma
             joint_weights=weights, root_translation=root,
         )
     raise PoseDiffError(f"evidence source: expected one of {EVIDENCE_SOURCES}, got {source!r}")
+
+
+def check_evidence_config(evidence_config) -> None:
+    """Raises `PoseDiffError` naming the key for an unknown source or a bad 'noisy_gt' noise, before any data or
+    prior is loaded."""
+    source = evidence_config.get("source", "gt_heatmaps")
+    if source not in EVIDENCE_SOURCES:
+        raise PoseDiffError(f"evidence.source: expected one of {EVIDENCE_SOURCES}, got {source!r}")
+    _checked_noise_px(evidence_config.get("keypoint_noise_px", 0.0))
+    heatmap_energy_options(evidence_config)
 
 
 def heatmap_energy_options(evidence_config) -> dict:
