@@ -4,8 +4,8 @@
     python tools/bench_network_ceiling.py --tiny            # seconds; for tests
 
 A DPS step's arithmetic is the score network's forward pass and its input gradient (`tools/bench_sampler.py`
-counts 8.86 MFLOP per evaluation, ~97 % of it `[rows, 512] @ [512, 512]` products). This tool times that work
-with nothing else of the sampler around it: every device (the CLI's layout, one single-threaded CPU device per
+counts 8.86 MFLOP per evaluation, ~97 % of it matmuls, mostly `[rows, 512] @ [512, 512]`). This tool times that
+work with nothing else of the sampler around it: every device (the CLI's layout, one single-threaded CPU device per
 core; `posediff_jax.cli.apply_xla_cpu_defaults`) runs `--steps` updates `x <- x - 0.01 * grad_x |x - x0(x, t)|^2`
 of its own `--rows` poses (the prior's Tweedie estimate `Prior.denoise`, vmapped over the poses with one time
 per update as the sampler calls it, so the time embedding runs once per update) in one jitted `lax.fori_loop`
