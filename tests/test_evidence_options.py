@@ -113,9 +113,11 @@ def test_noisy_gt_source_renders_the_noisy_points_as_a_detectors_and_bad_keys_fa
     config = default_eval_config()
     config.evidence.source = "noisy_gt"
     config.evidence.keypoint_noise_px = 5.0
-    evidence_sources.check_evidence_config(config.evidence)
+    assert evidence_sources.check_evidence_config(config.evidence) == evidence_sources.heatmap_energy_options(
+        config.evidence)
     for key, value, message in (("source", "webcam", "evidence.source"),
-                                ("keypoint_noise_px", -2.0, "keypoint_noise_px")):
+                                ("keypoint_noise_px", -2.0, "keypoint_noise_px"),
+                                ("virtual_joints", "coco", "virtual_joints")):
         bad = ml_collections.ConfigDict(config.evidence.to_dict())
         bad[key] = value
         with pytest.raises(PoseDiffError, match=message):

@@ -122,7 +122,7 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
     protocol = config.dataset
     if protocol not in protocols.PROTOCOLS:
         raise PoseDiffError(f"config.dataset: expected one of {protocols.PROTOCOLS}, got {protocol!r}")
-    evidence_sources.check_evidence_config(config.evidence)
+    energy_options = evidence_sources.check_evidence_config(config.evidence)
     workdir = pathlib.Path(workdir or config.get("workdir") or f"posediff_eval_{protocol}")
     num_hypotheses = sorted({int(k) for k in config.num_hypotheses})
     max_hypotheses = max(num_hypotheses)
@@ -144,7 +144,7 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
     if evidence_config.source == "heatmap_arrays":
         heatmap_arrays = evidence_sources.HeatmapArrays(evidence_config.heatmap_arrays_file)
     sampler_config = resolve_scale_schedule(from_section(config.sampler), exact_evidence=exact_evidence)
-    energy_fn = make_energy("heatmap", **evidence_sources.heatmap_energy_options(evidence_config))
+    energy_fn = make_energy("heatmap", **energy_options)
     sampler = make_sampler(prior, energy_fn, sampler_config)
     store = ResultsStore(workdir, run_fingerprint(config, prior, num_frames))
     batches = make_batches(num_frames, int(config.batch_size))

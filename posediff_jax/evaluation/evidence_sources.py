@@ -151,14 +151,14 @@ def batch_evidence(source: str, frames: Mapping[str, np.ndarray], indices, sigma
     raise PoseDiffError(f"evidence source: expected one of {EVIDENCE_SOURCES}, got {source!r}")
 
 
-def check_evidence_config(evidence_config) -> None:
-    """Raises `PoseDiffError` naming the key for an unknown source or a bad 'noisy_gt' noise, before any data or
-    prior is loaded."""
+def check_evidence_config(evidence_config) -> dict:
+    """Raises `PoseDiffError` naming the key for an unknown source, a bad 'noisy_gt' noise or a bad energy
+    option, before any data or prior is loaded; returns the energy's options (`heatmap_energy_options`)."""
     source = evidence_config.get("source", "gt_heatmaps")
     if source not in EVIDENCE_SOURCES:
         raise PoseDiffError(f"evidence.source: expected one of {EVIDENCE_SOURCES}, got {source!r}")
     _checked_noise_px(evidence_config.get("keypoint_noise_px", 0.0))
-    heatmap_energy_options(evidence_config)
+    return heatmap_energy_options(evidence_config)
 
 
 def heatmap_energy_options(evidence_config) -> dict:
