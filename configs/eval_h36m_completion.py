@@ -3,7 +3,7 @@
     posediff evaluate --config configs/eval_h36m_completion.py --workdir /tmp/eval_completion
 
 30 S9 poses (every 64th frame, all cameras, drawn with seed 0), 50 hypotheses, the completion energy
-(sigma 10 mm) with the sampler settings the completion energy registers (small, preconditioned, unclipped
+(sigma 10 mm) with the sampler settings the completion energy registers (small, preconditioned, loosely clipped
 step: guidance/registry.py). Data: `../shared/data/h36m` (`config.data.manual_dir`).
 
 Expected result: see the README's "Pose completion" table (known joints kept within a few mm).

@@ -19,17 +19,19 @@ the cameras when read) and train from it:
     posediff train --config configs/h36m_prior.py --workdir runs/h36m_prior \
         --config.data.source=npz --config.data.poses_file=runs/h36m_train_poses.npz
 
-Residual MLP width 512 x 4 blocks (3.5 M parameters), epsilon prediction, cosine VP schedule, continuous time,
-batch 1024, 27,000 AdamW steps (peak lr 1e-3, cosine decay). Time: ~24 s of steps on one H100 with the poses
-resident on the device (1.16 M examples/s; the shipped prior took 3.3 min with the host pipeline it was trained
-with; a 2-core CPU needs hours). Measured for the shipped prior:
-final training loss 0.171; held-out S9 denoising loss 0.269 (4096 poses, the run's evaluation); 1,024
-unconditional DDPM samples (50 steps): per-bone mean |length - data mean| 8.9 mm (the data's own across
-subjects: 7.7 mm), mean bone lengths within 2.3 mm, left/right asymmetry 5.5 mm (data: 0). The same recipe with
-batch 256 / 20,000 steps: training loss 0.190, held-out 0.248, 11.7 / 4.1 / 11.1 mm, and worse coverage and
-MPJPE (README, "The shipped prior"). Longer runs (46k / 138k steps), batch 4096 and bone-proportion augmentation
-(`--config.data.bone_scale_sigma`) were measured and do not improve best-of-m on detections
-(docs/results_h36m.md).
+Residual MLP width 512 x 4 blocks (3.5 M parameters) with one LayerNorm, before the output head
+(`model.normalization='final'`: the blocks' LayerNorms cost a DPS step ~10 % of the machine's peak on CPU and were
+measured to buy nothing; the final one keeps the output bounded, which stiff guidance needs), epsilon prediction,
+cosine VP schedule, continuous time, batch 1024, 27,000 AdamW steps (peak lr 1e-3, cosine decay). Time: 34.8 min
+on a 2-core AMD EPYC Zen 5 CPU (2026-12-03, ~13k examples/s, poses resident on the devices; the LayerNorm network
+took ~24 s on one H100). Measured for the shipped prior: final training loss 0.165; held-out S9 denoising loss
+0.276 (4096 poses, the run's evaluation); 1,024 unconditional DDPM samples (50 steps): per-bone mean |length -
+data mean| 8.4 mm (the data's own across subjects: 7.7 mm), mean bone lengths within 1.6 mm, left/right asymmetry
+3.9 mm (data: 0). The LayerNorm network of the same recipe (`--config.model.normalization=layer_norm`, shipped
+until 2026-12-03, trained on an H100): 0.171, 0.269, 8.9 / 2.3 / 5.5 mm, and the same best-of-m on the 240 S9
+frames (docs/results_h36m.md, "A prior with one LayerNorm"). Longer runs (46k / 138k steps), batch 4096 and
+bone-proportion augmentation (`--config.data.bone_scale_sigma`) were measured with the LayerNorm network and do
+not improve best-of-m on detections (docs/results_h36m.md).
 """
 
 from posediff_jax.training.config_schema import default_config
@@ -42,6 +44,7 @@ def get_config():
     config.data.rotation_axis = "world_vertical"
     config.model.width = 512
     config.model.depth = 4
+    config.model.normalization = "final"  # one LayerNorm, before the head (model/score_network.py)
     config.training.global_batch_size = 1024
     config.training.num_steps = 27_000
     config.training.log_every = 1_000

@@ -170,3 +170,19 @@ def test_torch_port_rejects_settings_it_does_not_have(load_tool, tiny_prior):
         module.TorchGuidedSampler.from_config(tiny_prior, config)
     noise = module.initial_noise(jax.random.PRNGKey(0), 2, 3)
     assert noise.shape == (2, 3, 17, 3) and np.all(np.isfinite(noise))
+
+
+@pytest.mark.parametrize("normalization", ["layer_norm", "final", "none"])
+def test_torch_network_port_matches_with_and_without_layernorm(load_tool, normalization):
+    """The eager port reads the network's parameters as they are: a prior trained with fewer LayerNorms
+    (`model.normalization`) is ported without the missing ones and gives the JAX network's outputs."""
+    torch = pytest.importorskip("torch")
+    from posediff_jax.prior.tiny import make_tiny_prior
+
+    module = load_tool("torch_baseline")
+    prior = make_tiny_prior(seed=5, depth=2, normalization=normalization)
+    x = np.array(jax.random.normal(jax.random.PRNGKey(6), (4, 17, 3)), np.float32)
+    expected = np.asarray(prior.apply_fn(prior.params, x, np.full((4,), 0.3, np.float32)))
+    ported = module.TorchScoreNetwork(prior.params)(torch.from_numpy(x), 0.3).numpy()
+    assert float(np.abs(expected).max()) > 1e-3
+    np.testing.assert_allclose(ported, expected, atol=1e-5)

@@ -55,7 +55,7 @@ def test_completion_keeps_known_joints_within_a_few_millimetres(prior):
     mask = np.zeros(17)
     mask[[1, 2, 3, 4, 5, 6]] = 1  # legs known, upper body free
     evidence = make_completion_evidence(known, mask)
-    # The completion energy's registered settings: a small, preconditioned, unclipped step.
+    # The completion energy's registered settings: a small, preconditioned, loosely clipped step.
     from posediff_jax.sampling import sampler_config_for
 
     sampler = make_sampler(prior, completion_energy, sampler_config_for("completion"))

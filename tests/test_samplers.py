@@ -158,7 +158,7 @@ def test_a_registered_update_rule_is_usable_by_name(prior):
 def test_energy_settings_then_user_settings_take_precedence():
     assert sampler_config_for("heatmap") == SamplerConfig(scale_schedule="auto")
     completion = sampler_config_for("completion")
-    assert completion.precondition and completion.guidance_scale == 0.006 and completion.max_grad_norm == 5000.0
+    assert completion.precondition and completion.guidance_scale == 0.006 and completion.max_grad_norm == 500.0
     assert sampler_config_for("completion", guidance_scale=0.01).guidance_scale == 0.01
     assert sampler_config_for(None).method == "ddpm"
     with pytest.raises(PoseDiffError, match="num_steps"):

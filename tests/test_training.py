@@ -153,6 +153,9 @@ def test_unknown_config_keys_and_bad_overrides_are_errors(tmp_path):
         load_config(TINY, ["training.steps_per_call=0"])
     with pytest.raises(ConfigError, match="bone_scale_sigma"):
         load_config(TINY, ["data.bone_scale_sigma=-0.1"])
+    assert load_config(TINY, ["--config.model.normalization=none"]).model.normalization == "none"
+    with pytest.raises(ConfigError, match="config.model: .*normalization 'batch'"):
+        load_config(TINY, ["--config.model.normalization=batch"])
 
 
 def test_missing_data_dir_is_a_clear_error(tmp_path):

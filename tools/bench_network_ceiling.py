@@ -12,7 +12,8 @@ per update as the sampler calls it, so the time embedding runs once per update) 
 whose time changes every update, for these variants of the network:
 
 - 'network': the prior as shipped;
-- 'no_layernorm': every LayerNorm replaced by the identity;
+- 'no_layernorm': every LayerNorm replaced by the identity (the shipped prior has one, before its head,
+  `model.normalization='final'`; the LayerNorm prior shipped until 2026-12-03 had nine: `--prior DIR`);
 - 'matmuls_only': every LayerNorm and SiLU replaced by the identity (matmuls, bias and residual adds: the ceiling
   of this network's matmul shapes);
 - 'matmul': the bare `[rows, 512] @ [512, 512]` product, repeated, for reference.

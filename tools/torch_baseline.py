@@ -7,8 +7,9 @@ Needs PyTorch (`pip install -e '.[bench]'`); nothing in the library or the defau
 What is ported (each a line-by-line transcription of the JAX code it names, float32 throughout):
 - `ScoreNetwork` (posediff_jax/model/score_network.py): sinusoidal time embedding -> 2 dense layers; pose ->
   dense; `depth` residual blocks (LayerNorm, SiLU, dense, + dense(time), LayerNorm, SiLU, dense); LayerNorm,
-  SiLU, dense. The Flax kernels `[in, out]` become `F.linear` weights `[out, in]`. The time path depends only on
-  t, so it runs once per step for the whole batch (as it does under the JAX sampler's `vmap`).
+  SiLU, dense (without the LayerNorms a prior trained with `model.normalization` 'final' / 'none' lacks). The
+  Flax kernels `[in, out]` become `F.linear` weights `[out, in]`. The time path depends only on t, so it runs
+  once per step for the whole batch (as it does under the JAX sampler's `vmap`).
 - `Prior.denoise` (epsilon prediction, x0 clip) with the root pinned (`guided.denoise_with_root`).
 - `heatmap_energy` (guidance/heatmap.py): closed-form root solve (`geometry.solve_root_translation`, normal
   equations solved with `torch.linalg.solve`), pinhole projection, image -> heatmap affine, bilinear read
@@ -52,19 +53,21 @@ class TorchScoreNetwork:
         def dense(tree):
             return _tensor(np.asarray(tree["kernel"]).T.copy(), device), _tensor(tree["bias"], device)
 
-        def norm(tree):
-            return _tensor(tree["scale"], device), _tensor(tree["bias"], device)
+        def norm(tree, name):  # None: the network was trained without this LayerNorm (normalization='none')
+            if name not in tree:
+                return None
+            return _tensor(tree[name]["scale"], device), _tensor(tree[name]["bias"], device)
 
         self.time_in, self.time_out = dense(params["Dense_0"]), dense(params["Dense_1"])
         self.pose_in, self.head = dense(params["Dense_2"]), dense(params["Dense_3"])
-        self.final_norm = norm(params["LayerNorm_0"])
+        self.final_norm = norm(params, "LayerNorm_0")
         self.blocks = []
         index = 0
         while f"ResidualBlock_{index}" in params:
             block = params[f"ResidualBlock_{index}"]
             self.blocks.append({
-                "norm0": norm(block["LayerNorm_0"]), "dense0": dense(block["Dense_0"]),
-                "time": dense(block["Dense_1"]), "norm1": norm(block["LayerNorm_1"]), "dense2": dense(block["Dense_2"]),
+                "norm0": norm(block, "LayerNorm_0"), "dense0": dense(block["Dense_0"]),
+                "time": dense(block["Dense_1"]), "norm1": norm(block, "LayerNorm_1"), "dense2": dense(block["Dense_2"]),
             })
             index += 1
         self.time_embedding_dim = time_embedding_dim or int(self.time_in[0].shape[1])
@@ -80,6 +83,9 @@ class TorchScoreNetwork:
         features = F.linear(F.silu(features), *self.time_out)
         return F.silu(features)
 
+    def _layer_norm(self, h, norm):
+        return h if norm is None else F.layer_norm(h, (self.width,), *norm, eps=1e-6)
+
     def __call__(self, x_t, t: float):
         """`x_t` `[..., 17, 3]` model space, scalar t -> output `[..., 17, 3]` (epsilon)."""
         batch_shape = x_t.shape[:-2]
@@ -88,11 +94,11 @@ class TorchScoreNetwork:
         for block in self.blocks:
             time_bias = F.linear(time_features, *block["time"])  # [1, width], once per step
             residual = h
-            h = F.silu(F.layer_norm(h, (self.width,), *block["norm0"], eps=1e-6))
+            h = F.silu(self._layer_norm(h, block["norm0"]))
             h = torch.addmm(block["dense0"][1] + time_bias[0], h, block["dense0"][0].T)
-            h = F.silu(F.layer_norm(h, (self.width,), *block["norm1"], eps=1e-6))
+            h = F.silu(self._layer_norm(h, block["norm1"]))
             h = residual + F.linear(h, *block["dense2"])
-        h = F.silu(F.layer_norm(h, (self.width,), *self.final_norm, eps=1e-6))
+        h = F.silu(self._layer_norm(h, self.final_norm))
         return F.linear(h, *self.head).reshape(*batch_shape, NUM_JOINTS, 3)
 
 

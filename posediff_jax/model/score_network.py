@@ -1,4 +1,13 @@
-"""Flax score network over root-relative 17x3 poses: residual MLP blocks with LayerNorm and SiLU, Fourier time embedding."""
+"""Flax score network over root-relative 17x3 poses: residual MLP blocks (SiLU, LayerNorm), Fourier time embedding.
+
+`normalization` says where the LayerNorms are: 'layer_norm' (two per residual block and one before the output
+head), 'final' (only the one before the head) or 'none'. Without the blocks' LayerNorms their zero-initialised last
+layers keep the residual stream's scale at the start of training (as in SkipInit / ReZero), and a DPS step runs
+nearer the machine's peak on CPU, where LayerNorm's row statistics and their gradient are a fifth of the network's
+time (tools/bench_network_ceiling.py, docs/benchmarks.md). The final LayerNorm bounds the output for any input:
+without it the predicted noise grows with the input, so a guided step that pushes a pose off the training
+distribution makes the next step's estimate run away (pose completion's stiff energy did: docs/results_h36m.md).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +16,7 @@ import math
 import flax.linen as nn
 import jax.numpy as jnp
 
-from posediff_jax.model.registry import register_network
+from posediff_jax.model.registry import UnknownNetworkError, register_network
 
 
 def sinusoidal_time_embedding(t, dim: int, max_period: float = 10_000.0):
@@ -18,17 +27,31 @@ def sinusoidal_time_embedding(t, dim: int, max_period: float = 10_000.0):
     return jnp.concatenate([jnp.sin(angles), jnp.cos(angles)], axis=-1)
 
 
+NORMALIZATIONS = ("layer_norm", "final", "none")
+
+
+def normalize(h, normalization: str, before_head: bool = False):
+    """A LayerNorm layer over the last axis where `normalization` puts one (module docstring), else `h` itself;
+    call inside `nn.compact`."""
+    if normalization == "layer_norm" or (normalization == "final" and before_head):
+        return nn.LayerNorm()(h)
+    if normalization in NORMALIZATIONS:
+        return h
+    raise UnknownNetworkError(f"model normalization {normalization!r}: expected one of {list(NORMALIZATIONS)}")
+
+
 class ResidualBlock(nn.Module):
     width: int
+    normalization: str = "layer_norm"
 
     @nn.compact
     def __call__(self, h, time_features):
         residual = h
-        h = nn.LayerNorm()(h)
+        h = normalize(h, self.normalization)
         h = nn.silu(h)
         h = nn.Dense(self.width)(h)
         h = h + nn.Dense(self.width)(time_features)
-        h = nn.LayerNorm()(h)
+        h = normalize(h, self.normalization)
         h = nn.silu(h)
         h = nn.Dense(self.width, kernel_init=nn.initializers.zeros)(h)
         return residual + h
@@ -42,6 +65,13 @@ class ScoreNetwork(nn.Module):
     depth: int = 4
     time_embedding_dim: int = 128
     num_joints: int = 17
+    normalization: str = "layer_norm"  # or "final" / "none" (module docstring)
+
+    def __post_init__(self):
+        if self.normalization not in NORMALIZATIONS:
+            raise UnknownNetworkError(f"model '{self.registered_name}': normalization {self.normalization!r}, "
+                                      f"expected one of {list(NORMALIZATIONS)}")
+        super().__post_init__()
 
     @nn.compact
     def __call__(self, x_t, t):
@@ -52,7 +82,7 @@ class ScoreNetwork(nn.Module):
         time_features = nn.Dense(self.width)(nn.silu(time_features))
         h = nn.Dense(self.width)(x_t.reshape(batch_shape + (self.num_joints * 3,)))
         for _ in range(self.depth):
-            h = ResidualBlock(self.width)(h, nn.silu(time_features))
-        h = nn.silu(nn.LayerNorm()(h))
+            h = ResidualBlock(self.width, self.normalization)(h, nn.silu(time_features))
+        h = nn.silu(normalize(h, self.normalization, before_head=True))
         out = nn.Dense(self.num_joints * 3, kernel_init=nn.initializers.zeros)(h)
         return out.reshape(batch_shape + (self.num_joints, 3))

@@ -11,9 +11,12 @@ from posediff_jax.normalization import identity_normalization
 from posediff_jax.prior.prior import Prior
 
 
-def make_tiny_prior(seed: int = 0, width: int = 32, depth: int = 1, prediction_type: str = "epsilon") -> Prior:
-    """A `Prior` over a random residual MLP (identity normalisation, cosine schedule); not a usable pose model."""
-    network = make_network({"name": "residual_mlp", "width": width, "depth": depth, "time_embedding_dim": 16})
+def make_tiny_prior(seed: int = 0, width: int = 32, depth: int = 1, prediction_type: str = "epsilon",
+                    normalization: str = "layer_norm") -> Prior:
+    """A `Prior` over a random residual MLP (identity pose normalisation, cosine schedule); not a usable pose model.
+    `normalization`: where the network has LayerNorms (`model/score_network.py`)."""
+    network = make_network({"name": "residual_mlp", "width": width, "depth": depth, "time_embedding_dim": 16,
+                            "normalization": normalization})
 
     @jax.jit
     def initialise(key, noise_key):
@@ -28,4 +31,5 @@ def make_tiny_prior(seed: int = 0, width: int = 32, depth: int = 1, prediction_t
     params = initialise(jax.random.PRNGKey(seed), jax.random.PRNGKey(seed + 1))
     return Prior(params=params, normalization=identity_normalization(), apply_fn=make_apply_fn(network),
                  schedule=VPSchedule("cosine"), prediction_type=prediction_type,
-                 identity=f"tiny(seed={seed}, width={width}, depth={depth}, prediction_type={prediction_type})")
+                 identity=f"tiny(seed={seed}, width={width}, depth={depth}, prediction_type={prediction_type}"
+                          + ("" if normalization == "layer_norm" else f", normalization={normalization}") + ")")

@@ -3,7 +3,7 @@
 Every entry point (estimate, complete, generate, demo, evaluate, training evaluation, tools) builds its
 sampler settings with `sampler_config_for(energy_name, **overrides)`: the defaults below, then the measured
 settings the energy registers (`guidance/registry.py`, e.g. completion's stiff quadratic needs a small,
-preconditioned, unclipped step), then what the user set. The CLI flags (`add_sampler_arguments`) and the
+preconditioned step, loosely clipped), then what the user set. The CLI flags (`add_sampler_arguments`) and the
 ml_collections section (`sampler_section`) are derived from the dataclass fields, so a default lives in one
 place only.
 

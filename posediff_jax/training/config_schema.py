@@ -27,6 +27,7 @@ def default_config() -> ml_collections.ConfigDict:
     config.model.width = 512
     config.model.depth = 4
     config.model.time_embedding_dim = 128
+    config.model.normalization = "layer_norm"  # 'layer_norm' | 'final' | 'none' (model/score_network.py)
 
     config.diffusion = ml_collections.ConfigDict()
     config.diffusion.schedule = "cosine"  # 'linear' | 'cosine'
@@ -98,6 +99,12 @@ def reference_config(config) -> ml_collections.ConfigDict:
 def validate_config(config) -> ml_collections.ConfigDict:
     """Raises `ConfigError` on unknown keys or impossible values; returns the config."""
     check_known_keys(config, reference_config(config))
+    from posediff_jax.model.registry import make_network
+
+    try:  # a value the network refuses (e.g. model.normalization) is a config error, before any data is read
+        make_network(config.model)
+    except PoseDiffError as error:
+        raise ConfigError(f"config.model: {error}") from None
     if config.data.source not in ("h36m", "synthetic", "npz"):
         raise ConfigError(f"config.data.source: expected 'h36m', 'synthetic' or 'npz', got {config.data.source!r}")
     if config.training.global_batch_size < 1 or config.training.num_steps < 1:
