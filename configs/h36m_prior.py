@@ -20,7 +20,7 @@ the cameras when read) and train from it:
         --config.data.source=npz --config.data.poses_file=runs/h36m_train_poses.npz
 
 Residual MLP width 512 x 4 blocks (3.5 M parameters) with one LayerNorm, before the output head
-(`model.normalization='final'`: the blocks' LayerNorms cost a DPS step ~10 % of the machine's peak on CPU and were
+(`model.normalization='final'`: the blocks' LayerNorms cost DPS sampling 10-13 % of its speed on CPU and were
 measured to buy nothing; the final one keeps the output bounded, which stiff guidance needs), epsilon prediction,
 cosine VP schedule, continuous time, batch 1024, 27,000 AdamW steps (peak lr 1e-3, cosine decay). Time: 34.8 min
 on a 2-core AMD EPYC Zen 5 CPU (2026-12-03, ~13k examples/s, poses resident on the devices; the LayerNorm network

@@ -53,7 +53,7 @@ class TorchScoreNetwork:
         def dense(tree):
             return _tensor(np.asarray(tree["kernel"]).T.copy(), device), _tensor(tree["bias"], device)
 
-        def norm(tree, name):  # None: the network was trained without this LayerNorm (normalization='none')
+        def norm(tree, name):  # None: a network without this LayerNorm (normalization 'final' / 'none')
             if name not in tree:
                 return None
             return _tensor(tree[name]["scale"], device), _tensor(tree[name]["bias"], device)
