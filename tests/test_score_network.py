@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from posediff_jax.model import ScoreNetwork, sinusoidal_time_embedding
 from posediff_jax.prior.tiny import make_tiny_prior as make_prior_for_tests
@@ -48,12 +49,9 @@ def test_default_size_is_a_few_million_parameters():
     assert 2_000_000 < count < 5_000_000
 
 
-
 def test_normalization_keeps_every_dense_layer_and_only_the_layernorms_it_names():
     """'final' keeps only the LayerNorm before the head, 'none' none; both keep every dense layer (same names and
     shapes) and compute another function than the LayerNorm network; an unknown value names the choices."""
-    import pytest
-
     from posediff_jax.model import make_network
     from posediff_jax.model.registry import UnknownNetworkError
 

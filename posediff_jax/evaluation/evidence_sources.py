@@ -118,11 +118,14 @@ def batch_evidence(source: str, frames: Mapping[str, np.ndarray], indices, sigma
     indices = np.asarray(indices)
     root = frames["root_position"][indices] if use_gt_root else None
     intrinsics = frames["intrinsics"][indices]
-    if source == "gt_heatmaps":
+    if source in ("gt_heatmaps", "noisy_gt"):  # the ground-truth 2D, exact or as a detector's (noise, its sigma)
+        exact = source == "gt_heatmaps"
         weights = frames["joint_mask"][indices].astype(np.float32) if "joint_mask" in frames else None
+        keypoints = (frames["keypoints_2d_gt"][indices] if exact
+                     else noisy_ground_truth_keypoints(frames, indices, keypoint_noise_px, seed))
         return heatmap_evidence_from_keypoints(
-            frames["keypoints_2d_gt"][indices], intrinsics, sigma=sigma, heatmap_size=heatmap_size,
-            joint_weights=weights, root_translation=root,
+            keypoints, intrinsics, sigma=sigma, heatmap_size=heatmap_size, joint_weights=weights,
+            root_translation=root, detector_sigma=0.0 if exact else detector_sigma,
         )
     if source == "detections":
         if "keypoints_2d_detected" not in frames:
@@ -132,12 +135,6 @@ def batch_evidence(source: str, frames: Mapping[str, np.ndarray], indices, sigma
         return heatmap_evidence_from_keypoints(
             frames["keypoints_2d_detected"][indices], intrinsics, sigma=sigma, heatmap_size=heatmap_size,
             confidence=confidence, joint_weights=weights, root_translation=root, detector_sigma=detector_sigma,
-        )
-    if source == "noisy_gt":
-        weights = frames["joint_mask"][indices].astype(np.float32) if "joint_mask" in frames else None
-        return heatmap_evidence_from_keypoints(
-            noisy_ground_truth_keypoints(frames, indices, keypoint_noise_px, seed), intrinsics, sigma=sigma,
-            heatmap_size=heatmap_size, joint_weights=weights, root_translation=root, detector_sigma=detector_sigma,
         )
     if source == "heatmap_arrays":
         if heatmap_arrays is None:
