@@ -1,0 +1,203 @@
+"""Where a guided-sampling step's CPU time goes: `perf` samples of the real sampler, grouped by kind of code.
+
+    python tools/profile_sampler.py --case 8x512 --steps 25 --seconds 8 --output profile.json
+    python tools/profile_sampler.py --tiny          # seconds; for tests (needs `perf`)
+
+The configuration is `tools/bench_sampler.py`'s (`make_sampler(prior, make_heatmap_energy(), ...).sample_batch` on
+its synthetic heatmap evidence, DPS, one guided update per step, the XLA:CPU flags and device layout `posediff`
+uses). It is compiled and run once, then Linux `perf record` (`-F --frequency` samples per second on every
+thread of this process) runs for `--seconds` while the sampler is called again and again, and `perf report`'s
+per-symbol shares are grouped into:
+
+- `matmul kernels`: the dense-matrix-product kernels (YNNPACK / XNNPACK `dot` / `gemm`, Eigen's `gebp`, oneDNN);
+- `matmul operand packing`: the transposes / packing those libraries do to an operand before the product
+  (re-done on every call, also for a constant weight matrix);
+- `XLA-generated code`: what XLA:CPU compiles itself (perf's `[JIT]` entries): the element-wise fusions (bias,
+  SiLU, LayerNorm, residual adds, the energy, the clip, the update), reductions and loop bodies;
+- `runtime and other`: XLA's thunk executor, the allocator, libc, the kernel, Python.
+
+A symbol is put in the first group whose rule it matches (`CATEGORY_RULES`). Linux only, and `perf` must be
+allowed to attach to this process (`kernel.perf_event_paranoid` <= 2 for user-space samples); otherwise the tool
+says so and exits with status 2. The JSON (`--output`) has the machine (`bench_sampler.machine_info`), date,
+command, load before and after, the calls timed while perf ran (seconds per call), the groups and the top
+symbols. The shares are of samples on this process's threads; XLA-generated code appears as addresses, not names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import bench_sampler  # tools/ is on the path when this runs as a script (and in tests, via load_tool)
+
+CATEGORIES = ("matmul kernels", "matmul operand packing", "XLA-generated code", "runtime and other")
+# (category, test on (shared object, symbol)); the first match wins.
+CATEGORY_RULES = (
+    ("matmul operand packing", lambda dso, symbol: bool(re.search(r"(ynn|xnn)\S*(transpose|pack)|gemm_pack|"
+                                                                  r"pack_(lhs|rhs)", symbol))),
+    ("matmul kernels", lambda dso, symbol: bool(re.search(r"(ynn|xnn)\w*::\w*(dot|gemm)_|"
+                                                          r"ynn::run_dot|gebp|dnnl|sgemm|xnn_f32_gemm", symbol))),
+    ("XLA-generated code", lambda dso, symbol: dso.startswith("[JIT]")),
+)
+REPORT_LINE = re.compile(r"^\s*(?P<percent>\d+(?:\.\d+)?)%\s+(?P<dso>\[JIT\] tid \d+|\S+)\s+\[(?P<kind>.)\]\s+"
+                         r"(?P<symbol>.*?)\s*$")
+
+
+def parse_perf_report(text: str) -> list[dict]:
+    """`perf report --sort dso,sym --stdio` text -> `[{percent, dso, symbol}]` (comment and blank lines skipped)."""
+    rows = []
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = REPORT_LINE.match(line)
+        if match:
+            rows.append({"percent": float(match["percent"]), "dso": match["dso"], "symbol": match["symbol"]})
+    return rows
+
+
+def category_of(dso: str, symbol: str) -> str:
+    """The group (`CATEGORIES`) of one perf symbol: the first rule of `CATEGORY_RULES` it matches, else the last."""
+    for name, rule in CATEGORY_RULES:
+        if rule(dso, symbol):
+            return name
+    return CATEGORIES[-1]
+
+
+def group_samples(rows: list[dict]) -> dict:
+    """`{category: percent of samples}` over `parse_perf_report` rows, every category present, summing to ~100."""
+    shares = {name: 0.0 for name in CATEGORIES}
+    for row in rows:
+        shares[category_of(row["dso"], row["symbol"])] += row["percent"]
+    return shares
+
+
+def perf_command():
+    """The `perf` executable, or None."""
+    return shutil.which("perf")
+
+
+def record_while_sampling(run, seconds: float, frequency: int, data_path: str, log=print) -> dict:
+    """Calls `run()` back to back while `perf record` samples this process for `seconds`; returns the calls' times.
+
+    Raises RuntimeError with perf's own message when perf cannot attach."""
+    perf = perf_command()
+    if perf is None:
+        raise RuntimeError("perf not found on PATH (Linux `perf`, e.g. the linux-tools package)")
+    command = [perf, "record", "-F", str(int(frequency)), "-p", str(os.getpid()), "-o", data_path, "--",
+               "sleep", str(float(seconds))]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)  # perf attaches to the running threads; the first call after it is sampled whole
+    call_seconds = []
+    while process.poll() is None:
+        start = time.perf_counter()
+        run()
+        call_seconds.append(time.perf_counter() - start)
+    _, error = process.communicate()
+    if process.returncode != 0 or not os.path.exists(data_path):
+        raise RuntimeError(f"perf record failed (exit {process.returncode}): {error.strip()[-500:]}")
+    log(f"  {len(call_seconds)} calls while perf ran, {min(call_seconds):.3f}-{max(call_seconds):.3f} s each")
+    return {"calls": len(call_seconds), "call_seconds": call_seconds}
+
+
+def perf_report_rows(data_path: str) -> list[dict]:
+    """The per-symbol shares of a `perf record` file."""
+    result = subprocess.run([perf_command(), "report", "-i", data_path, "--sort", "dso,sym", "--stdio",
+                             "--percent-limit", "0"], capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        raise RuntimeError(f"perf report failed (exit {result.returncode}): {result.stderr.strip()[-500:]}")
+    return parse_perf_report(result.stdout)
+
+
+def build_sampler_call(prior, frames: int, hypotheses: int, steps: int, guidance: str, chunk_size: int):
+    """The compiled sampler of one `bench_sampler` configuration and a `run()` that calls it and waits."""
+    import jax
+
+    from posediff_jax.guidance import make_heatmap_energy
+    from posediff_jax.sampling import make_sampler
+
+    sampler = make_sampler(prior, make_heatmap_energy(), num_steps=steps, guidance=guidance, chunk_size=chunk_size,
+                           guidance_repeats=1)
+    evidence = bench_sampler.synthetic_evidence(frames)
+    key = jax.random.PRNGKey(0)
+    compiled = jax.jit(lambda key, evidence: sampler.sample_batch(key, evidence, hypotheses)).lower(
+        key, evidence).compile()
+
+    def run():
+        compiled(key, evidence).block_until_ready()
+
+    return run
+
+
+def format_table(shares: dict, rows: list[dict], top: int) -> str:
+    lines = ["| where | % of samples |", "|---|---|"]
+    lines += [f"| {name} | {shares[name]:.1f} |" for name in CATEGORIES]
+    lines += ["", "| % | shared object | symbol | group |", "|---|---|---|---|"]
+    for row in sorted(rows, key=lambda row: -row["percent"])[:top]:
+        symbol = row["symbol"] if len(row["symbol"]) <= 80 else row["symbol"][:77] + "..."
+        lines.append(f"| {row['percent']:.2f} | {row['dso']} | `{symbol}` | {category_of(row['dso'], row['symbol'])} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--prior", default="default", help="'default' (shipped), 'tiny' or a prior folder")
+    parser.add_argument("--case", default="8x512", help="FRAMESxHYPOTHESES")
+    parser.add_argument("--steps", type=int, default=25)
+    parser.add_argument("--guidance", default="dps", choices=["dps", "x0"])
+    parser.add_argument("--chunk-size", type=int, default=256, help="hypotheses per vmapped chunk")
+    parser.add_argument("--seconds", type=float, default=8.0, help="how long perf samples")
+    parser.add_argument("--frequency", type=int, default=999, help="perf samples per second per thread")
+    parser.add_argument("--top", type=int, default=12, help="symbols listed")
+    parser.add_argument("--tiny", action="store_true", help="smoke run: tiny prior, 1x8, 2 steps, 1 s")
+    parser.add_argument("--output", default=None, help="write the JSON results here")
+    args = parser.parse_args(argv)
+    from posediff_jax.cli import apply_xla_cpu_defaults
+
+    apply_xla_cpu_defaults(one_device_per_core=True)  # before the first computation; as `posediff` runs
+    if args.tiny:
+        args.prior, args.case, args.steps, args.seconds = "tiny", "1x8", 2, 1.0
+    if perf_command() is None:
+        print("profile_sampler: perf not found on PATH (Linux `perf`, e.g. the linux-tools package)", file=sys.stderr)
+        return 2
+    frames, hypotheses = bench_sampler.parse_case(args.case)
+    load_start = bench_sampler.load_average()
+    run = build_sampler_call(bench_sampler.load_prior(args.prior), frames, hypotheses, args.steps, args.guidance,
+                             args.chunk_size)
+    run()  # warm-up
+    with tempfile.TemporaryDirectory() as folder:
+        data_path = os.path.join(folder, "perf.data")
+        try:
+            calls = record_while_sampling(run, args.seconds, args.frequency, data_path)
+            rows = perf_report_rows(data_path)
+        except RuntimeError as error:
+            print(f"profile_sampler: {error}", file=sys.stderr)
+            return 2
+    shares = group_samples(rows)
+    machine = bench_sampler.machine_info()
+    results = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": "python tools/profile_sampler.py " + shlex.join(sys.argv[1:] if argv is None else argv),
+        "machine": machine, "load_average": load_start, "load_average_end": bench_sampler.load_average(),
+        "prior": args.prior, "frames": frames, "hypotheses": hypotheses, "steps": args.steps,
+        "guidance": args.guidance, "chunk_size": args.chunk_size, "seconds": args.seconds,
+        "frequency": args.frequency, **calls, "groups": shares,
+        "symbols": sorted(rows, key=lambda row: -row["percent"])[:200],
+    }
+    print(f"\n{results['date']}: {machine['cpu_model']} ({machine['cpu_count']} cores); {args.case} x {args.steps} "
+          f"steps {args.guidance}; load {load_start} -> {results['load_average_end']}; XLA_FLAGS "
+          f"{machine['xla_flags'] or '(none)'}\n")
+    bench_sampler.print_table_and_write_json(format_table(shares, rows, args.top), results, args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
