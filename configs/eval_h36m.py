@@ -13,18 +13,18 @@ guidance, mean scale 0.1, front-loaded for detections) on heatmaps rendered from
 
 Expected result (shipped prior, 240 real S9 frames over 15 actions; detections widened by the detector's error,
 `evidence.detector_sigma = 2` heatmap pixels, and the guidance step front-loaded for them, `sampler.scale_schedule
-= 'auto'` -> 'decreasing'; measured 2026-11-26 16:55 UTC on a 2-core AMD EPYC CPU in 8.8 minutes with one CPU device
-per core, the layout `posediff evaluate` uses there; per-action tables in docs/results_h36m.md):
+= 'auto'` -> 'decreasing'; measured 2026-12-03 13:36 UTC on a 2-core AMD EPYC Zen 5 CPU in 3.6 minutes with one CPU
+device per core, the layout `posediff evaluate` uses there; per-action tables in docs/results_h36m.md):
 
     m                      1      10     50     200
-    MPJPE P-best (mm)      105.5  71.0   62.7   58.2
-    PA-MPJPE P-best (mm)   75.1   54.3   48.6   45.3
-    MPJPE J-best (mm)      105.5  50.3   37.1   29.9
-    single estimate (mean-shift) 81.9 mm; diversity 84.2 mm; calibration coverage 0.33 / 0.77 at nominal 0.5 / 0.9
-    (the hypotheses are still over-confident).
-    One draw (`mpjpe_one_draw`, one hypothesis's MPJPE averaged over the 200; added 2026-12-03): 104.0 mm. Best-of-1
-    reads the first hypothesis only and moves with the seed: `--set seed=1` gives 101.9 / 70.9 / 63.0 / 58.4 mm, one
-    draw 103.9 (Zen 5 CPU, 2026-12-03).
+    MPJPE P-best (mm)      103.5  70.9   62.9   58.0
+    PA-MPJPE P-best (mm)   74.9   54.4   49.0   45.5
+    MPJPE J-best (mm)      103.5  50.1   36.7   29.4
+    single estimate (mean-shift) 82.3 mm; diversity 85.0 mm; calibration coverage 0.32 / 0.77 at nominal 0.5 / 0.9
+    (the hypotheses are still over-confident). One draw (`mpjpe_one_draw`, one hypothesis's MPJPE averaged over the
+    200): 104.2 mm. Best-of-1 reads the first hypothesis only and moves with the seed: with the LayerNorm prior
+    shipped until 2026-12-03 (105.5 / 71.0 / 62.7 / 58.2, single 81.9) `--set seed=1` gave 101.9 / 70.9 / 63.0 /
+    58.4 mm, one draw 103.9.
 
 With `--set sampler.scale_schedule=constant` (the same step at every noise level, the default until then): 106.9 /
 73.4 / 66.4 / 61.9 mm, single estimate 84.2 mm; adding `--set evidence.detector_sigma=0` (detections taken as exact
@@ -32,17 +32,17 @@ keypoints): 105.7 / 75.2 / 68.7 / 64.7 mm, single estimate 86.2 mm on the same C
 86.6).
 With `--set evidence.source=gt_heatmaps` (heatmaps rendered from the ground-truth 2D projection, exact: the
 detector sigma does not apply, the step stays constant and `--prior auto` takes the bone-proportion prior):
-64.1 / 37.5 / 31.0 / 27.7 mm P-best, PA-MPJPE best-of-200 21.2, single estimate 45.7 mm (2-core AMD EPYC Zen 5,
-2026-12-02, 4.8 minutes); with `--prior default`: 67.8 / 38.7 / 33.0 / 29.4 mm, single estimate 46.7 mm (H100); on
-the 2-core CPU, 2026-11-26: 65.5 / 39.2 / 32.7 / 29.7, single estimate 47.3 mm.
+65.6 / 36.9 / 30.8 / 27.5 mm P-best, PA-MPJPE best-of-200 21.3, single estimate 46.6 mm (2-core AMD EPYC Zen 5,
+2026-12-03, 3.5 minutes; the LayerNorm bone-proportion prior shipped until that day: 64.1 / 37.5 / 31.0 / 27.7,
+21.2, 45.7); with `--prior default`: 63.9 / 37.2 / 32.3 / 29.4 mm, single estimate 46.7 mm (same CPU, 2026-12-03).
 
 Full protocol (every 64th frame, all 4 cameras; 4,644 S9 frames): override with
     posediff evaluate --config configs/eval_h36m.py --set "data.cameras=()" --set data.max_frames=0
-(default: 102.3 / 69.4 / 60.9 / 56.0 mm P-best best-of-1 / 10 / 50 / 200, PA-MPJPE best-of-200 42.6, single
-estimate 81.0 mm; 84 minutes on a 2-core AMD EPYC Zen 5, 2026-12-02; with `--set evidence.source=gt_heatmaps`
-64.9 / 38.0 / 31.3 / 27.6 mm, single estimate 45.1 mm, 94 minutes; before the detector sigma and the schedule,
-`--set evidence.detector_sigma=0 --set sampler.scale_schedule=constant`: 103.5 / 72.5 / 65.4 / 61.6 mm, single
-estimate 84.1 mm, 1 minute on an H100).
+(the LayerNorm priors shipped until 2026-12-03: 102.3 / 69.4 / 60.9 / 56.0 mm P-best best-of-1 / 10 / 50 / 200,
+PA-MPJPE best-of-200 42.6, single estimate 81.0 mm; 84 minutes on a 2-core AMD EPYC Zen 5, 2026-12-02; with
+`--set evidence.source=gt_heatmaps` 64.9 / 38.0 / 31.3 / 27.6 mm, single estimate 45.1 mm, 94 minutes; before the
+detector sigma and the schedule, `--set evidence.detector_sigma=0 --set sampler.scale_schedule=constant`: 103.5 /
+72.5 / 65.4 / 61.6 mm, single estimate 84.1 mm, 1 minute on an H100).
 Other evidence: `heatmap_arrays` with `--set evidence.heatmap_arrays_file=FILE.npz`.
 """
 
