@@ -97,10 +97,12 @@ def record_while_sampling(run, seconds: float, frequency: int, data_path: str, l
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(0.5)  # perf attaches to the running threads; the first call after it is sampled whole
     call_seconds = []
-    while process.poll() is None:
+    while True:  # at least one call, however short `seconds`
         start = time.perf_counter()
         run()
         call_seconds.append(time.perf_counter() - start)
+        if process.poll() is not None:
+            break
     _, error = process.communicate()
     if process.returncode != 0 or not os.path.exists(data_path):
         raise RuntimeError(f"perf record failed (exit {process.returncode}): {error.strip()[-500:]}")
