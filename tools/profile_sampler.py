@@ -48,6 +48,7 @@ CATEGORY_RULES = (
                                                           r"ynn::run_dot|gebp|dnnl|sgemm|xnn_f32_gemm", symbol))),
     ("XLA-generated code", lambda dso, symbol: dso.startswith("[JIT]")),
 )
+PERF_MISSING = "perf not found on PATH (Linux `perf`, e.g. the linux-tools package)"
 REPORT_LINE = re.compile(r"^\s*(?P<percent>\d+(?:\.\d+)?)%\s+(?P<dso>\[JIT\] tid \d+|\S+)\s+\[(?P<kind>.)\]\s+"
                          r"(?P<symbol>.*?)\s*$")
 
@@ -91,7 +92,7 @@ def record_while_sampling(run, seconds: float, frequency: int, data_path: str, l
     Raises RuntimeError with perf's own message when perf cannot attach."""
     perf = perf_command()
     if perf is None:
-        raise RuntimeError("perf not found on PATH (Linux `perf`, e.g. the linux-tools package)")
+        raise RuntimeError(PERF_MISSING)
     command = [perf, "record", "-F", str(int(frequency)), "-p", str(os.getpid()), "-o", data_path, "--",
                "sleep", str(float(seconds))]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -168,7 +169,7 @@ def main(argv=None) -> int:
     if args.tiny:
         args.prior, args.case, args.steps, args.seconds = "tiny", "1x8", 2, 1.0
     if perf_command() is None:
-        print("profile_sampler: perf not found on PATH (Linux `perf`, e.g. the linux-tools package)", file=sys.stderr)
+        print(f"profile_sampler: {PERF_MISSING}", file=sys.stderr)
         return 2
     frames, hypotheses = bench_sampler.parse_case(args.case)
     load_start = bench_sampler.load_average()
