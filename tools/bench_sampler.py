@@ -58,7 +58,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -508,12 +508,22 @@ def _torch_baseline_module():
     return module
 
 
-def bench_case(prior, frames: int, hypotheses: int, steps: int, guidance: str, chunk_size: int,
-               peak_flops_per_second: float, repeats: int = 3, baseline: str = "none", torch_chunk=None,
-               log=print) -> dict:
-    """Compiles and times one configuration (and its baseline, interleaved); returns one result row."""
+class CompiledCase(NamedTuple):
+    """One benchmarked configuration, compiled: `compiled(key, evidence)` -> `[frames, m, 17, 3]` poses."""
+
+    sampler: object
+    energy_fn: Callable
+    evidence: object
+    key: object
+    compiled: Callable
+    compile_seconds: float
+
+
+def compile_case(prior, frames: int, hypotheses: int, steps: int, guidance: str, chunk_size: int) -> CompiledCase:
+    """The sampler every row measures (module docstring: heatmap energy, synthetic evidence, one guided update per
+    step), jitted as one program, lowered and compiled (`compile_seconds`)."""
     from posediff_jax.guidance import make_heatmap_energy
-    from posediff_jax.sampling import chunking, make_sampler
+    from posediff_jax.sampling import make_sampler
 
     energy_fn = make_heatmap_energy()
     sampler = make_sampler(prior, energy_fn, num_steps=steps, guidance=guidance, chunk_size=chunk_size,
@@ -523,7 +533,17 @@ def bench_case(prior, frames: int, hypotheses: int, steps: int, guidance: str, c
     function = jax.jit(lambda key, evidence: sampler.sample_batch(key, evidence, hypotheses))
     start = time.perf_counter()
     compiled = function.lower(key, evidence).compile()
-    compile_seconds = time.perf_counter() - start
+    return CompiledCase(sampler, energy_fn, evidence, key, compiled, time.perf_counter() - start)
+
+
+def bench_case(prior, frames: int, hypotheses: int, steps: int, guidance: str, chunk_size: int,
+               peak_flops_per_second: float, repeats: int = 3, baseline: str = "none", torch_chunk=None,
+               log=print) -> dict:
+    """Compiles and times one configuration (and its baseline, interleaved); returns one result row."""
+    from posediff_jax.sampling import chunking
+
+    sampler, energy_fn, evidence, key, compiled, compile_seconds = compile_case(prior, frames, hypotheses, steps,
+                                                                                 guidance, chunk_size)
     poses = np.asarray(compiled(key, evidence))  # warm-up; also the reference for the baseline check
     if not np.all(np.isfinite(poses)):
         raise RuntimeError(f"non-finite poses in configuration {frames}x{hypotheses}, {steps} steps, {guidance}")

@@ -121,21 +121,11 @@ def perf_report_rows(data_path: str) -> list[dict]:
 
 
 def build_sampler_call(prior, frames: int, hypotheses: int, steps: int, guidance: str, chunk_size: int):
-    """The compiled sampler of one `bench_sampler` configuration and a `run()` that calls it and waits."""
-    import jax
-
-    from posediff_jax.guidance import make_heatmap_energy
-    from posediff_jax.sampling import make_sampler
-
-    sampler = make_sampler(prior, make_heatmap_energy(), num_steps=steps, guidance=guidance, chunk_size=chunk_size,
-                           guidance_repeats=1)
-    evidence = bench_sampler.synthetic_evidence(frames)
-    key = jax.random.PRNGKey(0)
-    compiled = jax.jit(lambda key, evidence: sampler.sample_batch(key, evidence, hypotheses)).lower(
-        key, evidence).compile()
+    """A `run()` that calls the compiled sampler of one `bench_sampler` configuration (`compile_case`) and waits."""
+    case = bench_sampler.compile_case(prior, frames, hypotheses, steps, guidance, chunk_size)
 
     def run():
-        compiled(key, evidence).block_until_ready()
+        case.compiled(case.key, case.evidence).block_until_ready()
 
     return run
 
