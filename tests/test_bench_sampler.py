@@ -186,3 +186,55 @@ def test_torch_network_port_matches_with_and_without_layernorm(load_tool, normal
     ported = module.TorchScoreNetwork(prior.params)(torch.from_numpy(x), 0.3).numpy()
     assert float(np.abs(expected).max()) > 1e-3
     np.testing.assert_allclose(ported, expected, atol=1e-5)
+
+
+def test_bfloat16_rows_run_beside_float32_against_the_bfloat16_peak(bench, tiny_prior):
+    """`--matmul-dtype float32 bfloat16`: every configuration once per format; the float32 peak ignores the
+    bfloat16 probes and a bfloat16 row's fraction of peak is of the bfloat16 matmul probes."""
+    jax.config.update("jax_disable_most_optimizations", True)
+    try:
+        run = bench.run_benchmark(tiny_prior, [(1, 4)], steps=[2], guidance=["dps"], repeats=1, probe_repeats=1,
+                                  matmul_shapes=[(64, 64, 64)], log=lambda *_: None,
+                                  matmul_dtypes=("float32", "bfloat16"))
+    finally:
+        jax.config.update("jax_disable_most_optimizations", False)
+    probes = run["peak"]["probes"]
+    assert sorted(probe.get("dtype", "float32") for probe in probes if probe["probe"] == "matmul") == \
+        ["bfloat16", "float32"]
+    float32_rates = [p["flops_per_second"] for p in probes if p.get("dtype", "float32") == "float32"]
+    bfloat16_rates = [p["flops_per_second"] for p in probes if p.get("dtype") == "bfloat16"]
+    assert run["peak"]["peak_flops_per_second"] == max(float32_rates)
+    assert run["peak"]["peak_by_dtype"] == {"float32": max(float32_rates), "bfloat16": max(bfloat16_rates)}
+    assert [row["matmul_dtype"] for row in run["rows"]] == ["float32", "bfloat16"]
+    for row in run["rows"]:
+        peak = run["peak"]["peak_by_dtype"][row["matmul_dtype"]]
+        assert row["peak_flops_per_second"] == peak
+        assert row["peak_fraction"] == pytest.approx(row["gflops"] * 1e9 / peak)
+    table = bench.format_table(run["rows"])
+    assert "| matmuls |" in table and "| 1 x 4 | 2 | dps | bfloat16 |" in table
+
+
+def test_torch_network_port_rounds_the_same_operands_in_bfloat16(load_tool):
+    torch = pytest.importorskip("torch")
+    from posediff_jax.model.precision import bfloat16_matmuls
+    from posediff_jax.prior.tiny import make_tiny_prior
+
+    module = load_tool("torch_baseline")
+    prior = make_tiny_prior(seed=7, depth=2, normalization="final")
+    x = np.array(jax.random.normal(jax.random.PRNGKey(8), (16, 17, 3)), np.float32)
+    t = np.full((16,), 0.3, np.float32)
+    with bfloat16_matmuls():
+        expected = np.asarray(prior.apply_fn(prior.params, x, t))
+    exact = np.asarray(prior.apply_fn(prior.params, x, t))
+    ported = module.TorchScoreNetwork(prior.params, matmul_dtype="bfloat16")(torch.from_numpy(x), 0.3)
+    ported_exact = module.TorchScoreNetwork(prior.params)(torch.from_numpy(x), 0.3).numpy()
+    assert ported.dtype == torch.float32
+    ported = ported.numpy()
+    # oneDNN rounds each layer's output to bfloat16 too (XLA keeps float32 sums): the port is as far from JAX's
+    # bfloat16 network as that network is from float32, no further, and its own float32 mode is exact.
+    scale = np.abs(exact).max()
+    assert np.abs(ported - expected).max() < 3 * np.abs(exact - expected).max() < 0.1 * scale
+    assert np.abs(ported - ported_exact).max() > 1e-3 * scale
+    np.testing.assert_allclose(ported_exact, exact, atol=1e-5)
+    with pytest.raises(ValueError, match="matmul_dtype"):
+        module.TorchScoreNetwork(prior.params, matmul_dtype="float16")

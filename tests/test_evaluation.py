@@ -206,10 +206,13 @@ def test_auto_guidance_schedule_and_prior_follow_the_evidence_source(tmp_path, f
     config = tiny_config(source=source)
     config.sampler.scale_schedule = "auto"
     config.evidence.keypoint_noise_px = 3.0
+    if source == "detections":  # the title also names a number format other than float32
+        config.sampler.matmul_dtype = "bfloat16"
     lines = []
     result = evaluate.evaluate(config, workdir=tmp_path / "auto", frames=synthetic_frames(2), progress=False,
                                log=lines.append)
     assert f"({schedule} step)" in lines[0] and f"prior '{prior_name}'" in lines[0]
+    assert ("guidance 'dps', bfloat16 matmuls" in lines[0]) == (source == "detections")
     assert ("(3 px noise per axis)" in lines[0]) == (source == "noisy_gt")
     assert loaded == [prior_name]
     assert json.loads(result["paths"]["json"].read_text())["checkpoint"] == prior_name

@@ -79,6 +79,15 @@ def test_stored_program_gives_the_traced_results(prior, evidence, expected, tmp_
     assert len(stored(tmp_path)) == 1
 
 
+def test_a_stored_bfloat16_sampler_gives_the_traced_bfloat16_results(prior, evidence, tmp_path):
+    traced = sample(prior, evidence, None, matmul_dtype="bfloat16")
+    first, second = (sample(prior, evidence, ExportCache(tmp_path, identity="heatmap"), matmul_dtype="bfloat16")
+                     for _ in range(2))
+    assert len(stored(tmp_path)) == 1
+    for got in (first, second):
+        np.testing.assert_allclose(got[0], traced[0], atol=1e-3)
+
+
 def test_stored_program_derives_the_frame_keys_of_a_later_batch(prior, evidence, tmp_path):
     """The stored program takes the seed key and the batch's first frame (frame f uses fold_in(key, first + f)):
     a batch starting at frame 5 equals the traced sampler's, and both differ from the batch at frame 0."""
@@ -104,6 +113,7 @@ def test_every_input_of_the_computation_names_another_program(prior, evidence):
     variants = [
         path(hypotheses=6),  # a static argument
         path(guidance_scale=0.2),  # a sampler setting
+        path(matmul_dtype="bfloat16"),  # the number format of the network's products
         path(identity="heatmap, eps 1e-3"),  # the energy, as the caller names it
         path(used_prior=prior.replace(identity="another network")),  # the network
         path(used_evidence=jax.tree.map(lambda leaf: leaf[:1], evidence)),  # argument shapes

@@ -19,6 +19,11 @@ What is ported (each a line-by-line transcription of the JAX code it names, floa
   gradient zeroed, per-hypothesis norm clip, guided x0, unguided eps.
 - `samplers.ddim_step` with eta = 0 (deterministic given the initial noise; no noise is drawn).
 
+With `matmul_dtype='bfloat16'` (the JAX sampler's setting of that name, `posediff_jax/model/precision.py`) every
+dense layer's product takes bfloat16 operands (the weights rounded once, the activations at each call) and the
+rest stays float32, as in JAX; oneDNN returns the product rounded to bfloat16 where XLA keeps the float32 sum
+(PyTorch's CPU matmul has no float32 output for bfloat16 operands), one more rounding per layer output.
+
 All frames and hypotheses run as one batch `[frames, m, ...]` (`--torch-chunk` splits hypotheses to bound
 memory). `initial_noise(key, frames, m)` reproduces the JAX sampler's starting noise (`sample_one`'s key
 derivation), so `sample(...)` returns the JAX sampler's poses up to float32 rounding.
@@ -46,12 +51,18 @@ def _tensor(value, device="cpu"):
 class TorchScoreNetwork:
     """Eager port of `ScoreNetwork` from Flax parameters (`prior.params`); `__call__(x_t [B, 17, 3], t scalar)`."""
 
-    def __init__(self, params, time_embedding_dim: int | None = None, device="cpu"):
+    def __init__(self, params, time_embedding_dim: int | None = None, device="cpu", matmul_dtype: str = "float32"):
         params = params.get("params", params)
         self.device = device
+        if matmul_dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"torch baseline: matmul_dtype must be 'float32' or 'bfloat16', got {matmul_dtype!r}")
+        self.operand_dtype = torch.bfloat16 if matmul_dtype == "bfloat16" else None
 
         def dense(tree):
-            return _tensor(np.asarray(tree["kernel"]).T.copy(), device), _tensor(tree["bias"], device)
+            weight = _tensor(np.asarray(tree["kernel"]).T.copy(), device)
+            if self.operand_dtype is not None:
+                weight = weight.to(self.operand_dtype)  # rounded once: the operand every call uses
+            return weight, _tensor(tree["bias"], device)
 
         def norm(tree, name):  # None: a network without this LayerNorm (normalization 'final' / 'none')
             if name not in tree:
@@ -79,9 +90,15 @@ class TorchScoreNetwork:
         frequencies = torch.exp(-math.log(10_000.0) * torch.arange(half, dtype=torch.float32, device=self.device) / half)
         angles = (1000.0 * torch.tensor(t, dtype=torch.float32, device=self.device)) * frequencies
         embedding = torch.cat([torch.sin(angles), torch.cos(angles)])[None]
-        features = F.linear(embedding, *self.time_in)
-        features = F.linear(F.silu(features), *self.time_out)
+        features = self._linear(embedding, *self.time_in)
+        features = self._linear(F.silu(features), *self.time_out)
         return F.silu(features)
+
+    def _linear(self, h, weight, bias):
+        """`h @ weight.T + bias` (float32 out), with bfloat16 operands in the bfloat16 mode."""
+        if self.operand_dtype is None:
+            return F.linear(h, weight, bias)
+        return F.linear(h.to(self.operand_dtype), weight).float() + bias
 
     def _layer_norm(self, h, norm):
         return h if norm is None else F.layer_norm(h, (self.width,), *norm, eps=1e-6)
@@ -90,16 +107,19 @@ class TorchScoreNetwork:
         """`x_t` `[..., 17, 3]` model space, scalar t -> output `[..., 17, 3]` (epsilon)."""
         batch_shape = x_t.shape[:-2]
         time_features = self.time_features(t)
-        h = F.linear(x_t.reshape(-1, NUM_JOINTS * 3), *self.pose_in)
+        h = self._linear(x_t.reshape(-1, NUM_JOINTS * 3), *self.pose_in)
         for block in self.blocks:
-            time_bias = F.linear(time_features, *block["time"])  # [1, width], once per step
+            time_bias = self._linear(time_features, *block["time"])  # [1, width], once per step
             residual = h
             h = F.silu(self._layer_norm(h, block["norm0"]))
-            h = torch.addmm(block["dense0"][1] + time_bias[0], h, block["dense0"][0].T)
+            if self.operand_dtype is None:
+                h = torch.addmm(block["dense0"][1] + time_bias[0], h, block["dense0"][0].T)
+            else:
+                h = self._linear(h, block["dense0"][0], block["dense0"][1] + time_bias[0])
             h = F.silu(self._layer_norm(h, block["norm1"]))
-            h = residual + F.linear(h, *block["dense2"])
+            h = residual + self._linear(h, *block["dense2"])
         h = F.silu(self._layer_norm(h, self.final_norm))
-        return F.linear(h, *self.head).reshape(*batch_shape, NUM_JOINTS, 3)
+        return self._linear(h, *self.head).reshape(*batch_shape, NUM_JOINTS, 3)
 
 
 # ------------------------------------------------------------------------------------------------ energy
@@ -203,17 +223,18 @@ class TorchGuidedSampler:
         if names:
             raise ValueError(f"torch baseline: not ported for these sampler settings: {names}")
         return cls(prior, config.num_steps, config.guidance, config.guidance_scale, config.max_grad_norm,
-                   device=device)
+                   device=device, matmul_dtype=getattr(config, "matmul_dtype", "float32"))
 
     def __init__(self, prior, num_steps: int = 50, guidance: str = "dps", guidance_scale: float = 0.1,
-                 max_grad_norm: float = 5.0, x0_clip: float | None = None, device="cpu"):
+                 max_grad_norm: float = 5.0, x0_clip: float | None = None, device="cpu",
+                 matmul_dtype: str = "float32"):
         schedule = prior.schedule
         if schedule.kind != "cosine" or prior.prediction_type != "epsilon":
             raise ValueError("torch baseline: only the cosine schedule with epsilon prediction is ported "
                              f"(got {schedule.kind!r}, {prior.prediction_type!r})")
         if guidance not in ("dps", "x0"):
             raise ValueError(f"torch baseline: guidance must be 'dps' or 'x0', got {guidance!r}")
-        self.network = TorchScoreNetwork(prior.params, device=device)
+        self.network = TorchScoreNetwork(prior.params, device=device, matmul_dtype=matmul_dtype)
         self.mean = _tensor(prior.normalization.mean, device)
         self.std = _tensor(prior.normalization.std, device)
         self.root_model = (0.0 - self.mean[ROOT_JOINT]) / self.std[ROOT_JOINT]  # model-space zero root

@@ -100,7 +100,8 @@ def run_examples(prior, args, output_dir: pathlib.Path, log=print) -> dict:
     log(f"\nHuman3.6M S9, {len(target)} example frames, evidence '{args.evidence}', prior {prior_label}, "
         f"{args.num_hypotheses} hypotheses, "
         f"{config.num_steps} {config.method.upper()} steps x {config.guidance_repeats} guided updates, "
-        f"{config.scale_schedule} step "
+        f"{config.scale_schedule} step"
+        f"{'' if config.matmul_dtype == 'float32' else ', ' + config.matmul_dtype + ' matmuls'} "
         f"(sampling incl. compile: {seconds:.1f} s); "
         f"diversity {diversity:.1f} mm\n")
     log(table)

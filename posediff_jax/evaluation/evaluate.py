@@ -190,6 +190,7 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
         f"{_dropout_words(sampler_config)}), "
         f"aggregation '{_aggregation_name(config)}', "
         f"guidance '{sampler_config.guidance}'"
+        + ("" if sampler_config.matmul_dtype == "float32" else f", {sampler_config.matmul_dtype} matmuls")
     )
     skipped = getattr(frames, "skipped", [])  # frames without detections (data.evaluation_frames)
     if skipped:

@@ -37,6 +37,8 @@ import numpy as np
 from posediff_jax.validation import PoseDiffError
 
 GUIDANCE_MODES = ("dps", "x0", "none")
+# The network's matrix products: float32, or bfloat16 operands with float32 sums (`model/precision.py`).
+MATMUL_DTYPES = ("float32", "bfloat16")
 SCALE_SCHEDULES = ("constant", "decreasing", "increasing", "alpha_bar", "auto")
 # 'auto' (the heatmap energy's default): 'constant' when the caller states the 2D evidence is exact (heatmaps
 # rendered from ground-truth projections, keypoints with no detector error), else 'decreasing'.
@@ -68,6 +70,9 @@ class SamplerConfig:
     evidence_dropout: float = _option(
         0.0, "probability that a hypothesis ignores a joint's 2D evidence, drawn once per hypothesis and joint")
     chunk_size: int = _option(256, "hypotheses per vectorised chunk (memory bound)")
+    matmul_dtype: str = _option(
+        "float32", "the network's matrix products: float32, or bfloat16 operands with float32 sums (faster where the "
+        "hardware has bfloat16 matrix units: AMX CPUs, GPUs, TPUs)", MATMUL_DTYPES)
 
     def validate(self) -> "SamplerConfig":
         from posediff_jax.sampling.registry import registered_samplers
@@ -94,6 +99,8 @@ class SamplerConfig:
             raise PoseDiffError(f"final_refinement_steps: expected >= 0, got {self.final_refinement_steps}")
         if int(self.chunk_size) < 1:
             raise PoseDiffError(f"chunk_size: expected >= 1, got {self.chunk_size}")
+        if self.matmul_dtype not in MATMUL_DTYPES:
+            raise PoseDiffError(f"matmul_dtype: expected one of {MATMUL_DTYPES}, got {self.matmul_dtype!r}")
         return self
 
     def replace(self, **changes) -> "SamplerConfig":

@@ -40,6 +40,7 @@ The final energies are computed against the whole evidence, comparable across hy
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Any, Callable, Optional, Sequence
 
@@ -61,12 +62,23 @@ def make_denoiser(prior, energy_fn, config: SamplerConfig, evidence):
     step_energy_fn = energy_fn if guidance != "none" else None
 
     def denoise(x_t, t):
-        x0, eps, _ = guided.guided_denoise(prior, step_energy_fn, x_t, t, evidence, guidance,
-                                           config.guidance_scale * factor(t), config.max_grad_norm,
-                                           config.precondition)
+        with network_matmuls(config.matmul_dtype):
+            x0, eps, _ = guided.guided_denoise(prior, step_energy_fn, x_t, t, evidence, guidance,
+                                               config.guidance_scale * factor(t), config.max_grad_norm,
+                                               config.precondition)
         return x0, eps
 
     return denoise
+
+
+def network_matmuls(matmul_dtype: str):
+    """The context the denoiser is traced in: the network's products in `matmul_dtype` (`model/precision.py`;
+    'float32' changes nothing and imports nothing, so a stored sampler's start stays free of Flax)."""
+    if matmul_dtype == "float32":
+        return contextlib.nullcontext()
+    from posediff_jax.model.precision import bfloat16_matmuls
+
+    return bfloat16_matmuls()
 
 
 def repeated_update(rule, x_t, t, s, denoise, key, config, schedule, repeats: int):
