@@ -8,71 +8,57 @@ part of the traced program, so one prior serves both formats. Its input gradient
 the backward products take bfloat16 operands too.
 
 Why: CPUs with bfloat16 matrix units (Intel AMX: Sapphire Rapids and later) run these products several times
-faster than float32 (`[2048, 512] @ [512, 512]` under XLA: 1,303 against 278 GFLOP/s on a 2-core Xeon with
-AMX, docs/benchmarks.md), and so do GPUs and TPUs (on a TPU, JAX's default float32 precision already rounds
-operands to bfloat16). bfloat16 keeps float32's range and 8 bits of mantissa: a product's relative error is
-~0.4 % / sqrt(width), well inside the sampler's own noise; what it does to accuracy is measured, not assumed
-(docs/results_h36m.md, "bfloat16 matrix products"). The sampler's `matmul_dtype` setting chooses it
-(`sampling/config.py`).
+faster than float32 (`[2048, 512] @ [512, 512]` under XLA: 1,303 against 278 GFLOP/s on a 2-core Xeon with AMX;
+the DPS sampler 2.9-3.3x faster, docs/benchmarks.md); GPUs and TPUs have such units too (on a TPU, JAX's default
+float32 precision already rounds operands to bfloat16). bfloat16 keeps float32's range and 8 bits of mantissa (at
+most 2^-9 relative rounding per operand, about 0.4 % in a product), small beside the sampler's own noise; what it
+does to accuracy is measured, not assumed (docs/results_h36m.md, "bfloat16 matrix products"). The sampler's
+`matmul_dtype` setting chooses it (`sampling/config.py`).
 """
 
 from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
 
 
 def _contract_last(left, right, right_axis: int):
     """`left [..., k] . right` over `left`'s last axis and `right`'s axis `right_axis`, bfloat16 operands,
     float32 sums."""
-    import jax
-    import jax.numpy as jnp
-
     return jax.lax.dot_general(left.astype(jnp.bfloat16), right.astype(jnp.bfloat16),
                                (((left.ndim - 1,), (right_axis,)), ((), ())), preferred_element_type=jnp.float32)
 
 
-def _make_bfloat16_product():
-    import jax
-    import jax.numpy as jnp
-
-    @jax.custom_vjp
-    def bfloat16_product(inputs, kernel):
-        """`inputs [..., k] @ kernel [k, n] -> [..., n]` float32, from bfloat16-rounded operands."""
-        return _contract_last(inputs, kernel, 0)
-
-    def forward(inputs, kernel):
-        rounded = (inputs.astype(jnp.bfloat16), kernel.astype(jnp.bfloat16))
-        return _contract_last(*rounded, 0), rounded
-
-    def backward(saved, cotangent):
-        # The gradient's products in bfloat16 too: without this rule JAX's transpose multiplies the float32
-        # cotangent by the rounded operand in float32, and DPS guidance (the input gradient) would gain nothing.
-        inputs, kernel = saved
-        cotangent = cotangent.astype(jnp.bfloat16)
-        inputs_gradient = _contract_last(cotangent, kernel, 1)  # [..., n] . [k, n] over n -> [..., k]
-        leading = tuple(range(inputs.ndim - 1))
-        kernel_gradient = jax.lax.dot_general(inputs, cotangent, ((leading, leading), ((), ())),
-                                              preferred_element_type=jnp.float32)  # [k, n]
-        return inputs_gradient, kernel_gradient  # float32, as the operands were (`_bfloat16_dense`)
-
-    bfloat16_product.defvjp(forward, backward)
-    return bfloat16_product
-
-
-_PRODUCT = []
-
-
+@jax.custom_vjp
 def bfloat16_product(inputs, kernel):
     """`inputs [..., k] @ kernel [k, n] -> [..., n]` for float32 operands: both rounded to bfloat16, sums in
     float32, and the same for both products of its gradient."""
-    if not _PRODUCT:
-        _PRODUCT.append(_make_bfloat16_product())
-    return _PRODUCT[0](inputs, kernel)
+    return _contract_last(inputs, kernel, 0)
+
+
+def _product_forward(inputs, kernel):
+    rounded = (inputs.astype(jnp.bfloat16), kernel.astype(jnp.bfloat16))
+    return _contract_last(*rounded, 0), rounded
+
+
+def _product_backward(saved, cotangent):
+    # The gradient's products in bfloat16 too: without this rule JAX's transpose multiplies the float32 cotangent
+    # by the rounded operand in float32, and DPS guidance (the input gradient) would gain nothing.
+    inputs, kernel = saved
+    cotangent = cotangent.astype(jnp.bfloat16)
+    inputs_gradient = _contract_last(cotangent, kernel, 1)  # [..., n] . [k, n] over n -> [..., k]
+    leading = tuple(range(inputs.ndim - 1))
+    kernel_gradient = jax.lax.dot_general(inputs, cotangent, ((leading, leading), ((), ())),
+                                          preferred_element_type=jnp.float32)  # [k, n]
+    return inputs_gradient, kernel_gradient  # float32, as the operands were (`_bfloat16_dense`)
+
+
+bfloat16_product.defvjp(_product_forward, _product_backward)
 
 
 def _bfloat16_dense(next_call, args, kwargs, context):
     """A `nn.intercept_methods` interceptor: a Dense layer's `__call__` through `bfloat16_product`."""
-    import flax.linen as nn
-    import jax.numpy as jnp
-
     module = context.module
     if not (isinstance(module, nn.Dense) and context.method_name == "__call__"):
         return next_call(*args, **kwargs)
@@ -90,6 +76,4 @@ def _bfloat16_dense(next_call, args, kwargs, context):
 def bfloat16_matmuls():
     """A context manager under which the Flax networks traced compute their Dense products with bfloat16 operands
     and float32 sums (module docstring)."""
-    import flax.linen as nn
-
     return nn.intercept_methods(_bfloat16_dense)
