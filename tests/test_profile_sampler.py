@@ -52,6 +52,8 @@ def test_parse_perf_report_reads_every_symbol_line(profile):
     ("libjax_common.so", "ynn::run_dot<...>", "matmul kernels"),
     ("libjax_common.so", "Eigen::internal::gebp_kernel<float, float, long>::operator()", "matmul kernels"),
     ("libjax_common.so", "ynn::transpose_x2048_avx", "matmul operand packing"),
+    ("libjax_common.so", "ynn::dot_bf16_bf16_fp32_32x32x32_16x16x2_amxbf16", "matmul kernels"),
+    ("libjax_common.so", "ynn::interleave2_x16_avx512", "matmul operand packing"),  # bfloat16 pairs for AMX
     ("libjax_common.so", "xnn_x32_packw_gemm_goi_ukernel__avx512f_u4", "matmul operand packing"),
     ("libjax_common.so", "xnn_f32_gemm_minmax_ukernel_7x16__avx512f", "matmul kernels"),
     ("libjax_common.so", "Eigen::internal::gemm_pack_rhs<float, long>::operator()", "matmul operand packing"),

@@ -10,8 +10,8 @@ thread of this process) runs for `--seconds` while the sampler is called again a
 per-symbol shares are grouped into:
 
 - `matmul kernels`: the dense-matrix-product kernels (YNNPACK / XNNPACK `dot` / `gemm`, Eigen's `gebp`, oneDNN);
-- `matmul operand packing`: the transposes / packing those libraries do to an operand before the product
-  (re-done on every call, also for a constant weight matrix);
+- `matmul operand packing`: the transposes / packing / interleaving (bfloat16 pairs for AMX) those libraries do
+  to an operand before the product (re-done on every call, also for a constant weight matrix);
 - `XLA-generated code`: what XLA:CPU compiles itself (perf's `[JIT]` entries): the element-wise fusions (bias,
   SiLU, LayerNorm, residual adds, the energy, the clip, the update), reductions and loop bodies;
 - `runtime and other`: XLA's thunk executor, the allocator, libc, the kernel, Python.
@@ -42,8 +42,8 @@ import bench_sampler  # tools/ is on the path when this runs as a script (and in
 CATEGORIES = ("matmul kernels", "matmul operand packing", "XLA-generated code", "runtime and other")
 # (category, test on (shared object, symbol)); the first match wins.
 CATEGORY_RULES = (
-    ("matmul operand packing", lambda dso, symbol: bool(re.search(r"(ynn|xnn)\S*(transpose|pack)|gemm_pack|"
-                                                                  r"pack_(lhs|rhs)", symbol))),
+    ("matmul operand packing", lambda dso, symbol: bool(re.search(r"(ynn|xnn)\S*(transpose|pack|interleave)|"
+                                                                  r"gemm_pack|pack_(lhs|rhs)", symbol))),
     ("matmul kernels", lambda dso, symbol: bool(re.search(r"(ynn|xnn)\w*::\w*(dot|gemm)_|"
                                                           r"ynn::run_dot|gebp|dnnl|sgemm|xnn_f32_gemm", symbol))),
     ("XLA-generated code", lambda dso, symbol: dso.startswith("[JIT]")),
@@ -120,9 +120,10 @@ def perf_report_rows(data_path: str) -> list[dict]:
     return parse_perf_report(result.stdout)
 
 
-def build_sampler_call(prior, frames: int, hypotheses: int, steps: int, guidance: str, chunk_size: int):
+def build_sampler_call(prior, frames: int, hypotheses: int, steps: int, guidance: str, chunk_size: int,
+                       matmul_dtype: str = "float32"):
     """A `run()` that calls the compiled sampler of one `bench_sampler` configuration (`compile_case`) and waits."""
-    case = bench_sampler.compile_case(prior, frames, hypotheses, steps, guidance, chunk_size)
+    case = bench_sampler.compile_case(prior, frames, hypotheses, steps, guidance, chunk_size, matmul_dtype)
 
     def run():
         case.compiled(case.key, case.evidence).block_until_ready()
@@ -147,6 +148,8 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--guidance", default="dps", choices=["dps", "x0"])
     parser.add_argument("--chunk-size", type=int, default=256, help="hypotheses per vmapped chunk")
+    parser.add_argument("--matmul-dtype", default="float32", choices=["float32", "bfloat16"],
+                        help="the sampler's matmul_dtype (posediff_jax/model/precision.py)")
     parser.add_argument("--seconds", type=float, default=8.0, help="how long perf samples")
     parser.add_argument("--frequency", type=int, default=999, help="perf samples per second per thread")
     parser.add_argument("--top", type=int, default=12, help="symbols listed")
@@ -164,7 +167,7 @@ def main(argv=None) -> int:
     frames, hypotheses = bench_sampler.parse_case(args.case)
     load_start = bench_sampler.load_average()
     run = build_sampler_call(bench_sampler.load_prior(args.prior), frames, hypotheses, args.steps, args.guidance,
-                             args.chunk_size)
+                             args.chunk_size, args.matmul_dtype)
     run()  # warm-up
     with tempfile.TemporaryDirectory() as folder:
         data_path = os.path.join(folder, "perf.data")
@@ -181,12 +184,13 @@ def main(argv=None) -> int:
         "command": "python tools/profile_sampler.py " + shlex.join(sys.argv[1:] if argv is None else argv),
         "machine": machine, "load_average": load_start, "load_average_end": bench_sampler.load_average(),
         "prior": args.prior, "frames": frames, "hypotheses": hypotheses, "steps": args.steps,
-        "guidance": args.guidance, "chunk_size": args.chunk_size, "seconds": args.seconds,
+        "guidance": args.guidance, "chunk_size": args.chunk_size, "matmul_dtype": args.matmul_dtype,
+        "seconds": args.seconds,
         "frequency": args.frequency, **calls, "groups": shares,
         "symbols": sorted(rows, key=lambda row: -row["percent"])[:200],
     }
     print(f"\n{results['date']}: {machine['cpu_model']} ({machine['cpu_count']} cores); {args.case} x {args.steps} "
-          f"steps {args.guidance}; load {load_start} -> {results['load_average_end']}; XLA_FLAGS "
+          f"steps {args.guidance}, {args.matmul_dtype} matmuls; load {load_start} -> {results['load_average_end']}; XLA_FLAGS "
           f"{machine['xla_flags'] or '(none)'}\n")
     bench_sampler.print_table_and_write_json(format_table(shares, rows, args.top), results, args.output)
     return 0
