@@ -31,6 +31,14 @@ peak; the shape-2048 square
 matmul is also kept (`matmul_2048_flops_per_second`), the number older tables used. On GPUs float32 matmuls
 run at JAX's default precision (TF32 on recent NVIDIA parts), for the probes and the sampler alike.
 
+Number format (`--matmul-dtype float32 bfloat16`): the sampler's `matmul_dtype` (posediff_jax/model/precision.py:
+the network's products with bfloat16 operands and float32 sums). With several formats every configuration runs in
+each, one after the other; the probes then include bfloat16 matmuls (float32 sums), the peak of each format is its
+own best probe (`peak_by_dtype`; the float32 peak ignores the bfloat16 probes) and a row's `peak_fraction` is of
+its format's peak. The torch baseline runs in the row's format (its bfloat16 port rounds the same operands), and in
+bfloat16 the samples of the two are reported but not checked (each rounds differently and guided trajectories
+amplify it; accuracy in bfloat16 is measured on real frames, docs/results_h36m.md).
+
 XLA flags: by default the tool applies the XLA:CPU flags that `posediff`'s sampling commands add for the
 installed jaxlib (`posediff_jax.cli.apply_xla_cpu_defaults`, including one single-threaded CPU device per core),
 so the rows are what CLI users get; `--xla-defaults none` measures XLA's own defaults, and
@@ -41,7 +49,8 @@ is the best of both, so the fraction of peak cannot be flattered by the layout.
 The JSON (`--output`) records the machine (CPU model from lscpu, GPU from nvidia-smi, cores), versions,
 date, command, the load average before and after (other processes share the CPU: read the numbers with it),
 the probes and one row per configuration with: frames, hypotheses, steps, guidance, seconds, hyps_per_s,
-gflops, peak_fraction, compile_s, baseline_seconds, speedup (and details).
+gflops, peak_fraction, compile_s, baseline_seconds, speedup (and details: matmul_dtype, peak_flops_per_second,
+...).
 """
 
 from __future__ import annotations
