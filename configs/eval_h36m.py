@@ -36,6 +36,11 @@ detector sigma does not apply, the step stays constant and `--prior auto` takes 
 2026-12-03, 3.5 minutes; the LayerNorm bone-proportion prior shipped until that day: 64.1 / 37.5 / 31.0 / 27.7,
 21.2, 45.7); with `--prior default`: 63.9 / 37.2 / 32.3 / 29.4 mm, single estimate 46.7 mm (same CPU, 2026-12-03).
 
+With `--set sampler.matmul_dtype=bfloat16` (the network's products with bfloat16 operands and float32 sums, ~3x
+faster where the CPU has bfloat16 matrix units; 2-core Intel Xeon with AMX, 2026-12-03): detections 104.4 / 70.9 /
+62.8 / 58.1 mm, PA-MPJPE best-of-200 45.6, single estimate 82.2 (float32 on the same CPU: 103.7 / 70.8 / 62.9 / 58.0,
+45.5, 80.9); GT-2D heatmaps 65.7 / 36.8 / 30.8 / 27.5, 21.2, 46.5 in 108 s (float32: the figures above, 287 s).
+
 Full protocol (every 64th frame, all 4 cameras; 4,644 S9 frames): override with
     posediff evaluate --config configs/eval_h36m.py --set "data.cameras=()" --set data.max_frames=0
 (the LayerNorm priors shipped until 2026-12-03: 102.3 / 69.4 / 60.9 / 56.0 mm P-best best-of-1 / 10 / 50 / 200,
