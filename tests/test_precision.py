@@ -100,8 +100,11 @@ def test_the_sampler_setting_reaches_the_network_products_forward_and_backward()
 
 
 def test_an_unknown_format_is_refused_naming_the_choices():
-    from posediff_jax.sampling.config import SamplerConfig, sampler_config_for
+    from posediff_jax.sampling.config import SamplerConfig, matmul_words, sampler_config_for
 
     with pytest.raises(PoseDiffError, match=r"matmul_dtype: expected one of \('float32', 'bfloat16'\)"):
         SamplerConfig(matmul_dtype="float16").validate()
     assert sampler_config_for("heatmap").matmul_dtype == "float32"  # the default: the backend's float32 product
+    # Report titles name a format other than float32 (evaluate, completion, demo).
+    assert matmul_words(SamplerConfig()) == ""
+    assert matmul_words(SamplerConfig(matmul_dtype="bfloat16")) == ", bfloat16 matmuls"

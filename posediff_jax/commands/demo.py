@@ -73,7 +73,7 @@ def run_examples(prior, args, output_dir: pathlib.Path, log=print) -> dict:
     from posediff_jax.guidance import heatmap_evidence_from_keypoints, make_heatmap_energy
     from posediff_jax.guidance.render import DETECTOR_SIGMA
     from posediff_jax.sampling import make_sampler
-    from posediff_jax.sampling.config import resolve_scale_schedule
+    from posediff_jax.sampling.config import matmul_words, resolve_scale_schedule
 
     examples = load_examples()
     if args.evidence == "detections":
@@ -100,8 +100,7 @@ def run_examples(prior, args, output_dir: pathlib.Path, log=print) -> dict:
     log(f"\nHuman3.6M S9, {len(target)} example frames, evidence '{args.evidence}', prior {prior_label}, "
         f"{args.num_hypotheses} hypotheses, "
         f"{config.num_steps} {config.method.upper()} steps x {config.guidance_repeats} guided updates, "
-        f"{config.scale_schedule} step"
-        f"{'' if config.matmul_dtype == 'float32' else ', ' + config.matmul_dtype + ' matmuls'} "
+        f"{config.scale_schedule} step{matmul_words(config)} "
         f"(sampling incl. compile: {seconds:.1f} s); "
         f"diversity {diversity:.1f} mm\n")
     log(table)

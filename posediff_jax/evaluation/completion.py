@@ -59,7 +59,7 @@ def evaluate_completion(config, checkpoint=None, workdir=None, prior=None, poses
     from posediff_jax.guidance.registry import make_energy
     from posediff_jax.prior import prior_name, resolve_prior
     from posediff_jax.sampling import make_sampler
-    from posediff_jax.sampling.config import from_section
+    from posediff_jax.sampling.config import from_section, matmul_words
 
     unknown = sorted(set(config.completion.known_sets) - set(KNOWN_SETS))
     if unknown:
@@ -86,7 +86,8 @@ def evaluate_completion(config, checkpoint=None, workdir=None, prior=None, poses
     header = ["known joints", "known-joint error (mm)", f"free joints best-of-{num_hypotheses} (mm)",
               "free joints, mean pose (mm)", "median bone-length deviation (mm)"]
     title = (f"completion: {len(poses)} poses of {tuple(config.data.subjects)}, {num_hypotheses} hypotheses, "
-             f"{sampler_config.num_steps} {sampler_config.method} steps, scale {sampler_config.guidance_scale}")
+             f"{sampler_config.num_steps} {sampler_config.method} steps, scale {sampler_config.guidance_scale}"
+             f"{matmul_words(sampler_config)}")
     markdown = f"{title}\n\n{report.markdown_table(header, rows)}\n"
     paths = {"json": report.write_json(workdir / "results.json", {
         "summary": summary, "title": title, "config": config.to_dict(), "checkpoint": prior_label,

@@ -117,7 +117,8 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
     """
     from posediff_jax.guidance.registry import make_energy
     from posediff_jax.sampling import make_sampler
-    from posediff_jax.sampling.config import from_section, resolve_scale_schedule, scale_schedule_name
+    from posediff_jax.sampling.config import (from_section, matmul_words, resolve_scale_schedule,
+                                             scale_schedule_name)
 
     protocol = config.dataset
     if protocol not in protocols.PROTOCOLS:
@@ -190,7 +191,7 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
         f"{_dropout_words(sampler_config)}), "
         f"aggregation '{_aggregation_name(config)}', "
         f"guidance '{sampler_config.guidance}'"
-        + ("" if sampler_config.matmul_dtype == "float32" else f", {sampler_config.matmul_dtype} matmuls")
+        f"{matmul_words(sampler_config)}"
     )
     skipped = getattr(frames, "skipped", [])  # frames without detections (data.evaluation_frames)
     if skipped:

@@ -138,6 +138,11 @@ def resolve_scale_schedule(config: SamplerConfig, exact_evidence: bool) -> Sampl
     return config
 
 
+def matmul_words(config: SamplerConfig) -> str:
+    """', bfloat16 matmuls' for a report title when the network's products are not float32, else ''."""
+    return "" if config.matmul_dtype == "float32" else f", {config.matmul_dtype} matmuls"
+
+
 def scale_schedule_name(config: SamplerConfig) -> str:
     """The scale schedule's name for reports and records: the registered name, or 'custom' for a callable."""
     schedule = config.scale_schedule
