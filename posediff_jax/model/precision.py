@@ -13,10 +13,13 @@ the DPS sampler 2.9-3.3x faster, docs/benchmarks.md); GPUs and TPUs have such un
 float32 precision already rounds operands to bfloat16). bfloat16 keeps float32's range and 8 bits of mantissa (at
 most 2^-9 relative rounding per operand, about 0.4 % in a product), small beside the sampler's own noise; what it
 does to accuracy is measured, not assumed (docs/results_h36m.md, "bfloat16 matrix products"). The sampler's
-`matmul_dtype` setting chooses it (`sampling/config.py`).
+`matmul_dtype` setting chooses it (`sampling/config.py`), and `config.training.matmul_dtype` for training (mixed
+precision: float32 parameters, optimizer and loss; the gradient's products in bfloat16).
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import flax.linen as nn
 import jax
@@ -49,8 +52,11 @@ def _product_backward(saved, cotangent):
     cotangent = cotangent.astype(jnp.bfloat16)
     inputs_gradient = _contract_last(cotangent, kernel, 1)  # [..., n] . [k, n] over n -> [..., k]
     leading = tuple(range(inputs.ndim - 1))
+    # Summed over the batch: where the batch is split over a mesh axis (sharded training), the sum is the
+    # kernel's own sharding (replicated), as JAX's transpose of a product gives it.
     kernel_gradient = jax.lax.dot_general(inputs, cotangent, ((leading, leading), ((), ())),
-                                          preferred_element_type=jnp.float32)  # [k, n]
+                                          preferred_element_type=jnp.float32,
+                                          out_sharding=jax.typeof(kernel).sharding)  # [k, n]
     return inputs_gradient, kernel_gradient  # float32, as the operands were (`_bfloat16_dense`)
 
 
@@ -77,3 +83,13 @@ def bfloat16_matmuls():
     """A context manager under which the Flax networks traced compute their Dense products with bfloat16 operands
     and float32 sums (module docstring)."""
     return nn.intercept_methods(_bfloat16_dense)
+
+
+def matmul_context(matmul_dtype: str):
+    """The context to trace a network in for products in `matmul_dtype`: 'float32' (nothing changes) or
+    'bfloat16' (`bfloat16_matmuls`)."""
+    if matmul_dtype == "float32":
+        return contextlib.nullcontext()
+    if matmul_dtype == "bfloat16":
+        return bfloat16_matmuls()
+    raise ValueError(f"matmul_dtype: expected 'float32' or 'bfloat16', got {matmul_dtype!r}")

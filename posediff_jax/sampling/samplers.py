@@ -76,9 +76,9 @@ def network_matmuls(matmul_dtype: str):
     'float32' changes nothing and imports nothing, so a stored sampler's start stays free of Flax)."""
     if matmul_dtype == "float32":
         return contextlib.nullcontext()
-    from posediff_jax.model.precision import bfloat16_matmuls
+    from posediff_jax.model.precision import matmul_context
 
-    return bfloat16_matmuls()
+    return matmul_context(matmul_dtype)
 
 
 def repeated_update(rule, x_t, t, s, denoise, key, config, schedule, repeats: int):

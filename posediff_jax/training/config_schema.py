@@ -71,6 +71,9 @@ def default_config() -> ml_collections.ConfigDict:
     config.training.steps_per_call = 50
     config.training.async_checkpointing = True
     config.training.progress_bar = True
+    # 'bfloat16': the network's products (forward and gradient) with bfloat16 operands and float32 sums, the rest
+    # float32 (mixed precision, model/precision.py); 'float32': the backend's own float32 products.
+    config.training.matmul_dtype = "float32"
 
     config.eval = ml_collections.ConfigDict()
     config.eval.num_poses = 4096  # held-out poses for the denoising loss
@@ -111,6 +114,9 @@ def validate_config(config) -> ml_collections.ConfigDict:
         raise ConfigError("config.training: global_batch_size and num_steps must be >= 1")
     if config.training.steps_per_call < 1:
         raise ConfigError(f"config.training.steps_per_call: must be >= 1, got {config.training.steps_per_call}")
+    if config.training.matmul_dtype not in ("float32", "bfloat16"):
+        raise ConfigError("config.training.matmul_dtype: expected 'float32' or 'bfloat16', got "
+                          f"{config.training.matmul_dtype!r}")
     if not 0.0 <= config.data.bone_scale_sigma < 1.0:
         raise ConfigError(f"config.data.bone_scale_sigma: must be in [0, 1) (0 = off), got {config.data.bone_scale_sigma}")
     return config

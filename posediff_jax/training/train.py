@@ -37,6 +37,7 @@ from posediff_jax.data.pipeline import PoseBatchIterator, cached_normalization_s
 from posediff_jax.diffusion.losses import make_denoising_loss
 from posediff_jax.diffusion.schedules import VPSchedule
 from posediff_jax.model import make_apply_fn
+from posediff_jax.model.precision import matmul_context
 from posediff_jax.prior import format as prior_format
 from posediff_jax.training import checkpoint, sharding
 from posediff_jax.training import workdir as workdir_check
@@ -63,12 +64,16 @@ def load_pose_splits(data_config, seed: int):
     return data.train, data.held_out, data.train_up
 
 
-def make_train_step(network, optimizer, loss_fn, normalization, ema_decay: float):
+def make_train_step(network, optimizer, loss_fn, normalization, ema_decay: float, matmul_dtype: str = "float32"):
+    """`train_step(state, batch, key) -> (state, loss)`; with `matmul_dtype='bfloat16'` the network's products,
+    forward and gradient, take bfloat16 operands and sum in float32 (`model/precision.py`; parameters, optimizer
+    state, EMA and loss stay float32)."""
     apply_fn = make_apply_fn(network)
 
     def train_step(state: TrainState, batch, key):
         x0 = normalization.normalize(batch["pose"])
-        loss, grads = jax.value_and_grad(loss_fn)(state.params, apply_fn, x0, key)
+        with matmul_context(matmul_dtype):
+            loss, grads = jax.value_and_grad(loss_fn)(state.params, apply_fn, x0, key)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = jax.tree.map(lambda p, u: p + u, state.params, updates)
         # EMA warm-up: early on the average follows the parameters closely.
@@ -79,7 +84,8 @@ def make_train_step(network, optimizer, loss_fn, normalization, ema_decay: float
     return train_step
 
 
-def make_train_steps(network, optimizer, loss_fn, normalization, ema_decay: float, data_config, batch_sharding):
+def make_train_steps(network, optimizer, loss_fn, normalization, ema_decay: float, data_config, batch_sharding,
+                     matmul_dtype: str = "float32"):
     """`train_steps(state, poses, up, indices, train_key, augment_key) -> (state, losses [steps])`.
 
     Runs `steps = indices.shape[0]` train steps under `lax.scan`. `poses` `[N, 17, 3]` and `up` `[N, 3]` are the
@@ -87,7 +93,7 @@ def make_train_steps(network, optimizer, loss_fn, normalization, ema_decay: floa
     state's step counter) augments with `fold_in(augment_key, k)` (when `data_config.augment`) and draws its
     noise from `fold_in(train_key, k)`, as `make_train_step` with a batch would.
     """
-    train_step = make_train_step(network, optimizer, loss_fn, normalization, ema_decay)
+    train_step = make_train_step(network, optimizer, loss_fn, normalization, ema_decay, matmul_dtype)
 
     def train_steps(state, poses, up, indices, train_key, augment_key):
         def one_step(state, indices_of_step):
@@ -107,13 +113,14 @@ def make_train_steps(network, optimizer, loss_fn, normalization, ema_decay: floa
     return train_steps
 
 
-def jit_train_steps(network, optimizer, loss_fn, normalization, ema_decay: float, data_config, mesh):
+def jit_train_steps(network, optimizer, loss_fn, normalization, ema_decay: float, data_config, mesh,
+                    matmul_dtype: str = "float32"):
     """`make_train_steps` compiled for the 'data' mesh: state, training set, up vectors and keys replicated, the
     step indices `[steps, global_batch]` split over the batch axis, the state donated."""
     replicated = sharding.replicated(mesh)
     return jax.jit(
         make_train_steps(network, optimizer, loss_fn, normalization, ema_decay, data_config,
-                         sharding.batch_sharded(mesh)),
+                         sharding.batch_sharded(mesh), matmul_dtype),
         in_shardings=(replicated, replicated, replicated, sharding.step_batch_sharded(mesh), replicated, replicated),
         out_shardings=(replicated, replicated),
         donate_argnums=0,
@@ -269,7 +276,8 @@ def train_and_evaluate(config, workdir, stop_after_steps: int | None = None) -> 
     resident_poses = device_resident(np.asarray(train_poses, np.float32), replicated)
     resident_up = device_resident(training_up_vectors(train_up, len(train_poses)), replicated)
     augment_key = jax.random.fold_in(base_key, 3)  # independent of the three keys split above
-    train_steps = jit_train_steps(network, optimizer, loss_fn, normalization, training.ema_decay, config.data, mesh)
+    train_steps = jit_train_steps(network, optimizer, loss_fn, normalization, training.ema_decay, config.data, mesh,
+                                  training.matmul_dtype)
     writer = MetricsWriter(workdir)
     last_metrics: dict = {"step": start_step}
     end_step = training.num_steps
