@@ -73,6 +73,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from posediff_jax.sampling.config import MATMUL_DTYPES
+
 DEFAULT_GRID = ("1x200", "1x512", "8x512")
 DEFAULT_STEPS = (25, 50)
 DEFAULT_GUIDANCE = ("dps", "x0")
@@ -748,7 +750,7 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", nargs="+", type=int, default=list(DEFAULT_STEPS))
     parser.add_argument("--guidance", nargs="+", default=list(DEFAULT_GUIDANCE), choices=["dps", "x0"])
     parser.add_argument("--chunk-size", type=int, default=256, help="hypotheses per vmapped chunk")
-    parser.add_argument("--matmul-dtype", nargs="+", default=["float32"], choices=["float32", "bfloat16"],
+    parser.add_argument("--matmul-dtype", nargs="+", default=["float32"], choices=MATMUL_DTYPES,
                         help="the sampler's matmul_dtype (model/precision.py); several: each configuration in "
                              "each, one after the other, bfloat16 rows against the bfloat16 matmul probes' peak "
                              "and a torch baseline with bfloat16 operands")

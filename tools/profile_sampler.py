@@ -148,7 +148,7 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--guidance", default="dps", choices=["dps", "x0"])
     parser.add_argument("--chunk-size", type=int, default=256, help="hypotheses per vmapped chunk")
-    parser.add_argument("--matmul-dtype", default="float32", choices=["float32", "bfloat16"],
+    parser.add_argument("--matmul-dtype", default="float32", choices=bench_sampler.MATMUL_DTYPES,
                         help="the sampler's matmul_dtype (posediff_jax/model/precision.py)")
     parser.add_argument("--seconds", type=float, default=8.0, help="how long perf samples")
     parser.add_argument("--frequency", type=int, default=999, help="perf samples per second per thread")

@@ -114,8 +114,10 @@ def validate_config(config) -> ml_collections.ConfigDict:
         raise ConfigError("config.training: global_batch_size and num_steps must be >= 1")
     if config.training.steps_per_call < 1:
         raise ConfigError(f"config.training.steps_per_call: must be >= 1, got {config.training.steps_per_call}")
-    if config.training.matmul_dtype not in ("float32", "bfloat16"):
-        raise ConfigError("config.training.matmul_dtype: expected 'float32' or 'bfloat16', got "
+    from posediff_jax.sampling.config import MATMUL_DTYPES
+
+    if config.training.matmul_dtype not in MATMUL_DTYPES:
+        raise ConfigError(f"config.training.matmul_dtype: expected one of {MATMUL_DTYPES}, got "
                           f"{config.training.matmul_dtype!r}")
     if not 0.0 <= config.data.bone_scale_sigma < 1.0:
         raise ConfigError(f"config.data.bone_scale_sigma: must be in [0, 1) (0 = off), got {config.data.bone_scale_sigma}")
