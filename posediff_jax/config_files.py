@@ -3,7 +3,10 @@
 A config file defines `get_config(arg=None)` returning an `ml_collections.ConfigDict`, normally built from a
 locked default (`training.config_schema.default_config`, `evaluation.config_schema.default_eval_config`), so
 setting a key the default lacks is an error that names the key. Overrides come from the command line as
-`--config.training.num_steps=1000` (or `--set training.num_steps=1000`), values read as Python literals.
+`--config.training.num_steps=1000` (`posediff evaluate` also takes `--set training.num_steps=1000`; `posediff train`
+only the `--config.` form), values read as Python literals, except that a string setting takes the text as given
+(`--config.data.manual_dir=2024` is the folder '2024') and a tuple setting also takes bare comma-separated words
+(`data.subjects=(S9,)`, `data.subjects=S9,S11`).
 """
 
 from __future__ import annotations
@@ -23,7 +26,13 @@ class ConfigError(PoseDiffError):
 
 
 def check_known_keys(config, reference, prefix: str = "") -> None:
-    """Raises `ConfigError` for any key of `config` that `reference` lacks (recursively)."""
+    """Raises `ConfigError` for any key of `config` that `reference` lacks (recursively), and for any group
+    (section) or top-level value of `reference` that `config` lacks: a config not built from the default (e.g. a
+    bare `ConfigDict()`) would otherwise fail later with an AttributeError naming only the key. Values inside a
+    group may be missing (the training model section holds only the fields its network sets)."""
+    if not isinstance(config, ml_collections.ConfigDict):
+        raise ConfigError(f"config{' ' + prefix.rstrip('.') if prefix else ''}: expected an ml_collections "
+                          f"ConfigDict, got {type(config).__name__}")
     for key in config.keys():
         name = f"{prefix}{key}"
         if key not in reference:
@@ -32,13 +41,38 @@ def check_known_keys(config, reference, prefix: str = "") -> None:
             if not isinstance(reference[key], ml_collections.ConfigDict):
                 raise ConfigError(f"config: '{name}' must be a value, not a group")
             check_known_keys(config[key], reference[key], name + ".")
+        elif isinstance(reference[key], ml_collections.ConfigDict):
+            raise ConfigError(f"config: '{name}' must be a group (a ConfigDict), not {type(config[key]).__name__}")
+    missing = [f"{prefix}{key}" for key in reference.keys() if key not in config
+               and (not prefix or isinstance(reference[key], ml_collections.ConfigDict))]
+    if missing:
+        raise ConfigError(f"config: missing {', '.join(repr(name) for name in missing)} (build the config from the "
+                          f"default, e.g. default_config() or default_eval_config())")
 
 
 def _parse_value(text: str):
     try:
         return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return text  # a bare string
+
+
+def _parse_for(current, text: str):
+    """`text` read for a setting whose current value is `current`.
+
+    A string setting keeps the text (stripped) when it is not a string literal, so that a folder called `2024`
+    is not refused as an int; a tuple setting reads text that is not a Python literal, e.g. `(S9,)` or `S9,S11`,
+    as comma-separated items, each a literal or a bare word (otherwise `(S9,)` became the one string '(S9,)').
+    """
+    value = _parse_value(text)
+    if isinstance(current, str) and not isinstance(value, str):
+        return text.strip()
+    if isinstance(current, tuple) and value is text:
+        inner = text.strip()
+        if len(inner) >= 2 and (inner[0], inner[-1]) in (("(", ")"), ("[", "]")):
+            inner = inner[1:-1]
+        return tuple(_parse_value(item.strip()) for item in inner.split(",") if item.strip())
+    return value
 
 
 def apply_overrides(config, overrides: Sequence[str]):
@@ -56,8 +90,8 @@ def apply_overrides(config, overrides: Sequence[str]):
             node = node[part]
         if parts[-1] not in node:
             raise ConfigError(f"override {override!r}: unknown key '{key}'")
-        value = _parse_value(text)
         current = node[parts[-1]]
+        value = _parse_for(current, text)
         if isinstance(current, tuple) and isinstance(value, (list, str, int, float)):
             value = tuple(value) if isinstance(value, list) else (value,)
         if isinstance(current, float) and isinstance(value, int):
@@ -76,6 +110,8 @@ def load_config_file(spec: str, overrides: Sequence[str] = (),
     path = pathlib.Path(path_text)
     if not path.is_file():
         raise ConfigError(f"config file {path}: not found")
+    if path.suffix != ".py":
+        raise ConfigError(f"config file {path}: expected a Python file (.py) defining get_config()")
     module_spec = importlib.util.spec_from_file_location(f"posediff_config_{path.stem}", path)
     module = importlib.util.module_from_spec(module_spec)
     try:
@@ -83,9 +119,21 @@ def load_config_file(spec: str, overrides: Sequence[str] = (),
         if not hasattr(module, "get_config"):
             raise ConfigError(f"config file {path}: defines no get_config()")
         config = module.get_config(argument) if argument else module.get_config()
-    except (AttributeError, KeyError, TypeError) as error:  # e.g. an unknown key set on the locked default
-        raise ConfigError(f"config file {path}: {error}") from None
+    except PoseDiffError:  # the config's own clear error (e.g. configs/tiny.py's unknown argument)
+        raise
+    except SyntaxError as error:
+        raise ConfigError(f"config file {path}: line {error.lineno}: syntax error ({error.msg})") from None
+    except Exception as error:  # noqa: BLE001  user code: an ImportError, a bad `:arg` (ValueError), an unknown
+        # key set on the locked default (AttributeError/KeyError)...: one line naming the file, not a traceback
+        raise ConfigError(f"config file {path}{':' + argument if argument else ''}: "
+                          f"{type(error).__name__}: {error}") from None
+    if not isinstance(config, ml_collections.ConfigDict):
+        raise ConfigError(f"config file {path}: get_config() returned {type(config).__name__}, expected an "
+                          f"ml_collections.ConfigDict (built from the default config)")
     config = apply_overrides(config, overrides)
     if reference is not None:
-        check_known_keys(config, reference())
+        try:
+            check_known_keys(config, reference())
+        except ConfigError as error:
+            raise ConfigError(f"config file {path}: {error}") from None
     return config

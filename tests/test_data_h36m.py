@@ -243,3 +243,43 @@ def test_garbled_detection_coordinates_are_masked_like_nan_ones():
     np.testing.assert_array_equal(got, expected)
     assert clean_mask[1].sum() - mask[1].sum() == 1 and (mask[0] == clean_mask[0]).all()
     assert np.isfinite(got).all() and np.abs(got).max() < 1e3
+
+
+def _rewrite_positions(manual, change):
+    positions = np.load(manual / "data_3d_h36m.npz", allow_pickle=True)["positions_3d"].item()
+    change(positions)
+    np.savez(manual / "data_3d_h36m.npz", positions_3d=np.array(positions, dtype=object))
+
+
+def test_a_none_subject_is_skipped_with_a_warning_everywhere(tmp_path):
+    """A subject mapped to None (a messy copy of the 3D file) was AttributeError 'NoneType' ... 'items' in
+    training, evaluation and make_pose_file; it is skipped and named, like a None detection entry."""
+    import ml_collections
+
+    from posediff_jax.data import videopose3d
+
+    manual = write_h36m_fixture(tmp_path / "manual", subjects=("S1", "S5", "S9"), detector="")
+    _rewrite_positions(manual, lambda positions: positions.update(S5=None))
+    with pytest.warns(videopose3d.DatasetWarning, match="skipping S5"):
+        positions = videopose3d.read_positions_3d(manual)
+    assert sorted(positions) == ["S1", "S9"] and positions.skipped == ["S5"]
+    with pytest.warns(videopose3d.DatasetWarning):
+        poses = load_training_poses(None, manual, "train", ("S1", "S5"), stride=50)
+    assert poses.shape == (2 * 3 * 4, 17, 3)  # S1 only: 2 actions x 3 frames x 4 cameras
+    config = ml_collections.ConfigDict({"data": {"manual_dir": str(manual), "subjects": ("S5", "S9"),
+                                                 "cameras": (54138969,), "frame_stride": 64}})
+    with pytest.warns(videopose3d.DatasetWarning):
+        frames, _ = videopose3d.load_evaluation_frames(config)  # an int camera, as `--set` reads it, works too
+    assert set(frames["subject"]) == {"S9"} and set(frames["camera"]) == {"54138969"}
+
+
+def test_non_finite_3d_positions_name_the_file_subject_action_and_frame(tmp_path):
+    manual = write_h36m_fixture(tmp_path / "manual", detector="")
+
+    def spoil(positions):
+        positions["S9"]["Eating"][[7, 9], 3] = np.nan
+
+    _rewrite_positions(manual, spoil)
+    with pytest.raises(DatasetFileError, match=r"data_3d_h36m\.npz: S9 'Eating' has NaN or infinite positions in 2 "
+                                               r"of 130 frames \(first: frame 7\)"):
+        load_training_poses(None, manual, "test", ("S9",))  # was "positions: contains 6 NaN ..." naming nothing

@@ -81,3 +81,31 @@ def test_load_pose_data_reads_a_pose_file_and_names_missing_settings(tmp_path):
     config.poses_file = str(tmp_path / "other.npz")
     with pytest.raises(PoseDiffError, match="unreadable pose file"):
         load_pose_data(config)
+
+
+def test_damaged_pose_files_are_clear_errors(tmp_path):
+    """Pose files for data.source='npz' with a missing key, labels out of range, an empty split or a short label
+    array were KeyError / 'need at least one array to concatenate' / IndexError tracebacks."""
+    from posediff_jax.data.fixtures import write_h36m_fixture
+    from posediff_jax.data.pipeline import read_pose_file, write_pose_file
+
+    manual = write_h36m_fixture(tmp_path / "manual", detector="")
+    path = write_pose_file(tmp_path / "poses.npz", manual, ("S1",), ("S9",), stride=10, held_out_stride=16)
+    with np.load(path) as data:
+        fields = {key: data[key] for key in data.files}
+    cases = {
+        "missing key": ({k: v for k, v in fields.items() if k != "train_subject"}, r"lacks \['train_subject'\]"),
+        "label out of range": ({**fields, "train_subject": np.full_like(fields["train_subject"], 5)},
+                               r"train_subject holds \d+ label\(s\) outside 0\.\.1"),
+        "empty split": ({**fields, "held_out_world": fields["held_out_world"][:0],
+                         "held_out_subject": fields["held_out_subject"][:0]}, "held-out split is empty"),
+        "short labels": ({**fields, "train_subject": fields["train_subject"][:-3]},
+                         r"train_subject must hold one subject index per pose"),
+    }
+    for name, (content, message) in cases.items():
+        broken = tmp_path / f"{name.replace(' ', '_')}.npz"
+        np.savez(broken, **content)
+        with pytest.raises(PoseDiffError, match=message):
+            read_pose_file(broken)
+    with pytest.raises(PoseDiffError, match="stride must be a whole number >= 1"):
+        write_pose_file(tmp_path / "zero.npz", manual, ("S1",), ("S9",), stride=0)

@@ -52,6 +52,27 @@ def test_store_rejects_object_arrays_and_missing_batches(tmp_path):
         store.load(7)
 
 
+def test_store_sets_a_damaged_batch_aside_and_counts_it_not_done(tmp_path):
+    store = results_store.ResultsStore(tmp_path, {"dataset": "h36m"})
+    store.save(0, {"error": np.zeros(2)})
+    store.save(1, {"error": np.ones(2)})
+    store.batch_path(1).write_bytes(b"")  # a disk that filled up; junk reads the same
+    with pytest.warns(results_store.DamagedBatchWarning, match="batch_000001.npz: unreadable"):
+        assert store.is_done(0) and not store.is_done(1)  # was EOFError at the end of the run
+    assert (store.batch_dir / "batch_000001.npz.damaged").exists() and store.done_indices() == [0]
+
+
+def test_store_refuses_a_damaged_run_file_and_names_differing_keys(tmp_path):
+    results_store.ResultsStore(tmp_path / "a", {"config": {"data": {"max_frames": 8}, "seed": 0}, "prior": "x"})
+    with pytest.raises(results_store.WorkdirMismatchError,
+                       match=r"settings differ: config\.data\.max_frames 8 -> 16\)"):
+        results_store.ResultsStore(tmp_path / "a", {"config": {"data": {"max_frames": 16}, "seed": 0}, "prior": "x"})
+    (tmp_path / "a" / "run.json").write_text("{junk")
+    with pytest.raises(results_store.WorkdirMismatchError, match=r"run\.json is unreadable"):
+        results_store.ResultsStore(tmp_path / "a", {})  # was a JSONDecodeError traceback
+    assert (tmp_path / "a" / "run.json").read_text() == "{junk"  # left for the user to inspect
+
+
 def test_summarize_averages_over_action_means():
     per_frame = {
         "mpjpe": np.array([10.0, 20.0, 30.0, 100.0]),
@@ -183,7 +204,7 @@ def test_evaluate_writes_reports_and_resumes(tmp_path, fast_compile):
 
     changed = tiny_config()
     changed.sampler.num_steps = 3
-    with pytest.raises(results_store.WorkdirMismatchError, match="config"):
+    with pytest.raises(results_store.WorkdirMismatchError, match=r"config\.sampler\.num_steps"):
         evaluate.evaluate(changed, workdir=tmp_path, prior=prior, frames=frames, progress=False, log=lines.append)
 
 

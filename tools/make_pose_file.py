@@ -5,18 +5,56 @@
 World-frame root-relative 17-joint poses (float32 mm, compressed) of the training subjects (every stored frame)
 and every 16th frame of the held-out subjects, with subject labels; `data.pipeline.read_pose_file` expands
 them over the four cameras (camera-frame poses + each pose's up vector). Derived from Human3.6M: keep it out of
-the repository (academic, non-commercial licence).
+the repository (academic, non-commercial licence). User mistakes (a missing folder, an unknown subject, a stride
+of 0, NaN positions) are one `make_pose_file.py: error: ...` line and exit code 2, as in the `posediff` commands.
 """
 
 from __future__ import annotations
 
 import argparse
+import pathlib
+import sys
+import warnings
 
 from posediff_jax.data.pipeline import write_pose_file
+from posediff_jax.data.videopose3d import DatasetWarning
+from posediff_jax.validation import PoseDiffError
+
+
+def subject_list(text: str, flag: str) -> list:
+    """'S1,S5' -> ['S1', 'S5'] (blanks dropped); none at all is an error naming the flag."""
+    subjects = [name.strip() for name in text.split(",") if name.strip()]
+    if not subjects:
+        raise PoseDiffError(f"{flag}: expected comma-separated subjects, e.g. S1,S5, got {text!r}")
+    return subjects
+
+
+def run(args) -> int:
+    from posediff_jax.commands.common import check_writable
+
+    for flag, value in (("--stride", args.stride), ("--held-out-stride", args.held_out_stride)):
+        if value < 1:
+            raise PoseDiffError(f"{flag}: expected >= 1, got {value}")
+    if not pathlib.Path(args.manual_dir).expanduser().is_dir():
+        raise PoseDiffError(f"--manual-dir: {args.manual_dir!r} is not a folder (expected the one with "
+                            "data_3d_h36m.npz)")
+    output = pathlib.Path(args.output)
+    try:  # the folder is made as the write would make it (README: `--output runs/...` in a fresh checkout)
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise PoseDiffError(f"--output: cannot create the folder {str(output.parent)!r} "
+                            f"({error.strerror or error})") from None
+    check_writable(output, "--output")  # before minutes of reading
+    path = write_pose_file(args.output, args.manual_dir, subject_list(args.train_subjects, "--train-subjects"),
+                           subject_list(args.held_out_subjects, "--held-out-subjects"), args.stride,
+                           args.held_out_stride)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return 0
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog=pathlib.Path(__file__).name, description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--manual-dir", required=True, help="folder with data_3d_h36m.npz")
     parser.add_argument("--output", required=True)
     parser.add_argument("--train-subjects", default="S1,S5,S6,S7,S8")
@@ -24,10 +62,22 @@ def main(argv=None) -> int:
     parser.add_argument("--stride", type=int, default=1)
     parser.add_argument("--held-out-stride", type=int, default=16)
     args = parser.parse_args(argv)
-    path = write_pose_file(args.output, args.manual_dir, args.train_subjects.split(","),
-                           args.held_out_subjects.split(","), args.stride, args.held_out_stride)
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
-    return 0
+    try:
+        with warnings.catch_warnings():  # a skipped None subject: one line, as the posediff commands print warnings
+            warnings.simplefilter("always", DatasetWarning)
+            default_show = warnings.showwarning
+
+            def show(message, category, *rest, **options):
+                if issubclass(category, DatasetWarning):
+                    print(f"{parser.prog}: warning: {message}", file=sys.stderr)
+                else:
+                    default_show(message, category, *rest, **options)
+
+            warnings.showwarning = show
+            return run(args)
+    except PoseDiffError as error:  # as posediff_jax/cli.py reports them: one line, exit code 2
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

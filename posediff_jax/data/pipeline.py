@@ -171,23 +171,32 @@ def write_pose_file(path, manual_dir, train_subjects: Sequence[str] = ("S1", "S5
     from posediff_jax.io_utils import atomic_path
     from posediff_jax.skeleton import from_h36m32
 
-    positions = read_positions_3d(manual_dir)
-    names = sorted(set(train_subjects) | set(held_out_subjects))
-    missing = [name for name in names if name not in positions]
+    for name, step in (("stride", stride), ("held_out_stride", held_out_stride)):
+        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
+            raise PoseDiffError(f"write_pose_file: {name} must be a whole number >= 1, got {step!r}")
+    positions = read_positions_3d(manual_dir)  # None subjects: skipped with a warning (positions.skipped)
+    skipped = set(getattr(positions, "skipped", ()))
+    requested = sorted(set(train_subjects) | set(held_out_subjects))
+    missing = [name for name in requested if name not in positions and name not in skipped]
     if missing:
-        raise PoseDiffError(f"write_pose_file: subjects {missing} are not in {manual_dir} (found {sorted(positions)})")
+        raise PoseDiffError(f"write_pose_file: subjects {missing} are not in {manual_dir} (found "
+                            f"{sorted(set(positions) | skipped)})")
+    names = [name for name in requested if name in positions]
 
-    def world_poses(subjects, step):
+    def world_poses(subjects, step, split):
         poses, labels = [], []
         for subject in subjects:
-            for action in sorted(positions[subject]):
+            for action in sorted(positions.get(subject, {})):
                 world = from_h36m32(np.asarray(positions[subject][action], np.float32)[::step]) * 1000.0
                 poses.append(world - world[:, :1])
                 labels.append(np.full(len(world), names.index(subject), np.int8))
+        if not poses:
+            raise PoseDiffError(f"write_pose_file: no {split} poses: subjects {list(subjects)} hold no sequences in "
+                                f"{manual_dir}" + (f" (skipped as None: {sorted(skipped)})" if skipped else ""))
         return np.concatenate(poses).astype(np.float32), np.concatenate(labels)
 
-    train_world, train_subject = world_poses(train_subjects, stride)
-    held_out_world, held_out_subject = world_poses(held_out_subjects, held_out_stride)
+    train_world, train_subject = world_poses(train_subjects, stride, "training")
+    held_out_world, held_out_subject = world_poses(held_out_subjects, held_out_stride, "held-out")
     with atomic_path(path) as temporary:
         with open(temporary, "wb") as handle:
             np.savez_compressed(handle, format=np.array(POSE_FILE_FORMAT), subject_names=np.array(names),
@@ -224,12 +233,41 @@ def read_pose_file(path) -> PoseData:
     if str(fields.get("format", "")) != POSE_FILE_FORMAT:
         raise PoseDiffError(f"{path}: not a pose file (format {str(fields.get('format'))!r}, expected "
                             f"{POSE_FILE_FORMAT!r})")
-    names, cameras = list(fields["subject_names"]), list(fields["cameras"])
-    train, train_up = _expand_over_cameras(check_array("train_world", fields["train_world"], (None, NUM_JOINTS, 3)),
-                                           fields["train_subject"], names, cameras)
-    held_out, _ = _expand_over_cameras(check_array("held_out_world", fields["held_out_world"], (None, NUM_JOINTS, 3)),
-                                       fields["held_out_subject"], names, cameras)
+    from posediff_jax.data.cameras import CAMERA_IDS
+
+    missing = [key for key in POSE_FILE_KEYS if key not in fields]
+    if missing:
+        raise PoseDiffError(f"{path}: pose file lacks {missing} (remake it with tools/make_pose_file.py)")
+    names, cameras = [str(name) for name in fields["subject_names"]], [str(camera) for camera in fields["cameras"]]
+    unknown = [camera for camera in cameras if camera not in CAMERA_IDS]
+    if not cameras or unknown:
+        raise PoseDiffError(f"{path}: cameras {cameras} must be Human3.6M cameras {list(CAMERA_IDS)}")
+    splits = []
+    for split in ("train", "held_out"):
+        world = check_array(f"{path}: {split}_world", fields[f"{split}_world"], (None, NUM_JOINTS, 3))
+        labels = _check_labels(path, split, fields[f"{split}_subject"], len(world), names)
+        splits.append(_expand_over_cameras(world, labels, names, cameras))
+    (train, train_up), (held_out, _) = splits
     return PoseData(train, train_up, held_out)
+
+
+POSE_FILE_KEYS = ("subject_names", "cameras", "train_world", "train_subject", "held_out_world", "held_out_subject")
+
+
+def _check_labels(path, split: str, labels, count: int, names) -> np.ndarray:
+    """A pose file's subject labels for `count` poses, checked: one whole-number index into `names` per pose,
+    and at least one pose (training and the held-out loss need both splits)."""
+    labels = np.asarray(labels)
+    if labels.shape != (count,) or (count and labels.dtype.kind not in "iu"):
+        raise PoseDiffError(f"{path}: {split}_subject must hold one subject index per pose ({count}), got shape "
+                            f"{list(labels.shape)} of {labels.dtype}")
+    if count == 0:
+        raise PoseDiffError(f"{path}: no {split} poses (the {split.replace('_', '-')} split is empty)")
+    bad = (labels < 0) | (labels >= len(names))
+    if bad.any():
+        raise PoseDiffError(f"{path}: {split}_subject holds {int(bad.sum())} label(s) outside 0..{len(names) - 1} "
+                            f"(subject_names {names}), e.g. {int(labels[bad][0])}")
+    return labels
 
 
 def load_pose_data(data_config) -> PoseData:

@@ -44,8 +44,24 @@ class DatasetFileError(PoseDiffError):
     """A dataset file is missing, truncated or not in the expected layout."""
 
 
-def read_positions_3d(manual_dir) -> dict:
-    """`{subject: {action: [frames, 32, 3] metres}}` from `manual_dir/data_3d_h36m.npz`, validated."""
+class DatasetWarning(UserWarning):
+    """Part of a dataset file holds nothing (a `None` subject or action) and is skipped."""
+
+
+class Positions3D(dict):
+    """`{subject: {action: array}}` as read, with `skipped`: the `None` entries left out ('S5', "S5 'Walking'")."""
+
+    skipped: list = []
+
+
+def read_positions_3d(manual_dir) -> Positions3D:
+    """`{subject: {action: [frames, 32, 3] metres}}` from `manual_dir/data_3d_h36m.npz`, validated.
+
+    A subject or action that is `None` (a messy copy of the file) is skipped with one `DatasetWarning` naming
+    them, and listed in the result's `skipped`: as for `None` detection entries, the rest of the file is still
+    usable, and readers treat a skipped subject like one the file lacks. Non-finite positions are an error
+    naming the subject, action and first bad frame.
+    """
     path = pathlib.Path(manual_dir).expanduser() / POSITIONS_FILE
     if not path.is_file():
         raise DatasetFileError(
@@ -59,13 +75,35 @@ def read_positions_3d(manual_dir) -> dict:
         raise DatasetFileError(f"{path}: unreadable or not VideoPose3D's layout ({type(error).__name__}: {error})") from None
     if not isinstance(positions, dict):
         raise DatasetFileError(f"{path}: positions_3d is not a dict subject -> action -> array")
+    result, skipped = Positions3D(), []
     for subject, actions in positions.items():
+        if actions is None:
+            skipped.append(str(subject))
+            continue
+        if not isinstance(actions, dict):
+            raise DatasetFileError(f"{path}: positions_3d[{subject!r}] is a {type(actions).__name__}, expected a "
+                                   "dict action -> [frames, 32, 3] (or None)")
+        kept = {}
         for action, array in actions.items():
+            if array is None:
+                skipped.append(f"{subject} '{action}'")
+                continue
             if np.ndim(array) != 3 or np.shape(array)[1:] != (32, 3):
                 raise DatasetFileError(
                     f"{path}: {subject} '{action}' has shape {list(np.shape(array))}, expected [frames, 32, 3]"
                 )
-    return positions
+            bad = ~np.isfinite(np.asarray(array)).all(axis=(1, 2))
+            if bad.any():
+                raise DatasetFileError(f"{path}: {subject} '{action}' has NaN or infinite positions in "
+                                       f"{int(bad.sum())} of {len(bad)} frames (first: frame {int(np.argmax(bad))})")
+            kept[action] = array
+        result[subject] = kept
+    if skipped:
+        import warnings
+
+        warnings.warn(f"{path}: skipping {', '.join(skipped)} (None in the file)", DatasetWarning, stacklevel=2)
+    result.skipped = skipped
+    return result
 
 
 def camera_frames(world_metres, subject: str, camera_id: str, pixels: bool = True) -> dict:
@@ -273,7 +311,7 @@ def load_evaluation_frames(config) -> tuple[dict, dict]:
             raise DatasetFileError(f"no detection file data_2d_h36m_{detector}*.npz in {folder} "
                                    "(config.data.detections)")
         detections = read_detections(folder, detector)
-    camera_ids = tuple(data_config.get("cameras", ()) or ()) or CAMERA_IDS
+    camera_ids = tuple(str(camera) for camera in data_config.get("cameras", ()) or ()) or CAMERA_IDS  # `--set data.cameras=(54138969,)` reads ints
     unknown = [camera for camera in camera_ids if camera not in CAMERA_IDS]
     if unknown:
         raise PoseDiffError(f"config.data.cameras: {unknown} are not Human3.6M cameras {CAMERA_IDS}")

@@ -73,3 +73,45 @@ def default_eval_config() -> ml_collections.ConfigDict:
     config.digits = 1
     config.lock()
     return config
+
+
+def _whole(name: str, value, minimum: int) -> int:
+    """`value` as an int >= `minimum`, or a `ConfigError` naming the key (bools and fractions are refused)."""
+    from posediff_jax.config_files import ConfigError
+
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < minimum:
+        raise ConfigError(f"config.{name}: expected a whole number >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def validate_eval_config(config) -> ml_collections.ConfigDict:
+    """Raises `ConfigError` naming the key for a value no evaluator can run with; returns the config.
+
+    Checked once before any data or prior is read (`evaluators.run_evaluator`), so `--set batch_size=0` or
+    `--set 'num_hypotheses=()'` is a one-line error instead of a ZeroDivisionError / `max()` of nothing / an
+    empty slice deep inside the run.
+    """
+    from posediff_jax.config_files import ConfigError
+
+    _whole("batch_size", config.batch_size, 1)
+    _whole("seed", config.seed, 0)
+    _whole("digits", config.get("digits", 1), 0)
+    _whole("data.max_frames", config.data.max_frames, 0)
+    _whole("data.frame_stride", config.data.frame_stride, 1)
+    hypotheses = config.num_hypotheses
+    if not isinstance(hypotheses, (tuple, list)) or not hypotheses:
+        raise ConfigError(f"config.num_hypotheses: expected a non-empty tuple of counts >= 1, e.g. (1, 10), "
+                          f"got {hypotheses!r}")
+    for count in hypotheses:
+        _whole(f"num_hypotheses entry {count!r}", count, 1)
+    for level in config.calibration_levels:
+        if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0.0 < level < 1.0:
+            raise ConfigError(f"config.calibration_levels: expected levels in (0, 1), got {level!r}")
+    _whole("plausibility.num_samples", config.plausibility.num_samples, 1)
+    _whole("plausibility.reference_stride", config.plausibility.reference_stride, 1)
+    _whole("plausibility.num_real", config.plausibility.num_real, 1)
+    _whole("completion.num_poses", config.completion.num_poses, 1)
+    sigma = config.completion.sigma_mm
+    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma > 0:
+        raise ConfigError(f"config.completion.sigma_mm: expected a positive number of mm, got {sigma!r}")
+    return config

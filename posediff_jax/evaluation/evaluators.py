@@ -44,5 +44,9 @@ def get_evaluator(name: str) -> Callable:
 
 
 def run_evaluator(config, **options) -> dict:
-    """Runs `config.evaluator` on `config` (options: prior, checkpoint, workdir, progress, log)."""
-    return get_evaluator(config.get("evaluator", "guided_best_of_m"))(config, **options)
+    """Runs `config.evaluator` on `config` (options: prior, checkpoint, workdir, progress, log); impossible
+    values are refused first (`config_schema.validate_eval_config`)."""
+    from posediff_jax.evaluation.config_schema import validate_eval_config
+
+    evaluator = get_evaluator(config.get("evaluator", "guided_best_of_m"))
+    return evaluator(validate_eval_config(config), **options)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import pathlib
+import warnings
+import zipfile
 from typing import Any, Iterable, Mapping
 
 import numpy as np
@@ -24,6 +26,38 @@ BATCH_FOLDER = "batches"
 
 class WorkdirMismatchError(PoseDiffError):
     """The workdir holds results of a run with different settings."""
+
+
+class DamagedBatchWarning(UserWarning):
+    """A stored batch file is unreadable (truncated, empty, junk); it is set aside and computed again."""
+
+
+def differing_keys(stored: Any, current: Any, prefix: str = "") -> list[str]:
+    """Dotted paths where two fingerprints differ (`config.data.max_frames`), descending into dicts, so that the
+    refusal to mix runs names the setting that changed instead of just 'config'."""
+    if isinstance(stored, dict) and isinstance(current, dict):
+        found = []
+        for key in sorted(set(stored) | set(current), key=str):
+            name = f"{prefix}.{key}" if prefix else str(key)
+            if key not in stored or key not in current:
+                found.append(name)
+            else:
+                found.extend(differing_keys(stored[key], current[key], name))
+        return found
+    return [] if stored == current else [prefix or "(the whole fingerprint)"]
+
+
+def _lookup(tree: Any, dotted: str) -> Any:
+    for key in dotted.split("."):
+        if not isinstance(tree, dict) or key not in tree:
+            return "(absent)"
+        tree = tree[key]
+    return tree
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    text = value if value == "(absent)" else json.dumps(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _jsonable(value: Any) -> Any:
@@ -67,14 +101,21 @@ class ResultsStore:
         self.fingerprint = _jsonable(dict(fingerprint))
         run_file = self.workdir / RUN_FILE
         if run_file.exists():
-            stored = json.loads(run_file.read_text())
-            if stored != self.fingerprint:
-                changed = sorted(
-                    key for key in set(stored) | set(self.fingerprint) if stored.get(key) != self.fingerprint.get(key)
-                )
+            try:
+                stored = json.loads(run_file.read_text())
+            except (OSError, UnicodeDecodeError, ValueError) as error:
                 raise WorkdirMismatchError(
-                    f"workdir {self.workdir} holds results of a different run (settings differ: "
-                    f"{', '.join(changed)}); pass another --workdir or delete it"
+                    f"workdir {self.workdir}: {RUN_FILE} is unreadable ({type(error).__name__}: {error}), so its "
+                    f"batches cannot be matched to these settings; pass another --workdir, or delete {run_file} and "
+                    f"{self.batch_dir} to start over") from None
+            if stored != self.fingerprint:
+                changed = differing_keys(stored, self.fingerprint)
+                shown = ", ".join(f"{name} {_short(_lookup(stored, name))} -> {_short(_lookup(self.fingerprint, name))}"
+                                  for name in changed[:6])
+                more = f" and {len(changed) - 6} more" if len(changed) > 6 else ""
+                raise WorkdirMismatchError(
+                    f"workdir {self.workdir} holds results of a different run (settings differ: {shown}{more}); "
+                    "pass another --workdir or delete it"
                 )
         else:
             atomic_write_text(run_file, json.dumps(self.fingerprint, indent=2, sort_keys=True))
@@ -83,7 +124,23 @@ class ResultsStore:
         return self.batch_dir / f"batch_{int(index):06d}.npz"
 
     def is_done(self, index: int) -> bool:
-        return self.batch_path(index).exists()
+        """Whether batch `index` is stored and readable. A damaged file (a disk filled up, a copy cut short) is
+        renamed to `<name>.damaged` with a `DamagedBatchWarning` and counts as not done, so the run computes it
+        again instead of failing at the end with an EOFError."""
+        path = self.batch_path(index)
+        if not path.exists():
+            return False
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                for name in data.files:
+                    data[name]
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as error:
+            aside = path.with_name(path.name + ".damaged")
+            path.replace(aside)
+            warnings.warn(f"{path}: unreadable ({type(error).__name__}: {error}); set aside as {aside.name} and "
+                          "computed again", DamagedBatchWarning, stacklevel=2)
+            return False
+        return True
 
     def done_indices(self) -> list[int]:
         return sorted(int(path.stem.split("_")[1]) for path in self.batch_dir.glob("batch_*.npz"))
@@ -96,8 +153,12 @@ class ResultsStore:
         path = self.batch_path(index)
         if not path.exists():
             raise PoseDiffError(f"results of batch {index} not found at {path}")
-        with np.load(path, allow_pickle=False) as data:
-            return {name: data[name] for name in data.files}
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return {name: data[name] for name in data.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as error:
+            raise PoseDiffError(f"results of batch {index} at {path}: unreadable ({type(error).__name__}: {error}); "
+                                "run the evaluation again to recompute it") from None
 
     def load_all(self, indices: Iterable[int] | None = None) -> dict[str, np.ndarray]:
         """Concatenates the batches `indices` (default: all finished ones, in order) along axis 0."""

@@ -144,8 +144,22 @@ def read_params(path) -> dict:
                 raise PriorFormatError(f"{path}: {name!r} scales no stored int8 array")
             continue
         value = np.asarray(value, np.float32) if value.dtype != np.int8 else _dequantize(path, name, value, stored)
+        check_finite_weights(path, name, value)
         flat[tuple(name.split("/"))] = to_device(value, np.float32)
     return unflatten_dict(flat)
+
+
+def check_finite_weights(source, name: str, value) -> None:
+    """Raises `PriorFormatError` naming the parameter if `value` holds NaN or inf.
+
+    A diverged training run exports non-finite weights that load without complaint and make every hypothesis NaN
+    (the commands would then exit 0 with garbage); refusing them at load time names the cause instead.
+    """
+    value = np.asarray(value)
+    if value.dtype.kind in "fc" and not np.all(np.isfinite(value)):
+        bad = int(value.size - np.count_nonzero(np.isfinite(value)))
+        raise PriorFormatError(f"{source}: parameter {name!r} holds {bad} NaN or infinite value(s) of {value.size} "
+                               f"(a diverged training run?)")
 
 
 def _dequantize(path, name: str, value, stored: dict) -> np.ndarray:

@@ -9,12 +9,16 @@ checkpoints (a corrupt data file, a junk `_METADATA`, a deleted file) are skippe
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import pathlib
 import re
 import sys
 import threading
+import time
+import types
 import warnings
+import weakref
 
 from posediff_jax.prior.format import PriorFormatError
 
@@ -89,19 +93,84 @@ def _no_good_checkpoint(directory, failures, hint: str = "") -> CheckpointError:
     return CheckpointError(f"{directory}: no checkpoint can be restored ({reasons}){hint}")
 
 
+def _is_orbax_coroutine(candidate) -> bool:
+    # `type(...) is`, not isinstance: every object the collector holds passes through here, and isinstance reads
+    # `__class__`, which some module proxies answer with a deprecation warning.
+    return type(candidate) is types.CoroutineType and "orbax" in candidate.cr_code.co_filename
+
+
+def _is_suspended_orbax_coroutine(candidate) -> bool:
+    """An Orbax coroutine not finished yet (a finished one has no frame: closing it reports nothing)."""
+    return _is_orbax_coroutine(candidate) and candidate.cr_frame is not None
+
+
+@contextlib.contextmanager
+def _quiet_abandoned_reads(wait_seconds: float = 0.5):
+    """Yields `collect()`, which disposes quietly of the reads a failed restore left behind.
+
+    When one array of a checkpoint cannot be read (e.g. a deleted `ocdbt.process_0`), Orbax gives up on the
+    restore and closes its event loop with its other reads still in flight in TensorStore: their callbacks find
+    the loop closed, and their coroutines stay suspended until the garbage collector closes them, at a random
+    later moment, each turning the `GeneratorExit` into an exception that Python reports as "Exception ignored
+    in: <coroutine ...>" with the full TensorStore spec: thousands of lines of tracebacks after the one-line
+    `CheckpointWarning` that already says the step was skipped. `collect()` gives them `wait_seconds` to finish,
+    then closes the Orbax coroutines that were started inside the context and are still suspended (no other
+    Orbax operation runs then: training restores before its first save), with stderr filtered as during the
+    restore and, while the context is open, the reports of Orbax coroutines dropped (any other unraisable
+    exception is still reported).
+    """
+    previous = sys.unraisablehook
+    earlier = weakref.WeakSet(filter(_is_suspended_orbax_coroutine, gc.get_objects()))
+
+    def hook(unraisable):
+        if not _is_orbax_coroutine(unraisable.object):
+            previous(unraisable)
+
+    def abandoned():
+        return [candidate for candidate in gc.get_objects()
+                if _is_suspended_orbax_coroutine(candidate) and candidate not in earlier]
+
+    def collect():
+        filtered = _WithoutClosedLoopNoise(sys.stderr)
+        deadline = time.monotonic() + wait_seconds
+        try:
+            with contextlib.redirect_stderr(filtered):
+                gc.collect()
+                while abandoned() and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                    gc.collect()
+                for coroutine in abandoned():
+                    try:
+                        coroutine.close()
+                    except BaseException:  # noqa: BLE001  Orbax re-raises the GeneratorExit as an Exception
+                        pass
+                gc.collect()
+        finally:
+            filtered.flush()
+
+    sys.unraisablehook = hook
+    try:
+        yield collect
+    finally:
+        sys.unraisablehook = previous
+
+
 def restore_ema_params(workdir):
     """(EMA parameters of the newest restorable checkpoint in `workdir/checkpoints`, that checkpoint's path).
 
     Read-only: unrestorable newer steps are skipped with a `CheckpointWarning` and left in place.
     """
     checkpoints = pathlib.Path(workdir) / CHECKPOINT_DIR
-    import jax
-    import jax.numpy as jnp
     import orbax.checkpoint as ocp
 
-    manager = ocp.CheckpointManager(checkpoints.absolute())
+    # One item per step, said up front: otherwise Orbax infers the layout from the first step it restores, and a
+    # newest step without its `default/` item would make every older step fail too ("args of type Composite").
+    manager = ocp.CheckpointManager(checkpoints.absolute(), item_handlers=ocp.StandardCheckpointHandler())
     try:
-        step, restored, failures = _restore_newest_good(manager, ocp.args.StandardRestore())
+        with _quiet_abandoned_reads() as collect_abandoned_reads:
+            step, restored, failures = _restore_newest_good(manager, ocp.args.StandardRestore())
+            if failures:
+                collect_abandoned_reads()
     finally:
         manager.close()
     if step is None:
@@ -112,4 +181,25 @@ def restore_ema_params(workdir):
         warnings.warn(f"checkpoint step {bad_step} in {checkpoints} cannot be restored ({_short_error(error)}); "
                       f"using step {step}", CheckpointWarning, stacklevel=2)
     ema = restored["ema_params"] if isinstance(restored, dict) else restored.ema_params
-    return jax.tree.map(jnp.asarray, ema), checkpoints / str(step)
+    return _host_params(ema, checkpoints / str(step)), checkpoints / str(step)
+
+
+def _host_params(ema, source):
+    """The restored weights checked finite and put back as uncommitted arrays on the default device.
+
+    Orbax restores each array committed to the device it was saved from (device 0). With one CPU device per core
+    (`cli.cpu_device_flags`, the sampling commands' layout) a sampler that shards over every device then refuses
+    the weights ("incompatible devices for jitted computation"); through NumPy they are placed like the weights
+    of an exported prior (`format.read_params`), which jit may copy to any device.
+    """
+    import numpy as np
+
+    from posediff_jax.device_arrays import to_device
+    from posediff_jax.prior.format import check_finite_weights, flatten_dict, unflatten_dict
+
+    flat = {}
+    for key, leaf in flatten_dict(ema).items():
+        value = np.asarray(leaf)
+        check_finite_weights(source, "/".join(map(str, key)), value)
+        flat[key] = to_device(value)
+    return unflatten_dict(flat)
