@@ -134,3 +134,13 @@ def test_up_vectors_are_each_cameras_view_of_world_up_and_the_pose_file_matches(
     np.testing.assert_allclose(keyed(data.train, data.train_up), keyed(poses, up), atol=1e-2)
     with pytest.raises(PoseDiffError, match="not found"):
         read_pose_file(tmp_path / "missing.npz")
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"flip_probability": 2.0}, "flip_probability: expected a probability in"),
+    ({"flip_probability": float("nan")}, "flip_probability"),
+    ({"max_rotation_degrees": -10.0}, "max_rotation_degrees: expected a finite angle"),
+])
+def test_impossible_augmentation_settings_are_errors(settings, message):
+    with pytest.raises(PoseDiffError, match=message):
+        augment_poses(POSES[:2], np.random.default_rng(0), up=UP[:2], **settings)

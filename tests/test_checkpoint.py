@@ -298,3 +298,79 @@ def test_a_target_no_step_fits_is_an_error_not_corruption(tmp_path, tiny_setup):
         checkpoint.restore_latest(manager, abstract)
     manager.close()
     assert sorted(p.name for p in (tmp_path / checkpoint.CHECKPOINT_DIR).iterdir()) == ["1", "2"]
+
+
+@pytest.mark.parametrize("how", ["missing_item", "empty_step", "deleted_process_file"])
+def test_an_unfinished_latest_step_does_not_block_the_older_ones(tmp_path, tiny_setup, capfd, how):
+    """A newest step without its `default/` item (or an empty step folder) used to lock a lazily configured Orbax
+    manager into multi-item mode, so every older, good step failed too ("Must provide `args` of type
+    `Composite`"); a deleted OCDBT file left reads behind that printed thousands of lines of tracebacks later."""
+    import gc
+    import shutil
+    import types
+
+    _, _, state = tiny_setup
+    manager = checkpoint.make_checkpoint_manager(tmp_path, save_every=1, keep=3, async_save=False)
+    for step in (1, 2, 3):
+        shifted = jax.tree.map(lambda x: x + step, state.ema_params)
+        checkpoint.save_state(manager, step, state.replace(step=jnp.int32(step), ema_params=shifted))
+    manager.close()
+    directory = tmp_path / checkpoint.CHECKPOINT_DIR
+    if how == "missing_item":
+        shutil.rmtree(directory / "3" / "default")
+    elif how == "empty_step":
+        shutil.rmtree(directory / "3")
+        (directory / "3").mkdir()
+    else:
+        shutil.rmtree(directory / "3" / "default" / "ocdbt.process_0")
+    capfd.readouterr()
+
+    abstract = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype), state)
+    manager = checkpoint.make_checkpoint_manager(tmp_path, save_every=1, keep=3, async_save=False)
+    with pytest.warns(checkpoint.CheckpointWarning, match=r"step 3 .*3\.corrupt.*using step 2"):
+        restored = checkpoint.restore_latest(manager, abstract)
+    manager.close()
+    assert int(restored.step) == 2
+    np.testing.assert_allclose(_flat(restored.ema_params), _flat(state.ema_params) + 2, rtol=1e-6)
+    assert (directory / "3.corrupt").is_dir() and not (directory / "3").exists()
+    # No read of the failed restore is left suspended (each would print a traceback whenever it is collected).
+    gc.collect()
+    suspended = [name for name in (getattr(getattr(obj, "cr_code", None), "co_filename", "") for obj in gc.get_objects()
+                                   if isinstance(obj, types.CoroutineType) and obj.cr_frame is not None)
+                 if "orbax" in name]
+    assert not suspended
+    err = capfd.readouterr().err
+    assert "Exception ignored" not in err and "Traceback" not in err, err[:2000]
+
+
+@pytest.mark.parametrize("how", ["missing_item", "empty_step"])
+def test_loading_a_prior_from_a_workdir_skips_an_unfinished_latest_step(tmp_path, tiny_setup, how):
+    """The read-only side (`prior.workdir.restore_ema_params`, used by `--prior WORKDIR`) had the same lazily
+    configured manager: a newest step without its item made every older step fail."""
+    import shutil
+
+    _, _, state = tiny_setup
+    manager = checkpoint.make_checkpoint_manager(tmp_path, save_every=1, keep=3, async_save=False)
+    for step in (1, 2):
+        shifted = jax.tree.map(lambda x: x + step, state.ema_params)
+        checkpoint.save_state(manager, step, state.replace(step=jnp.int32(step), ema_params=shifted))
+    manager.close()
+    directory = tmp_path / checkpoint.CHECKPOINT_DIR
+    if how == "missing_item":
+        shutil.rmtree(directory / "2" / "default")
+    else:
+        shutil.rmtree(directory / "2")
+        (directory / "2").mkdir()
+    with pytest.warns(checkpoint.CheckpointWarning, match=r"step 2 .*using step 1"):
+        params, path = checkpoint.restore_ema_params(tmp_path)
+    assert path.name == "1" and (directory / "2").is_dir()  # read-only: left in place
+    np.testing.assert_allclose(_flat(params), _flat(state.ema_params) + 1, rtol=1e-6)
+
+
+def test_keeping_no_checkpoint_is_refused(tmp_path):
+    """Orbax with max_to_keep=0 deletes every checkpoint, the one saved on SIGINT included."""
+    from posediff_jax.validation import PoseDiffError
+
+    with pytest.raises(PoseDiffError, match="keep: must be >= 1, got 0"):
+        checkpoint.make_checkpoint_manager(tmp_path, save_every=1, keep=0)
+    assert not (tmp_path / checkpoint.CHECKPOINT_DIR).exists()

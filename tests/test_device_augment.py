@@ -80,3 +80,14 @@ def test_bone_groups_scale_their_bones_and_keep_directions():
     assert 0.02 < np.std(np.log(ratio)) < 0.2
     head = skeleton.BONES.index((10, 9))
     np.testing.assert_allclose(ratio[:, head], 1.0, rtol=1e-4)  # the neck -> head bone is in no group
+
+
+def test_unknown_rotation_axis_and_bad_settings_are_errors_not_world_vertical():
+    """The device version only tested for 'camera_y': any other name silently rotated about the world vertical."""
+    from posediff_jax.validation import PoseDiffError
+
+    key = jax.random.PRNGKey(0)
+    with pytest.raises(PoseDiffError, match="rotation_axis: expected one of .*'foo'"):
+        augment_poses_on_device(POSES, UP.astype(np.float32), key, rotation_axis="foo")
+    with pytest.raises(PoseDiffError, match="flip_probability"):
+        augment_poses_on_device(POSES, UP.astype(np.float32), key, flip_probability=2.0)

@@ -308,3 +308,33 @@ def test_bfloat16_training_runs_sharded_over_devices(tmp_path):
     """, devices=2)
     result = json.loads(output.strip().splitlines()[-1])
     assert result["step"] == 6 and np.isfinite(result["loss"])
+
+
+def test_a_run_that_failed_before_training_leaves_no_prior_json(tmp_path, capsys, monkeypatch, fast_compile):
+    """prior.json is written once the workdir holds this model's weights, so a failed first run does not lock
+    the workdir to its config, and restoring checkpoints of another model does not leave a wrong prior.json."""
+    from posediff_jax.training import train as train_module
+
+    workdir = tmp_path / "run"
+
+    def broken_build(*args, **kwargs):
+        raise train_module.PoseDiffError("the network failed to build")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(train_module, "jit_train_steps", broken_build)
+        code, out, err = _train_cli(capsys, workdir, "--config.training.num_steps=2", "--config.model.width=16")
+    assert code == 2 and "failed to build" in err
+    assert not (workdir / prior_lib.PRIOR_JSON).exists()
+    # The corrected config trains in the same workdir (it was refused as a changed model.width before).
+    code, out, err = _train_cli(capsys, workdir, "--config.training.num_steps=2")
+    assert code == 0, err
+    assert (workdir / prior_lib.PRIOR_JSON).is_file()
+
+    # Checkpoints without their prior.json, resumed with another width: nothing restores, no prior.json is left.
+    (workdir / prior_lib.PRIOR_JSON).unlink()
+    code, out, err = _train_cli(capsys, workdir, "--config.training.num_steps=4", "--config.model.width=64")
+    assert code == 2 and "no checkpoint can be restored" in err
+    assert not (workdir / prior_lib.PRIOR_JSON).exists()
+    code, out, err = _train_cli(capsys, workdir, "--config.training.num_steps=4")
+    assert code == 0 and f"{workdir}: resuming from step 2 of 4" in out
+    assert prior_lib.read_prior_description(workdir)["model"]["width"] == 32

@@ -86,6 +86,18 @@ def mirror_poses(poses: np.ndarray, up=None) -> np.ndarray:
     return mirrored.astype(np.float32)
 
 
+def check_augment_settings(flip_probability: float, max_rotation_degrees: float, rotation_axis: str) -> None:
+    """Raises `PoseDiffError` for settings no augmentation means: an unknown rotation axis (the device version
+    tests only for 'camera_y', so any other name silently meant 'world_vertical'), a flip probability outside
+    [0, 1] or a negative or non-finite maximum angle."""
+    if rotation_axis not in ROTATION_AXES:
+        raise PoseDiffError(f"rotation_axis: expected one of {ROTATION_AXES}, got {rotation_axis!r}")
+    if not 0.0 <= flip_probability <= 1.0:  # False for NaN too
+        raise PoseDiffError(f"flip_probability: expected a probability in [0, 1], got {flip_probability!r}")
+    if not 0.0 <= max_rotation_degrees < float("inf"):
+        raise PoseDiffError(f"max_rotation_degrees: expected a finite angle >= 0, got {max_rotation_degrees!r}")
+
+
 def augment_poses(poses: np.ndarray, rng: np.random.Generator, flip_probability: float = 0.5,
                   max_rotation_degrees: float = 180.0, up=None, rotation_axis: str = "world_vertical") -> np.ndarray:
     """Randomly mirrors and rotates root-relative poses `[n, 17, 3]` about each pose's vertical axis.
@@ -103,8 +115,7 @@ def augment_poses(poses: np.ndarray, rng: np.random.Generator, flip_probability:
     Returns `[n, 17, 3]` float32. Bone lengths, the root at the origin and every joint's height along `up`
     (hence the camera's elevation and roll as seen in the pose) are kept.
     """
-    if rotation_axis not in ROTATION_AXES:
-        raise PoseDiffError(f"rotation_axis: expected one of {ROTATION_AXES}, got {rotation_axis!r}")
+    check_augment_settings(flip_probability, max_rotation_degrees, rotation_axis)
     poses = np.asarray(poses, np.float32)
     count = len(poses)
     up = check_up_vectors(None if rotation_axis == "camera_y" else up, count)

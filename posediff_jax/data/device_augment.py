@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from posediff_jax import skeleton
-from posediff_jax.data.augment import CAMERA_UP, reflections_across, rotation_about_axes
+from posediff_jax.data.augment import CAMERA_UP, check_augment_settings, reflections_across, rotation_about_axes
 
 
 def augment_poses_from_draws(poses, up, flip, angles):
@@ -67,6 +67,7 @@ def augment_poses_on_device(poses, up, key, flip_probability: float = 0.5, max_r
     Returns `[n, 17, 3]`: the root and, without bone scaling, the bone lengths and every joint's height along `up`
     are kept.
     """
+    check_augment_settings(flip_probability, max_rotation_degrees, rotation_axis)  # Python values, at trace time
     count = poses.shape[0]
     if rotation_axis == "camera_y":
         up = jnp.broadcast_to(jnp.asarray(CAMERA_UP), (count, 3))

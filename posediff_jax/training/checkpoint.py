@@ -1,15 +1,16 @@
 """Training checkpoints: an Orbax `CheckpointManager` over the whole `TrainState`.
 
 A training workdir holds
-- `checkpoints/<step>/` — Orbax checkpoints of the whole `TrainState` (async saves, keep K);
+- `checkpoints/<step>/` — Orbax checkpoints of the whole `TrainState` (async saves, keep K >= 1);
 - `prior.json` — the prior format's description (`posediff_jax.prior.format`): model, diffusion, normalisation;
 - `export/` — after training, the EMA weights alone (`params.npz`) beside a copy of `prior.json`.
 The prior format and its loading live in `posediff_jax.prior` (inference never imports this module);
 `posediff_jax.prior.load_prior(workdir)` reads a workdir without an export through `prior/workdir.py`, which also
 holds the newest-good restore this module uses for training.
 
-Unreadable checkpoints (a corrupt data file, a junk `_METADATA`, a deleted file): restoring tries the steps from
-newest to oldest and takes the newest that restores, with one `CheckpointWarning` per skipped step. Training
+Unreadable checkpoints (a corrupt data file, a junk `_METADATA`, a deleted file or `default/` item, an empty step
+folder): restoring tries the steps from newest to oldest and takes the newest that restores, with one
+`CheckpointWarning` per skipped step (and no tracebacks from the reads a failed restore abandons). Training
 (`restore_latest(..., quarantine=True)`) then renames each skipped step folder to `checkpoints/<step>.corrupt`
 (kept for inspection, never deleted; Orbax ignores the name, so later saves and `keep K` work as usual); loading a
 prior (`restore_ema_params`) only reads and leaves the folder where it is. A step is called corrupt only when an
@@ -30,20 +31,32 @@ from posediff_jax.prior.workdir import (  # the read side lives with the prior: 
     CheckpointError,
     CheckpointWarning,
     _no_good_checkpoint,
+    _quiet_abandoned_reads,
     _restore_newest_good,
     _short_error,
     restore_ema_params,  # noqa: F401  (re-exported for training code and tests)
 )
+from posediff_jax.validation import PoseDiffError
 
 EXPORT_DIR = "export"
 CORRUPT_SUFFIX = ".corrupt"
 
 
 def make_checkpoint_manager(workdir, save_every: int, keep: int, async_save: bool = True):
+    """An Orbax manager of single-item (`default`) `TrainState` checkpoints.
+
+    The single-item handler is given here rather than left for Orbax to infer: a manager without one decides
+    between single- and multi-item mode on its first restore, from whether that step holds a `default/` folder,
+    and keeps the decision. A newest step whose `default/` is missing (a save cut short) then made every older,
+    good step fail too ("Must provide `args` of type `Composite`"), so no checkpoint could be restored.
+    """
+    if keep < 1:  # Orbax would delete every checkpoint, the one saved on SIGINT included
+        raise PoseDiffError(f"checkpoints to keep: must be >= 1, got {keep}")
     options = ocp.CheckpointManagerOptions(
         max_to_keep=keep, save_interval_steps=save_every, enable_async_checkpointing=async_save, create=True
     )
-    return ocp.CheckpointManager(pathlib.Path(workdir).absolute() / CHECKPOINT_DIR, options=options)
+    return ocp.CheckpointManager(pathlib.Path(workdir).absolute() / CHECKPOINT_DIR, options=options,
+                                 item_handlers=ocp.StandardCheckpointHandler())
 
 
 def save_state(manager, step: int, state, force: bool = False) -> bool:
@@ -91,7 +104,10 @@ def restore_latest(manager, abstract_state, quarantine: bool = True):
     `<step>.corrupt` (by process 0; all processes then reload the step list). Raises `CheckpointError` when
     checkpoints exist but none restores.
     """
-    step, state, failures = _restore_newest_good(manager, ocp.args.StandardRestore(abstract_state))
+    with _quiet_abandoned_reads() as collect_abandoned_reads:
+        step, state, failures = _restore_newest_good(manager, ocp.args.StandardRestore(abstract_state))
+        if failures:
+            collect_abandoned_reads()
     directory = pathlib.Path(manager.directory)
     _check_processes_agree(directory, step)
     if step is None:

@@ -121,7 +121,90 @@ def validate_config(config) -> ml_collections.ConfigDict:
                           f"{config.training.matmul_dtype!r}")
     if not 0.0 <= config.data.bone_scale_sigma < 1.0:
         raise ConfigError(f"config.data.bone_scale_sigma: must be in [0, 1) (0 = off), got {config.data.bone_scale_sigma}")
+    _check_values(config)
     return config
+
+
+# The smallest value of each network setting that builds a working network (settings of other registered networks
+# are checked by the network itself): a width or time embedding of 0 fails deep inside Flax, a negative depth
+# silently means 0.
+_MODEL_MINIMUMS = {"width": 1, "depth": 0, "time_embedding_dim": 2}
+_SEED_LIMIT = 2**32  # jax.random.PRNGKey wraps larger seeds (2**32 is seed 0); NumPy refuses negative ones
+
+
+def _check(name: str, value, ok: bool, expected: str) -> None:
+    if not ok:
+        raise ConfigError(f"config.{name}: must be {expected}, got {value!r}")
+
+
+def _is_number(value) -> bool:
+    import math
+
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_values(config) -> None:
+    """Refuses values that would crash training with a traceback or, worse, train silently on something else
+    than asked (a clip of 0 zeroes every gradient, an unknown rotation axis fell back to 'world_vertical')."""
+    for key, minimum in _MODEL_MINIMUMS.items():
+        if key in config.model:
+            value = config.model[key]
+            _check(f"model.{key}", value, isinstance(value, int) and not isinstance(value, bool) and value >= minimum,
+                   f"an integer >= {minimum}")
+    if "num_joints" in config.model:
+        from posediff_jax.skeleton import NUM_JOINTS
+
+        _check("model.num_joints", config.model.num_joints, config.model.num_joints == NUM_JOINTS,
+               f"{NUM_JOINTS} (the skeleton's joints)")
+    _check("seed", config.seed, 0 <= config.seed < _SEED_LIMIT, f"in [0, {_SEED_LIMIT})")
+
+    from posediff_jax.diffusion.losses import make_denoising_loss
+    from posediff_jax.diffusion.schedules import VPSchedule
+
+    diffusion = config.diffusion
+    _check("diffusion.num_train_steps", diffusion.num_train_steps, diffusion.num_train_steps >= 1, ">= 1")
+    try:  # the names, before any data is read or anything written
+        make_denoising_loss(VPSchedule(diffusion.schedule), diffusion.prediction_type, diffusion.time_sampling,
+                            diffusion.num_train_steps)
+    except PoseDiffError as error:
+        raise ConfigError(f"config.diffusion: {error}") from None
+
+    from posediff_jax.data.augment import ROTATION_AXES
+
+    data = config.data
+    _check("data.stride", data.stride, data.stride >= 1, ">= 1")
+    if data.source == "synthetic":  # 10% are held out: at least one pose each side
+        _check("data.synthetic_count", data.synthetic_count, data.synthetic_count >= 10, ">= 10")
+    _check("data.flip_probability", data.flip_probability,
+           _is_number(data.flip_probability) and 0.0 <= data.flip_probability <= 1.0, "in [0, 1]")
+    _check("data.max_rotation_degrees", data.max_rotation_degrees,
+           _is_number(data.max_rotation_degrees) and 0.0 <= data.max_rotation_degrees <= 180.0,
+           "in [0, 180] (angles are drawn from [-max, max])")
+    _check("data.rotation_axis", data.rotation_axis, data.rotation_axis in ROTATION_AXES, f"one of {ROTATION_AXES}")
+
+    training = config.training
+    _check("training.learning_rate", training.learning_rate,
+           _is_number(training.learning_rate) and training.learning_rate > 0, "> 0")
+    _check("training.warmup_steps", training.warmup_steps, training.warmup_steps >= 0, ">= 0 (0 = no warm-up)")
+    _check("training.weight_decay", training.weight_decay,
+           _is_number(training.weight_decay) and training.weight_decay >= 0, ">= 0")
+    # 0 would scale every gradient to zero (nothing is learnt); a large value such as 1e9 turns clipping off.
+    _check("training.grad_clip", training.grad_clip, _is_number(training.grad_clip) and training.grad_clip > 0,
+           "> 0 (the global gradient norm is clipped to it; a large value such as 1e9 turns clipping off)")
+    _check("training.ema_decay", training.ema_decay,
+           _is_number(training.ema_decay) and 0.0 <= training.ema_decay < 1.0, "in [0, 1)")
+    # Periods are >= 1 everywhere (the loop's `step % every` and `steps_until_next_event` alike); a period longer
+    # than num_steps means only at the end (the last step always logs, evaluates and saves).
+    for key in ("log_every", "eval_every"):
+        _check(f"training.{key}", training[key], training[key] >= 1,
+               ">= 1 (a value above num_steps: only at the last step)")
+    _check("training.checkpoint_every", training.checkpoint_every, training.checkpoint_every >= 1,
+           ">= 1 (the last step is always saved)")
+    # 0 would let Orbax delete every checkpoint, the one saved on SIGINT included.
+    _check("training.keep_checkpoints", training.keep_checkpoints, training.keep_checkpoints >= 1, ">= 1")
+
+    for key in ("num_poses", "num_samples", "sampler_steps"):  # 0 held-out poses: a NaN eval_loss
+        _check(f"eval.{key}", config.eval[key], config.eval[key] >= 1, ">= 1")
 
 
 def load_config(spec: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:

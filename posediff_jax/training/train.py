@@ -15,7 +15,10 @@
   resume from the newest restorable checkpoint on restart (a corrupt newer one is set aside with a warning,
   `checkpoint.restore_latest`), restore onto the current mesh whatever device or process count wrote it.
 - An existing workdir is checked before anything is written (`workdir.py`): a config whose model, diffusion or
-  training-data normalisation differs from the workdir's `prior.json` is a `WorkdirMismatchError`.
+  training-data normalisation differs from the workdir's `prior.json` is a `WorkdirMismatchError`. A new
+  workdir's `prior.json` is written only once it holds this model's weights (a checkpoint restored onto it, or
+  before the first save), so a run that fails before training does not lock the workdir to its config.
+- Training poses whose mean bone length is not a person's in mm (a data file in the wrong unit) are refused.
 - Logging: a tqdm bar on stdout; `workdir/metrics.jsonl` with loss, steps/s, examples/s and evaluations
   (held-out denoising loss, plausibility of unconditional samples).
 """
@@ -47,6 +50,7 @@ from posediff_jax.plausibility import plausibility_metrics
 from posediff_jax.data.synthetic import synthetic_poses
 from posediff_jax.training.train_state import (TrainState, create_train_state, make_network, make_optimizer,
                                                update_ema)
+from posediff_jax.validation import PoseDiffError
 
 
 def load_pose_splits(data_config, seed: int):
@@ -150,12 +154,43 @@ def training_up_vectors(train_up, count: int) -> np.ndarray:
 
 def steps_until_next_event(step: int, end_step: int, steps_per_call: int, every: tuple[int, ...]) -> int:
     """How many steps the next call runs: at most `steps_per_call`, stopping at `end_step` and at the next
-    multiple of each of `every` (logging, evaluation, checkpoints happen between calls)."""
+    multiple of each of `every` (logging, evaluation, checkpoints happen between calls).
+
+    Every period is >= 1 (`validate_config`), as the loop's own `step % every` needs: a period of 0 is no
+    "off" switch here, so that the call boundaries and the loop's events cannot disagree.
+    """
     count = min(steps_per_call, end_step - step)
     for period in every:
-        if period > 0:
-            count = min(count, period - step % period)
+        count = min(count, period - step % period)
     return max(count, 1)
+
+
+# A person's bones average 150-300 mm (Human3.6M: ~250 mm over the 16 bones); data read in the wrong unit is off
+# by 1000x, far outside these bounds.
+PLAUSIBLE_MEAN_BONE_MM = (50.0, 1_000.0)
+
+
+def check_pose_units(name: str, poses) -> None:
+    """Raises `PoseDiffError` unless the median over poses `[N, 17, 3]` of their mean bone length is a person's
+    in millimetres. Why: poses stored in millimetres where the readers expect metres (or the reverse) trained
+    without complaint, a prior of 250 m people (its logs only show a data_bone_length_deviation_mm in the
+    thousands)."""
+    from posediff_jax import skeleton
+
+    poses = np.asarray(poses)
+    if len(poses) == 0:
+        raise PoseDiffError(f"{name}: no poses (check config.data: subjects, stride, the data files)")
+    sample = poses[:: max(1, len(poses) // 10_000)].astype(np.float64)
+    mean_bone = float(np.nanmedian(np.mean(skeleton.bone_lengths(sample), axis=-1)))
+    low, high = PLAUSIBLE_MEAN_BONE_MM
+    if not low <= mean_bone <= high:  # False for NaN too
+        if mean_bone > high:
+            hint = ("is the data file in millimetres? data_3d_h36m.npz (and the pose files made from it) must hold "
+                    "metres")
+        else:
+            hint = "is the data in another unit than metres?"
+        raise PoseDiffError(f"{name}: the mean bone length is {mean_bone:.4g} mm, not a person's "
+                            f"({low:g}-{high:g} mm): {hint}")
 
 
 class StopRequest:
@@ -224,6 +259,7 @@ def train_and_evaluate(config, workdir, stop_after_steps: int | None = None) -> 
     validate_config(config)
     sharding.maybe_initialize_distributed(config.multihost)
     workdir = pathlib.Path(workdir)
+    workdir_check.check_writable_workdir(workdir)
     training = config.training
     # An existing run: refuse a different model/diffusion before reading data or writing anything.
     stored = workdir_check.existing_description(workdir)
@@ -231,6 +267,8 @@ def train_and_evaluate(config, workdir, stop_after_steps: int | None = None) -> 
         workdir_check.check_same_prior(workdir, stored, config)
 
     train_poses, held_out_poses, train_up = load_pose_splits(config.data, config.seed)
+    check_pose_units("training poses", train_poses)
+    check_pose_units("held-out poses", held_out_poses)
     reference_poses = train_poses[:: max(1, len(train_poses) // 20_000)]
     if stored is None:
         workdir.mkdir(parents=True, exist_ok=True)
@@ -240,8 +278,16 @@ def train_and_evaluate(config, workdir, stop_after_steps: int | None = None) -> 
         normalization = cached_normalization_stats(train_poses)  # recomputed, nothing written before the check
         workdir_check.check_same_normalization(workdir, stored, normalization)
     description = prior_format.prior_description(config, normalization)
-    if jax.process_index() == 0 and stored is None:
-        prior_format.write_prior_description(workdir, description)
+    # prior.json is written only once the workdir holds this model's weights: after a checkpoint restores onto it,
+    # or just before the first save. Written up front, a run that failed before any training (a model that does
+    # not build, checkpoints of another model) left a prior.json that refused the corrected config as a change.
+    wrote_description = stored is not None
+
+    def write_description_once():
+        nonlocal wrote_description
+        if not wrote_description and jax.process_index() == 0:
+            prior_format.write_prior_description(workdir, description)
+        wrote_description = True
 
     schedule = VPSchedule(config.diffusion.schedule)
     loss_fn = make_denoising_loss(schedule, config.diffusion.prediction_type, config.diffusion.time_sampling,
@@ -264,6 +310,8 @@ def train_and_evaluate(config, workdir, stop_after_steps: int | None = None) -> 
     state = checkpoint.restore_latest(manager, abstract_state)
     if state is None:
         state = create(init_key)
+    else:
+        write_description_once()  # the checkpoints fit this model (a workdir that had lost its prior.json)
     start_step = int(local_copy(state.step))
     if start_step >= training.num_steps:
         say(f"{workdir}: already finished at step {start_step} (config: {training.num_steps} steps); "
@@ -298,6 +346,7 @@ def train_and_evaluate(config, workdir, stop_after_steps: int | None = None) -> 
             losses.append(step_losses)
             window_steps += count
             progress.update(count)
+            write_description_once()  # the first call ran: the model builds and trains
             checkpoint.save_state(manager, step, state)
             if step % training.log_every == 0 or step == end_step:
                 window_losses = np.concatenate([np.ravel(x) for x in local_copy(losses)])  # waits for the steps
@@ -316,6 +365,7 @@ def train_and_evaluate(config, workdir, stop_after_steps: int | None = None) -> 
                 progress.write(f"step {step}: " + ", ".join(f"{k}={v:.3f}" for k, v in evaluation.items()))
         manager.wait_until_finished()
         if manager.latest_step() != step:
+            write_description_once()
             checkpoint.save_state(manager, step, state, force=True)
         manager.wait_until_finished()
     progress.close()

@@ -26,6 +26,26 @@ class WorkdirMismatchError(PoseDiffError):
     """The config differs from the one the workdir's checkpoints were trained with."""
 
 
+def check_writable_workdir(workdir) -> None:
+    """Creates `workdir` (and its parents) if needed; raises `PoseDiffError` naming the problem when it is a file,
+    cannot be created or is not writable, before any data is read (instead of a `FileExistsError` or
+    `PermissionError` traceback after it)."""
+    import os
+
+    workdir = pathlib.Path(workdir)
+    if workdir.exists() and not workdir.is_dir():
+        raise PoseDiffError(f"--workdir {workdir}: is a file, not a folder (choose another --workdir)")
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        if isinstance(error, FileExistsError) or isinstance(error, NotADirectoryError):
+            reason = "a file is in the way on its path"
+        raise PoseDiffError(f"--workdir {workdir}: cannot create it ({reason})") from None
+    if not os.access(workdir, os.W_OK | os.X_OK):
+        raise PoseDiffError(f"--workdir {workdir}: not writable (checkpoints, prior.json and metrics go there)")
+
+
 def existing_description(workdir):
     """The workdir's `prior.json` description, or None for a new workdir (a corrupt file is a `PriorFormatError`)."""
     if not (pathlib.Path(workdir) / prior_format.PRIOR_JSON).is_file():
