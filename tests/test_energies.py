@@ -196,7 +196,8 @@ def test_evidence_dropout_zeroes_joint_weights_at_the_rate_and_keeps_enough_join
     K = np.array([[1000.0, 0, 500], [0, 1000.0, 500], [0, 0, 1]], np.float32)
     weights = np.ones(17, np.float32)
     weights[7] = 0.0  # a joint the detector does not give stays at 0
-    keypoints = make_keypoint_evidence(np.full((17, 2), 500.0), K, joint_weights=weights)
+    spread = 500.0 + np.stack([np.arange(17) * 10.0, np.arange(17) * 20.0], -1)  # a person's extent in pixels
+    keypoints = make_keypoint_evidence(spread, K, joint_weights=weights)
     keys = jax.random.split(jax.random.PRNGKey(0), 2000)
     dropped = jax.vmap(lambda key: drop_joint_evidence(keypoints, key, 0.25).joint_weights)(keys)
     assert set(np.unique(np.asarray(dropped))) == {0.0, 1.0}
@@ -205,12 +206,11 @@ def test_evidence_dropout_zeroes_joint_weights_at_the_rate_and_keeps_enough_join
     assert abs(rate - 0.25) < 0.02  # 32,000 draws: the binomial spread is 0.003
     assert np.all(np.asarray(dropped).sum(1) >= MIN_JOINTS_KEPT)
     # A frame with only three weighted joints keeps all of them whatever the draw.
-    few = make_keypoint_evidence(np.full((17, 2), 500.0), K, joint_weights=(np.arange(17) < 3).astype(np.float32))
+    few = make_keypoint_evidence(spread, K, joint_weights=(np.arange(17) < 3).astype(np.float32))
     kept = jax.vmap(lambda key: drop_joint_evidence(few, key, 0.9).joint_weights)(keys[:50])
     np.testing.assert_array_equal(np.asarray(kept), np.broadcast_to(np.asarray(few.joint_weights), (50, 17)))
     # Composed evidence: the parts with joint weights share one mask, the others are untouched.
     bones = make_bone_length_evidence(np.full(16, 300.0))
-    spread = 500.0 + np.stack([np.arange(17) * 10.0, np.arange(17) * 20.0], -1)
     heatmap = heatmap_evidence_from_keypoints(spread, K)
     first, second, third = drop_joint_evidence((keypoints, bones, heatmap), jax.random.PRNGKey(3), 0.5)
     np.testing.assert_array_equal(np.asarray(second.bone_lengths), np.asarray(bones.bone_lengths))

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from posediff_jax.validation import PoseDiffError, check_array
+from posediff_jax.validation import PoseDiffError
 
 # Horizontal field of view assumed for a photo of unknown calibration, over the longer image side. 50 degrees
 # is between a phone's main camera (~65) and a portrait lens (~30), and close to Human3.6M's cameras (~47).
@@ -61,9 +61,7 @@ def resolve_intrinsics(
     if intrinsics is None:
         matrix = default_intrinsics(image_width, image_height, field_of_view_degrees)
         return matrix, f"assumed field of view {field_of_view_degrees:g} degrees"
-    matrix = np.asarray(check_array("intrinsics", intrinsics, (3, 3)), dtype=np.float32)
-    if not (matrix[0, 0] > 0 and matrix[1, 1] > 0):
-        raise PoseDiffError(f"intrinsics: focal lengths must be positive, got fx={matrix[0, 0]}, fy={matrix[1, 1]}")
-    if not np.allclose(matrix[2], [0.0, 0.0, 1.0]) or matrix[1, 0] != 0:
-        raise PoseDiffError(f"intrinsics: expected [[fx, s, cx], [0, fy, cy], [0, 0, 1]], got {matrix.tolist()}")
-    return matrix, "given"
+    # The evidence's own check (pixel focal lengths, the [0, 0, 1] bottom row): the photo's intrinsics end up there.
+    from posediff_jax.guidance.evidence import check_intrinsics
+
+    return np.asarray(check_intrinsics(intrinsics), np.float32), "given"

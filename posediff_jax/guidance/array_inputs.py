@@ -16,36 +16,75 @@ from posediff_jax.guidance import evidence as evidence_lib
 from posediff_jax.guidance.evidence import EvidenceError
 from posediff_jax.guidance.render import RENDER_SIGMA
 from posediff_jax.skeleton import NUM_JOINTS
+from posediff_jax.validation import check_array
 
 
-def _with_frames_axis(array, single_rank: int, name: str):
-    array = np.asarray(array)
-    array = array[None] if array.ndim == single_rank else array
-    if array.ndim > single_rank and array.shape[0] == 0:
-        raise EvidenceError(f"{name}: no frames (shape {list(array.shape)})")
-    return array
+def _format(shape) -> str:
+    return "[" + ", ".join(str(size) for size in shape) + "]"
 
 
-def _keypoints_and_confidence(arrays: Mapping):
-    """`(keypoints_2d [F, 17, 2], confidence [F, 17] or None)`: a NaN / infinite keypoint marks a missing joint,
-    as in real detection files: it gets confidence 0 (and a placeholder position). Each frame needs at least 2
-    finite joints (the root solve's minimum)."""
-    keypoints = _with_frames_axis(arrays["keypoints_2d"], 2, "keypoints_2d")
-    confidence = arrays.get("confidence")
-    confidence = None if confidence is None else _with_frames_axis(confidence, 1, "confidence")
-    if keypoints.ndim != 3 or keypoints.shape[-2:] != (NUM_JOINTS, 2) or keypoints.dtype.kind not in "fiu":
-        return keypoints, confidence  # the evidence builders name the problem
+def _frames_array(arrays: Mapping, name: str, single_shape, frames: int | None = None, kinds: str = "fiu"):
+    """`arrays[name]` with exactly one leading frames axis: `single_shape` (a name: any size) is one frame, shared by
+    every frame when `frames` is given (a per-joint `[17]` array, like a shared `[3, 3]` K), `[frames, *single_shape]`
+    one per frame. Anything else (a frames x people layout, a 0-d value, a complex or text array) is refused here,
+    naming the array and both accepted shapes, before it can reach `jax.vmap` or a float conversion."""
+    value = np.asarray(arrays[name])
+    if value.dtype.kind not in kinds:
+        raise EvidenceError(f"{name}: expected real numbers, got an array of dtype {value.dtype}")
+    rank = len(single_shape)
+    if value.ndim in (rank, rank + 1) and all(isinstance(want, str) or size == want
+                                              for size, want in zip(value.shape[-rank:], single_shape)):
+        if value.ndim == rank:
+            return value[None] if frames is None else np.broadcast_to(value, (frames,) + value.shape)
+        if value.shape[0] == 0:
+            raise EvidenceError(f"{name}: no frames (shape {list(value.shape)})")
+        if frames is None or value.shape[0] == frames:
+            return value
+        raise EvidenceError(f"{name}: {value.shape[0]} frames, expected {frames} (as the other arrays) or one "
+                            f"{_format(single_shape)} shared by every frame")
+    hint = " (one frames axis: reshape frames x people into it)" if value.ndim > rank + 1 else ""
+    raise EvidenceError(f"{name}: expected shape {_format(single_shape)} or [frames, {_format(single_shape)[1:]}, got "
+                        f"{list(value.shape)}{hint}")
+
+
+def _optional(arrays: Mapping, name: str, single_shape, frames: int, kinds: str = "fiu"):
+    return None if arrays.get(name) is None else _frames_array(arrays, name, single_shape, frames, kinds)
+
+
+def _weights(arrays: Mapping, name: str, frames: int):
+    """Optional per-joint weights `[F, 17]` (a `[17]` array is shared by every frame): finite, non-negative."""
+    weights = _optional(arrays, name, (NUM_JOINTS,), frames, kinds="fiub")
+    if weights is None:
+        return None
+    weights = np.asarray(check_array(name, weights.astype(np.float64), None))
+    if np.any(weights < 0):
+        raise EvidenceError(f"{name}: values must be non-negative (0 = missing joint, 1 = certain)")
+    return weights
+
+
+def _keypoints_and_weights(arrays: Mapping):
+    """`(keypoints_2d [F, 17, 2], confidence [F, 17] or None, joint_weights [F, 17] or None, weights [F, 17])`: a NaN
+    / infinite keypoint marks a missing joint, as in real detection files: it gets confidence 0 (and a placeholder
+    position). `weights`, the effective ones, are finite x confidence x joint_weights; each frame needs
+    `MIN_WEIGHTED_JOINTS` of them > 0 (the root solve's minimum), checked before the keypoints' pixel extent, which is
+    measured over those joints (a single weighted joint would otherwise read as 'all joints on one point')."""
+    keypoints = _frames_array(arrays, "keypoints_2d", (NUM_JOINTS, 2))
+    frames = keypoints.shape[0]
+    confidence, joint_weights = _weights(arrays, "confidence", frames), _weights(arrays, "joint_weights", frames)
     finite = np.all(np.isfinite(keypoints), axis=-1)  # [F, 17]
-    if finite.all():
-        return keypoints, confidence
-    too_few = np.flatnonzero(finite.sum(-1) < 2)
+    too_few = np.flatnonzero(finite.sum(-1) < evidence_lib.MIN_WEIGHTED_JOINTS)
     if too_few.size:
         raise EvidenceError(f"keypoints_2d: frame {int(too_few[0])} has {int(finite[too_few[0]].sum())} finite "
-                            "joint(s); NaN marks a missing joint and at least 2 are needed")
-    if confidence is None:
-        confidence = np.ones(finite.shape, np.float32)
-    confidence = np.where(finite, np.broadcast_to(confidence, finite.shape), 0.0)
-    return np.where(finite[..., None], keypoints, 0.0), confidence
+                            f"joint(s); NaN marks a missing joint and at least {evidence_lib.MIN_WEIGHTED_JOINTS} "
+                            "are needed")
+    if not finite.all():
+        keypoints = np.where(finite[..., None], keypoints, 0.0)
+        confidence = np.where(finite, 1.0 if confidence is None else confidence, 0.0)
+    weights = finite.astype(np.float64)
+    for factor in (confidence, joint_weights):
+        weights = weights if factor is None else weights * factor
+    evidence_lib.check_weighted_joints(weights, "finite keypoints_2d x confidence x joint_weights")
+    return keypoints, confidence, joint_weights, weights
 
 
 def _require(arrays: Mapping, names, what: str):
@@ -54,85 +93,95 @@ def _require(arrays: Mapping, names, what: str):
         raise EvidenceError(f"{what}: missing {missing} (found {sorted(arrays)})")
 
 
-def _per_frame(arrays: Mapping, name: str, single_rank: int, frames: int):
-    value = arrays.get(name)
-    if value is None:
-        return None
-    value = np.asarray(value)
-    return np.broadcast_to(value, (frames,) + value.shape) if value.ndim == single_rank else value
-
-
 def _intrinsics(arrays: Mapping, frames: int):
     _require(arrays, ["intrinsics"], "evidence")
-    return _per_frame(arrays, "intrinsics", 2, frames)
+    return _frames_array(arrays, "intrinsics", (3, 3), frames)
 
 
 def heatmap_evidence_from_arrays(arrays: Mapping, sigma: float = RENDER_SIGMA, heatmap_size: int = 64,
                                  detector_sigma: float = 0.0):
     """`heatmaps [F?, 17, H, W]` + `image_to_heatmap [F?, 2, 3]` + `intrinsics` (optional `joint_weights`,
     `keypoints_2d`, `root_translation`), or `keypoints_2d [F?, 17, 2]` + `intrinsics` (optional `confidence`,
-    `root_translation`) rendered into Gaussian heatmaps of `render.evidence_sigma(sigma, detector_sigma)` heatmap
-    pixels (`detector_sigma`: the keypoints' detector error; real heatmaps already carry theirs)."""
+    `joint_weights`, `root_translation`) rendered into Gaussian heatmaps of `render.evidence_sigma(sigma,
+    detector_sigma)` heatmap pixels (`detector_sigma`: the keypoints' detector error; real heatmaps already carry
+    theirs). Each frame needs 2 joints with evidence (weight > 0; a map without a peak has none)."""
     if "heatmaps" in arrays:
         _require(arrays, ["image_to_heatmap", "intrinsics"], "heatmap evidence")
-        heatmaps = _with_frames_axis(evidence_lib.check_heatmaps(arrays["heatmaps"]), 3, "heatmaps")
+        evidence_lib.check_heatmaps(arrays["heatmaps"])
+        heatmaps = _frames_array(arrays, "heatmaps", (NUM_JOINTS, "H", "W"))
         frames = heatmaps.shape[0]
+        # A map without a peak (all zero, or one value everywhere: np.ones) says nothing about where its joint is,
+        # and its argmax (the first cell) would drag the root solve: the joint is missing (weight 0).
+        joint_weights = _weights(arrays, "joint_weights", frames)
+        peaked = heatmaps.max(axis=(-2, -1)) > heatmaps.min(axis=(-2, -1))
+        joint_weights = np.where(peaked, 1.0 if joint_weights is None else joint_weights, 0.0)
         try:
-            return evidence_lib.make_heatmap_evidence(
-                heatmaps, _per_frame(arrays, "image_to_heatmap", 2, frames), _intrinsics(arrays, frames),
-                joint_weights=_per_frame(arrays, "joint_weights", 1, frames),
-                keypoints_2d=_per_frame(arrays, "keypoints_2d", 2, frames),
-                root_translation=_per_frame(arrays, "root_translation", 1, frames),
+            evidence = evidence_lib.make_heatmap_evidence(
+                heatmaps, _frames_array(arrays, "image_to_heatmap", (2, 3), frames), _intrinsics(arrays, frames),
+                joint_weights=joint_weights,
+                keypoints_2d=_optional(arrays, "keypoints_2d", (NUM_JOINTS, 2), frames),
+                root_translation=_optional(arrays, "root_translation", (3,), frames),
             )
         except ValueError as error:
             if isinstance(error, EvidenceError) or type(error).__module__.startswith("posediff_jax"):
                 raise
             raise EvidenceError(f"heatmap evidence: inconsistent array shapes ({error})") from None
+        evidence_lib.check_weighted_joints(evidence.joint_weights, "joint_weights; an all-zero or flat heatmap "
+                                                                   "has none")
+        return evidence
     if "keypoints_2d" not in arrays:
         raise EvidenceError(f"evidence: expected 'heatmaps' (+ 'image_to_heatmap') or 'keypoints_2d', "
                             f"found {sorted(arrays)}")
     from posediff_jax.guidance.render import heatmap_evidence_from_keypoints
 
-    keypoints, confidence = _keypoints_and_confidence(arrays)
+    keypoints, confidence, joint_weights, _ = _keypoints_and_weights(arrays)
     frames = keypoints.shape[0]
-    root = arrays.get("root_translation")
+    if joint_weights is not None and confidence is not None:  # the renderer weighs joints by clipped confidence
+        joint_weights = joint_weights * np.clip(confidence, 0.0, 1.0)
     return heatmap_evidence_from_keypoints(
         keypoints, _intrinsics(arrays, frames), sigma=sigma, heatmap_size=heatmap_size, confidence=confidence,
-        root_translation=None if root is None else _with_frames_axis(root, 1, "root_translation"),
-        detector_sigma=detector_sigma,
+        joint_weights=joint_weights,
+        root_translation=_optional(arrays, "root_translation", (3,), frames), detector_sigma=detector_sigma,
     )
 
 
 def keypoint_evidence_from_arrays(arrays: Mapping):
-    """`keypoints_2d [F?, 17, 2]` + `intrinsics` (optional `confidence [F?, 17]`, `root_translation [F?, 3]`)."""
+    """`keypoints_2d [F?, 17, 2]` + `intrinsics` (optional `confidence [F?, 17]`, `joint_weights [F?, 17]`: the
+    joints weigh confidence x joint_weights, and each frame needs 2 of them > 0; `root_translation [F?, 3]`)."""
     _require(arrays, ["keypoints_2d", "intrinsics"], "keypoint evidence")
-    keypoints, confidence = _keypoints_and_confidence(arrays)
+    keypoints, _, _, weights = _keypoints_and_weights(arrays)
     frames = keypoints.shape[0]
-    root = arrays.get("root_translation")
     return evidence_lib.make_keypoint_evidence(
-        keypoints, _intrinsics(arrays, frames), joint_weights=confidence,
-        root_translation=None if root is None else _with_frames_axis(root, 1, "root_translation"),
+        keypoints, _intrinsics(arrays, frames), joint_weights=weights,
+        root_translation=_optional(arrays, "root_translation", (3,), frames),
     )
 
 
 def completion_evidence_from_arrays(arrays: Mapping):
-    """`known_joints [F?, 17, 3]` mm (unknown entries may be NaN) + `mask [F?, 17]` (1 = known)."""
+    """`known_joints [F?, 17, 3]` mm (unknown entries may be NaN) + `mask [F?, 17]` (1 = known; a `[17]` mask is
+    shared by every frame). Each frame needs a known joint besides the pelvis: poses are root-relative, so the
+    pelvis is always at the origin and pins nothing."""
     _require(arrays, ["known_joints", "mask"], "completion evidence")
-    known = _with_frames_axis(np.asarray(arrays["known_joints"], np.float64), 2, "known_joints")
-    mask = _with_frames_axis(arrays["mask"], 1, "mask")
+    known = _frames_array(arrays, "known_joints", (NUM_JOINTS, 3)).astype(np.float64)
+    mask = _frames_array(arrays, "mask", (NUM_JOINTS,), known.shape[0], kinds="fiub")
     evidence = evidence_lib.make_completion_evidence(known, mask)
-    if not np.all(np.asarray(evidence.mask).sum(-1) > 0):
-        raise EvidenceError("mask: every frame needs at least one known joint (use `posediff generate` otherwise)")
+    informative = np.asarray(evidence.mask)[:, 1:].sum(-1)
+    if np.any(informative == 0):
+        frame = int(np.flatnonzero(informative == 0)[0])
+        only = "only the pelvis (joint 0)" if np.asarray(evidence.mask)[frame, 0] else "no joint"
+        raise EvidenceError(f"mask: frame {frame} marks {only} as known; poses are root-relative, so the pelvis is "
+                            "always at the origin: mark another joint (or use `posediff generate`)")
     return evidence
 
 
 def bone_length_evidence_from_arrays(arrays: Mapping):
     """`bone_lengths [16]` mm in `skeleton.BONES` order (optional `weights [16]`): one set for every sample."""
     _require(arrays, ["bone_lengths"], "bone-length evidence")
-    evidence = evidence_lib.make_bone_length_evidence(arrays["bone_lengths"], arrays.get("weights"))
-    if np.ndim(evidence.bone_lengths) != 1:
-        raise EvidenceError("bone_lengths: expected one set of 16 lengths")
-    return evidence
+    lengths = np.asarray(arrays["bone_lengths"])
+    if lengths.shape != (NUM_JOINTS - 1,):
+        raise EvidenceError(f"bone_lengths: expected one set of {NUM_JOINTS - 1} lengths (shape [{NUM_JOINTS - 1}]), "
+                            f"got {list(lengths.shape)}")
+    return evidence_lib.make_bone_length_evidence(lengths, arrays.get("weights"))
 
 
 def no_evidence_from_arrays(arrays: Mapping):

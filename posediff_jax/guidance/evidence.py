@@ -22,7 +22,7 @@ import numpy as np
 from posediff_jax.device_arrays import to_device
 from posediff_jax.pytrees import pytree_dataclass
 from posediff_jax.skeleton import NUM_JOINTS
-from posediff_jax.validation import PoseDiffError, ShapeError, check_array
+from posediff_jax.validation import GARBLED_PIXELS, PoseDiffError, ShapeError, check_array
 
 
 class EvidenceError(PoseDiffError):
@@ -84,6 +84,26 @@ class BoneLengthEvidence:
 MIN_JOINTS_KEPT = 4
 
 
+# The root solve (`geometry.solve_root_translation`) places the pose from at least 2 weighted joints; with fewer the
+# evidence is silently ignored (energy 0, root at the origin) and the samples are the prior's.
+MIN_WEIGHTED_JOINTS = 2
+
+
+def check_weighted_joints(joint_weights, what: str = "joint_weights") -> None:
+    """Raises `EvidenceError` naming the first frame of `[..., 17]` weights (the effective ones: confidence times
+    joint weights, 0 for missing joints and peakless maps) with fewer than `MIN_WEIGHTED_JOINTS` joints > 0.
+
+    Called on user inputs (`array_inputs`), not by the `make_*_evidence` constructors: the evaluation builds dataset
+    frames with them, and its loaders skip only frames without any detected joint (data/evaluation_frames.py)."""
+    weights = np.asarray(joint_weights)
+    counts = np.sum(weights > 0, axis=-1).reshape(-1)
+    few = np.flatnonzero(counts < MIN_WEIGHTED_JOINTS)
+    if few.size:
+        raise EvidenceError(f"no usable evidence: frame {int(few[0])} has {int(counts[few[0]])} joint(s) with weight "
+                            f"> 0 ({what}); at least {MIN_WEIGHTED_JOINTS} are needed to place the pose "
+                            "(use `posediff generate` for samples without evidence)")
+
+
 def has_joint_weights(evidence) -> bool:
     """Whether `evidence` (or one part of a composed tuple) carries per-joint `joint_weights` dropout can zero."""
     if isinstance(evidence, (tuple, list)):
@@ -120,12 +140,31 @@ def _float32(array):
     return to_device(array, np.float32)
 
 
-def _check_intrinsics(intrinsics, leading=()):
+# A focal length is in pixels: f = (image side / 2) / tan(field of view / 2). Below 10 px even a 100-px image would
+# span a field of view over 157 degrees, which no pinhole camera has; such a K is in other units (normalised image
+# coordinates give f ~ 1, np.eye(3)) and would place the person centimetres from (or behind) the camera.
+MIN_FOCAL_PIXELS = 10.0
+
+
+def check_intrinsics(intrinsics, leading=()):
+    """`[..., 3, 3]` float64 K, validated: `[[fx, s, cx], [0, fy, cy], [0, 0, 1]]` with fx, fy > `MIN_FOCAL_PIXELS`
+    (pixels). The projection (`geometry.normalized_to_pixels`) reads fx, fy, the skew s, cx and cy and ignores the
+    other entries, so a K that is not in this form (transposed, K[2, 2] = 0) would be used wrongly without a word."""
     if intrinsics is None:
         raise EvidenceError("intrinsics: missing; a [3, 3] camera matrix is needed to project the pose")
     intrinsics = np.asarray(check_array("intrinsics", intrinsics, (*leading, 3, 3)), np.float64)
-    if np.any(intrinsics[..., 0, 0] <= 0) or np.any(intrinsics[..., 1, 1] <= 0):
+    focal = np.minimum(intrinsics[..., 0, 0], intrinsics[..., 1, 1])
+    if np.any(focal <= 0):
         raise EvidenceError("intrinsics: focal lengths K[0, 0] and K[1, 1] must be positive")
+    if np.any(focal < MIN_FOCAL_PIXELS):
+        raise EvidenceError(f"intrinsics: focal length {float(np.min(focal)):g} px is implausible; expected pixels "
+                            f"(> {MIN_FOCAL_PIXELS:g}; e.g. ~1150 for Human3.6M's cameras), not normalised units")
+    wrong = np.any(np.abs(intrinsics[..., 2, :] - [0.0, 0.0, 1.0]) > 1e-6, axis=-1) | (intrinsics[..., 1, 0] != 0)
+    if np.any(wrong):
+        bad = intrinsics[tuple(np.argwhere(wrong)[0])] if wrong.ndim else intrinsics
+        hint = " (transposed?)" if np.any(bad[2, :2] != 0) else ""
+        raise EvidenceError(f"intrinsics: expected [[fx, s, cx], [0, fy, cy], [0, 0, 1]], got "
+                            f"{np.round(bad, 3).tolist()}{hint}")
     return intrinsics
 
 
@@ -136,13 +175,22 @@ def _check_weights(name, weights, shape):
     return weights
 
 
+# A given root is the pelvis in millimetres in the camera frame. Nearer than 100 mm the person would fill many times
+# the image, so no image of a whole body has one: a smaller depth is in other units (metres: a subject 5 m away
+# gives 5.0).
+MIN_ROOT_DEPTH_MM = 100.0
+
+
 def _root_fields(root_translation, leading):
     if root_translation is None:
         return np.zeros(leading + (3,), np.float32), np.zeros(leading, bool)
     root = np.asarray(check_array("root_translation", root_translation, (*leading, 3)), np.float32)
-    if np.any(root[..., 2] <= 0):
-        raise EvidenceError(f"root_translation: depth z must be > 0 mm (in front of the camera), got "
-                            f"{float(np.min(root[..., 2])):g}")
+    depth = float(np.min(root[..., 2])) if root.size else 1.0
+    if depth <= 0:
+        raise EvidenceError(f"root_translation: depth z must be > 0 mm (in front of the camera), got {depth:g}")
+    if depth < MIN_ROOT_DEPTH_MM:
+        raise EvidenceError(f"root_translation: depth z {depth:g} mm puts the person within "
+                            f"{MIN_ROOT_DEPTH_MM:g} mm of the camera; expected millimetres (metres given?)")
     return root, np.ones(leading, bool)
 
 
@@ -206,20 +254,22 @@ def make_heatmap_evidence(
       root_translation: `[..., 3]` mm; given -> `use_given_root` True.
       normalize_peaks: divide every joint map by its maximum so `-log(h + eps)` has the same scale per joint.
     """
-    heatmaps = check_heatmaps(heatmaps).astype(np.float64)
+    heatmaps = np.asarray(check_heatmaps(heatmaps))  # not copied to float64: a frame's maps are its bulk (float32 out)
     leading = heatmaps.shape[:-3]
     affine = np.asarray(check_array("image_to_heatmap", image_to_heatmap, (*leading, 2, 3)), np.float64)
     if np.any(np.abs(np.linalg.det(affine[..., :2])) < 1e-12):
         raise EvidenceError("image_to_heatmap: the affine's 2x2 part is singular")
-    intrinsics = _check_intrinsics(intrinsics, leading)
+    intrinsics = check_intrinsics(intrinsics, leading)
     if joint_weights is None:
         joint_weights = np.ones(leading + (NUM_JOINTS,))
     joint_weights = _check_weights("joint_weights", joint_weights, (*leading, NUM_JOINTS))
-    if normalize_peaks:
-        peaks = heatmaps.max(axis=(-2, -1), keepdims=True)
-        empty = peaks[..., 0, 0] <= 0
-        joint_weights = np.where(empty, 0.0, joint_weights)
-        heatmaps = np.where(peaks > 0, heatmaps / np.where(peaks > 0, peaks, 1.0), 1.0)
+    if normalize_peaks:  # into one float32 array: float64 temporaries here cost ~7 copies of every frame's maps
+        peaks = heatmaps.max(axis=(-2, -1)).astype(np.float64)
+        joint_weights = np.where(peaks <= 0, 0.0, joint_weights)
+        normalized = np.empty(heatmaps.shape, np.float32)
+        np.divide(heatmaps, np.where(peaks > 0, peaks, 1.0)[..., None, None], out=normalized, casting="same_kind")
+        normalized[peaks <= 0] = 1.0
+        heatmaps = normalized
     if keypoints_2d is None:
         keypoints_2d = heatmap_argmax_keypoints(heatmaps, affine)
     keypoints_2d = check_array("keypoints_2d", keypoints_2d, (*leading, NUM_JOINTS, 2))
@@ -235,14 +285,63 @@ def make_heatmap_evidence(
     )
 
 
+def used_joints(keypoints_2d, weights=None):
+    """`[..., J]` bool: the joints that span a person's box (weight > 0; every joint of a frame without one)."""
+    shape = np.shape(keypoints_2d)[:-1]
+    if weights is None:
+        used = np.ones(shape, bool)
+    else:
+        used = np.asarray(weights) > 0
+        used = np.broadcast_to(used, np.broadcast_shapes(shape, used.shape))
+    return np.where(np.any(used, axis=-1, keepdims=True), used, True)
+
+
+def keypoint_box(keypoints_2d, weights=None):
+    """(`low`, `high`) `[..., 2]` pixels: the corners of the box around the `used_joints` of `[..., J, 2]`."""
+    keypoints_2d = np.asarray(keypoints_2d, np.float64)
+    used = used_joints(keypoints_2d, weights)[..., None]
+    return (np.min(np.where(used, keypoints_2d, np.inf), axis=-2),
+            np.max(np.where(used, keypoints_2d, -np.inf), axis=-2))
+
+
+# 2D keypoints must span a person's size in pixels (heatmaps are rendered over their box, the keypoint energy reads
+# pixel errors): below `MIN_KEYPOINT_EXTENT` every joint sits on one heatmap cell and no pose fits (normalised
+# coordinates, a collapsed detection); above `validation.GARBLED_PIXELS` a garbled coordinate stretched it and the
+# person covers a fraction of one cell.
+MIN_KEYPOINT_EXTENT = 1.0  # pixels
+
+
+def check_keypoint_extent(keypoints_2d, weights=None) -> None:
+    """Raises `EvidenceError` naming the frame (and the farthest joint) when the `used_joints` of `[..., J, 2]`
+    span less than `MIN_KEYPOINT_EXTENT` or more than `GARBLED_PIXELS` pixels."""
+    keypoints_2d = np.asarray(keypoints_2d, np.float64)
+    frames = keypoints_2d.reshape((-1,) + keypoints_2d.shape[-2:])  # [F, J, 2]
+    used = used_joints(keypoints_2d, weights).reshape(frames.shape[:-1])
+    low, high = keypoint_box(frames, used)
+    extent = np.max(high - low, axis=-1)  # [F]
+    collapsed, stretched = np.flatnonzero(extent < MIN_KEYPOINT_EXTENT), np.flatnonzero(extent > GARBLED_PIXELS)
+    if collapsed.size:
+        index = collapsed[0]
+        raise EvidenceError(f"keypoints_2d: frame {index}'s joints all lie within {extent[index]:.3g} px of each "
+                            "other; no pose projects onto a single point (are these pixel coordinates?)")
+    if stretched.size:
+        index = stretched[0]
+        points = np.where(used[index][:, None], frames[index], np.nan)
+        far = int(np.nanargmax(np.abs(points - np.nanmedian(points, axis=0)).max(-1)))
+        x, y = frames[index, far]
+        raise EvidenceError(f"keypoints_2d: frame {index}'s joints span {extent[index]:.3g} px: joint {far} at "
+                            f"({x:.3g}, {y:.3g}) is a garbled detection; set it to NaN to mark it missing")
+
+
 def make_keypoint_evidence(keypoints_2d, intrinsics, joint_weights=None, root_translation=None) -> KeypointEvidence:
     """Validated `KeypointEvidence`; keypoints `[..., 17, 2]` pixels, intrinsics `[..., 3, 3]`."""
     keypoints_2d = np.asarray(check_array("keypoints_2d", keypoints_2d, ("...", NUM_JOINTS, 2)), np.float64)
     leading = keypoints_2d.shape[:-2]
-    intrinsics = _check_intrinsics(intrinsics, leading)
+    intrinsics = check_intrinsics(intrinsics, leading)
     if joint_weights is None:
         joint_weights = np.ones(leading + (NUM_JOINTS,))
     joint_weights = _check_weights("joint_weights", joint_weights, (*leading, NUM_JOINTS))
+    check_keypoint_extent(keypoints_2d, joint_weights)  # the same pixel sanity check as rendered heatmaps get
     root, use_given = _root_fields(root_translation, leading)
     return KeypointEvidence(
         keypoints_2d=_float32(keypoints_2d),
@@ -296,14 +395,32 @@ def _check_root_relative_millimetres(known_joints, mask):
                             "expected millimetres (metres given?)")
 
 
+# Bone lengths are millimetres: Human3.6M's run from ~115 mm (neck to nose) to ~470 mm (thigh, shin), so a bone over
+# 1 m is not a person's (micrometres, or a garbled value) and a body whose longest bone is under 10 mm is in metres
+# (0.47 for a shin) or all zeros.
+MAX_BONE_LENGTH_MM = 1000.0
+MIN_LONGEST_BONE_MM = 10.0
+
+
 def make_bone_length_evidence(bone_lengths, weights=None) -> BoneLengthEvidence:
-    """Validated `BoneLengthEvidence`: bone_lengths `[..., 16]` mm (`skeleton.BONES` order)."""
+    """Validated `BoneLengthEvidence`: bone_lengths `[..., 16]` mm (`skeleton.BONES` order), plausible for a person
+    (`MAX_BONE_LENGTH_MM`, `MIN_LONGEST_BONE_MM`) over the bones with weight > 0, at least one of which is needed."""
     bone_lengths = np.asarray(check_array("bone_lengths", bone_lengths, ("...", NUM_JOINTS - 1)), np.float64)
     if np.any(bone_lengths < 0):
         raise EvidenceError("bone_lengths: must be non-negative")
     if weights is None:
         weights = np.ones_like(bone_lengths)
     weights = _check_weights("bone_length weights", weights, bone_lengths.shape)
+    weighted = weights > 0
+    if not np.all(np.any(weighted, axis=-1)):
+        raise EvidenceError("bone_length weights: every weight is 0, so the lengths would be ignored")
+    longest = np.max(np.where(weighted, bone_lengths, 0.0), axis=-1)
+    if np.any(longest > MAX_BONE_LENGTH_MM):
+        raise EvidenceError(f"bone_lengths: a bone of {float(np.max(longest)):.4g} mm; expected millimetres "
+                            f"(a person's bones are ~100-500 mm, none over {MAX_BONE_LENGTH_MM:g})")
+    if np.any(longest < MIN_LONGEST_BONE_MM):
+        raise EvidenceError(f"bone_lengths: the longest bone is {float(np.min(longest)):.4g} mm; expected "
+                            "millimetres (a shin is ~470 mm; metres or zeros given?)")
     return BoneLengthEvidence(bone_lengths=_float32(bone_lengths), weights=_float32(weights))
 
 

@@ -24,9 +24,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from posediff_jax.guidance.evidence import EvidenceError, HeatmapEvidence, make_heatmap_evidence
+from posediff_jax.guidance.evidence import (  # noqa: F401 (the keypoint-box helpers live beside the evidence)
+    MIN_KEYPOINT_EXTENT,
+    EvidenceError,
+    HeatmapEvidence,
+    check_keypoint_extent,
+    keypoint_box,
+    make_heatmap_evidence,
+    used_joints,
+)
 from posediff_jax.skeleton import NUM_JOINTS
-from posediff_jax.validation import GARBLED_PIXELS, check_array
+from posediff_jax.validation import check_array
 
 RENDER_SIGMA = 2.0  # heatmap pixels: the Gaussian drawn around an exact keypoint (64 x 64 map over 1.25 x the box)
 DETECTOR_SIGMA = 2.0  # heatmap pixels: keypoint error of an off-the-shelf detector (module docstring)
@@ -40,25 +48,6 @@ def evidence_sigma(sigma: float = RENDER_SIGMA, detector_sigma: float = 0.0) -> 
     if not (np.isfinite(detector_sigma) and detector_sigma >= 0):
         raise EvidenceError(f"detector_sigma: expected a finite value >= 0 (heatmap pixels), got {detector_sigma}")
     return float(np.hypot(sigma, detector_sigma))
-
-
-def used_joints(keypoints_2d, weights=None):
-    """`[..., J]` bool: the joints that span a person's box (weight > 0; every joint of a frame without one)."""
-    shape = np.shape(keypoints_2d)[:-1]
-    if weights is None:
-        used = np.ones(shape, bool)
-    else:
-        used = np.asarray(weights) > 0
-        used = np.broadcast_to(used, np.broadcast_shapes(shape, used.shape))
-    return np.where(np.any(used, axis=-1, keepdims=True), used, True)
-
-
-def keypoint_box(keypoints_2d, weights=None):
-    """(`low`, `high`) `[..., 2]` pixels: the corners of the box around the `used_joints` of `[..., J, 2]`."""
-    keypoints_2d = np.asarray(keypoints_2d, np.float64)
-    used = used_joints(keypoints_2d, weights)[..., None]
-    return (np.min(np.where(used, keypoints_2d, np.inf), axis=-2),
-            np.max(np.where(used, keypoints_2d, -np.inf), axis=-2))
 
 
 def bounding_box_affine(keypoints_2d, heatmap_size: int = 64, margin: float = 1.25, weights=None):
@@ -81,34 +70,6 @@ def bounding_box_affine(keypoints_2d, heatmap_size: int = 64, margin: float = 1.
     affine[..., 1, 1] = scale
     affine[..., :, 2] = (heatmap_size - 1) / 2.0 - scale[..., None] * centre
     return affine
-
-
-# Heatmaps are rendered over the keypoints' box, so its side must be a person's size in pixels: below
-# `MIN_KEYPOINT_EXTENT` every joint sits on one heatmap cell and no pose fits; above `validation.GARBLED_PIXELS` a
-# garbled coordinate stretched it and the person covers a fraction of one cell.
-MIN_KEYPOINT_EXTENT = 1.0  # pixels
-
-
-def check_keypoint_extent(keypoints_2d, weights=None) -> None:
-    """Raises `EvidenceError` naming the frame (and the farthest joint) when the `used_joints` of `[..., J, 2]`
-    span less than `MIN_KEYPOINT_EXTENT` or more than `GARBLED_PIXELS` pixels."""
-    keypoints_2d = np.asarray(keypoints_2d, np.float64)
-    frames = keypoints_2d.reshape((-1,) + keypoints_2d.shape[-2:])  # [F, J, 2]
-    used = used_joints(keypoints_2d, weights).reshape(frames.shape[:-1])
-    low, high = keypoint_box(frames, used)
-    extent = np.max(high - low, axis=-1)  # [F]
-    collapsed, stretched = np.flatnonzero(extent < MIN_KEYPOINT_EXTENT), np.flatnonzero(extent > GARBLED_PIXELS)
-    if collapsed.size:
-        index = collapsed[0]
-        raise EvidenceError(f"keypoints_2d: frame {index}'s joints all lie within {extent[index]:.3g} px of each "
-                            "other; no pose projects onto a single point (are these pixel coordinates?)")
-    if stretched.size:
-        index = stretched[0]
-        points = np.where(used[index][:, None], frames[index], np.nan)
-        far = int(np.nanargmax(np.abs(points - np.nanmedian(points, axis=0)).max(-1)))
-        x, y = frames[index, far]
-        raise EvidenceError(f"keypoints_2d: frame {index}'s joints span {extent[index]:.3g} px: joint {far} at "
-                            f"({x:.3g}, {y:.3g}) is a garbled detection; set it to NaN to mark it missing")
 
 
 def sigma_from_confidence(confidence, sigma: float = RENDER_SIGMA, min_confidence: float = 0.1):
@@ -134,7 +95,12 @@ def render_gaussian_heatmaps(points_heatmap, height: int, width: int, sigma=REND
     dx2 = (columns - points_heatmap[..., 0:1]) ** 2  # [..., J, W]
     dy2 = (rows - points_heatmap[..., 1:2]) ** 2  # [..., J, H]
     inverse = 1.0 / (2.0 * sigma[..., None] ** 2)
-    return (np.exp(-dy2 * inverse)[..., :, None] * np.exp(-dx2 * inverse)[..., None, :]).astype(np.float32)
+    # The product of the separable factors goes straight into the float32 result (numpy multiplies in float64 in
+    # small buffers): a float64 [..., J, H, W] temporary and its cast doubled the memory of rendering many frames.
+    heatmaps = np.empty(points_heatmap.shape[:-1] + (height, width), np.float32)
+    np.multiply(np.exp(-dy2 * inverse)[..., :, None], np.exp(-dx2 * inverse)[..., None, :], out=heatmaps,
+                casting="same_kind")
+    return heatmaps
 
 
 def heatmap_evidence_from_keypoints(
