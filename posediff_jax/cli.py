@@ -190,24 +190,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"posediff_jax {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands, _ = _load_commands()
+    # Each command's own parser, so that `main` reports an unknown flag with that command's usage.
+    parser.command_parsers = {}
     for module in commands:
         sub = subparsers.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.add_arguments(sub)
+        parser.command_parsers[module.NAME] = sub
         sub.set_defaults(_run=module.run, _accepts_overrides=getattr(module, "ACCEPTS_CONFIG_OVERRIDES", False))
     return parser
 
 
 @contextlib.contextmanager
 def one_line_warnings(command: str):
-    """The project's own warnings (checkpoint warnings) as one
-    `posediff COMMAND: warning: ...` line each; other warnings keep Python's format."""
+    """The project's own warnings (a checkpoint set aside, a dataset entry skipped, a damaged evaluation batch
+    recomputed: the `UserWarning` classes defined in `posediff_jax`, matched by module so that this imports none of
+    them) as one `posediff COMMAND: warning: ...` line each; other warnings keep Python's format."""
     from posediff_jax.prior.workdir import CheckpointWarning
 
-    own = (CheckpointWarning,)
+    def own(category) -> bool:
+        return issubclass(category, UserWarning) and category.__module__.startswith("posediff_jax.")
+
     default_show = warnings.showwarning
 
     def show(message, category, filename, lineno, file=None, line=None):
-        if issubclass(category, own):
+        if own(category):
             print(f"posediff {command}: warning: {message}", file=sys.stderr)
         else:
             default_show(message, category, filename, lineno, file, line)
@@ -225,7 +231,8 @@ def main(argv=None, compilation_cache=None) -> int:
     args, extras = parser.parse_known_args(argv)
     if extras:
         if not getattr(args, "_accepts_overrides", False) or any(not e.startswith("--config.") for e in extras):
-            parser.error(f"unrecognized arguments: {' '.join(extras)}")
+            command_parser = getattr(parser, "command_parsers", {}).get(getattr(args, "command", None), parser)
+            command_parser.error(f"unrecognized arguments: {' '.join(extras)}")
         args.overrides = list(getattr(args, "overrides", None) or []) + extras
     if not getattr(args, "_run", None):
         parser.print_help()
@@ -242,6 +249,10 @@ def main(argv=None, compilation_cache=None) -> int:
             return int(args._run(args) or 0)
     except PoseDiffError as error:
         print(f"posediff {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except MemoryError:  # a host allocation the commands' own size checks did not foresee
+        print(f"posediff {args.command}: error: out of memory; ask for fewer hypotheses (--num-hypotheses) or "
+              "fewer frames per run", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"posediff {args.command}: interrupted", file=sys.stderr)

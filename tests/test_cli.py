@@ -118,3 +118,22 @@ def test_program_exit_codes_of_a_user_error_and_of_a_profiled_run(tmp_path):
     result = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(profile), *missing[1:]], capture_output=True,
                             text=True, timeout=120)
     assert "not found" in result.stderr and profile.stat().st_size > 0
+
+
+def test_the_projects_own_warnings_are_one_line_and_others_keep_pythons_format(capsys):
+    import warnings
+
+    from posediff_jax.data.videopose3d import DatasetWarning
+    from posediff_jax.evaluation.results_store import DamagedBatchWarning
+    from posediff_jax.prior.workdir import CheckpointWarning
+
+    import pytest
+
+    with pytest.warns(RuntimeWarning, match="not ours"), cli.one_line_warnings("evaluate"):
+        for category in (CheckpointWarning, DatasetWarning, DamagedBatchWarning):
+            warnings.warn(f"{category.__name__} says so", category)
+        warnings.warn("not ours", RuntimeWarning)  # handed on to the warnings machinery outside (here pytest's)
+    err = capsys.readouterr().err.splitlines()
+    for name in ("CheckpointWarning", "DatasetWarning", "DamagedBatchWarning"):
+        assert f"posediff evaluate: warning: {name} says so" in err
+    assert not any("not ours" in line for line in err if line.startswith("posediff"))  # left to Python / pytest

@@ -54,3 +54,117 @@ def test_non_npz_inputs_are_one_line_errors(tmp_path, capsys, kind, command, fla
     assert len(error.splitlines()) == 1, error
     assert f"{flag}: {str(path)!r} is not a valid .npz file" in error, error
     assert not output.exists() and not output.with_suffix(".png").exists()
+
+
+def inputs_for(folder: pathlib.Path) -> dict:
+    """{command: (flag, path)} of a valid input file for each command that reads one."""
+    np.savez(folder / "bones.npz", bone_lengths=np.full(16, 200.0))
+    from posediff_jax.commands.demo import load_examples
+
+    examples = load_examples()
+    np.savez(folder / "evidence.npz", keypoints_2d=examples["keypoints_2d_gt"][0], intrinsics=examples["intrinsics"][0])
+    return {"estimate": ("--input", folder / "evidence.npz"), "generate": ("--bone-lengths", folder / "bones.npz")}
+
+
+@pytest.mark.parametrize("command", ["estimate", "generate"])
+def test_unreadable_input_is_a_one_line_error(tmp_path, capsys, monkeypatch, command):
+    """No read permission (chmod 000 as a normal user): one line naming the file, not a PermissionError traceback."""
+    from posediff_jax.commands import common
+
+    flag, path = inputs_for(tmp_path)[command]
+
+    def denied(file, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(file))
+
+    monkeypatch.setattr(common, "open", denied, raising=False)
+    assert cli.main([command, flag, str(path), "--output", str(tmp_path / "out.npz"), "--prior", "gaussian",
+                     "--quiet"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1, error
+    assert f"{flag}: {str(path)!r} cannot be read (Permission denied)" in error, error
+
+
+@pytest.mark.parametrize("flag", ["--input", "--image"])
+def test_a_folder_as_input_says_it_is_a_folder(tmp_path, capsys, flag):
+    (tmp_path / "folder.npz").mkdir()
+    assert cli.main(["estimate", flag, str(tmp_path / "folder.npz"), "--output", str(tmp_path / "out.npz"),
+                     "--prior", "gaussian", "--quiet"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert f"{flag}: {str(tmp_path / 'folder.npz')!r} is a folder" in error and "not found" not in error, error
+
+
+@pytest.mark.parametrize("command", ["estimate", "generate"])
+def test_too_many_hypotheses_for_memory_is_refused_before_sampling(tmp_path, capsys, monkeypatch, command):
+    from posediff_jax.sampling import samplers
+
+    monkeypatch.setattr(samplers.Sampler, "__post_init__", lambda self: pytest.fail("sampled before checking"))
+    flag, path = inputs_for(tmp_path)[command]
+    assert cli.main([command, flag, str(path), "--output", str(tmp_path / "out.npz"), "--prior", "gaussian",
+                     "--quiet", "--num-hypotheses", "1000000000000"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "208.0 TB for the results alone" in error, error
+
+
+def test_result_memory_estimate():
+    from posediff_jax.commands import common
+    from posediff_jax.validation import PoseDiffError
+
+    common.check_result_memory(2, 1000, memory_bytes=2 * 1000 * common.RESULT_BYTES_PER_HYPOTHESIS)
+    with pytest.raises(PoseDiffError, match="need 416.4 KB"):
+        common.check_result_memory(2, 1001, memory_bytes=2 * 1000 * common.RESULT_BYTES_PER_HYPOTHESIS)
+
+
+@pytest.mark.parametrize("argv", [["estimate", "--input", "x.npz", "--bogus"], ["demo", "--quiet"]])
+def test_unknown_flag_shows_the_commands_usage(capsys, argv):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(argv)
+    assert exited.value.code == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"usage: posediff {argv[0]} ") and "unrecognized arguments" in error, error
+
+
+def png_header(path: pathlib.Path, width: int, height: int) -> pathlib.Path:
+    """A PNG that declares `width x height` RGB pixels and holds none: enough for Pillow to read its size."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("size, shown", [((10000, 10000), "10000 x 10000 pixels (100 megapixels)"),
+                                         ((14000, 13000), "182 megapixels")])
+def test_huge_images_are_refused_with_the_limit_and_no_raw_warning(tmp_path, size, shown):
+    """Beyond the limit Pillow warns (~89 MP) or raises DecompressionBombError (~179 MP); we say the limit instead."""
+    import warnings
+
+    from posediff_jax.detector.errors import ImageReadError
+    from posediff_jax.detector.image_io import MAX_IMAGE_PIXELS, read_image
+
+    path = png_header(tmp_path / "huge.png", *size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ImageReadError) as raised:
+            read_image(path)
+    message = str(raised.value)
+    assert shown in message and f"{MAX_IMAGE_PIXELS // 1_000_000}-megapixel limit" in message
+    assert "downscale" in message
+
+
+def test_sixteen_bit_greyscale_png_is_scaled_to_eight_bits(tmp_path):
+    """Pillow opens a 16-bit greyscale PNG as 'I;16' and its RGB conversion clips at 255: all white."""
+    from PIL import Image
+
+    from posediff_jax.detector.image_io import read_image
+
+    values = np.linspace(0, 65535, 32 * 40).reshape(32, 40).astype(np.uint16)
+    Image.fromarray(values).save(tmp_path / "grey16.png")
+    assert Image.open(tmp_path / "grey16.png").mode.startswith("I;16")
+    pixels = read_image(tmp_path / "grey16.png")
+    assert pixels.shape == (32, 40, 3) and pixels.dtype == np.uint8
+    np.testing.assert_array_equal(pixels[..., 0], np.rint(values / 257.0).astype(np.uint8))
+    np.testing.assert_array_equal(pixels[..., 0], pixels[..., 2])

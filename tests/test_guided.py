@@ -132,3 +132,17 @@ def test_evidence_dropout_is_an_option_off_by_default_and_a_flag():
     for bad in (1.0, -0.5, "often", True, float("nan")):
         with pytest.raises(PoseDiffError, match="evidence_dropout"):
             SamplerConfig(evidence_dropout=bad).validate()
+
+
+def test_bool_sampler_flags_refuse_words_that_are_not_true_or_false(capsys):
+    import argparse
+
+    from posediff_jax.sampling.config import add_sampler_arguments, sampler_config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_sampler_arguments(parser, "heatmap")
+    for word, value in (("true", True), ("ON", True), ("1", True), ("no", False), ("False", False), ("0", False)):
+        assert sampler_config_from_args(parser.parse_args(["--precondition", word]), "heatmap").precondition is value
+    with pytest.raises(SystemExit):  # used to be read as False
+        parser.parse_args(["--precondition", "maybe"])
+    assert "expected true or false" in capsys.readouterr().err

@@ -45,8 +45,13 @@ def add_sampling_arguments(parser, energy: str, default_hypotheses: int, output_
     add_sampler_arguments(parser, energy)
 
 
-def check_run_arguments(args, default_output: pathlib.Path | str):
-    """Validates --num-hypotheses / --seed, fills in and checks --output (writable) before any work."""
+def check_run_arguments(args, default_output: pathlib.Path | str, inputs=()):
+    """Validates --num-hypotheses / --seed, fills in and checks --output before any work.
+
+    Both outputs (the .npz and, unless --no-plot, the PNG beside it) must be writable files, and neither may be
+    one of the command's input files (`inputs`: (flag, path or None) pairs): the atomic rename would replace the
+    user's photo or evidence with our result, and sampling first would waste the run.
+    """
     if args.num_hypotheses < 1:
         raise PoseDiffError(f"--num-hypotheses: expected >= 1, got {args.num_hypotheses}")
     check_seed(args.seed)
@@ -56,6 +61,34 @@ def check_run_arguments(args, default_output: pathlib.Path | str):
     if args.output.suffix != ".npz":
         raise PoseDiffError(f"--output: expected a .npz path, got {str(args.output)!r}")
     check_writable(args.output, "--output")
+    outputs = [(args.output, "--output")]
+    if not getattr(args, "no_plot", False):
+        png = args.output.with_suffix(".png")
+        what = "--output's plot PNG (written beside the .npz; --no-plot skips it)"
+        if png.is_dir():  # same folder as the .npz, checked above; only the name can be taken
+            raise PoseDiffError(f"{what}: {str(png)!r} is a folder; expected a file path")
+        outputs.append((png, what))
+    check_outputs_are_not_inputs(outputs, inputs)
+
+
+def same_file(a, b) -> bool:
+    """Whether the existing paths `a` and `b` name one file (links and `..` resolved); False if either is missing."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_outputs_are_not_inputs(outputs, inputs) -> None:
+    """Raises `PoseDiffError` when an output path (`(path, what)` pairs) is the same file as an input
+    (`(flag, path or None)` pairs): writing it would destroy the user's data."""
+    for flag, source in inputs:
+        if not source:
+            continue
+        for path, what in outputs:
+            if same_file(path, source):
+                raise PoseDiffError(f"{what}: {str(path)!r} is the {flag} file; writing there would replace it, "
+                                    "choose another --output")
 
 
 def check_seed(seed: int) -> int:
@@ -126,11 +159,17 @@ def export_cache(args, energy_name: str, **energy_options):
 def load_npz(path, what: str = "--input") -> dict:
     """Arrays of an .npz as a dict (clear error for a missing, unreadable or pickled file)."""
     path = pathlib.Path(path)
+    if path.is_dir():
+        raise PoseDiffError(f"{what}: {str(path)!r} is a folder; expected an .npz file")
     if not path.is_file():
         raise PoseDiffError(f"{what}: file {str(path)!r} not found")
-    with open(path, "rb") as handle:
-        if handle.read(4) != b"PK\x03\x04":  # every .npz is a zip archive
-            raise PoseDiffError(f"{what}: {str(path)!r} is not a valid .npz file (not a zip archive of arrays)")
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(4)
+    except OSError as error:  # no read permission, an I/O error
+        raise PoseDiffError(f"{what}: {str(path)!r} cannot be read ({error.strerror or error})") from None
+    if magic != b"PK\x03\x04":  # every .npz is a zip archive
+        raise PoseDiffError(f"{what}: {str(path)!r} is not a valid .npz file (not a zip archive of arrays)")
     try:
         with np.load(path, allow_pickle=False) as data:
             if not hasattr(data, "files"):
@@ -144,6 +183,81 @@ def load_npz(path, what: str = "--input") -> dict:
         raise PoseDiffError(f"{what}: {str(path)!r} is not a valid .npz file") from None
     except (OSError, EOFError, zipfile.BadZipFile):
         raise PoseDiffError(f"{what}: {str(path)!r} is not a valid .npz file") from None
+
+
+# Bytes one hypothesis takes in the results the commands keep in memory: 17 x 3 float32 joints + a float32 energy.
+RESULT_BYTES_PER_HYPOTHESIS = (17 * 3 + 1) * 4
+
+
+def physical_memory_bytes() -> int | None:
+    """This machine's memory in bytes, or None where the OS does not say."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def check_result_memory(frames: int, num_hypotheses: int, memory_bytes: int | None = None) -> None:
+    """Raises `PoseDiffError` when `frames x num_hypotheses` results alone would not fit in this machine's memory.
+
+    Checked before any sampling: otherwise numpy's allocation fails with a traceback (or, for a count that only
+    just fits, after the work is done)."""
+    memory_bytes = physical_memory_bytes() if memory_bytes is None else memory_bytes
+    needed = int(frames) * int(num_hypotheses) * RESULT_BYTES_PER_HYPOTHESIS
+    if memory_bytes and needed > memory_bytes:
+        raise PoseDiffError(
+            f"--num-hypotheses {num_hypotheses}: {frames} frame(s) x {num_hypotheses} hypotheses need "
+            f"{_format_bytes(needed)} for the results alone, more than this machine's {_format_bytes(memory_bytes)} "
+            "of memory; ask for fewer hypotheses (or fewer frames per run)"
+        )
+
+
+def _format_bytes(count: int) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if count < 1000 or unit == "TB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000
+
+
+# Why sampling can end in NaN / inf, per command (the message names the likely causes for that evidence).
+NON_FINITE_CAUSES = {
+    "estimate": "a prior with non-finite weights, a --guidance-scale too large, or intrinsics / keypoints that are "
+                "not in pixels (focal length and principal point of the image the keypoints are in)",
+    "complete": "a prior with non-finite weights, a --guidance-scale too large, or known joints not in millimetres",
+    "generate": "a prior with non-finite weights, a --guidance-scale too large, or bone lengths not in millimetres",
+    "generate_unguided": "a prior with non-finite weights (or one trained on other units than millimetres)",
+}
+
+
+# A root-relative joint farther than this from the root (mm; 100 m) is not a pose but a diverged sampler (a guidance
+# step of 1e30 gives joints at 1e30 mm, which are finite in float32 and break the plot).
+DIVERGED_MM = 1e5
+
+
+def check_finite_results(command: str, hypotheses, energies=None, derived=None) -> None:
+    """Raises `PoseDiffError` (nothing is written) when sampling produced NaN, infinite or diverged values.
+
+    `hypotheses` `[..., 17, 3]` mm (a joint beyond `DIVERGED_MM` counts as diverged) and `energies` `[...]` are
+    counted per hypothesis; `derived` ({name: array}, e.g. the solved root translation) is checked after them. A
+    diverged sampler is a setting or input problem, and an output full of NaN with exit code 0 would pass
+    silently into whatever reads it.
+    """
+    hypotheses = np.asarray(hypotheses)
+    with np.errstate(invalid="ignore"):
+        good = np.isfinite(hypotheses) & (np.abs(hypotheses) <= DIVERGED_MM)
+    bad = ~good.reshape(*hypotheses.shape[:-2], -1).all(-1)
+    if energies is not None:
+        bad |= ~np.isfinite(np.asarray(energies))
+    causes = NON_FINITE_CAUSES.get(command, NON_FINITE_CAUSES["estimate"])
+    if bad.any():
+        raise PoseDiffError(f"sampling diverged: {int(bad.sum())} of {bad.size} hypotheses hold NaN, infinite or "
+                            f"huge (> {DIVERGED_MM / 1000:.0f} m) values, nothing written; likely causes: {causes}")
+    for name, values in (derived or {}).items():
+        values = np.asarray(values)
+        if not np.all(np.isfinite(values)):
+            count = int(np.size(values) - np.count_nonzero(np.isfinite(values)))
+            raise PoseDiffError(f"{name}: {count} NaN or infinite value(s) (the hypotheses are finite), nothing "
+                                f"written; likely causes: {causes}")
 
 
 def sampler_record(config) -> np.ndarray:
@@ -196,8 +310,13 @@ def sample_in_batches(sampler, evidence, args, description: str, frames_per_call
     key = seed_key(args.seed)
     num_hypotheses = int(args.num_hypotheses)
     group = max(num_hypotheses if num_hypotheses <= 1024 else 4 * sampler.config.chunk_size, 1)
-    hypotheses = np.zeros((frames, num_hypotheses, 17, 3), np.float32)
-    energies = np.zeros((frames, num_hypotheses), np.float32)
+    check_result_memory(frames, num_hypotheses)
+    try:
+        hypotheses = np.zeros((frames, num_hypotheses, 17, 3), np.float32)
+        energies = np.zeros((frames, num_hypotheses), np.float32)
+    except MemoryError:
+        raise PoseDiffError(f"--num-hypotheses {num_hypotheses}: not enough memory for {frames} frame(s) x "
+                            f"{num_hypotheses} hypotheses; ask for fewer") from None
     with progress_bar(frames * num_hypotheses, args.quiet, description, "hyp") as bar:
         for start in range(0, frames, frames_per_call):
             stop = min(start + frames_per_call, frames)

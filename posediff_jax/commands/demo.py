@@ -162,6 +162,7 @@ def run(args) -> int:
     if args.num_hypotheses < 1:
         raise PoseDiffError(f"--num-hypotheses: expected >= 1, got {args.num_hypotheses}")
     common.check_seed(args.seed)
+    common.check_result_memory(len(load_examples()["pose_3d"]), args.num_hypotheses)
     args.sampler_config = common.sampler_config(args, "heatmap")
     start = time.perf_counter()
     output_dir = pathlib.Path(args.output_dir)

@@ -102,14 +102,17 @@ def default_output(args):
 
 def run(args) -> int:
     from posediff_jax.commands import common
+    from posediff_jax.guidance import evidence as evidence_lib
     from posediff_jax.guidance.registry import make_energy
     from posediff_jax.sampling import make_sampler
     from posediff_jax.sampling.config import resolve_scale_schedule
     from posediff_jax.sampling.export_cache import call_stored
 
-    common.check_run_arguments(args, default_output(args))
+    common.check_run_arguments(args, default_output(args), inputs=(("--image", args.image), ("--input", args.input)))
     if args.batch_size < 1:
         raise PoseDiffError(f"--batch-size: expected >= 1, got {args.batch_size}")
+    if args.image and pathlib.Path(args.image).is_dir():
+        raise PoseDiffError(f"--image: {args.image!r} is a folder; expected an image file")
     if args.image and not pathlib.Path(args.image).is_file():
         raise PoseDiffError(f"--image: file {args.image!r} not found")
     infos = None
@@ -118,6 +121,7 @@ def run(args) -> int:
         energy_name, exact = "heatmap", False
     else:
         evidence, energy_name, exact = evidence_from_npz(args.input, args.energy, args.sigma, args.detector_sigma)
+    common.check_result_memory(evidence_lib.num_frames(evidence), args.num_hypotheses)
     config = resolve_scale_schedule(common.sampler_config(args, energy_name), exact_evidence=exact)
     prior = common.load_prior(args, exact_evidence=exact)
     export_cache = common.export_cache(args, energy_name)
@@ -125,6 +129,8 @@ def run(args) -> int:
     hypotheses, energies = common.sample_in_batches(sampler, evidence, args, "estimate", args.batch_size)
     summary = call_stored(export_cache, "summarize_hypotheses", summarize_hypotheses, (hypotheses, evidence))
     mean, mode, selected, root = (np.asarray(value) for value in summary)
+    common.check_finite_results("estimate", hypotheses, energies, derived={
+        "mean_pose": mean, "mode_pose": mode, "reprojection_weighted": selected, "root_translation": root})
     arrays = {
         "hypotheses": hypotheses.astype(np.float32),
         "energies": energies.astype(np.float32),
@@ -156,10 +162,9 @@ def _plot_first_frame(args, evidence, hypotheses, selected, root, infos):
     reprojected = np.asarray(geometry.project_to_pixels(jnp.asarray(selected[0] + root[0]), evidence.intrinsics[0]))
     background = None
     if args.image:
-        from PIL import Image, ImageOps
+        from posediff_jax.detector.image_io import read_image
 
-        with Image.open(args.image) as image:
-            background = np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+        background = read_image(args.image)  # as the detector saw it (upright, 16-bit scaled, size checked)
     elif hasattr(evidence, "heatmaps"):
         affine = np.asarray(evidence.image_to_heatmap[0], np.float64)
         background = heatmap_max_projection(evidence.heatmaps[0])

@@ -34,7 +34,8 @@ def run(args) -> int:
     from posediff_jax.sampling import make_sampler
     from posediff_jax.visualization import plot_hypotheses
 
-    common.check_run_arguments(args, DEFAULT_OUTPUT)
+    common.check_run_arguments(args, DEFAULT_OUTPUT, inputs=(("--bone-lengths", args.bone_lengths),))
+    common.check_result_memory(1, args.num_hypotheses)
     if not args.sigma_mm > 0:
         raise PoseDiffError(f"--sigma-mm: expected > 0, got {args.sigma_mm}")
     energy_name = "bone_lengths" if args.bone_lengths else "none"
@@ -54,6 +55,7 @@ def run(args) -> int:
             poses.append(np.asarray(sampler.sample(key, evidence, count, first_hypothesis=first)))
             bar.update(count)
     poses = np.concatenate(poses)
+    common.check_finite_results("generate" if args.bone_lengths else "generate_unguided", poses)
     arrays = {"hypotheses": poses.astype(np.float32), "bone_lengths": np.asarray(bone_lengths(poses), np.float32),
               "sampler": common.sampler_record(config)}
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import warnings
 
 import numpy as np
 
@@ -10,6 +12,36 @@ from posediff_jax.detector.errors import ImageReadError
 
 # Images smaller than this (either side, pixels) cannot hold a person the detector can see.
 MINIMUM_IMAGE_SIDE = 16
+# Images with more pixels than this are refused before they are decoded. The detector looks at a 256 x 256
+# crop, so nothing is gained from more; a 100-megapixel RGB image already takes 300 MB decoded (and more as
+# the plot's background), and Pillow itself warns from ~89 megapixels and refuses from ~179 (a decompression
+# bomb guard whose raw warning / traceback the user would otherwise see).
+MAX_IMAGE_PIXELS = 80_000_000
+
+
+def _too_large(path: str, size=None, pixels=None) -> ImageReadError:
+    """The error for an image over `MAX_IMAGE_PIXELS` (`size` (width, height) or just the `pixels` count)."""
+    if size is not None:
+        pixels = size[0] * size[1]
+    dimensions = f"{size[0]} x {size[1]} pixels ({pixels / 1e6:.0f} megapixels)" if size else (
+        f"{pixels / 1e6:.0f} megapixels" if pixels else "the image")
+    return ImageReadError(
+        f"image {path!r}: {dimensions} is over the {MAX_IMAGE_PIXELS // 1_000_000}-megapixel limit; downscale it "
+        "first (the detector works on a 256 x 256 crop), e.g. `mogrify -resize 4000x4000 PHOTO` or Pillow's "
+        "Image.thumbnail((4000, 4000))"
+    )
+
+
+def _to_rgb(image) -> np.ndarray:
+    """`[H, W, 3]` uint8 of a Pillow image. 16-bit greyscale ('I;16', 16-bit PNGs; 'I' holding 16-bit values) is
+    scaled to 8 bits: Pillow's own `convert('RGB')` clips it at 255, turning almost every pixel white."""
+    if image.mode.startswith("I;16") or image.mode == "I":
+        values = np.asarray(image, dtype=np.float64)
+        if image.mode.startswith("I;16") or values.max(initial=0) > 255:
+            values = values / 257.0  # 65535 -> 255
+        grey = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=-1)
+    return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
 def read_image(image_path: str | os.PathLike) -> np.ndarray:
@@ -23,7 +55,7 @@ def read_image(image_path: str | os.PathLike) -> np.ndarray:
     Returns:
       `[H, W, 3]` uint8 RGB array.
     Raises:
-      ImageReadError: the file is missing, is not an image, is truncated, or is tiny.
+      ImageReadError: the file is missing, unreadable, not an image, truncated, tiny, or over `MAX_IMAGE_PIXELS`.
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -33,15 +65,24 @@ def read_image(image_path: str | os.PathLike) -> np.ndarray:
     if os.path.isdir(path):
         raise ImageReadError(f"image {path!r}: is a directory, expected an image file")
     try:
-        with Image.open(path) as opened:
-            opened.load()
-            upright = ImageOps.exif_transpose(opened)
-            rgb = upright.convert("RGB")
+        with warnings.catch_warnings():  # the size is checked below, with a message that says what to do
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as opened:
+                if opened.size[0] * opened.size[1] > MAX_IMAGE_PIXELS:
+                    raise _too_large(path, opened.size)
+                opened.load()
+                pixels = _to_rgb(ImageOps.exif_transpose(opened))
+    except ImageReadError:
+        raise
+    except Image.DecompressionBombError as error:  # over Pillow's own limit (2x ~89 megapixels): refused in open()
+        found = re.search(r"\((\d+) pixels\)", str(error))
+        raise _too_large(path, pixels=int(found.group(1)) if found else None) from None
     except UnidentifiedImageError:
         raise ImageReadError(f"image {path!r}: not an image Pillow can read (JPEG, PNG, ...)") from None
+    except PermissionError as error:
+        raise ImageReadError(f"image {path!r}: cannot be read ({error.strerror or error})") from None
     except (OSError, SyntaxError, ValueError) as error:
         raise ImageReadError(f"image {path!r}: cannot be decoded ({error})") from None
-    pixels = np.asarray(rgb, dtype=np.uint8)
     height, width = pixels.shape[:2]
     if min(height, width) < MINIMUM_IMAGE_SIDE:
         raise ImageReadError(

@@ -172,6 +172,24 @@ def _flags(name: str) -> tuple:
     return ("--" + name.replace("_", "-"),) + FLAG_ALIASES.get(name, ())
 
 
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
+def parse_bool_flag(text: str) -> bool:
+    """A BOOL flag's value: one of `TRUE_WORDS` / `FALSE_WORDS` (any case); anything else is refused, not read as
+    False (`--precondition maybe` used to switch preconditioning off silently)."""
+    import argparse
+
+    word = text.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false ({'/'.join(TRUE_WORDS)} or {'/'.join(FALSE_WORDS)}), "
+                                     f"got {text!r}")
+
+
 def add_sampler_arguments(parser, energy: Optional[str] = None) -> None:
     """Adds one `--flag` per SamplerConfig field (default: unset, i.e. `sampler_config_for(energy)`'s value)."""
     defaults = sampler_config_for(energy)
@@ -181,7 +199,7 @@ def add_sampler_arguments(parser, energy: Optional[str] = None) -> None:
         help_text = f"{field.metadata['help']} (default {default})"
         if field.metadata.get("type") == "bool":
             group.add_argument(*_flags(field.name), dest=field.name, default=None,
-                               type=lambda text: text.lower() in ("1", "true", "yes", "on"),
+                               type=parse_bool_flag,
                                metavar="BOOL", help=help_text)
             continue
         choices = field.metadata.get("choices")
