@@ -300,29 +300,37 @@ def test_a_target_no_step_fits_is_an_error_not_corruption(tmp_path, tiny_setup):
     assert sorted(p.name for p in (tmp_path / checkpoint.CHECKPOINT_DIR).iterdir()) == ["1", "2"]
 
 
+def _saved_steps_with_a_broken_newest(tmp_path, state, steps, how):
+    """Saves `steps` of `state` (EMA weights shifted by the step) and breaks the newest as `how` says; returns the
+    checkpoints folder."""
+    import shutil
+
+    manager = checkpoint.make_checkpoint_manager(tmp_path, save_every=1, keep=3, async_save=False)
+    for step in steps:
+        shifted = jax.tree.map(lambda x: x + step, state.ema_params)
+        checkpoint.save_state(manager, step, state.replace(step=jnp.int32(step), ema_params=shifted))
+    manager.close()
+    directory, newest = tmp_path / checkpoint.CHECKPOINT_DIR, str(max(steps))
+    if how == "missing_item":
+        shutil.rmtree(directory / newest / "default")
+    elif how == "empty_step":
+        shutil.rmtree(directory / newest)
+        (directory / newest).mkdir()
+    else:
+        shutil.rmtree(directory / newest / "default" / "ocdbt.process_0")
+    return directory
+
+
 @pytest.mark.parametrize("how", ["missing_item", "empty_step", "deleted_process_file"])
 def test_an_unfinished_latest_step_does_not_block_the_older_ones(tmp_path, tiny_setup, capfd, how):
     """A newest step without its `default/` item (or an empty step folder) used to lock a lazily configured Orbax
     manager into multi-item mode, so every older, good step failed too ("Must provide `args` of type
     `Composite`"); a deleted OCDBT file left reads behind that printed thousands of lines of tracebacks later."""
     import gc
-    import shutil
     import types
 
     _, _, state = tiny_setup
-    manager = checkpoint.make_checkpoint_manager(tmp_path, save_every=1, keep=3, async_save=False)
-    for step in (1, 2, 3):
-        shifted = jax.tree.map(lambda x: x + step, state.ema_params)
-        checkpoint.save_state(manager, step, state.replace(step=jnp.int32(step), ema_params=shifted))
-    manager.close()
-    directory = tmp_path / checkpoint.CHECKPOINT_DIR
-    if how == "missing_item":
-        shutil.rmtree(directory / "3" / "default")
-    elif how == "empty_step":
-        shutil.rmtree(directory / "3")
-        (directory / "3").mkdir()
-    else:
-        shutil.rmtree(directory / "3" / "default" / "ocdbt.process_0")
+    directory = _saved_steps_with_a_broken_newest(tmp_path, state, (1, 2, 3), how)
     capfd.readouterr()
 
     abstract = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype), state)
@@ -347,20 +355,8 @@ def test_an_unfinished_latest_step_does_not_block_the_older_ones(tmp_path, tiny_
 def test_loading_a_prior_from_a_workdir_skips_an_unfinished_latest_step(tmp_path, tiny_setup, how):
     """The read-only side (`prior.workdir.restore_ema_params`, used by `--prior WORKDIR`) had the same lazily
     configured manager: a newest step without its item made every older step fail."""
-    import shutil
-
     _, _, state = tiny_setup
-    manager = checkpoint.make_checkpoint_manager(tmp_path, save_every=1, keep=3, async_save=False)
-    for step in (1, 2):
-        shifted = jax.tree.map(lambda x: x + step, state.ema_params)
-        checkpoint.save_state(manager, step, state.replace(step=jnp.int32(step), ema_params=shifted))
-    manager.close()
-    directory = tmp_path / checkpoint.CHECKPOINT_DIR
-    if how == "missing_item":
-        shutil.rmtree(directory / "2" / "default")
-    else:
-        shutil.rmtree(directory / "2")
-        (directory / "2").mkdir()
+    directory = _saved_steps_with_a_broken_newest(tmp_path, state, (1, 2), how)
     with pytest.warns(checkpoint.CheckpointWarning, match=r"step 2 .*using step 1"):
         params, path = checkpoint.restore_ema_params(tmp_path)
     assert path.name == "1" and (directory / "2").is_dir()  # read-only: left in place
