@@ -99,6 +99,9 @@ def apply_overrides(config, overrides: Sequence[str]):
         try:
             node[parts[-1]] = value
         except (TypeError, ValueError) as error:
+            if current is not None and not isinstance(current, ml_collections.ConfigDict):
+                raise ConfigError(f"override {override!r}: '{key}' takes {type(current).__name__} values (now "
+                                  f"{current!r}), got {text.strip()!r}") from None
             raise ConfigError(f"override {override!r}: {error}") from None
     return config
 

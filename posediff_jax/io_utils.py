@@ -9,6 +9,8 @@ import tempfile
 
 import numpy as np
 
+from posediff_jax.validation import PoseDiffError
+
 
 @contextlib.contextmanager
 def atomic_path(path):
@@ -50,3 +52,22 @@ def write_text_atomic(path, text: str) -> pathlib.Path:
     with atomic_path(path) as temporary:
         temporary.write_text(text)
     return pathlib.Path(path)
+
+
+def make_writable_folder(path, what: str = "--workdir") -> pathlib.Path:
+    """Creates the folder `path` (and its parents) if needed and returns it; raises `PoseDiffError` naming `what`
+    when it is a file, a file is in the way on its path, it cannot be created or it is not writable: before any
+    work, instead of a `NotADirectoryError` / `PermissionError` traceback once the first result is written."""
+    path = pathlib.Path(path)
+    if path.exists() and not path.is_dir():
+        raise PoseDiffError(f"{what} {path}: is a file, not a folder (choose another {what})")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        if isinstance(error, (FileExistsError, NotADirectoryError)):
+            reason = "a file is in the way on its path"
+        raise PoseDiffError(f"{what} {path}: cannot create it ({reason})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise PoseDiffError(f"{what} {path}: not writable")
+    return path

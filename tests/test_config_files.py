@@ -5,7 +5,7 @@ import pytest
 
 from posediff_jax.config_files import ConfigError, apply_overrides, load_config_file
 from posediff_jax.evaluation.config_schema import default_eval_config, validate_eval_config
-from posediff_jax.training.config_schema import load_config
+from posediff_jax.training.config_schema import default_config, load_config
 
 
 def _write(folder, name, text):
@@ -48,6 +48,11 @@ def test_string_and_tuple_overrides_read_what_users_type():
     assert config.data.subjects == ("S9",)  # was the one string '(S9,)'
     assert config.data.actions == ("Walking", "Eating")
     assert config.num_hypotheses == (1, 10)
+
+
+def test_a_wrongly_typed_override_names_the_type_the_key_takes():
+    with pytest.raises(ConfigError, match=r"'training\.num_steps' takes int values \(now \d+\), got 'abc'"):
+        apply_overrides(default_config(), ["--config.training.num_steps=abc"])  # was ml_collections' own text
 
 
 @pytest.mark.parametrize("override, key", [

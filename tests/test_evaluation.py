@@ -372,3 +372,18 @@ def test_evaluation_report_counts_the_sequence_camera_without_detections(tmp_pat
     assert skipped == [{"subject": "S9", "action": "Eating", "camera": "54138969", "frames": 3,
                         "reason": "None in data_2d_h36m_sh_pt_mpii.npz"}]
     assert "3 frames of 1 sequence-cameras skipped" in result["markdown"]
+
+
+@pytest.mark.parametrize("config_name", ["eval_h36m.py", "eval_h36m_completion.py", "eval_prior_plausibility.py"])
+def test_an_unusable_workdir_is_refused_before_any_data_is_read(repo_root, tmp_path, capsys, config_name):
+    """Was a NotADirectoryError traceback (exit 1) from the results store, after the data and prior were loaded."""
+    from posediff_jax import cli
+
+    a_file = tmp_path / "afile"
+    a_file.write_text("keep me")
+    for workdir, message in ((a_file, "is a file, not a folder"), (a_file / "run", "cannot create it")):
+        code = cli.main(["evaluate", "--config", str(repo_root / "configs" / config_name), "--workdir", str(workdir),
+                         "--set", "data.manual_dir=/nonexistent/folder"])  # the workdir is checked first
+        err = capsys.readouterr().err
+        assert code == 2 and message in err and err.strip().count("\n") == 0, err
+    assert a_file.read_text() == "keep me"

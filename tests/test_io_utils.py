@@ -22,3 +22,15 @@ def test_npz_and_text_round_trip_and_object_arrays_refused(tmp_path):
         save_npz_atomic(tmp_path / "b.npz", bad=np.array([{"a": 1}], dtype=object))
     assert not (tmp_path / "b.npz").exists()
     assert write_text_atomic(tmp_path / "t.md", "hello").read_text() == "hello"
+
+
+def test_make_writable_folder_creates_it_or_names_the_problem(tmp_path):
+    from posediff_jax.io_utils import make_writable_folder
+    from posediff_jax.validation import PoseDiffError
+
+    assert make_writable_folder(tmp_path / "a" / "b").is_dir()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(PoseDiffError, match="--workdir .*file: is a file, not a folder"):
+        make_writable_folder(tmp_path / "file")
+    with pytest.raises(PoseDiffError, match="--out .*cannot create it \\(a file is in the way"):
+        make_writable_folder(tmp_path / "file" / "sub", "--out")

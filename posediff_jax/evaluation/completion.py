@@ -19,6 +19,7 @@ import numpy as np
 from posediff_jax import skeleton
 from posediff_jax.evaluation import report
 from posediff_jax.evaluation.evaluators import register_evaluator
+from posediff_jax.io_utils import make_writable_folder
 from posediff_jax.random_keys import seed_key
 from posediff_jax.validation import PoseDiffError
 
@@ -65,6 +66,7 @@ def evaluate_completion(config, checkpoint=None, workdir=None, prior=None, poses
     if unknown:
         raise PoseDiffError(f"config.completion.known_sets: unknown {unknown} (known: {sorted(KNOWN_SETS)})")
     workdir = pathlib.Path(workdir or config.get("workdir") or "posediff_eval_completion")
+    make_writable_folder(workdir, "--workdir")  # before the data and the prior are read
     workdir.mkdir(parents=True, exist_ok=True)
     prior_label = "given" if prior is not None else prior_name(checkpoint)  # 'auto' names the default here
     prior = prior if prior is not None else resolve_prior(checkpoint)

@@ -29,6 +29,7 @@ import numpy as np
 from posediff_jax.evaluation import evidence_sources, protocols, report
 from posediff_jax.evaluation.evaluators import register_evaluator
 from posediff_jax.evaluation.results_store import ResultsStore
+from posediff_jax.io_utils import make_writable_folder
 from posediff_jax.random_keys import seed_key
 from posediff_jax.validation import PoseDiffError
 
@@ -125,6 +126,7 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
         raise PoseDiffError(f"config.dataset: expected one of {protocols.PROTOCOLS}, got {protocol!r}")
     energy_options = evidence_sources.check_evidence_config(config.evidence)
     workdir = pathlib.Path(workdir or config.get("workdir") or f"posediff_eval_{protocol}")
+    make_writable_folder(workdir, "--workdir")  # before the data and the prior are read
     num_hypotheses = sorted({int(k) for k in config.num_hypotheses})
     max_hypotheses = max(num_hypotheses)
     levels = tuple(float(level) for level in config.calibration_levels)

@@ -20,6 +20,7 @@ import numpy as np
 
 from posediff_jax.evaluation import report
 from posediff_jax.evaluation.evaluators import register_evaluator
+from posediff_jax.io_utils import make_writable_folder
 from posediff_jax.plausibility import plausibility_metrics
 from posediff_jax.random_keys import seed_key
 
@@ -50,6 +51,7 @@ def evaluate_plausibility(config, checkpoint=None, workdir=None, prior=None, pro
 
     settings = config.plausibility
     workdir = pathlib.Path(workdir or config.get("workdir") or "posediff_eval_plausibility")
+    make_writable_folder(workdir, "--workdir")  # before the data and the prior are read
     workdir.mkdir(parents=True, exist_ok=True)
     prior_label = "given" if prior is not None else prior_name(checkpoint)  # 'auto' names the default here
     prior = prior if prior is not None else resolve_prior(checkpoint)

@@ -137,7 +137,9 @@ class ResultsStore:
         except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as error:
             aside = path.with_name(path.name + ".damaged")
             path.replace(aside)
-            warnings.warn(f"{path}: unreadable ({type(error).__name__}: {error}); set aside as {aside.name} and "
+            # Not numpy's text: for a junk file it is a hint about allow_pickle, which misleads here.
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else "not a complete .npz archive"
+            warnings.warn(f"{path}: unreadable ({reason}, {type(error).__name__}); set aside as {aside.name} and "
                           "computed again", DamagedBatchWarning, stacklevel=2)
             return False
         return True

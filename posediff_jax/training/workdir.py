@@ -28,22 +28,10 @@ class WorkdirMismatchError(PoseDiffError):
 
 def check_writable_workdir(workdir) -> None:
     """Creates `workdir` (and its parents) if needed; raises `PoseDiffError` naming the problem when it is a file,
-    cannot be created or is not writable, before any data is read (instead of a `FileExistsError` or
-    `PermissionError` traceback after it)."""
-    import os
+    cannot be created or is not writable, before any data is read (`io_utils.make_writable_folder`)."""
+    from posediff_jax.io_utils import make_writable_folder
 
-    workdir = pathlib.Path(workdir)
-    if workdir.exists() and not workdir.is_dir():
-        raise PoseDiffError(f"--workdir {workdir}: is a file, not a folder (choose another --workdir)")
-    try:
-        workdir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        reason = error.strerror or type(error).__name__
-        if isinstance(error, FileExistsError) or isinstance(error, NotADirectoryError):
-            reason = "a file is in the way on its path"
-        raise PoseDiffError(f"--workdir {workdir}: cannot create it ({reason})") from None
-    if not os.access(workdir, os.W_OK | os.X_OK):
-        raise PoseDiffError(f"--workdir {workdir}: not writable (checkpoints, prior.json and metrics go there)")
+    make_writable_folder(workdir, "--workdir")
 
 
 def existing_description(workdir):
