@@ -283,3 +283,16 @@ def test_non_finite_3d_positions_name_the_file_subject_action_and_frame(tmp_path
     with pytest.raises(DatasetFileError, match=r"data_3d_h36m\.npz: S9 'Eating' has NaN or infinite positions in 2 "
                                                r"of 130 frames \(first: frame 7\)"):
         load_training_poses(None, manual, "test", ("S9",))  # was "positions: contains 6 NaN ..." naming nothing
+
+
+def test_3d_positions_in_millimetres_are_refused_naming_the_unit(tmp_path):
+    manual = write_h36m_fixture(tmp_path / "manual", detector="")
+    load_training_poses(None, manual, "test", ("S9",))  # the fixture is in metres, as VideoPose3D's file
+
+    def to_millimetres(positions):
+        positions["S9"]["Eating"] = positions["S9"]["Eating"] * 1000.0
+
+    _rewrite_positions(manual, to_millimetres)
+    with pytest.raises(DatasetFileError, match=r"S9 'Eating': the joints lie \d+\.?\d* units from the pelvis .*"
+                                               r"\(millimetres given\?\)"):
+        load_training_poses(None, manual, "test", ("S9",))

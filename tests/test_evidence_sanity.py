@@ -76,7 +76,8 @@ def test_completion_needs_a_known_joint_besides_the_pelvis():
 @pytest.mark.parametrize("keypoints, message", [
     (KP / 1000.0, r"within 0.37\d* px of each other; .*are these pixel coordinates\?"),  # normalised coordinates
     (np.tile(KP[:1], (17, 1)), "within 0 px of each other"),  # every joint on one point
-    (KP * 1e5, "is a garbled detection"),
+    (KP * 1e5, r"even without its farthest one; expected pixel coordinates of one image \(scaled\?\)"),
+    (np.where(np.arange(17)[:, None] == 3, 5e6, KP), "joint 3 at .* is a garbled detection"),  # one bad joint
 ])
 def test_keypoint_energy_gets_the_pixel_checks_of_the_heatmap_path(keypoints, message):
     for build in (HEATMAP, KEYPOINTS):

@@ -54,6 +54,24 @@ class Positions3D(dict):
     skipped: list = []
 
 
+# A person's joints lie on average ~0.3 m from the pelvis (Human3.6M's 32 joints: 0.35-0.45 m standing); outside
+# these bounds the file is in other units (a copy saved in millimetres reads ~400), not metres.
+PLAUSIBLE_MEAN_JOINT_DISTANCE_M = (0.05, 5.0)
+
+
+def _check_metres(path, subject, action, array) -> None:
+    """Raises `DatasetFileError` when an action's positions are not a person's in metres (a few frames looked at)."""
+    frames = np.asarray(array[:: max(1, len(array) // 8)], np.float64)
+    if not len(frames):
+        return
+    spread = float(np.median(np.linalg.norm(frames - frames[:, :1], axis=-1).mean(-1)))
+    low, high = PLAUSIBLE_MEAN_JOINT_DISTANCE_M
+    if not low <= spread <= high:
+        raise DatasetFileError(f"{path}: {subject} '{action}': the joints lie {spread:.4g} units from the pelvis on "
+                               f"average, not a person's in metres ({low:g}-{high:g} m); expected VideoPose3D's "
+                               "positions in metres (millimetres given?)")
+
+
 def read_positions_3d(manual_dir) -> Positions3D:
     """`{subject: {action: [frames, 32, 3] metres}}` from `manual_dir/data_3d_h36m.npz`, validated.
 
@@ -96,6 +114,7 @@ def read_positions_3d(manual_dir) -> Positions3D:
             if bad.any():
                 raise DatasetFileError(f"{path}: {subject} '{action}' has NaN or infinite positions in "
                                        f"{int(bad.sum())} of {len(bad)} frames (first: frame {int(np.argmax(bad))})")
+            _check_metres(path, subject, action, array)
             kept[action] = array
         result[subject] = kept
     if skipped:

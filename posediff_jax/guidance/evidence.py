@@ -329,6 +329,11 @@ def check_keypoint_extent(keypoints_2d, weights=None) -> None:
         points = np.where(used[index][:, None], frames[index], np.nan)
         far = int(np.nanargmax(np.abs(points - np.nanmedian(points, axis=0)).max(-1)))
         x, y = frames[index, far]
+        others = np.delete(points, far, axis=0)
+        if np.nanmax(np.nanmax(others, axis=0) - np.nanmin(others, axis=0)) > GARBLED_PIXELS:
+            # Not one bad joint: the rest are as far apart (every coordinate scaled, not pixels).
+            raise EvidenceError(f"keypoints_2d: frame {index}'s joints span {extent[index]:.3g} px even without "
+                                f"its farthest one; expected pixel coordinates of one image (scaled?)")
         raise EvidenceError(f"keypoints_2d: frame {index}'s joints span {extent[index]:.3g} px: joint {far} at "
                             f"({x:.3g}, {y:.3g}) is a garbled detection; set it to NaN to mark it missing")
 
