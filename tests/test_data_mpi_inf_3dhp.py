@@ -115,3 +115,63 @@ def test_evaluation_runs_through_the_builder_per_scene(tmp_path, tiny_builder_ev
     assert np.all((0 <= per_frame["pck_pbest_m4"]) & (per_frame["pck_pbest_m4"] <= 1))
     assert set(result["summary"]["by_scene"]) == set(frames["scene"])
     assert set(result["summary"]["by_sequence"]) == set(frames["sequence"])
+
+
+def _rewrite(manual, change):
+    """Loads the fixture's data_test_3dhp.npz, applies `change(data)` and writes it back (a messy public copy)."""
+    path = manual / "data_test_3dhp.npz"
+    data = np.load(path, allow_pickle=True)["data"].item()
+    change(data)
+    np.savez(path, data=np.array(data, dtype=object))
+    return manual
+
+
+def test_none_sequences_and_nan_frames_are_skipped_with_one_warning_and_counted(tmp_path):
+    from posediff_jax.data.videopose3d import DatasetWarning
+
+    def mess(data):
+        data["TS1"] = None
+        data["TS3"]["data_3d"][0] = np.nan  # valid frame: must not reach the metrics
+        data["TS3"]["data_2d"][1, 4] = np.inf  # valid frame
+        data["TS3"]["data_3d"][2] = np.nan  # invalid frame (index 2): never read, not counted
+        data["TS3"]["activity"][3] = np.nan  # the .mat stores floats: unknown activity, not a crash
+        data["TS5"]["activity"] = None  # optional field None = absent
+        data[b"TS5"] = data.pop("TS5")  # a bytes key from a Python-2 conversion
+
+    manual = _rewrite(write_mpi_inf_3dhp_fixture(tmp_path / "manual"), mess)
+    with pytest.warns(DatasetWarning, match=r"skipping TS1 \(None in the file\); TS3: 2 of 24 valid frames with NaN"):
+        sequences = mpi_inf_3dhp.read_test_sequences(manual)
+    assert set(sequences) == {"TS3", "TS5"} and len(sequences.skipped) == 2
+    with pytest.warns(DatasetWarning):
+        test = mpi_inf_3dhp.prepare(manual, tmp_path / "tfds").as_data_source(split="test")
+    examples = [test[i] for i in range(len(test))]
+    assert len(examples) == 22 + 24
+    assert all(np.isfinite(e["pose_3d"]).all() and np.isfinite(e["keypoints_2d_gt"]).all() for e in examples)
+    ts3 = {int(e["frame"]): text(e["action"]) for e in examples if text(e["sequence"]) == "TS3"}
+    assert 0 not in ts3 and 1 not in ts3 and ts3[3] == ""
+    assert {text(e["action"]) for e in examples if text(e["sequence"]) == "TS5"} == {""}
+
+
+def test_no_valid_frame_none_field_wrong_split_and_raw_mat_are_named(tmp_path):
+    def all_invalid(data):
+        for entry in data.values():
+            entry["valid"][:] = 0
+
+    manual = _rewrite(write_mpi_inf_3dhp_fixture(tmp_path / "invalid"), all_invalid)
+    with pytest.raises(DatasetFileError, match="data_test_3dhp.npz: no valid frame in any sequence"):
+        mpi_inf_3dhp.prepare(manual, tmp_path / "tfds")
+    manual = _rewrite(write_mpi_inf_3dhp_fixture(tmp_path / "none"), lambda d: d["TS3"].__setitem__("data_3d", None))
+    with pytest.raises(DatasetFileError, match="TS3 must hold data_3d, data_2d and valid"):
+        mpi_inf_3dhp.read_test_sequences(manual)
+    manual = _rewrite(write_mpi_inf_3dhp_fixture(tmp_path / "train"), lambda d: d.update({"S1": d.pop("TS1")}))
+    with pytest.raises(DatasetFileError, match="unknown sequence 'S1'.*training subjects"):
+        mpi_inf_3dhp.read_test_sequences(manual)
+    raw = tmp_path / "raw"
+    (raw / "mpi_inf_3dhp_test_set" / "TS1").mkdir(parents=True)
+    (raw / "mpi_inf_3dhp_test_set" / "TS1" / "annot_data.mat").write_bytes(b"")
+    with pytest.raises(DatasetFileError, match="not found.*Found the raw test set.*convert it"):
+        mpi_inf_3dhp.read_test_sequences(raw)
+    write_mpi_inf_3dhp_fixture(tmp_path / "outer" / "inner")
+    with pytest.raises(DatasetFileError, match=r"not found.*set the manual_dir to .*outer/inner"):
+        mpi_inf_3dhp.read_test_sequences(tmp_path / "outer")
+    assert not list((tmp_path / "tfds").rglob("1.0.0"))

@@ -139,3 +139,67 @@ def test_evaluation_runs_through_the_builder_and_skips_the_missing_head_top(tmp_
     per_frame = result["per_frame"]
     assert per_frame["pa_mpjpe_lsp14_pbest_m4"].shape == (4,)
     assert np.all(per_frame["mpjpe_pbest_m4"] <= per_frame["mpjpe_pbest_m1"] + 1e-4)
+
+
+def _rewrite(manual, name, change):
+    """Applies `change(data)` to the fixture's `<name>.pkl` (a messy public copy) and writes it back."""
+    path = manual / "sequenceFiles" / "test" / f"{name}.pkl"
+    data = pickle.loads(path.read_bytes())
+    change(data)
+    path.write_bytes(pickle.dumps(data, protocol=2))
+    return path
+
+
+def test_none_and_nan_people_frames_and_detections_are_skipped_with_one_warning(tmp_path):
+    from posediff_jax.data.videopose3d import DatasetWarning
+
+    def mess(data):
+        data["jointPositions"][1] = None  # a person missing from the file
+        data["jointPositions"][0][0] = np.nan  # a valid frame of person 0
+        data["cam_poses"][1, 0, 3] = np.nan  # a valid frame's camera pose
+        data["jointPositions"][0][3] = np.nan  # invalid frame (campose_valid 0): not counted
+        data["poses2d"][0][5, 0] = np.nan  # detections with NaN x: undetected, not NaN keypoints
+        data["sequence"] = None
+
+    manual = write_pw3d_fixture(tmp_path / "manual", sequences=("downtown_walking_00",))
+    path = _rewrite(manual, "downtown_walking_00", mess)
+    with pytest.warns(DatasetWarning, match=r"skipping person 0: 2 of 34 valid frames with NaN.*; person 1 \(None in the file\)"):
+        sequence = pw3d.read_sequence(path)
+    assert len(sequence["skipped"]) == 2 and sequence["sequence"] == "downtown_walking_00"
+    with pytest.warns(DatasetWarning):
+        test = pw3d.prepare(manual, tmp_path / "tfds").as_data_source(split="test")
+    examples = [test[i] for i in range(len(test))]
+    assert len(examples) == 32 and {int(e["person"]) for e in examples} == {0}
+    assert {int(e["frame"]) for e in examples}.isdisjoint({0, 1, 3})
+    for example in examples:
+        for field in ("pose_3d", "pose_lsp14", "keypoints_2d_gt", "keypoints_2d_detected", "root_position"):
+            assert np.isfinite(example[field]).all()
+    assert not [e for e in examples if int(e["frame"]) == 5][0]["detection_mask"].any()
+
+
+def test_unexpected_types_and_wrong_folders_are_named_or_read(tmp_path):
+    manual = write_pw3d_fixture(tmp_path / "manual", sequences=("downtown_walking_00",), frames=10)
+    path = _rewrite(manual, "downtown_walking_00", lambda d: d.update(
+        jointPositions=np.stack(d["jointPositions"]), poses2d=None, sequence=b"downtown_walking_00"))
+    sequence = pw3d.read_sequence(path)  # people stacked in one array, no detections, a bytes name: all fine
+    assert len(sequence["joints"]) == 2 and sequence["poses2d"] is None and sequence["sequence"] == "downtown_walking_00"
+    _rewrite(manual, "downtown_walking_00", lambda d: d.update(campose_valid=None))
+    with pytest.raises(DatasetFileError, match=r"downtown_walking_00.pkl: missing keys \['campose_valid'\]"):
+        pw3d.read_sequence(path)
+    manual = write_pw3d_fixture(tmp_path / "strings", sequences=("downtown_walking_00",), frames=10)
+    path = _rewrite(manual, "downtown_walking_00", lambda d: d["jointPositions"].__setitem__(
+        0, np.full((10, 72), "x")))
+    with pytest.raises(DatasetFileError, match=r"jointPositions\[0\] is not numeric"):
+        pw3d.read_sequence(path)
+    _rewrite(manual, "downtown_walking_00", lambda d: d.update(campose_valid=3))
+    with pytest.raises(DatasetFileError, match="campose_valid is a int, expected a list"):
+        pw3d.read_sequence(path)
+    with pytest.raises(DatasetFileError, match=r"Found \*.pkl directly in .*test: set the manual_dir"):
+        pw3d.sequence_files(manual / "sequenceFiles" / "test")
+    (manual / "sequenceFiles" / "test").rename(manual / "sequenceFiles" / "train")
+    with pytest.raises(DatasetFileError, match="Found only the train / validation split"):
+        pw3d.sequence_files(manual)
+    manual = write_pw3d_fixture(tmp_path / "invalid", sequences=("downtown_walking_00",), frames=10)
+    _rewrite(manual, "downtown_walking_00", lambda d: d.update(campose_valid=[np.zeros(10)] * 2))
+    with pytest.raises(DatasetFileError, match="sequenceFiles/test: no valid frame in any of the 1 sequence files"):
+        pw3d.prepare(manual, tmp_path / "tfds")

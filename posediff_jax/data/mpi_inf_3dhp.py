@@ -35,13 +35,14 @@ Configs: 'stride1' (every valid frame) and 'small' (every 10th frame). Split: 't
 from __future__ import annotations
 
 import pathlib
+import warnings
 
 import numpy as np
 import tensorflow_datasets as tfds
 
 from posediff_jax import skeleton
 from posediff_jax.data.tfds_support import StrideConfig, frame_dataset_info, prepare_builder
-from posediff_jax.data.videopose3d import DatasetFileError
+from posediff_jax.data.videopose3d import DatasetFileError, DatasetWarning
 
 TEST_FILE = "data_test_3dhp.npz"
 SEQUENCES = ("TS1", "TS2", "TS3", "TS4", "TS5", "TS6")
@@ -65,40 +66,98 @@ SEQUENCE_CAMERAS = {name: dict(_STUDIO if SCENES[name] != "outdoor" else _OUTDOO
                     for name in SEQUENCES}
 
 
-def read_test_sequences(manual_dir) -> dict:
-    """`{TSn: {'data_3d', 'data_2d', 'valid', 'activity'?, 'data_3d_metric'?}}` from `data_test_3dhp.npz`, validated."""
+class TestSequences(dict):
+    """`{TSn: arrays}` plus `skipped`: one line per sequence or frame range left out (see `read_test_sequences`)."""
+
+    skipped: tuple = ()
+
+
+def _not_found(path: pathlib.Path) -> str:
+    """Why `data_test_3dhp.npz` is not in the manual_dir, with a hint for the usual wrong layouts."""
+    folder = path.parent
+    hint = ""
+    if list(folder.glob("TS*/annot_data.mat")) or list(folder.glob("*/TS*/annot_data.mat")):
+        hint = (" Found the raw test set (TSn/annot_data.mat): convert it into data_test_3dhp.npz first, as shown in "
+                "posediff_jax/data/mpi_inf_3dhp.py.")
+    elif (folder / "data_train_3dhp.npz").is_file():
+        hint = " Found data_train_3dhp.npz: that is the training set; this builder reads the test set TS1..TS6."
+    else:
+        nested = sorted(folder.glob(f"*/{TEST_FILE}")) if folder.is_dir() else []
+        if nested:
+            hint = f" Found {nested[0]}: set the manual_dir to {nested[0].parent}."
+    return (f"{path}: not found. Expected the converted MPI-INF-3DHP test set {TEST_FILE} "
+            "(data: TSn -> {data_3d [frames, 17, 3], data_2d [frames, 17, 2], valid [frames]}) "
+            "in the manual_dir; see posediff_jax/data/mpi_inf_3dhp.py for the conversion." + hint)
+
+
+def read_test_sequences(manual_dir) -> TestSequences:
+    """`{TSn: {'data_3d', 'data_2d', 'valid', 'activity'?, 'data_3d_metric'?}}` from `data_test_3dhp.npz`, validated.
+
+    Public copies of this file are messy, so two things are skipped rather than failed on, with ONE
+    `DatasetWarning` naming them and the count, and listed in the result's `skipped`: a sequence whose entry is
+    `None`, and valid frames whose poses or 2D points are NaN / infinite (they are marked invalid, as otherwise
+    NaN ground truth would reach the metrics; NaN in invalid frames is ignored, those frames are never read).
+    An optional field that is `None` counts as absent. A wrong layout, a missing required field or a file with no
+    valid frame left is a `DatasetFileError` naming the file.
+    """
     path = pathlib.Path(manual_dir).expanduser() / TEST_FILE
     if not path.is_file():
-        raise DatasetFileError(f"{path}: not found. Expected the converted MPI-INF-3DHP test set {TEST_FILE} "
-                               "(data: TSn -> {data_3d [frames, 17, 3], data_2d [frames, 17, 2], valid [frames]}) "
-                               "in the manual_dir; see posediff_jax/data/mpi_inf_3dhp.py for the conversion")
+        raise DatasetFileError(_not_found(path))
     try:
-        with np.load(path, allow_pickle=True) as archive:  # a pickled dict inside the npz: the user's file only
+        # A pickled dict inside the npz: the user's file only. latin1 also reads Python-2-written copies.
+        with np.load(path, allow_pickle=True, encoding="latin1") as archive:
             data = archive["data"].item()
     except Exception as error:
         raise DatasetFileError(f"{path}: unreadable or not the converted 3DHP layout ({type(error).__name__}: "
                                f"{error})") from None
     if not isinstance(data, dict) or not data:
         raise DatasetFileError(f"{path}: 'data' must be a non-empty dict TSn -> arrays")
-    sequences = {}
+    sequences, skipped = TestSequences(), []
     for name, entry in data.items():
+        name = name.decode("latin1") if isinstance(name, bytes) else name
         if name not in SEQUENCE_CAMERAS:
-            raise DatasetFileError(f"{path}: unknown sequence {name!r}; expected {list(SEQUENCES)}")
-        if not isinstance(entry, dict) or any(key not in entry for key in ("data_3d", "data_2d", "valid")):
+            hint = (" (S1..S8 are the training subjects: this builder reads the test set)"
+                    if str(name).startswith("S") and str(name)[1:].isdigit() else "")
+            raise DatasetFileError(f"{path}: unknown sequence {name!r}; expected {list(SEQUENCES)}{hint}")
+        if entry is None:
+            skipped.append(f"{name} (None in the file)")
+            continue
+        if not isinstance(entry, dict) or any(entry.get(key) is None for key in ("data_3d", "data_2d", "valid")):
             raise DatasetFileError(f"{path}: {name} must hold data_3d, data_2d and valid")
         checked = {}
-        frames = len(np.asarray(entry["data_3d"]))
+        frames = len(np.atleast_1d(np.asarray(entry["data_3d"])))
         for key, shape in (("data_3d", (frames, 17, 3)), ("data_2d", (frames, 17, 2)), ("valid", (frames,)),
                            ("activity", (frames,)), ("data_3d_metric", (frames, 17, 3))):
-            if key not in entry:
+            if entry.get(key) is None:
                 continue
             value = np.asarray(entry[key])
             if value.shape != shape:
                 raise DatasetFileError(f"{path}: {name} {key} has shape {list(value.shape)}, expected "
                                        f"{['frames' if i == 0 else s for i, s in enumerate(shape)]} "
                                        f"(17 joints in the 3DHP test order)")
+            try:
+                value = value.astype(np.float64)
+            except (TypeError, ValueError) as error:
+                raise DatasetFileError(f"{path}: {name} {key} is not numeric ({error})") from None
             checked[key] = value
+        valid = np.nan_to_num(checked["valid"]) > 0
+        finite = np.ones(frames, bool)
+        for key in ("data_3d", "data_2d", "data_3d_metric"):
+            if key in checked:
+                finite &= np.isfinite(checked[key]).all(axis=(1, 2))
+        if (valid & ~finite).any():
+            bad = valid & ~finite
+            skipped.append(f"{name}: {int(bad.sum())} of {int(valid.sum())} valid frames with NaN or infinite "
+                           f"values (first: frame {int(np.argmax(bad))})")
+            valid &= finite
+        checked["valid"] = valid.astype(np.float64)
         sequences[name] = checked
+    if skipped:
+        warnings.warn(f"{path}: skipping {'; '.join(skipped)}", DatasetWarning, stacklevel=2)
+    if not any(np.any(entry["valid"] > 0) for entry in sequences.values()):
+        raise DatasetFileError(f"{path}: no valid frame in any sequence (valid is 0, or the poses are NaN, "
+                               "everywhere); expected valid_frame = 1 on annotated frames")
+    sequences.skipped = skipped
     return sequences
 
 
@@ -151,11 +210,17 @@ def sequence_examples(name: str, entry: dict, stride: int):
             "sequence": name,
             "subject": name,
             "scene": camera["scene"],
-            "action": ACTIVITIES.get(int(activity[frame]), ""),
+            "action": _activity(activity[frame]),
             "camera": "",
             "frame": int(frame),
             "image_file": f"{name}/imageSequence/img_{int(frame) + 1:06d}.jpg",
         }
+
+
+def _activity(value) -> str:
+    """Activity name of one frame; '' for an unknown code or a NaN (the .mat stores floats)."""
+    value = float(value)
+    return ACTIVITIES.get(int(value), "") if np.isfinite(value) else ""
 
 
 def prepare(manual_dir, data_dir=None, config="stride1") -> MPIInf3DHP:

@@ -34,6 +34,7 @@ Configs: 'stride1' (every valid frame) and 'small' (every 25th frame). Split: 't
 from __future__ import annotations
 
 import pathlib
+import warnings
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -41,7 +42,7 @@ import tensorflow_datasets as tfds
 from posediff_jax import geometry, skeleton
 from posediff_jax.data.safe_pickle import load_restricted
 from posediff_jax.data.tfds_support import StrideConfig, frame_dataset_info, prepare_builder
-from posediff_jax.data.videopose3d import DatasetFileError
+from posediff_jax.data.videopose3d import DatasetFileError, DatasetWarning
 
 SEQUENCE_FOLDER = pathlib.Path("sequenceFiles") / "test"
 # COCO-17 joint -> OpenPose-18 joint (OpenPose: nose, neck, RSho, RElb, RWri, LSho, LElb, LWri, RHip, RKnee,
@@ -51,50 +52,111 @@ REQUIRED_KEYS = ("jointPositions", "cam_poses", "cam_intrinsics", "campose_valid
 
 
 def sequence_files(manual_dir) -> list:
-    """The test sequence pickles in `manual_dir/sequenceFiles/test`; `DatasetFileError` when there are none."""
-    folder = pathlib.Path(manual_dir).expanduser() / SEQUENCE_FOLDER
+    """The test sequence pickles in `manual_dir/sequenceFiles/test`; `DatasetFileError` when there are none
+    (with a hint when the manual_dir is the test folder itself or holds only the train / validation split)."""
+    manual = pathlib.Path(manual_dir).expanduser()
+    folder = manual / SEQUENCE_FOLDER
     files = sorted(folder.glob("*.pkl")) if folder.is_dir() else []
     if not files:
+        hint = ""
+        if manual.is_dir() and list(manual.glob("*.pkl")):
+            hint = (f" Found *.pkl directly in {manual}: set the manual_dir to the folder that holds "
+                    "sequenceFiles/, so that the split is known.")
+        elif [split for split in ("train", "validation") if list((manual / "sequenceFiles" / split).glob("*.pkl"))]:
+            hint = " Found only the train / validation split: the evaluation reads the test split."
         raise DatasetFileError(f"{folder}: no 3DPW sequence files (*.pkl). Expected the test split of 3DPW's "
-                               "sequenceFiles.zip unzipped into the manual_dir (sequenceFiles/test/*.pkl)")
+                               "sequenceFiles.zip unzipped into the manual_dir (sequenceFiles/test/*.pkl)." + hint)
     return files
+
+
+def _people(path, data, key) -> list:
+    """`data[key]` as a list with one entry per person (a list, a tuple or an array stacked over people)."""
+    value = data[key]
+    if isinstance(value, np.ndarray) and value.ndim >= 1:
+        value = list(value)
+    if not isinstance(value, (list, tuple)):
+        raise DatasetFileError(f"{path}: {key} is a {type(value).__name__}, expected a list with one entry per person")
+    return list(value)
 
 
 def read_sequence(path) -> dict:
     """Loads and validates one sequence pickle (restricted unpickling). Returns numpy arrays:
     `joints` list per person `[frames, 24, 3]` m, `valid` list `[frames]` bool, `poses2d` list `[frames, 3, 18]` or
-    None, `cam_poses [frames, 4, 4]`, `intrinsics [3, 3]`, `frame_ids [frames]`, `sequence` str."""
+    None, `cam_poses [frames, 4, 4]`, `intrinsics [3, 3]`, `frame_ids [frames]`, `sequence` str, and `skipped`
+    (lines saying what was left out).
+
+    Messy copies are read rather than failed on where the rest of the file is still right, with ONE
+    `DatasetWarning` per file naming what was skipped and how much: a person whose `jointPositions` or
+    `campose_valid` entry is `None` (no frame of theirs is used), valid frames whose joints or camera pose are
+    NaN / infinite (marked invalid: NaN ground truth must not reach the metrics), and missing or `None`
+    `poses2d` (no detections: `detection_mask` all False). NaN detections get confidence 0. A wrong layout or
+    non-numeric arrays are a `DatasetFileError` naming the file.
+    """
     data = load_restricted(path)
     if not isinstance(data, dict):
         raise DatasetFileError(f"{path}: expected a dict (3DPW sequence file), got {type(data).__name__}")
-    missing = [key for key in REQUIRED_KEYS if key not in data]
+    missing = [key for key in REQUIRED_KEYS if key not in data or data[key] is None]
     if missing:
         raise DatasetFileError(f"{path}: missing keys {missing}; a 3DPW sequence file has {list(REQUIRED_KEYS)}")
 
-    def array(name, value, shape):
+    def array(name, value, shape, dtype=np.float64):
         value = np.asarray(value)
         if value.ndim != len(shape) or any(want is not None and got != want for got, want in zip(value.shape, shape)):
             raise DatasetFileError(f"{path}: {name} has shape {list(value.shape)}, expected "
                                    f"[{', '.join('frames' if s is None else str(s) for s in shape)}]")
-        return value
+        try:
+            return value.astype(dtype)
+        except (TypeError, ValueError) as error:
+            raise DatasetFileError(f"{path}: {name} is not numeric ({error})") from None
 
-    cam_poses = array("cam_poses", data["cam_poses"], (None, 4, 4)).astype(np.float64)
+    cam_poses = array("cam_poses", data["cam_poses"], (None, 4, 4))
     frames = len(cam_poses)
     intrinsics = array("cam_intrinsics", data["cam_intrinsics"], (3, 3)).astype(np.float32)
+    if not np.isfinite(intrinsics).all():
+        raise DatasetFileError(f"{path}: cam_intrinsics has NaN or infinite values")
     frame_ids = array("img_frame_ids", data["img_frame_ids"], (frames,)).astype(np.int64)
-    people = data["jointPositions"]
-    if not isinstance(people, (list, tuple)) or len(people) != len(data["campose_valid"]):
+    people, people_valid = _people(path, data, "jointPositions"), _people(path, data, "campose_valid")
+    if len(people) != len(people_valid):
         raise DatasetFileError(f"{path}: jointPositions and campose_valid must be lists with one entry per person")
-    joints = [array(f"jointPositions[{p}]", person, (frames, 72)).reshape(frames, 24, 3).astype(np.float64)
-              for p, person in enumerate(people)]
-    valid = [array(f"campose_valid[{p}]", person, (frames,)).astype(bool)
-             for p, person in enumerate(data["campose_valid"])]
+    camera_finite = np.isfinite(cam_poses).all(axis=(1, 2))
+    joints, valid, skipped = [], [], []
+    for p, (person, person_valid) in enumerate(zip(people, people_valid)):
+        if person is None or person_valid is None:  # keep the person numbering: nothing of theirs is valid
+            skipped.append(f"person {p} (None in the file)")
+            joints.append(np.zeros((frames, 24, 3)))
+            valid.append(np.zeros(frames, bool))
+            continue
+        person_joints = array(f"jointPositions[{p}]", person, (frames, 72)).reshape(frames, 24, 3)
+        person_valid = np.nan_to_num(array(f"campose_valid[{p}]", person_valid, (frames,))) > 0
+        bad = person_valid & ~(np.isfinite(person_joints).all(axis=(1, 2)) & camera_finite)
+        if bad.any():
+            skipped.append(f"person {p}: {int(bad.sum())} of {int(person_valid.sum())} valid frames with NaN or "
+                           f"infinite joints or camera pose (first: frame {int(np.argmax(bad))})")
+        joints.append(person_joints)
+        valid.append(person_valid & ~bad)
     poses2d = None
-    if "poses2d" in data and len(data["poses2d"]) == len(people):
-        poses2d = [array(f"poses2d[{p}]", person, (frames, 3, 18)).astype(np.float32)
-                   for p, person in enumerate(data["poses2d"])]
+    detections = data.get("poses2d")
+    if detections is not None and len(_people(path, data, "poses2d")) == len(people):
+        poses2d = []
+        for p, person in enumerate(_people(path, data, "poses2d")):
+            if person is None:
+                skipped.append(f"poses2d of person {p} (None in the file: no detections)")
+                poses2d.append(np.zeros((frames, 3, 18), np.float32))
+                continue
+            person = array(f"poses2d[{p}]", person, (frames, 3, 18)).astype(np.float32)
+            finite = np.isfinite(person).all(axis=1)  # [frames, 18]: a joint with any NaN is undetected
+            person = np.where(finite[:, None], person, 0.0).astype(np.float32)
+            poses2d.append(person)
+    elif detections is not None:
+        skipped.append(f"poses2d ({len(_people(path, data, 'poses2d'))} entries for {len(people)} people: "
+                       "no detections)")
+    sequence = data.get("sequence")
+    sequence = sequence.decode("latin1") if isinstance(sequence, bytes) else sequence
+    if skipped:
+        warnings.warn(f"{path}: skipping {'; '.join(skipped)}", DatasetWarning, stacklevel=2)
     return {"joints": joints, "valid": valid, "poses2d": poses2d, "cam_poses": cam_poses, "intrinsics": intrinsics,
-            "frame_ids": frame_ids, "sequence": str(data.get("sequence", pathlib.Path(path).stem))}
+            "frame_ids": frame_ids, "sequence": sequence if isinstance(sequence, str) and sequence
+            else pathlib.Path(path).stem, "skipped": skipped}
 
 
 def openpose18_to_h36m17(poses2d: np.ndarray) -> tuple:
@@ -139,8 +201,14 @@ class PW3D(tfds.core.GeneratorBasedBuilder):
         return {"test": self._generate_examples(files, self.builder_config.stride)}
 
     def _generate_examples(self, files, stride):
+        count = 0
         for path in files:
-            yield from sequence_examples(read_sequence(path), stride)
+            for key_example in sequence_examples(read_sequence(path), stride):
+                count += 1
+                yield key_example
+        if not count:  # else tfds fails with "No examples were yielded", naming no file
+            raise DatasetFileError(f"{files[0].parent}: no valid frame in any of the {len(files)} sequence files "
+                                   "(campose_valid is 0, or the joints are NaN or None, everywhere)")
 
 
 def sequence_examples(sequence: dict, stride: int):
