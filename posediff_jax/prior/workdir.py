@@ -134,7 +134,10 @@ def _quiet_abandoned_reads(wait_seconds: float = 0.5):
         filtered = _WithoutClosedLoopNoise(sys.stderr)
         deadline = time.monotonic() + wait_seconds
         try:
-            with contextlib.redirect_stderr(filtered):
+            # An abandoned read that never started is collected with a "coroutine ... was never awaited"
+            # RuntimeWarning: the same noise, through the warnings machinery.
+            with contextlib.redirect_stderr(filtered), warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
                 gc.collect()
                 while abandoned() and time.monotonic() < deadline:
                     time.sleep(0.02)
