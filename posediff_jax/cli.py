@@ -201,10 +201,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 @contextlib.contextmanager
-def one_line_warnings(command: str):
+def one_line_warnings(prefix: str):
     """The project's own warnings (a checkpoint set aside, a dataset entry skipped, a damaged evaluation batch
     recomputed: the `UserWarning` classes defined in `posediff_jax`, matched by module so that this imports none of
-    them) as one `posediff COMMAND: warning: ...` line each; other warnings keep Python's format."""
+    them) as one `PREFIX: warning: ...` line each (`prefix`: e.g. 'posediff train'); other warnings keep Python's
+    format."""
     from posediff_jax.prior.workdir import CheckpointWarning
 
     def own(category) -> bool:
@@ -214,7 +215,7 @@ def one_line_warnings(command: str):
 
     def show(message, category, filename, lineno, file=None, line=None):
         if own(category):
-            print(f"posediff {command}: warning: {message}", file=sys.stderr)
+            print(f"{prefix}: warning: {message}", file=sys.stderr)
         else:
             default_show(message, category, filename, lineno, file, line)
 
@@ -222,6 +223,18 @@ def one_line_warnings(command: str):
         warnings.simplefilter("always", CheckpointWarning)
         warnings.showwarning = show
         yield
+
+
+def run_with_one_line_messages(prefix: str, function) -> int:
+    """`function()`'s exit code, with the project's warnings (`one_line_warnings`) and a `PoseDiffError` as one
+    `PREFIX: warning / error: ...` line each (an error: exit code 2). The `posediff` commands and the tools
+    (`tools/export_prior.py`, `tools/make_pose_file.py`) report through it."""
+    try:
+        with one_line_warnings(prefix):
+            return int(function() or 0)
+    except PoseDiffError as error:
+        print(f"{prefix}: error: {error}", file=sys.stderr)
+        return 2
 
 
 def main(argv=None, compilation_cache=None) -> int:
@@ -239,17 +252,17 @@ def main(argv=None, compilation_cache=None) -> int:
         return 0
     use_cache = (argv is None) if compilation_cache is None else bool(compilation_cache)
     args.export_cache_dir = None
-    try:
+
+    def run():
         if use_cache:  # started as a program: this process's backend is ours to configure
             apply_xla_cpu_defaults(one_device_per_core=args.command in SAMPLING_COMMANDS)
             directory = enable_compilation_cache()
             # Lowered samplers (sampling/export_cache.py) beside the compiled programs: a warm start skips tracing.
             args.export_cache_dir = export_cache_dir(directory)
-        with one_line_warnings(args.command):
-            return int(args._run(args) or 0)
-    except PoseDiffError as error:
-        print(f"posediff {args.command}: error: {error}", file=sys.stderr)
-        return 2
+        return args._run(args)
+
+    try:
+        return run_with_one_line_messages(f"posediff {args.command}", run)
     except MemoryError:  # a host allocation the commands' own size checks did not foresee
         print(f"posediff {args.command}: error: out of memory; ask for fewer hypotheses (--num-hypotheses) or "
               "fewer frames per run", file=sys.stderr)

@@ -129,7 +129,7 @@ def test_the_projects_own_warnings_are_one_line_and_others_keep_pythons_format(c
 
     import pytest
 
-    with pytest.warns(RuntimeWarning, match="not ours"), cli.one_line_warnings("evaluate"):
+    with pytest.warns(RuntimeWarning, match="not ours"), cli.one_line_warnings("posediff evaluate"):
         for category in (CheckpointWarning, DatasetWarning, DamagedBatchWarning):
             warnings.warn(f"{category.__name__} says so", category)
         warnings.warn("not ours", RuntimeWarning)  # handed on to the warnings machinery outside (here pytest's)

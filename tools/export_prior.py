@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
-import sys
 
 import numpy as np
 
 from posediff_jax import prior as prior_lib
+from posediff_jax.cli import run_with_one_line_messages
 from posediff_jax.validation import PoseDiffError
 
 
@@ -80,11 +80,7 @@ def main(argv=None) -> int:
     storage.add_argument("--int8", action="store_true",
                          help="store kernels as int8 with a per-column scale (a quarter of the size)")
     args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except PoseDiffError as error:  # as posediff_jax/cli.py reports them: one line, exit code 2
-        print(f"{parser.prog}: error: {error}", file=sys.stderr)
-        return 2
+    return run_with_one_line_messages(parser.prog, lambda: run(args))  # as the posediff commands report
 
 
 if __name__ == "__main__":

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import argparse
 import pathlib
-import sys
-import warnings
 
+from posediff_jax.cli import run_with_one_line_messages
 from posediff_jax.data.pipeline import write_pose_file
-from posediff_jax.data.videopose3d import DatasetWarning
+from posediff_jax.io_utils import make_writable_folder
 from posediff_jax.validation import PoseDiffError
 
 
@@ -39,11 +38,8 @@ def run(args) -> int:
         raise PoseDiffError(f"--manual-dir: {args.manual_dir!r} is not a folder (expected the one with "
                             "data_3d_h36m.npz)")
     output = pathlib.Path(args.output)
-    try:  # the folder is made as the write would make it (README: `--output runs/...` in a fresh checkout)
-        output.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise PoseDiffError(f"--output: cannot create the folder {str(output.parent)!r} "
-                            f"({error.strerror or error})") from None
+    # The folder is made as the write would make it (README: `--output runs/...` in a fresh checkout).
+    make_writable_folder(output.parent, "--output's folder")
     check_writable(output, "--output")  # before minutes of reading
     path = write_pose_file(args.output, args.manual_dir, subject_list(args.train_subjects, "--train-subjects"),
                            subject_list(args.held_out_subjects, "--held-out-subjects"), args.stride,
@@ -62,23 +58,7 @@ def main(argv=None) -> int:
     parser.add_argument("--stride", type=int, default=1)
     parser.add_argument("--held-out-stride", type=int, default=16)
     args = parser.parse_args(argv)
-    try:
-        with warnings.catch_warnings():  # a skipped None subject: one line, as the posediff commands print warnings
-            warnings.simplefilter("always", DatasetWarning)
-            default_show = warnings.showwarning
-
-            def show(message, category, *rest, **options):
-                if issubclass(category, DatasetWarning):
-                    print(f"{parser.prog}: warning: {message}", file=sys.stderr)
-                else:
-                    default_show(message, category, *rest, **options)
-
-            warnings.showwarning = show
-            return run(args)
-    except PoseDiffError as error:  # as posediff_jax/cli.py reports them: one line, exit code 2
-        print(f"{parser.prog}: error: {error}", file=sys.stderr)
-        return 2
-
+    return run_with_one_line_messages(parser.prog, lambda: run(args))  # as the posediff commands report
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -16,11 +16,7 @@ from posediff_jax.guidance import evidence as evidence_lib
 from posediff_jax.guidance.evidence import EvidenceError
 from posediff_jax.guidance.render import RENDER_SIGMA
 from posediff_jax.skeleton import NUM_JOINTS
-from posediff_jax.validation import check_array
-
-
-def _format(shape) -> str:
-    return "[" + ", ".join(str(size) for size in shape) + "]"
+from posediff_jax.validation import check_array, format_shape
 
 
 def _frames_array(arrays: Mapping, name: str, single_shape, frames: int | None = None, kinds: str = "fiu"):
@@ -41,9 +37,9 @@ def _frames_array(arrays: Mapping, name: str, single_shape, frames: int | None =
         if frames is None or value.shape[0] == frames:
             return value
         raise EvidenceError(f"{name}: {value.shape[0]} frames, expected {frames} (as the other arrays) or one "
-                            f"{_format(single_shape)} shared by every frame")
+                            f"{format_shape(single_shape)} shared by every frame")
     hint = " (one frames axis: reshape frames x people into it)" if value.ndim > rank + 1 else ""
-    raise EvidenceError(f"{name}: expected shape {_format(single_shape)} or [frames, {_format(single_shape)[1:]}, got "
+    raise EvidenceError(f"{name}: expected shape {format_shape(single_shape)} or [frames, {format_shape(single_shape)[1:]}, got "
                         f"{list(value.shape)}{hint}")
 
 

@@ -48,6 +48,7 @@ from posediff_jax.training.config_schema import validate_config
 from posediff_jax.training.metrics_logging import MetricsWriter
 from posediff_jax.plausibility import plausibility_metrics
 from posediff_jax.data.synthetic import synthetic_poses
+from posediff_jax.io_utils import make_writable_folder
 from posediff_jax.training.train_state import (TrainState, create_train_state, make_network, make_optimizer,
                                                update_ema)
 from posediff_jax.validation import PoseDiffError
@@ -259,7 +260,7 @@ def train_and_evaluate(config, workdir, stop_after_steps: int | None = None) -> 
     validate_config(config)
     sharding.maybe_initialize_distributed(config.multihost)
     workdir = pathlib.Path(workdir)
-    workdir_check.check_writable_workdir(workdir)
+    make_writable_folder(workdir, "--workdir")  # a file, or not creatable: one line before any data is read
     training = config.training
     # An existing run: refuse a different model/diffusion before reading data or writing anything.
     stored = workdir_check.existing_description(workdir)

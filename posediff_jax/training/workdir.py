@@ -26,14 +26,6 @@ class WorkdirMismatchError(PoseDiffError):
     """The config differs from the one the workdir's checkpoints were trained with."""
 
 
-def check_writable_workdir(workdir) -> None:
-    """Creates `workdir` (and its parents) if needed; raises `PoseDiffError` naming the problem when it is a file,
-    cannot be created or is not writable, before any data is read (`io_utils.make_writable_folder`)."""
-    from posediff_jax.io_utils import make_writable_folder
-
-    make_writable_folder(workdir, "--workdir")
-
-
 def existing_description(workdir):
     """The workdir's `prior.json` description, or None for a new workdir (a corrupt file is a `PriorFormatError`)."""
     if not (pathlib.Path(workdir) / prior_format.PRIOR_JSON).is_file():
