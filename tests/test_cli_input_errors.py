@@ -84,13 +84,18 @@ def test_unreadable_input_is_a_one_line_error(tmp_path, capsys, monkeypatch, com
     assert f"{flag}: {str(path)!r} cannot be read (Permission denied)" in error, error
 
 
-@pytest.mark.parametrize("flag", ["--input", "--image"])
-def test_a_folder_as_input_says_it_is_a_folder(tmp_path, capsys, flag):
+@pytest.mark.parametrize("flag, expected", [
+    ("--input", "{flag}: {folder!r} is a folder"),
+    # --image takes folders of photos (tests/test_photo_set.py); one without photos is named and refused.
+    ("--image", "{flag}: folder {folder!r} holds no image files"),
+])
+def test_a_folder_as_input_says_it_is_a_folder(tmp_path, capsys, flag, expected):
     (tmp_path / "folder.npz").mkdir()
     assert cli.main(["estimate", flag, str(tmp_path / "folder.npz"), "--output", str(tmp_path / "out.npz"),
                      "--prior", "gaussian", "--quiet"]) == 2
     error = capsys.readouterr().err.strip()
-    assert f"{flag}: {str(tmp_path / 'folder.npz')!r} is a folder" in error and "not found" not in error, error
+    assert expected.format(flag=flag, folder=str(tmp_path / "folder.npz")) in error and "not found" not in error, error
+    assert len(error.splitlines()) == 1
 
 
 @pytest.mark.parametrize("command", ["estimate", "generate"])

@@ -270,6 +270,9 @@ def test_ci_runs_the_readme_test_command_verbatim():
 def write_fixtures(folder: pathlib.Path) -> None:
     """The input files the README's commands name, small and valid."""
     shutil.copy(REPO_ROOT / "posediff_jax" / "assets" / "images" / "apollo11_crew.jpg", folder / "photo.jpg")
+    (folder / "photos").mkdir()  # a folder of photos: the photo and a file that is no photo (skipped)
+    shutil.copy(folder / "photo.jpg", folder / "photos" / "crew.jpg")
+    (folder / "photos" / "damaged.jpg").write_bytes(b"not a photo")
     with np.load(REPO_ROOT / "posediff_jax" / "assets" / "examples" / "h36m_s9_examples.npz") as examples:
         keypoints = examples["keypoints_2d_detected"][:1].astype(np.float32)
         intrinsics = examples["intrinsics"][:1].astype(np.float32)

@@ -7,15 +7,20 @@ Inputs (one of):
   are rendered into Gaussian heatmaps (`--energy heatmap`, sigma `--sigma` widened by the detector's error
   `--detector-sigma`: `guidance/render.py`; 0 for exact keypoints such as ground-truth projections) or used
   directly by the robust reprojection energy (`--energy keypoints`).
-- `--image photo.jpg`: the BlazePose front end (`posediff_jax.detector`, optional extra) finds the person(s).
+- `--image photo.jpg [more.jpg photos/ ...]`: the BlazePose front end (`posediff_jax.detector`, optional extra)
+  finds the person(s) (the largest of each photo; `--all-people`: every one). Several photos or a folder run in one
+  process with one compiled sampler, a frame per person; a photo that cannot be used (unreadable, nobody found, the
+  person too small) is skipped with a warning and listed in the output (`detector/photo_set.py`); a single photo's
+  problem is an error.
 Dataset splits are evaluated by `posediff evaluate`.
 
 Output `.npz` (leading frames axis always present): hypotheses `[F, m, 17, 3]` mm root-relative, energies `[F, m]`,
 mean_pose `[F, 17, 3]`, mode_pose `[F, 17, 3]` (mean-shift mode of the hypotheses: the single estimate to take),
 reprojection_weighted `[F, 17, 3]` (per-joint selection), root_translation `[F, 3]` (of
 the reprojection-weighted estimate), keypoints_2d `[F, 17, 2]`, intrinsics `[F, 3, 3]`, energy and prior (names:
-`--prior auto` is stored as what it chose, e.g. 'wide_proportions (auto)' for exact keypoints); plus a PNG of the
-first frame.
+`--prior auto` is stored as what it chose, e.g. 'wide_proportions (auto)' for exact keypoints); with `--image`
+also image_files `[F]` and person_index `[F]` (0 = the photo's largest person) of each frame, and skipped_images
+`[S]` / skipped_reasons `[S]` (the photos that gave nobody); plus a PNG of the first frame.
 """
 
 from __future__ import annotations
@@ -38,8 +43,10 @@ def add_arguments(parser):
 
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--input", help=".npz with heatmaps+image_to_heatmap+intrinsics or keypoints_2d+intrinsics")
-    source.add_argument("--image", help="a photo; runs the BlazePose detector (needs the detector extra)")
-    parser.add_argument("--all-people", action="store_true", help="with --image: every detected person")
+    source.add_argument("--image", nargs="+", metavar="PHOTO",
+                        help="one or more photos or folders of photos; runs the BlazePose detector (needs the "
+                             "detector extra). With several, a photo that gives no person is skipped with a warning")
+    parser.add_argument("--all-people", action="store_true", help="with --image: every detected person of a photo")
     parser.add_argument("--energy", choices=("heatmap", "keypoints"), default="heatmap",
                         help="for keypoint input: render Gaussian heatmaps (default) or robust reprojection")
     parser.add_argument("--sigma", type=float, default=RENDER_SIGMA,
@@ -67,18 +74,30 @@ def evidence_from_npz(path, energy: str, sigma: float, detector_sigma: float = 0
     return evidence, "heatmap", "heatmaps" not in data and detector_sigma == 0
 
 
-def evidence_from_image(image_path, all_people: bool):
+def detector_front_end():
+    """The `posediff_jax.detector` package, or a `PoseDiffError` saying how to install it."""
     try:
-        from posediff_jax.detector import image_to_evidence
+        from posediff_jax import detector
+        from posediff_jax.detector import photo_set  # noqa: F401 (imported for `detector.photo_set`)
     except ImportError as error:
         raise PoseDiffError(
             f"--image needs the detector front end ({error}); install the extra: pip install 'posediff_jax[detector]'"
         ) from None
+    return detector
+
+
+def evidence_from_images(photos, all_people: bool, quiet: bool = True):
+    """(evidence with a frame per person found, `photo_set.PeopleFound`) for a `photo_set.PhotoSet`, with a progress
+    bar over photos when there are several."""
+    from posediff_jax.commands import common
     from posediff_jax.guidance import evidence as evidence_lib
 
-    people = image_to_evidence(image_path, all_people=all_people, intrinsics=None)
-    evidence = evidence_lib.stack_evidence([person for person, _ in people])
-    return evidence, [info for _, info in people]
+    detector = detector_front_end()
+
+    with common.progress_bar(len(photos.files), quiet or not photos.several, "detect", "photo") as bar:
+        found = detector.photo_set.find_people(photos, all_people, detector.image_to_evidence,
+                                               progress=lambda: bar.update(1))
+    return evidence_lib.stack_evidence(found.evidence), found
 
 
 @jax.jit
@@ -97,7 +116,11 @@ def summarize_hypotheses(hypotheses, evidence):
 
 
 def default_output(args):
-    return f"{pathlib.Path(args.image or args.input).stem}_hypotheses.npz"
+    """INPUT_hypotheses.npz: named after the --input file, the one photo or folder given, else 'photos'."""
+    if args.image:
+        named = pathlib.Path(args.image[0]).resolve().stem if len(args.image) == 1 else ""
+        return f"{named or 'photos'}_hypotheses.npz"
+    return f"{pathlib.Path(args.input).stem}_hypotheses.npz"
 
 
 def run(args) -> int:
@@ -108,16 +131,14 @@ def run(args) -> int:
     from posediff_jax.sampling.config import resolve_scale_schedule
     from posediff_jax.sampling.export_cache import call_stored
 
-    common.check_run_arguments(args, default_output(args), inputs=(("--image", args.image), ("--input", args.input)))
+    photos = detector_front_end().photo_set.expand_photo_paths(args.image) if args.image else None
+    inputs = [("--image", path) for path in photos.files] if photos else [("--input", args.input)]
+    common.check_run_arguments(args, default_output(args), inputs=inputs)
     if args.batch_size < 1:
         raise PoseDiffError(f"--batch-size: expected >= 1, got {args.batch_size}")
-    if args.image and pathlib.Path(args.image).is_dir():
-        raise PoseDiffError(f"--image: {args.image!r} is a folder; expected an image file")
-    if args.image and not pathlib.Path(args.image).is_file():
-        raise PoseDiffError(f"--image: file {args.image!r} not found")
-    infos = None
-    if args.image:
-        evidence, infos = evidence_from_image(args.image, args.all_people)
+    found = None
+    if photos:
+        evidence, found = evidence_from_images(photos, args.all_people, args.quiet)
         energy_name, exact = "heatmap", False
     else:
         evidence, energy_name, exact = evidence_from_npz(args.input, args.energy, args.sigma, args.detector_sigma)
@@ -145,34 +166,48 @@ def run(args) -> int:
         "prior": np.asarray(common.prior_label(args, exact_evidence=exact)),
         "sampler": common.sampler_record(config),
     }
+    if found is not None:
+        arrays.update(image_files=np.asarray(found.image_files, dtype=str),
+                      person_index=np.asarray(found.person_index, np.int32),
+                      skipped_images=np.asarray([path for path, _ in found.skipped], dtype=str),
+                      skipped_reasons=np.asarray([reason for _, reason in found.skipped], dtype=str))
     plot_fn = None
     if not args.no_plot:
-        plot_fn = _plot_first_frame(args, evidence, hypotheses, selected, root, infos)
+        plot_fn = _plot_first_frame(evidence, hypotheses, selected, root,
+                                    photo=found.image_files[0] if found is not None else None)
     npz_path, png_path = common.write_outputs(args.output, arrays, plot_fn)
-    print(f"wrote {npz_path} ({len(hypotheses)} frame(s) x {args.num_hypotheses} hypotheses)"
+    from_photos = ""
+    if found is not None and photos.several:
+        from_photos = f" from {len(set(found.image_files))} of {len(photos.files)} photos" + (
+            f", {len(found.skipped)} skipped (listed under skipped_images)" if found.skipped else "")
+    print(f"wrote {npz_path} ({len(hypotheses)} frame(s) x {args.num_hypotheses} hypotheses{from_photos})"
           + (f" and {png_path}" if png_path else ""))
     return 0
 
 
-def _plot_first_frame(args, evidence, hypotheses, selected, root, infos):
+def _plot_first_frame(evidence, hypotheses, selected, root, photo=None):
+    """A function writing the PNG of frame 0 (on `photo`, the first frame's photo, when the evidence came from one)."""
     from posediff_jax import geometry
     from posediff_jax.visualization import heatmap_max_projection, plot_hypotheses
 
     keypoints = np.asarray(evidence.keypoints_2d[0])
     reprojected = np.asarray(geometry.project_to_pixels(jnp.asarray(selected[0] + root[0]), evidence.intrinsics[0]))
     background = None
-    if args.image:
+    if photo is not None:
         from posediff_jax.detector.image_io import read_image
 
-        background = read_image(args.image)  # as the detector saw it (upright, 16-bit scaled, size checked)
+        background = read_image(photo)  # as the detector saw it (upright, 16-bit scaled, size checked)
     elif hasattr(evidence, "heatmaps"):
         affine = np.asarray(evidence.image_to_heatmap[0], np.float64)
         background = heatmap_max_projection(evidence.heatmaps[0])
         keypoints = keypoints @ affine[:, :2].T + affine[:, 2]
         reprojected = reprojected @ affine[:, :2].T + affine[:, 2]
 
+    named = f" ({pathlib.Path(photo).name})" if photo is not None else ""
+
     def plot(path):
         plot_hypotheses(path, hypotheses[0], evidence_image=background, keypoints_2d=keypoints,
-                        reprojected_2d=reprojected, joint_weights=np.asarray(evidence.joint_weights[0]), title=f"posediff estimate: frame 0, {hypotheses.shape[1]} hypotheses")
+                        reprojected_2d=reprojected, joint_weights=np.asarray(evidence.joint_weights[0]),
+                        title=f"posediff estimate: frame 0{named}, {hypotheses.shape[1]} hypotheses")
 
     return plot
