@@ -58,9 +58,7 @@ def make_writable_folder(path, what: str = "--workdir") -> pathlib.Path:
     """Creates the folder `path` (and its parents) if needed and returns it; raises `PoseDiffError` naming `what`
     when it is a file, a file is in the way on its path, it cannot be created or it is not writable: before any
     work, instead of a `NotADirectoryError` / `PermissionError` traceback once the first result is written."""
-    path = pathlib.Path(path)
-    if path.exists() and not path.is_dir():
-        raise PoseDiffError(f"{what} {path}: is a file, not a folder (choose another {what})")
+    path = _not_a_file(path, what)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -70,4 +68,27 @@ def make_writable_folder(path, what: str = "--workdir") -> pathlib.Path:
         raise PoseDiffError(f"{what} {path}: cannot create it ({reason})") from None
     if not os.access(path, os.W_OK | os.X_OK):
         raise PoseDiffError(f"{what} {path}: not writable")
+    return path
+
+
+def check_folder_can_be_made(path, what: str = "--output") -> pathlib.Path:
+    """`make_writable_folder`'s refusals without creating anything: `path` is a writable folder, or the nearest
+    folder on its path that exists is writable. For a command that reads its inputs after this check and must
+    leave nothing behind when reading them fails (tools/export_prior.py writes the folder only at the end)."""
+    path = _not_a_file(path, what)
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise PoseDiffError(f"{what} {path}: cannot create it (a file is in the way on its path)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PoseDiffError(f"{what} {path}: " + ("not writable" if existing == path else
+                                                  f"cannot create it ({existing} is not writable)"))
+    return path
+
+
+def _not_a_file(path, what: str) -> pathlib.Path:
+    path = pathlib.Path(path)
+    if path.exists() and not path.is_dir():
+        raise PoseDiffError(f"{what} {path}: is a file, not a folder (choose another {what})")
     return path

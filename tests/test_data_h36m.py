@@ -273,6 +273,27 @@ def test_a_none_subject_is_skipped_with_a_warning_everywhere(tmp_path):
     assert set(frames["subject"]) == {"S9"} and set(frames["camera"]) == {"54138969"}
 
 
+def test_training_reads_the_3d_file_once_so_a_none_subject_warns_once(tmp_path):
+    """`posediff train` on source 'h36m' read data_3d_h36m.npz once per split (training, held-out), so a None
+    subject's DatasetWarning printed twice; the file is now read once for both splits."""
+    import warnings
+
+    from posediff_jax.data import videopose3d
+    from posediff_jax.training.config_schema import default_config
+    from posediff_jax.training.train import load_pose_splits
+
+    manual = write_h36m_fixture(tmp_path / "manual", subjects=("S1", "S5", "S9"), detector="")
+    _rewrite_positions(manual, lambda positions: positions.update(S5=None))
+    config = default_config()
+    config.data.manual_dir, config.data.train_subjects, config.data.stride = str(manual), ("S1", "S5"), 50
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # as the CLI shows the project's warnings: every one, no deduplication
+        train, held_out, train_up = load_pose_splits(config.data, config.seed)
+    skipped = [warning for warning in caught if issubclass(warning.category, videopose3d.DatasetWarning)]
+    assert len(skipped) == 1 and "skipping S5" in str(skipped[0].message), [str(w.message) for w in skipped]
+    assert train.shape == (2 * 3 * 4, 17, 3) and len(train_up) == len(train) and len(held_out)
+
+
 def test_non_finite_3d_positions_name_the_file_subject_action_and_frame(tmp_path):
     manual = write_h36m_fixture(tmp_path / "manual", detector="")
 

@@ -107,5 +107,5 @@ def test_damaged_pose_files_are_clear_errors(tmp_path):
         np.savez(broken, **content)
         with pytest.raises(PoseDiffError, match=message):
             read_pose_file(broken)
-    with pytest.raises(PoseDiffError, match="stride must be a whole number >= 1"):
+    with pytest.raises(PoseDiffError, match="write_pose_file: stride: must be a whole number >= 1"):
         write_pose_file(tmp_path / "zero.npz", manual, ("S1",), ("S9",), stride=0)

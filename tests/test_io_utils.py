@@ -34,3 +34,16 @@ def test_make_writable_folder_creates_it_or_names_the_problem(tmp_path):
         make_writable_folder(tmp_path / "file")
     with pytest.raises(PoseDiffError, match="--out .*cannot create it \\(a file is in the way"):
         make_writable_folder(tmp_path / "file" / "sub", "--out")
+
+
+def test_check_folder_can_be_made_refuses_as_make_writable_folder_but_creates_nothing(tmp_path):
+    from posediff_jax.io_utils import check_folder_can_be_made
+    from posediff_jax.validation import PoseDiffError
+
+    assert check_folder_can_be_made(tmp_path / "a" / "b") == tmp_path / "a" / "b"
+    assert not (tmp_path / "a").exists()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(PoseDiffError, match="--output .*file: is a file, not a folder"):
+        check_folder_can_be_made(tmp_path / "file")
+    with pytest.raises(PoseDiffError, match="--out .*cannot create it \\(a file is in the way"):
+        check_folder_can_be_made(tmp_path / "file" / "sub" / "deeper", "--out")

@@ -33,13 +33,16 @@ def test_export_prior_mistakes_are_one_line(tmp_path, capsys, export_prior):
         (["--workdir", str(no_checkpoint)], "holds no finished checkpoint"),
         (["--workdir", str(tmp_path / "missing")], "is not a folder"),
         (["--workdir", str(tmp_path / "no_json")], "no prior.json here"),
-        (["--workdir", str(shipped), "--output-under-file"], "cannot write in"),
+        (["--workdir", str(shipped), "--output-under-file"], "cannot create it (a file is in the way"),
+        (["--workdir", str(shipped), "--output-is-file"], "is a file, not a folder"),
         (["--workdir", str(shipped), "--output-is-input"], "is the --workdir folder"),
     ]
     for arguments, fragment in cases:
         output = str(tmp_path / "out")
         if "--output-under-file" in arguments:
             arguments, output = arguments[:2], str(tmp_path / "a_file" / "out")
+        if "--output-is-file" in arguments:
+            arguments, output = arguments[:2], str(tmp_path / "a_file")
         if "--output-is-input" in arguments:
             arguments, output = arguments[:2], str(shipped)
         assert export_prior([*arguments, "--output", output]) == 2, arguments
@@ -84,7 +87,7 @@ def test_make_pose_file_mistakes_are_one_line(tmp_path, capsys, make_pose_file):
     cases = [
         (["--manual-dir", str(tmp_path / "missing")], "--manual-dir"),
         (["--manual-dir", str(manual), "--train-subjects", "S1,S11"], "subjects ['S11'] are not in"),
-        (["--manual-dir", str(manual), "--train-subjects", "S1", "--stride", "0"], "--stride: expected >= 1"),
+        (["--manual-dir", str(manual), "--train-subjects", "S1", "--stride", "0"], "--stride: must be a whole number >= 1"),
         (["--manual-dir", str(nan), "--train-subjects", "S1"], "S9 'Eating' has NaN or infinite positions"),
     ]
     for arguments, fragment in cases:

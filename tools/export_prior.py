@@ -18,23 +18,18 @@ import numpy as np
 
 from posediff_jax import prior as prior_lib
 from posediff_jax.cli import run_with_one_line_messages
+from posediff_jax.io_utils import check_folder_can_be_made
 from posediff_jax.validation import PoseDiffError
 
 
 def check_output_folder(output: pathlib.Path, source: pathlib.Path) -> None:
     """Raises `PoseDiffError` unless `output` is (or can be made) a writable folder other than `source`: checked
     before the weights are read, and so that re-exporting a prior onto itself cannot replace its own weights
-    (e.g. float32 ones by float16)."""
-    if output.exists() and not output.is_dir():
-        raise PoseDiffError(f"--output: {str(output)!r} is a file; expected a folder")
+    (e.g. float32 ones by float16). Nothing is created here: a failed read must leave no empty --output."""
     if output.is_dir() and source.is_dir() and os.path.samefile(output, source):
         raise PoseDiffError(f"--output: {str(output)!r} is the --workdir folder; writing there would replace the "
                             "weights being exported, choose another folder")
-    existing = output
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise PoseDiffError(f"--output: cannot write in {str(existing)!r}")
+    check_folder_can_be_made(output, "--output")
 
 
 def load_weights(workdir: pathlib.Path):

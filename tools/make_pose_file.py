@@ -15,7 +15,7 @@ import argparse
 import pathlib
 
 from posediff_jax.cli import run_with_one_line_messages
-from posediff_jax.data.pipeline import write_pose_file
+from posediff_jax.data.pipeline import check_stride, write_pose_file
 from posediff_jax.io_utils import make_writable_folder
 from posediff_jax.validation import PoseDiffError
 
@@ -32,8 +32,7 @@ def run(args) -> int:
     from posediff_jax.commands.common import check_writable
 
     for flag, value in (("--stride", args.stride), ("--held-out-stride", args.held_out_stride)):
-        if value < 1:
-            raise PoseDiffError(f"{flag}: expected >= 1, got {value}")
+        check_stride(flag, value)  # write_pose_file's own check, naming the flag, before the folder is made
     if not pathlib.Path(args.manual_dir).expanduser().is_dir():
         raise PoseDiffError(f"--manual-dir: {args.manual_dir!r} is not a folder (expected the one with "
                             "data_3d_h36m.npz)")

@@ -129,32 +129,47 @@ class PoseData(NamedTuple):
     held_out: np.ndarray
 
 
+def _require_manual_dir(manual_dir):
+    if not manual_dir:
+        raise PoseDiffError(
+            "config.data.manual_dir is not set: point it at the folder with VideoPose3D's data_3d_h36m.npz "
+            "(see posediff_jax/data/h36m.py for where the files come from)"
+        )
+    return manual_dir
+
+
 def load_training_poses(data_dir=None, manual_dir=None, split: str = "train", subjects: Optional[Sequence[str]] = None,
-                        stride: int = 1, with_up: bool = False):
+                        stride: int = 1, with_up: bool = False, positions=None):
     """Root-relative camera-frame poses `[N, 17, 3]` mm of Human3.6M (all four cameras).
 
     Reads VideoPose3D's `data_3d_h36m.npz` in `manual_dir` with the same conversion as the `h36m` tfds builder
     (`videopose3d.read_camera_frame_poses`): the prior needs only the poses, and reading them in bulk takes
     seconds where writing the 732k training examples through tfds takes minutes. `data_dir` is accepted for
     symmetry with the builders and unused here. `with_up=True` returns `(poses, up [N, 3])`, each pose's world
-    vertical in its camera frame (`videopose3d.read_camera_frame_poses_with_up`).
+    vertical in its camera frame (`videopose3d.read_camera_frame_poses_with_up`). `positions`: the file already
+    read (`videopose3d.read_positions_3d`), for a caller taking several splits (read once, warned about once).
     """
     del data_dir
-    if not manual_dir:
-        raise PoseDiffError(
-            "config.data.manual_dir is not set: point it at the folder with VideoPose3D's data_3d_h36m.npz "
-            "(see posediff_jax/data/h36m.py for where the files come from)"
-        )
+    _require_manual_dir(manual_dir)
     from posediff_jax.data.h36m import SPLIT_SUBJECTS
     from posediff_jax.data.videopose3d import read_camera_frame_poses, read_camera_frame_poses_with_up
 
     subjects = subjects or SPLIT_SUBJECTS[split]
     if with_up:
-        return read_camera_frame_poses_with_up(manual_dir, subjects, stride)
-    return read_camera_frame_poses(manual_dir, subjects, stride)
+        return read_camera_frame_poses_with_up(manual_dir, subjects, stride, positions=positions)
+    return read_camera_frame_poses(manual_dir, subjects, stride, positions=positions)
 
 
 POSE_FILE_FORMAT = "posediff_jax.pose_file/1"
+
+
+def check_stride(name: str, step) -> int:
+    """`step` (take every step-th frame) when it is a whole number >= 1, else a `PoseDiffError` naming `name`
+    (bools and fractions refused: a slice step of 0 fails, a negative one reverses). The one check of
+    `write_pose_file` and of tools/make_pose_file.py's flags, which call it before anything is read."""
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
+        raise PoseDiffError(f"{name}: must be a whole number >= 1, got {step!r}")
+    return step
 
 
 def write_pose_file(path, manual_dir, train_subjects: Sequence[str] = ("S1", "S5", "S6", "S7", "S8"),
@@ -172,8 +187,7 @@ def write_pose_file(path, manual_dir, train_subjects: Sequence[str] = ("S1", "S5
     from posediff_jax.skeleton import from_h36m32
 
     for name, step in (("stride", stride), ("held_out_stride", held_out_stride)):
-        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
-            raise PoseDiffError(f"write_pose_file: {name} must be a whole number >= 1, got {step!r}")
+        check_stride(f"write_pose_file: {name}", step)
     positions = read_positions_3d(manual_dir)  # None subjects: skipped with a warning (positions.skipped)
     skipped = set(getattr(positions, "skipped", ()))
     requested = sorted(set(train_subjects) | set(held_out_subjects))
@@ -285,7 +299,12 @@ def load_pose_data(data_config) -> PoseData:
         raise PoseDiffError(f"config.data.source: load_pose_data reads 'h36m' or 'npz', got {data_config.source!r}")
     manual_dir = data_config.manual_dir or None
     data_dir = data_config.data_dir or None
+    from posediff_jax.data.videopose3d import read_positions_3d
+
+    # One read for both splits: read per split, a None entry's DatasetWarning printed twice in `posediff train`.
+    positions = read_positions_3d(_require_manual_dir(manual_dir))
     train, train_up = load_training_poses(data_dir, manual_dir, "train", tuple(data_config.train_subjects),
-                                          data_config.stride, with_up=True)
-    held_out = load_training_poses(data_dir, manual_dir, "test", tuple(data_config.eval_subjects), 16)
+                                          data_config.stride, with_up=True, positions=positions)
+    held_out = load_training_poses(data_dir, manual_dir, "test", tuple(data_config.eval_subjects), 16,
+                                   positions=positions)
     return PoseData(train, train_up, held_out)

@@ -161,9 +161,13 @@ def _present_subjects(positions: dict, subjects: Sequence[str]) -> list:
 
 
 def read_camera_frame_poses(manual_dir, subjects: Sequence[str], stride: int = 1,
-                            cameras: Sequence[str] = CAMERA_IDS) -> np.ndarray:
-    """Root-relative camera-frame poses `[N, 17, 3]` in mm for every subject, action and camera."""
-    positions = read_positions_3d(manual_dir)
+                            cameras: Sequence[str] = CAMERA_IDS, positions: Positions3D | None = None) -> np.ndarray:
+    """Root-relative camera-frame poses `[N, 17, 3]` in mm for every subject, action and camera.
+
+    `positions`: `read_positions_3d(manual_dir)` already read, so that a caller taking several splits reads (and
+    validates) the file once and warns about its None entries once.
+    """
+    positions = read_positions_3d(manual_dir) if positions is None else positions
     poses = []
     for subject in _present_subjects(positions, subjects):
         for action in sorted(positions[subject]):
@@ -174,13 +178,15 @@ def read_camera_frame_poses(manual_dir, subjects: Sequence[str], stride: int = 1
 
 
 def read_camera_frame_poses_with_up(manual_dir, subjects: Sequence[str], stride: int = 1,
-                                    cameras: Sequence[str] = CAMERA_IDS) -> tuple[np.ndarray, np.ndarray]:
+                                    cameras: Sequence[str] = CAMERA_IDS,
+                                    positions: Positions3D | None = None) -> tuple[np.ndarray, np.ndarray]:
     """`read_camera_frame_poses` plus each pose's up vector: (poses `[N, 17, 3]` mm, up `[N, 3]` unit).
 
     `up` is the world's vertical (Human3.6M world z is up) in the pose's camera frame: `R[:, 2]` for
     `X_camera = R @ X_world + t`. Same order as `read_camera_frame_poses` (subject, action, camera, frame).
+    `positions`: as in `read_camera_frame_poses`.
     """
-    positions = read_positions_3d(manual_dir)
+    positions = read_positions_3d(manual_dir) if positions is None else positions
     poses, ups = [], []
     for subject in _present_subjects(positions, subjects):
         for action in sorted(positions[subject]):
