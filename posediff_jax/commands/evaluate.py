@@ -33,5 +33,6 @@ def run(args) -> int:
 
     config = load_config_file(args.config, args.overrides, reference=default_eval_config)
     result = run_evaluator(config, checkpoint=args.prior, workdir=args.workdir, progress=not args.no_progress)
-    print("wrote " + ", ".join(str(path) for path in result["paths"].values()))
+    if result["paths"]:  # none: a shard whose companions have not finished (it said so)
+        print("wrote " + ", ".join(str(path) for path in result["paths"].values()))
     return 0

@@ -71,6 +71,10 @@ def default_eval_config() -> ml_collections.ConfigDict:
     config.save_hypotheses = False
     config.figure = True  # results.png: best-of-m curves and the per-group breakdown (evaluation/figures.py)
     config.digits = 1
+    # Several processes sharing one workdir, each computing batches b with b % num_shards == shard_index; the last
+    # to finish writes the reports (evaluation/evaluate.py; docs/multihost.md). Benchmarks only.
+    config.num_shards = 1
+    config.shard_index = 0
     config.lock()
     return config
 
@@ -98,6 +102,15 @@ def validate_eval_config(config) -> ml_collections.ConfigDict:
     _whole("digits", config.get("digits", 1), 0)
     _whole("data.max_frames", config.data.max_frames, 0)
     _whole("data.frame_stride", config.data.frame_stride, 1)
+    num_shards = _whole("num_shards", config.get("num_shards", 1), 1)
+    shard_index = _whole("shard_index", config.get("shard_index", 0), 0)
+    if shard_index >= num_shards:
+        raise ConfigError(f"config.shard_index: expected 0..{num_shards - 1} (num_shards is {num_shards}), "
+                          f"got {shard_index}")
+    evaluator = config.get("evaluator", "guided_best_of_m")
+    if num_shards > 1 and evaluator != "guided_best_of_m":
+        raise ConfigError(f"config.num_shards: only the benchmark evaluator 'guided_best_of_m' is sharded; "
+                          f"'{evaluator}' runs whole (num_shards=1)")
     hypotheses = config.num_hypotheses
     if not isinstance(hypotheses, (tuple, list)) or not hypotheses:
         raise ConfigError(f"config.num_hypotheses: expected a non-empty tuple of counts >= 1, e.g. (1, 10), "

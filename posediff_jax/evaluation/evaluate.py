@@ -13,6 +13,13 @@
    skipped when a run is restarted with the same settings);
 4. summarises (overall and per group), prints a Markdown table and writes `workdir/results.json`,
    `workdir/per_frame.npz` and `workdir/results.md`.
+
+Shards (`config.num_shards`, `config.shard_index`): several processes (hosts, GPUs, CPU machines sharing a folder)
+run the same command on one workdir, each with its own `shard_index`; shard s computes the batches b with
+b % num_shards == s. Batch b's key depends on b alone, so the results equal an unsharded run's on the same device
+layout to the bit (with another device count per process, float rounding moves a few trajectories). The shard
+that finds every batch stored when it finishes writes the reports; the others say what is missing and exit 0 (run
+again with any shard settings to write the report once they are done: nothing stored is computed again).
 """
 
 from __future__ import annotations
@@ -56,6 +63,8 @@ def run_fingerprint(config, prior, num_frames: int) -> dict:
     values.pop("workdir", None)
     values.pop("progress", None)
     values.pop("figure", None)  # how results are shown, not what is computed: toggling it keeps the batches
+    values.pop("num_shards", None)  # how the work is split: every shard of a run shares its workdir
+    values.pop("shard_index", None)
     return {"config": values, "prior": params_fingerprint(prior), "num_frames": int(num_frames)}
 
 
@@ -114,7 +123,9 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
       progress: show a tqdm progress bar.
       log: where the final table goes.
     Returns:
-      {'summary', 'markdown', 'per_frame', 'workdir', 'paths', 'seconds', 'batches_computed'}.
+      {'summary', 'markdown', 'per_frame', 'workdir', 'paths', 'seconds', 'batches_computed'}; a shard that ends
+      before the others (module docstring) returns no summary, markdown, per_frame or paths, and the indices of
+      the batches still missing under 'missing_batches'.
     """
     from posediff_jax.guidance.registry import make_energy
     from posediff_jax.sampling import make_sampler
@@ -153,9 +164,12 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
     batches = make_batches(num_frames, int(config.batch_size))
     key = seed_key(int(config.seed))
     label_fields = [field for field in LABEL_FIELDS if field in frames]
-    todo = [index for index in range(len(batches)) if not store.is_done(index)]
-    if len(todo) < len(batches):
-        log(f"resuming: {len(batches) - len(todo)} of {len(batches)} batches already done in {workdir}")
+    num_shards, shard_index = int(config.get("num_shards", 1)), int(config.get("shard_index", 0))
+    shard_words = f" of shard {shard_index} (of {num_shards})" if num_shards > 1 else ""
+    own = [index for index in range(len(batches)) if index % num_shards == shard_index]
+    todo = [index for index in own if not store.is_done(index)]
+    if len(todo) < len(own):
+        log(f"resuming: {len(own) - len(todo)} of {len(own)} batches{shard_words} already done in {workdir}")
     start = time.perf_counter()
     for batch_index in _progress(todo, len(todo), progress, f"evaluate {protocol}"):
         indices = batches[batch_index]
@@ -179,6 +193,13 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
             columns["hypotheses"] = np.asarray(hypotheses, np.float32)[:real]
         store.save(batch_index, columns)
     seconds = time.perf_counter() - start
+    missing = [index for index in range(len(batches)) if index % num_shards != shard_index and not store.is_done(index)]
+    if missing:
+        log(f"shard {shard_index} of {num_shards}: its {len(own)} batches are stored in {workdir}; {len(missing)} of "
+            f"the other shards' {len(batches) - len(own)} batches are not yet, so no report was written. The last "
+            "shard to finish writes it; or run the command again once they are done (nothing stored is recomputed)")
+        return {"summary": None, "markdown": None, "per_frame": None, "workdir": workdir, "paths": {},
+                "seconds": seconds, "batches_computed": len(todo), "missing_batches": missing}
     per_frame = store.load_all(range(len(batches)))
     groups, average_over = protocols.grouping(protocol)  # declared per dataset in data/registry.py
     groups = tuple(field for field in groups if field in per_frame)

@@ -4,19 +4,25 @@ An evaluation run writes `workdir/batches/batch_000123.npz` for every finished b
 same folder, then `os.replace`, so a killed run never leaves a half-written batch). On restart the driver
 asks `is_done(index)` and skips finished batches. `workdir/run.json` records the fingerprint of the run
 (dataset, evidence, sampler, checkpoint, ...); reusing a workdir with a different fingerprint is refused,
-so results of two different settings are never mixed.
+so results of two different settings are never mixed. Several processes may share one workdir (the shards of
+`config.num_shards`, each computing its own batches): `run.json` is created exclusively (of two runs starting
+together exactly one writes it, the other compares against it) and every batch file is written by one rename.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import pathlib
+import tempfile
 import warnings
 import zipfile
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from posediff_jax.io_utils import _current_umask as current_umask
 from posediff_jax.io_utils import atomic_path
 from posediff_jax.validation import PoseDiffError
 
@@ -77,6 +83,35 @@ def atomic_write_text(path: pathlib.Path, text: str) -> None:
     atomic_write_bytes(path, lambda file: file.write(text.encode("utf-8")))
 
 
+def create_text_exclusively(path: pathlib.Path, text: str) -> bool:
+    """Writes `path` only if it does not exist, all at once: the text goes to a temporary file beside it, which is
+    then hard-linked into place (`os.link` fails if `path` appeared meanwhile, even when another process made it),
+    so no reader ever sees a half-written file. Returns False when `path` was already there. On a file system
+    without hard links, falls back to a rename guarded by an existence check (not exclusive against a simultaneous
+    start)."""
+    if path.exists():
+        return False
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temporary, 0o666 & ~current_umask())  # mkstemp makes 0600
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return False
+        except OSError:  # no hard links here (some network / FAT file systems)
+            if path.exists():
+                return False
+            os.replace(temporary, path)
+        return True
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+
+
 def save_npz(path: pathlib.Path, arrays: Mapping[str, Any]) -> None:
     """Writes `arrays` (name -> array; strings become unicode arrays) to `path` atomically."""
     plain = {name: np.asarray(value) for name, value in arrays.items()}
@@ -100,7 +135,7 @@ class ResultsStore:
         self.batch_dir.mkdir(parents=True, exist_ok=True)
         self.fingerprint = _jsonable(dict(fingerprint))
         run_file = self.workdir / RUN_FILE
-        if run_file.exists():
+        if not create_text_exclusively(run_file, json.dumps(self.fingerprint, indent=2, sort_keys=True)):
             try:
                 stored = json.loads(run_file.read_text())
             except (OSError, UnicodeDecodeError, ValueError) as error:
@@ -117,8 +152,6 @@ class ResultsStore:
                     f"workdir {self.workdir} holds results of a different run (settings differ: {shown}{more}); "
                     "pass another --workdir or delete it"
                 )
-        else:
-            atomic_write_text(run_file, json.dumps(self.fingerprint, indent=2, sort_keys=True))
 
     def batch_path(self, index: int) -> pathlib.Path:
         return self.batch_dir / f"batch_{int(index):06d}.npz"
