@@ -134,6 +134,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from posediff_jax.data.pipeline import load_training_poses
+    from posediff_jax.data.videopose3d import read_positions_3d
     from posediff_jax.prior import resolve_prior
 
     priors = {}
@@ -141,8 +142,10 @@ def main(argv=None) -> int:
         name, _, path = spec.rpartition("=")
         priors[name or path] = resolve_prior(path)
     priors["evaluated" if args.baseline else args.checkpoint] = resolve_prior(args.checkpoint)
-    train, train_up = load_training_poses(None, args.manual_dir, "train", None, stride=1, with_up=True)
-    held_out = load_training_poses(None, args.manual_dir, "test", ("S9",), stride=16)
+    positions = read_positions_3d(args.manual_dir)  # once for both splits: None entries warn once
+    train, train_up = load_training_poses(None, args.manual_dir, "train", None, stride=1, with_up=True,
+                                          positions=positions)
+    held_out = load_training_poses(None, args.manual_dir, "test", ("S9",), stride=16, positions=positions)
     real = held_out[np.random.default_rng(args.seed + 1).choice(len(held_out), min(args.real, len(held_out)),
                                                                replace=False)]
     report = coverage_report(real, train, train_up, priors, args.num, args.repeats, args.steps, args.seed,

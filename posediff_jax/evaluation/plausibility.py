@@ -45,6 +45,7 @@ def up_vector_z(poses) -> float:
 @register_evaluator("plausibility")
 def evaluate_plausibility(config, checkpoint=None, workdir=None, prior=None, progress=True, log=print):
     from posediff_jax.data.pipeline import load_training_poses
+    from posediff_jax.data.videopose3d import read_positions_3d
     from posediff_jax.prior import prior_name, resolve_prior
     from posediff_jax.sampling import make_sampler
     from posediff_jax.sampling.config import from_section
@@ -52,7 +53,6 @@ def evaluate_plausibility(config, checkpoint=None, workdir=None, prior=None, pro
     settings = config.plausibility
     workdir = pathlib.Path(workdir or config.get("workdir") or "posediff_eval_plausibility")
     make_writable_folder(workdir, "--workdir")  # before the data and the prior are read
-    workdir.mkdir(parents=True, exist_ok=True)
     prior_label = "given" if prior is not None else prior_name(checkpoint)  # 'auto' names the default here
     prior = prior if prior is not None else resolve_prior(checkpoint)
     sampler_config = from_section(config.sampler)
@@ -60,11 +60,12 @@ def evaluate_plausibility(config, checkpoint=None, workdir=None, prior=None, pro
     samples = np.asarray(make_sampler(prior, None, sampler_config).sample(
         seed_key(int(config.seed)), None, int(settings.num_samples)))
     seconds = time.perf_counter() - start
+    positions = read_positions_3d(config.data.manual_dir)  # once for both splits: None entries warn once
     reference = load_training_poses(None, config.data.manual_dir, "train", tuple(settings.reference_subjects),
-                                    int(settings.reference_stride))
+                                    int(settings.reference_stride), positions=positions)
     rng = np.random.default_rng(int(config.seed))
     real = load_training_poses(None, config.data.manual_dir, "test", tuple(config.data.subjects) or ("S9",),
-                               int(config.data.frame_stride))
+                               int(config.data.frame_stride), positions=positions)
     real = real[rng.choice(len(real), min(int(settings.num_real), len(real)), replace=False)]
     training_draw = reference[rng.choice(len(reference), min(len(samples), len(reference)), replace=False)]
     metrics = plausibility_metrics(samples, reference)

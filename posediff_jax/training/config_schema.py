@@ -172,7 +172,9 @@ def _check_values(config) -> None:
     from posediff_jax.data.augment import ROTATION_AXES
 
     data = config.data
-    _check("data.stride", data.stride, data.stride >= 1, ">= 1")
+    _check("data.stride", data.stride,
+           isinstance(data.stride, int) and not isinstance(data.stride, bool) and data.stride >= 1,
+           "a whole number >= 1 (True was read as stride 1)")
     if data.source == "synthetic":  # 10% are held out: at least one pose each side
         _check("data.synthetic_count", data.synthetic_count, data.synthetic_count >= 10, ">= 10")
     _check("data.flip_probability", data.flip_probability,
