@@ -142,3 +142,42 @@ def test_estimate_with_one_named_photo_keeps_its_error_and_nothing_written(photo
     assert cli.main(["estimate", "--image", str(photo_folder / "b_damaged.jpg"), str(photo_folder / "c_nobody.png"),
                      "--output", str(output), *FAST]) == 2
     assert "none of the 2 photos gave a person" in capsys.readouterr().err and not output.exists()
+
+
+def test_a_photos_exif_focal_length_sets_its_camera_unless_the_user_gives_a_field_of_view(tmp_path, capsys):
+    pytest.importorskip("ai_edge_litert")
+    from PIL import Image
+
+    from posediff_jax.detector.image_io import exif_focal_length_35mm
+
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0xA405] = 26  # FocalLengthIn35mmFilm, as a phone writes it
+    with Image.open(PHOTO) as photo:
+        photo.save(tmp_path / "phone.jpg", exif=exif)
+    assert exif_focal_length_35mm(tmp_path / "phone.jpg") == 26.0 and exif_focal_length_35mm(PHOTO) is None
+    (tmp_path / "junk.jpg").write_bytes(b"junk")
+    assert exif_focal_length_35mm(tmp_path / "junk.jpg") is None  # never raises: the reader reports the photo
+    runs = {"exif": [], "given": ["--field-of-view", "70"], "default": []}
+    for name, flags in runs.items():
+        source = PHOTO if name == "default" else tmp_path / "phone.jpg"
+        assert cli.main(["estimate", "--image", str(source), "--output", str(tmp_path / f"{name}.npz"), "--no-plot",
+                         *flags, *FAST]) == 0
+    with np.load(tmp_path / "exif.npz") as exif_run, np.load(tmp_path / "given.npz") as given_run, \
+            np.load(tmp_path / "default.npz") as default_run:
+        focal = 26.0 * np.hypot(600, 471) / np.hypot(36.0, 24.0)  # 600 x 471 pixels
+        np.testing.assert_allclose(exif_run["intrinsics"][0, 0, 0], focal, rtol=1e-5)
+        assert str(exif_run["intrinsics_source"][0]).startswith("Exif 35 mm equivalent focal length 26 mm")
+        assert str(given_run["intrinsics_source"][0]) == "assumed field of view 70 degrees"
+        assert str(default_run["intrinsics_source"][0]) == "assumed field of view 50 degrees"
+        assert exif_run["intrinsics"][0, 0, 0] < default_run["intrinsics"][0, 0, 0]  # 66 degrees is wider than 50
+    for flags, message in ((["--field-of-view", "0"], "expected degrees in [1, 179]"),
+                           (["--field-of-view", "nan"], "expected degrees in [1, 179]")):
+        assert cli.main(["estimate", "--image", str(PHOTO), "--output", str(tmp_path / "bad.npz"), *flags,
+                         *FAST]) == 2
+        assert message in capsys.readouterr().err
+    evidence = tmp_path / "evidence.npz"
+    np.savez(evidence, keypoints_2d=np.zeros((17, 2)), intrinsics=np.eye(3))
+    assert cli.main(["estimate", "--input", str(evidence), "--field-of-view", "60", "--output",
+                     str(tmp_path / "bad.npz"), *FAST]) == 2
+    assert "--field-of-view: applies to --image" in capsys.readouterr().err
+    assert not (tmp_path / "bad.npz").exists()

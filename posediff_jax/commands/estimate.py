@@ -19,12 +19,15 @@ mean_pose `[F, 17, 3]`, mode_pose `[F, 17, 3]` (mean-shift mode of the hypothese
 reprojection_weighted `[F, 17, 3]` (per-joint selection), root_translation `[F, 3]` (of
 the reprojection-weighted estimate), keypoints_2d `[F, 17, 2]`, intrinsics `[F, 3, 3]`, energy and prior (names:
 `--prior auto` is stored as what it chose, e.g. 'wide_proportions (auto)' for exact keypoints); with `--image`
-also image_files `[F]` and person_index `[F]` (0 = the photo's largest person) of each frame, and skipped_images
+also image_files `[F]`, person_index `[F]` (0 = the photo's largest person) and intrinsics_source `[F]` (given,
+the photo's Exif 35 mm equivalent focal length, or an assumed field of view: `--field-of-view`, default 50
+degrees) of each frame, and skipped_images
 `[S]` / skipped_reasons `[S]` (the photos that gave nobody); plus a PNG of the first frame.
 """
 
 from __future__ import annotations
 
+import functools
 import pathlib
 
 import jax
@@ -47,6 +50,9 @@ def add_arguments(parser):
                         help="one or more photos or folders of photos; runs the BlazePose detector (needs the "
                              "detector extra). With several, a photo that gives no person is skipped with a warning")
     parser.add_argument("--all-people", action="store_true", help="with --image: every detected person of a photo")
+    parser.add_argument("--field-of-view", type=float, default=None, metavar="DEGREES",
+                        help="with --image: the angle the photo's longer side spans (default: from the photo's Exif "
+                             "35 mm equivalent focal length when recorded, else 50)")
     parser.add_argument("--energy", choices=("heatmap", "keypoints"), default="heatmap",
                         help="for keypoint input: render Gaussian heatmaps (default) or robust reprojection")
     parser.add_argument("--sigma", type=float, default=RENDER_SIGMA,
@@ -86,7 +92,7 @@ def detector_front_end():
     return detector
 
 
-def evidence_from_images(photos, all_people: bool, quiet: bool = True):
+def evidence_from_images(photos, all_people: bool, quiet: bool = True, field_of_view_degrees=None):
     """(evidence with a frame per person found, `photo_set.PeopleFound`) for a `photo_set.PhotoSet`, with a progress
     bar over photos when there are several."""
     from posediff_jax.commands import common
@@ -95,8 +101,8 @@ def evidence_from_images(photos, all_people: bool, quiet: bool = True):
     detector = detector_front_end()
 
     with common.progress_bar(len(photos.files), quiet or not photos.several, "detect", "photo") as bar:
-        found = detector.photo_set.find_people(photos, all_people, detector.image_to_evidence,
-                                               progress=lambda: bar.update(1))
+        front_end = functools.partial(detector.image_to_evidence, field_of_view_degrees=field_of_view_degrees)
+        found = detector.photo_set.find_people(photos, all_people, front_end, progress=lambda: bar.update(1))
     return evidence_lib.stack_evidence(found.evidence), found
 
 
@@ -136,9 +142,13 @@ def run(args) -> int:
     common.check_run_arguments(args, default_output(args), inputs=inputs)
     if args.batch_size < 1:
         raise PoseDiffError(f"--batch-size: expected >= 1, got {args.batch_size}")
+    if args.field_of_view is not None and not args.image:
+        raise PoseDiffError("--field-of-view: applies to --image (an --input file carries its own intrinsics)")
+    if args.field_of_view is not None and not 1.0 <= args.field_of_view <= 179.0:
+        raise PoseDiffError(f"--field-of-view: expected degrees in [1, 179], got {args.field_of_view:g}")
     found = None
     if photos:
-        evidence, found = evidence_from_images(photos, args.all_people, args.quiet)
+        evidence, found = evidence_from_images(photos, args.all_people, args.quiet, args.field_of_view)
         energy_name, exact = "heatmap", False
     else:
         evidence, energy_name, exact = evidence_from_npz(args.input, args.energy, args.sigma, args.detector_sigma)
@@ -169,6 +179,7 @@ def run(args) -> int:
     if found is not None:
         arrays.update(image_files=np.asarray(found.image_files, dtype=str),
                       person_index=np.asarray(found.person_index, np.int32),
+                      intrinsics_source=np.asarray(found.intrinsics_source, dtype=str),
                       skipped_images=np.asarray([path for path, _ in found.skipped], dtype=str),
                       skipped_reasons=np.asarray([reason for _, reason in found.skipped], dtype=str))
     plot_fn = None

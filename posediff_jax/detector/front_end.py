@@ -216,7 +216,7 @@ def image_to_evidence(
     image_path: str | os.PathLike,
     all_people: bool = False,
     intrinsics=None,
-    field_of_view_degrees: float | None = camera.DEFAULT_FIELD_OF_VIEW_DEGREES,
+    field_of_view_degrees: float | None = None,
     min_detection_score: float = person_detection.MIN_DETECTION_SCORE,
 ) -> list[tuple[Any, dict[str, Any]]]:
     """Photo -> heatmap evidence for each person, largest first.
@@ -224,9 +224,10 @@ def image_to_evidence(
     Args:
       image_path: a photo (any format Pillow reads; EXIF orientation is applied).
       all_people: False: only the largest person; True: every detection.
-      intrinsics: `[3, 3]` real camera matrix of the photo (after EXIF rotation), or None to assume
-        `field_of_view_degrees` over the longer side (`camera.default_intrinsics`).
-      field_of_view_degrees: the assumed field of view when `intrinsics` is None (None: the default, 50).
+      intrinsics: `[3, 3]` real camera matrix of the photo (after EXIF rotation), or None to build one from
+        `field_of_view_degrees` over the longer side, else the photo's Exif 35 mm equivalent focal length, else
+        the default field of view (`camera.resolve_intrinsics`).
+      field_of_view_degrees: the field of view when `intrinsics` is None (None: Exif, else the default 50).
       min_detection_score: person detector threshold.
     Returns:
       list of (evidence, info). `evidence` is a `HeatmapEvidence`: heatmaps `[17, 64, 64]` (H36M-17 order,
@@ -238,16 +239,16 @@ def image_to_evidence(
       `[39, 5]` (raw model output: x, y in crop pixels, z, visibility logit, presence logit), landmarks_image
       `[39, 2]`, landmark_visibility / landmark_presence `[39]` probabilities, joint_confidences `[17]`,
       pose_presence, heatmap_probabilities `[17, 64, 64]` (softmax, each map sums to 1), intrinsics_source
-      ('given' or 'assumed field of view 50 degrees'), image_size (W, H), image_path, person_index.
+      (`camera.resolve_intrinsics`: 'given', 'assumed field of view 50 degrees' or 'Exif 35 mm equivalent ...'),
+      image_size (W, H), image_path, person_index.
     Raises:
       ImageReadError, NoPersonFoundError, CropTooSmallError, DetectorNotInstalledError (all PoseDiffError).
     """
-    if field_of_view_degrees is None:
-        field_of_view_degrees = camera.DEFAULT_FIELD_OF_VIEW_DEGREES
     image = image_io.read_image(image_path)
     height, width = image.shape[:2]
+    focal_35mm = image_io.exif_focal_length_35mm(image_path) if intrinsics is None else None
     intrinsics_matrix, intrinsics_source = camera.resolve_intrinsics(
-        width, height, intrinsics, field_of_view_degrees
+        width, height, intrinsics, field_of_view_degrees, focal_35mm
     )
     working, image_to_working = upscale_for_detection(image)
     working_to_image = affine.invert(image_to_working)

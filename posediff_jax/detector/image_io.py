@@ -89,3 +89,25 @@ def read_image(image_path: str | os.PathLike) -> np.ndarray:
             f"image {path!r}: {width} x {height} pixels is too small (each side needs >= {MINIMUM_IMAGE_SIDE})"
         )
     return pixels
+
+
+# Exif: the sub-IFD with the capture settings, and its 35 mm equivalent focal length tag (mm, an integer).
+_EXIF_IFD = 0x8769
+_FOCAL_LENGTH_IN_35MM_FILM = 0xA405
+
+
+def exif_focal_length_35mm(image_path: str | os.PathLike) -> float | None:
+    """The photo's 35 mm equivalent focal length in mm from its Exif (phones and most cameras write it), or None
+    when absent, zero (Exif's "unknown") or unreadable. Never raises: a photo without it is the common case."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(os.fspath(image_path)) as opened:
+                value = opened.getexif().get_ifd(_EXIF_IFD).get(_FOCAL_LENGTH_IN_35MM_FILM)
+        value = float(value) if value is not None else 0.0
+    except Exception:  # noqa: BLE001 (a damaged Exif block must not cost the photo)
+        return None
+    return value if 1.0 <= value <= 5000.0 else None
+

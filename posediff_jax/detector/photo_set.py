@@ -43,12 +43,14 @@ class PhotoSet:
 
 @dataclasses.dataclass
 class PeopleFound:
-    """Per person (the frames axis of the run): `evidence` (HeatmapEvidence each), `image_files` and
-    `person_index` (0 = the largest person of its photo); per photo that gave nobody: `skipped` (path, reason)."""
+    """Per person (the frames axis of the run): `evidence` (HeatmapEvidence each), `image_files`, `person_index`
+    (0 = the largest person of its photo) and `intrinsics_source` (where the photo's camera came from: given, the
+    photo's Exif or an assumed field of view); per photo that gave nobody: `skipped` (path, reason)."""
 
     evidence: list = dataclasses.field(default_factory=list)
     image_files: list[str] = dataclasses.field(default_factory=list)
     person_index: list[int] = dataclasses.field(default_factory=list)
+    intrinsics_source: list[str] = dataclasses.field(default_factory=list)
     skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
 
@@ -109,10 +111,11 @@ def find_people(photos: PhotoSet, all_people: bool, image_to_evidence: Callable[
             found.skipped.append((str(path), reason))
             warnings.warn(SkippedImageWarning(f"skipped {str(path)!r}: {reason}"), stacklevel=2)
         else:
-            for person_index, (evidence, _) in enumerate(people):
+            for person_index, (evidence, info) in enumerate(people):
                 found.evidence.append(evidence)
                 found.image_files.append(str(path))
                 found.person_index.append(person_index)
+                found.intrinsics_source.append(str(info.get("intrinsics_source", "")))
         if progress is not None:
             progress()
     if not found.evidence:
