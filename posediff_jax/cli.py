@@ -215,7 +215,9 @@ def one_line_warnings(prefix: str):
 
     def show(message, category, filename, lineno, file=None, line=None):
         if own(category):
-            print(f"{prefix}: warning: {message}", file=sys.stderr)
+            from tqdm import tqdm
+
+            tqdm.write(f"{prefix}: warning: {message}", file=sys.stderr)  # above a running progress bar, not in it
         else:
             default_show(message, category, filename, lineno, file, line)
 
