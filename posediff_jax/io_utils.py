@@ -13,22 +13,57 @@ from posediff_jax.validation import PoseDiffError
 
 
 @contextlib.contextmanager
-def atomic_path(path):
-    """Yields a temporary path in the target's folder; renames it onto `path` only if the block succeeds."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _finished_temporary(path: pathlib.Path):
+    """Yields a new temporary file's path beside `path` and removes that name afterwards, whether the block failed
+    or put the file in place (renamed it: nothing left; hard-linked it: the extra name goes). The two writers
+    below call `_make_final` on it before placing it."""
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
     os.close(handle)
     try:
         yield pathlib.Path(temporary)
-        with open(temporary, "rb+") as written:  # on disk before the rename: a crash leaves old or new, never empty
-            os.fsync(written.fileno())
-        os.chmod(temporary, 0o666 & ~_current_umask())  # mkstemp makes 0600; a finished file gets the user's mode
-        os.replace(temporary, path)
-    except BaseException:
+    finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
-        raise
+
+
+def _make_final(temporary) -> None:
+    with open(temporary, "rb+") as written:  # on disk before it is placed: a crash leaves old or new, never empty
+        os.fsync(written.fileno())
+    os.chmod(temporary, 0o666 & ~_current_umask())  # mkstemp makes 0600; a finished file gets the user's mode
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yields a temporary path in the target's folder; renames it onto `path` only if the block succeeds."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _finished_temporary(path) as temporary:
+        yield temporary
+        _make_final(temporary)
+        os.replace(temporary, path)
+
+
+def create_text_exclusively(path, text: str) -> bool:
+    """Writes `path` only if it does not exist, all at once: the text goes to a temporary file beside it, which is
+    then hard-linked into place (`os.link` fails if `path` appeared meanwhile, even when another process made it),
+    so no reader ever sees a half-written file and of several processes starting together exactly one writes it.
+    Returns False when `path` was already there. On a file system without hard links, falls back to a rename
+    guarded by an existence check (not exclusive against a simultaneous start)."""
+    path = pathlib.Path(path)
+    if path.exists():
+        return False
+    with _finished_temporary(path) as temporary:
+        temporary.write_text(text, encoding="utf-8")
+        _make_final(temporary)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return False
+        except OSError:  # no hard links here (some network / FAT file systems)
+            if path.exists():
+                return False
+            os.replace(temporary, path)
+    return True
 
 
 def _current_umask() -> int:

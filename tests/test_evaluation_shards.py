@@ -10,6 +10,7 @@ import threading
 import numpy as np
 import pytest
 
+from posediff_jax import io_utils
 from posediff_jax.evaluation import evaluate, results_store
 from posediff_jax.prior.gaussian import make_gaussian_prior
 
@@ -56,7 +57,7 @@ def test_run_file_is_created_by_exactly_one_of_several_simultaneous_starts(tmp_p
 
     def start(index):
         barrier.wait()
-        outcomes[index] = results_store.create_text_exclusively(path, f"writer {index}\n" * 1000)
+        outcomes[index] = io_utils.create_text_exclusively(path, f"writer {index}\n" * 1000)
 
     threads = [threading.Thread(target=start, args=(index,)) for index in range(8)]
     for thread in threads:
@@ -65,7 +66,7 @@ def test_run_file_is_created_by_exactly_one_of_several_simultaneous_starts(tmp_p
         thread.join()
     winners = [index for index, created in outcomes.items() if created]
     assert len(winners) == 1 and path.read_text() == f"writer {winners[0]}\n" * 1000  # whole, never mixed
-    assert results_store.create_text_exclusively(path, "later") is False and path.read_text().startswith("writer")
+    assert io_utils.create_text_exclusively(path, "later") is False and path.read_text().startswith("writer")
     assert [entry.name for entry in tmp_path.iterdir()] == ["run.json"]  # no temporary file left behind
     assert path.stat().st_mode & 0o044 == 0o044  # the user's umask, not mkstemp's 0600
 

@@ -21,8 +21,8 @@ the reprojection-weighted estimate), keypoints_2d `[F, 17, 2]`, intrinsics `[F, 
 `--prior auto` is stored as what it chose, e.g. 'wide_proportions (auto)' for exact keypoints); with `--image`
 also image_files `[F]`, person_index `[F]` (0 = the photo's largest person) and intrinsics_source `[F]` (given,
 the photo's Exif 35 mm equivalent focal length, or an assumed field of view: `--field-of-view`, default 50
-degrees) of each frame, and skipped_images
-`[S]` / skipped_reasons `[S]` (the photos that gave nobody); plus a PNG of the first frame.
+degrees) of each frame, and skipped_images `[S]` / skipped_reasons `[S]` (the photos that gave nobody); plus a
+PNG of the first frame.
 """
 
 from __future__ import annotations

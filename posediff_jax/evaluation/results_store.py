@@ -11,19 +11,15 @@ together exactly one writes it, the other compares against it) and every batch f
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import pathlib
-import tempfile
 import warnings
 import zipfile
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from posediff_jax.io_utils import _current_umask as current_umask
-from posediff_jax.io_utils import atomic_path
+from posediff_jax.io_utils import atomic_path, create_text_exclusively
 from posediff_jax.validation import PoseDiffError
 
 RUN_FILE = "run.json"
@@ -81,35 +77,6 @@ def atomic_write_bytes(path: pathlib.Path, write) -> None:
 
 def atomic_write_text(path: pathlib.Path, text: str) -> None:
     atomic_write_bytes(path, lambda file: file.write(text.encode("utf-8")))
-
-
-def create_text_exclusively(path: pathlib.Path, text: str) -> bool:
-    """Writes `path` only if it does not exist, all at once: the text goes to a temporary file beside it, which is
-    then hard-linked into place (`os.link` fails if `path` appeared meanwhile, even when another process made it),
-    so no reader ever sees a half-written file. Returns False when `path` was already there. On a file system
-    without hard links, falls back to a rename guarded by an existence check (not exclusive against a simultaneous
-    start)."""
-    if path.exists():
-        return False
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temporary, 0o666 & ~current_umask())  # mkstemp makes 0600
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
-            return False
-        except OSError:  # no hard links here (some network / FAT file systems)
-            if path.exists():
-                return False
-            os.replace(temporary, path)
-        return True
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
 
 
 def save_npz(path: pathlib.Path, arrays: Mapping[str, Any]) -> None:
