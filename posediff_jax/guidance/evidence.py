@@ -430,10 +430,14 @@ def make_bone_length_evidence(bone_lengths, weights=None) -> BoneLengthEvidence:
 
 
 def stack_evidence(evidences):
-    """A list of same-class evidences -> one evidence with a leading `[frames]` axis on every leaf."""
+    """A list of same-class evidences -> one evidence with a leading `[frames]` axis on every leaf (device arrays).
+
+    Stacked on the host, then moved once: `jnp.stack` over N arrays traces one N-operand concatenation, which took
+    49.6 s for 3,000 photos' people (1.3 s for 300), this 1.9 s (0.3 s). Not for use under `jit`.
+    """
     if not evidences:
         raise EvidenceError("evidence: empty list")
-    return jax.tree.map(lambda *leaves: jnp.stack([jnp.asarray(leaf) for leaf in leaves]), *evidences)
+    return jax.tree.map(lambda *leaves: jnp.asarray(np.stack([np.asarray(leaf) for leaf in leaves])), *evidences)
 
 
 def index_evidence(evidence, index):
