@@ -181,3 +181,28 @@ def test_a_photos_exif_focal_length_sets_its_camera_unless_the_user_gives_a_fiel
                      str(tmp_path / "bad.npz"), *FAST]) == 2
     assert "--field-of-view: applies to --image" in capsys.readouterr().err
     assert not (tmp_path / "bad.npz").exists()
+
+
+def test_plots_folder_gets_one_png_per_frame_named_by_photo_and_person(photo_folder, tmp_path, capsys):
+    plots = tmp_path / "plots" / "run1"  # created, parents too
+    assert cli.main(["estimate", "--image", str(photo_folder / "a_crew.jpg"), "--all-people", "--no-plot",
+                     "--output", str(tmp_path / "out.npz"), "--plots-folder", str(plots), *FAST]) == 0
+    assert "wrote 3 PNG(s)" in capsys.readouterr().out
+    names = sorted(path.name for path in plots.iterdir())
+    assert names == ["00000_a_crew_person0.png", "00001_a_crew_person1.png", "00002_a_crew_person2.png"]
+    from PIL import Image
+
+    with Image.open(plots / names[1]) as image:
+        assert image.size[0] > 500
+    # Keypoint input: frame_NNNNN.png. An --image folder as the plots folder is refused before any work.
+    evidence = tmp_path / "evidence.npz"
+    with np.load(tmp_path / "out.npz") as result:
+        np.savez(evidence, keypoints_2d=result["keypoints_2d"][:2], intrinsics=result["intrinsics"][:2])
+    assert cli.main(["estimate", "--input", str(evidence), "--no-plot", "--output", str(tmp_path / "kp.npz"),
+                     "--plots-folder", str(tmp_path / "kp_plots"), *FAST]) == 0
+    assert sorted(path.name for path in (tmp_path / "kp_plots").iterdir()) == ["frame_00000.png", "frame_00001.png"]
+    before = sorted(path.name for path in photo_folder.iterdir())
+    assert cli.main(["estimate", "--image", str(photo_folder), "--output", str(tmp_path / "x.npz"),
+                     "--plots-folder", str(photo_folder), *FAST]) == 2
+    assert "is an --image folder" in capsys.readouterr().err
+    assert sorted(path.name for path in photo_folder.iterdir()) == before and not (tmp_path / "x.npz").exists()

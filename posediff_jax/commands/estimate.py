@@ -22,7 +22,8 @@ the reprojection-weighted estimate), keypoints_2d `[F, 17, 2]`, intrinsics `[F, 
 also image_files `[F]`, person_index `[F]` (0 = the photo's largest person) and intrinsics_source `[F]` (given,
 the photo's Exif 35 mm equivalent focal length, or an assumed field of view: `--field-of-view`, default 50
 degrees) of each frame, and skipped_images `[S]` / skipped_reasons `[S]` (the photos that gave nobody); plus a
-PNG of the first frame.
+PNG of the first frame, and with `--plots-folder DIR` one PNG per frame there (`00007_photo_person1.png` for
+photos, `frame_00007.png` otherwise), written after the .npz.
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ def add_arguments(parser):
                         help="keypoint input: the detector's error in heatmap pixels, widens the rendered heatmaps "
                              f"(default {DETECTOR_SIGMA}; 0 for exact keypoints)")
     parser.add_argument("--batch-size", type=int, default=16, help="frames per sampler call")
+    parser.add_argument("--plots-folder", type=pathlib.Path, default=None, metavar="DIR",
+                        help="also write one PNG per frame into DIR (created; ~1 s a plot), e.g. one per person "
+                             "of a folder of photos")
     common.add_sampling_arguments(parser, "heatmap", default_hypotheses=50,
                                   output_help="output .npz (default: INPUT_hypotheses.npz in the current folder; "
                                               "a .png is written beside it)")
@@ -146,6 +150,13 @@ def run(args) -> int:
         raise PoseDiffError("--field-of-view: applies to --image (an --input file carries its own intrinsics)")
     if args.field_of_view is not None and not 1.0 <= args.field_of_view <= 179.0:
         raise PoseDiffError(f"--field-of-view: expected degrees in [1, 179], got {args.field_of_view:g}")
+    if args.plots_folder is not None:
+        from posediff_jax.io_utils import make_writable_folder
+
+        if any(common.same_file(args.plots_folder, path) for path in args.image or ()):
+            raise PoseDiffError(f"--plots-folder: {str(args.plots_folder)!r} is an --image folder; the plots would be "
+                                "read as photos by the next run over it, choose another folder")
+        make_writable_folder(args.plots_folder, "--plots-folder")  # before any work
     found = None
     if photos:
         evidence, found = evidence_from_images(photos, args.all_people, args.quiet, args.field_of_view)
@@ -153,6 +164,11 @@ def run(args) -> int:
     else:
         evidence, energy_name, exact = evidence_from_npz(args.input, args.energy, args.sigma, args.detector_sigma)
     common.check_result_memory(evidence_lib.num_frames(evidence), args.num_hypotheses)
+    plot_paths = None
+    if args.plots_folder is not None:  # named once the people are known, checked before sampling
+        plot_paths = [args.plots_folder / frame_plot_name(frame, photo_of(found, frame))
+                      for frame in range(evidence_lib.num_frames(evidence))]
+        common.check_outputs_are_not_inputs([(path, "--plots-folder") for path in plot_paths], inputs)
     config = resolve_scale_schedule(common.sampler_config(args, energy_name), exact_evidence=exact)
     prior = common.load_prior(args, exact_evidence=exact)
     export_cache = common.export_cache(args, energy_name)
@@ -184,9 +200,11 @@ def run(args) -> int:
                       skipped_reasons=np.asarray([reason for _, reason in found.skipped], dtype=str))
     plot_fn = None
     if not args.no_plot:
-        plot_fn = _plot_first_frame(evidence, hypotheses, selected, root,
-                                    photo=found.image_files[0] if found is not None else None)
+        plot_fn = _plot_frame(evidence, hypotheses, selected, root, 0, photo_of(found, 0))
     npz_path, png_path = common.write_outputs(args.output, arrays, plot_fn)
+    if plot_paths is not None:
+        _write_frame_plots(plot_paths, args.quiet, evidence, hypotheses, selected, root, found)
+        print(f"wrote {len(plot_paths)} PNG(s) to {args.plots_folder}")
     from_photos = ""
     if found is not None and photos.several:
         from_photos = f" from {len(set(found.image_files))} of {len(photos.files)} photos" + (
@@ -196,29 +214,55 @@ def run(args) -> int:
     return 0
 
 
-def _plot_first_frame(evidence, hypotheses, selected, root, photo=None):
-    """A function writing the PNG of frame 0 (on `photo`, the first frame's photo, when the evidence came from one)."""
+def photo_of(found, frame: int):
+    """(photo path, person index) of `frame` when the evidence came from photos (`found`), else None."""
+    return None if found is None else (found.image_files[frame], found.person_index[frame])
+
+
+def frame_plot_name(frame: int, photo) -> str:
+    """The --plots-folder file name of `frame`: sortable by frame, and naming the photo and person when there is one."""
+    if photo is None:
+        return f"frame_{frame:05d}.png"
+    path, person = photo
+    return f"{frame:05d}_{pathlib.Path(path).stem}_person{person}.png"
+
+
+def _write_frame_plots(paths, quiet: bool, evidence, hypotheses, selected, root, found) -> None:
+    """Frame i's PNG to `paths[i]` (each written atomically), with a progress bar."""
+    from posediff_jax.commands import common
+    from posediff_jax.io_utils import atomic_path
+
+    with common.progress_bar(len(paths), quiet, "plot", "frame") as bar:
+        for frame, path in enumerate(paths):
+            with atomic_path(path) as temporary:
+                _plot_frame(evidence, hypotheses, selected, root, frame, photo_of(found, frame))(str(temporary))
+            bar.update(1)
+
+
+def _plot_frame(evidence, hypotheses, selected, root, frame: int, photo=None):
+    """A function writing the PNG of `frame` (on its photo when `photo` = (path, person index) is given)."""
     from posediff_jax import geometry
     from posediff_jax.visualization import heatmap_max_projection, plot_hypotheses
 
-    keypoints = np.asarray(evidence.keypoints_2d[0])
-    reprojected = np.asarray(geometry.project_to_pixels(jnp.asarray(selected[0] + root[0]), evidence.intrinsics[0]))
+    keypoints = np.asarray(evidence.keypoints_2d[frame])
+    reprojected = np.asarray(geometry.project_to_pixels(jnp.asarray(selected[frame] + root[frame]),
+                                                        evidence.intrinsics[frame]))
     background = None
     if photo is not None:
         from posediff_jax.detector.image_io import read_image
 
-        background = read_image(photo)  # as the detector saw it (upright, 16-bit scaled, size checked)
+        background = read_image(photo[0])  # as the detector saw it (upright, 16-bit scaled, size checked)
     elif hasattr(evidence, "heatmaps"):
-        affine = np.asarray(evidence.image_to_heatmap[0], np.float64)
-        background = heatmap_max_projection(evidence.heatmaps[0])
+        affine = np.asarray(evidence.image_to_heatmap[frame], np.float64)
+        background = heatmap_max_projection(evidence.heatmaps[frame])
         keypoints = keypoints @ affine[:, :2].T + affine[:, 2]
         reprojected = reprojected @ affine[:, :2].T + affine[:, 2]
 
-    named = f" ({pathlib.Path(photo).name})" if photo is not None else ""
+    named = f" ({pathlib.Path(photo[0]).name}, person {photo[1]})" if photo is not None else ""
 
     def plot(path):
-        plot_hypotheses(path, hypotheses[0], evidence_image=background, keypoints_2d=keypoints,
-                        reprojected_2d=reprojected, joint_weights=np.asarray(evidence.joint_weights[0]),
-                        title=f"posediff estimate: frame 0{named}, {hypotheses.shape[1]} hypotheses")
+        plot_hypotheses(path, hypotheses[frame], evidence_image=background, keypoints_2d=keypoints,
+                        reprojected_2d=reprojected, joint_weights=np.asarray(evidence.joint_weights[frame]),
+                        title=f"posediff estimate: frame {frame}{named}, {hypotheses.shape[1]} hypotheses")
 
     return plot
