@@ -63,7 +63,7 @@ def add_arguments(parser):
                              f"(default {DETECTOR_SIGMA}; 0 for exact keypoints)")
     parser.add_argument("--batch-size", type=int, default=16, help="frames per sampler call")
     parser.add_argument("--plots-folder", type=pathlib.Path, default=None, metavar="DIR",
-                        help="also write one PNG per frame into DIR (created; ~1 s a plot), e.g. one per person "
+                        help="also write one PNG per frame into DIR (created; ~0.15 s a plot), e.g. one per person "
                              "of a folder of photos")
     common.add_sampling_arguments(parser, "heatmap", default_hypotheses=50,
                                   output_help="output .npz (default: INPUT_hypotheses.npz in the current folder; "
