@@ -204,13 +204,14 @@ def run(args) -> int:
     npz_path, png_path = common.write_outputs(args.output, arrays, plot_fn)
     if plot_paths is not None:
         _write_frame_plots(plot_paths, args.quiet, evidence, hypotheses, selected, root, found)
-        print(f"wrote {len(plot_paths)} PNG(s) to {args.plots_folder}")
     from_photos = ""
     if found is not None and photos.several:
         from_photos = f" from {len(set(found.image_files))} of {len(photos.files)} photos" + (
             f", {len(found.skipped)} skipped (listed under skipped_images)" if found.skipped else "")
     print(f"wrote {npz_path} ({len(hypotheses)} frame(s) x {args.num_hypotheses} hypotheses{from_photos})"
           + (f" and {png_path}" if png_path else ""))
+    if plot_paths is not None:
+        print(f"wrote {len(plot_paths)} PNG(s) to {args.plots_folder}")
     return 0
 
 
