@@ -84,8 +84,9 @@ def save_npz_atomic(path, **arrays) -> pathlib.Path:
 
 
 def write_text_atomic(path, text: str) -> pathlib.Path:
+    """`text` into `path` as UTF-8, atomically."""
     with atomic_path(path) as temporary:
-        temporary.write_text(text)
+        temporary.write_text(text, encoding="utf-8")
     return pathlib.Path(path)
 
 

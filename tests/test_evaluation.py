@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 
+from posediff_jax import io_utils
 from posediff_jax.evaluation import report, results_store
 from posediff_jax.validation import PoseDiffError
 
@@ -34,12 +35,10 @@ def test_store_resumes_with_same_fingerprint_and_refuses_another(tmp_path):
 def test_failed_write_leaves_no_batch_file(tmp_path):
     store = results_store.ResultsStore(tmp_path, {})
 
-    def failing(file):
-        file.write(b"partial")
-        raise RuntimeError("killed")
-
     with pytest.raises(RuntimeError):
-        results_store.atomic_write_bytes(store.batch_path(0), failing)
+        with io_utils.atomic_path(store.batch_path(0)) as temporary:  # how every batch file is written
+            temporary.write_bytes(b"partial")
+            raise RuntimeError("killed")
     assert not store.is_done(0)
     assert os.listdir(store.batch_dir) == []
 

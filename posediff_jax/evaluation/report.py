@@ -16,7 +16,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from posediff_jax.evaluation.results_store import atomic_write_text, save_npz
+from posediff_jax.evaluation.results_store import save_npz
+from posediff_jax.io_utils import write_text_atomic
 from posediff_jax.metrics import canonical_action
 from posediff_jax.validation import PoseDiffError
 
@@ -162,14 +163,14 @@ def write_json(path, payload: Mapping[str, Any]) -> pathlib.Path:
         return value
 
     path = pathlib.Path(path)
-    atomic_write_text(path, json.dumps(clean(payload), indent=2) + "\n")
+    write_text_atomic(path, json.dumps(clean(payload), indent=2) + "\n")
     return path
 
 
 def write_markdown(path, markdown: str) -> pathlib.Path:
     """Writes a Markdown report atomically."""
     path = pathlib.Path(path)
-    atomic_write_text(path, markdown)
+    write_text_atomic(path, markdown)
     return path
 
 

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from posediff_jax.io_utils import atomic_path, create_text_exclusively
+from posediff_jax.io_utils import create_text_exclusively, save_npz_atomic
 from posediff_jax.validation import PoseDiffError
 
 RUN_FILE = "run.json"
@@ -67,25 +67,14 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=lambda item: item.tolist() if hasattr(item, "tolist") else str(item)))
 
 
-def atomic_write_bytes(path: pathlib.Path, write) -> None:
-    """Calls `write(file_object)` on a temporary file beside `path`, then renames it onto `path`
-    (`io_utils.atomic_path`: fsync'd, the user's umask)."""
-    with atomic_path(path) as temporary:
-        with open(temporary, "wb") as file:
-            write(file)
-
-
-def atomic_write_text(path: pathlib.Path, text: str) -> None:
-    atomic_write_bytes(path, lambda file: file.write(text.encode("utf-8")))
-
-
 def save_npz(path: pathlib.Path, arrays: Mapping[str, Any]) -> None:
-    """Writes `arrays` (name -> array; strings become unicode arrays) to `path` atomically."""
+    """Writes `arrays` (name -> array; strings become unicode arrays) to `path` atomically
+    (`io_utils.save_npz_atomic`), refusing object arrays as a `PoseDiffError` naming the result."""
     plain = {name: np.asarray(value) for name, value in arrays.items()}
     for name, value in plain.items():
         if value.dtype == object:
             raise PoseDiffError(f"results '{name}': object arrays cannot be stored (got {value.dtype})")
-    atomic_write_bytes(path, lambda file: np.savez(file, **plain))
+    save_npz_atomic(path, **plain)
 
 
 class ResultsStore:
