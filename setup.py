@@ -14,9 +14,8 @@ INSTALL_REQUIRES = [
     "optax>=0.2.4",
     "orbax-checkpoint>=0.11",
     "numpy>=1.26",
-    # jax's own dtype package: 0.7.0 registers its NumPy ufunc loops in ~0.5 s (0.6.0: 0.06 s), a fifth of a
-    # CLI's start (docs/benchmarks.md, first section: "Time to first result on this host"); jax asks for >=0.5.
-    "ml_dtypes>=0.5,!=0.7.0",
+    "ml_dtypes>=0.5,!=0.7.0",  # 0.7.0 takes ~0.5 s to import, a large share of a CLI start (docs/decisions.md)
+    "flatbuffers>=24.3",  # jax.export's serialisation: the CLI stores lowered samplers (sampling/export_cache.py)
     "ml_collections>=1.0",
     "tensorflow-datasets>=4.9.7",
     "array_record>=0.7",

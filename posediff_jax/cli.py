@@ -6,10 +6,9 @@ Each command module exports `NAME`, `HELP`, `add_arguments(parser)` and `run(arg
 temporary file and rename).
 """
 
-from __future__ import annotations
-
 import argparse
 import contextlib
+import gc
 import importlib
 import os
 import sys
@@ -22,8 +21,8 @@ from posediff_jax.validation import PoseDiffError
 COMMAND_MODULES = ("demo", "train", "estimate", "complete", "generate", "evaluate")
 
 # Persistent XLA compilation cache: a second `posediff` run with the same shapes loads the compiled sampler
-# from disk instead of compiling it again (measured in docs/benchmarks.md). POSEDIFF_JAX_CACHE_DIR overrides the
-# directory; set it to "" / "off" / "0" / "none" to disable. An explicit JAX_COMPILATION_CACHE_DIR is honoured.
+# from disk. POSEDIFF_JAX_CACHE_DIR overrides the directory ("" / "off" / "0" / "none" disable it); an explicit
+# JAX_COMPILATION_CACHE_DIR is honoured.
 CACHE_DIR_ENV = "POSEDIFF_JAX_CACHE_DIR"
 # Serialised samplers (jax.export, sampling/export_cache.py) inside the compilation cache folder; a warm start
 # skips tracing. POSEDIFF_JAX_EXPORT_CACHE=0 turns just this off (the compilation cache stays).
@@ -33,11 +32,8 @@ CACHE_MIN_COMPILE_SECONDS = 0.0  # cache every compiled computation (the sampler
 
 
 def compilation_cache_dir(environ=None):
-    """The persistent compilation cache directory the CLI uses, or None when disabled.
-
-    `$POSEDIFF_JAX_CACHE_DIR` if set (empty, 'off', '0' or 'none' disable it), else
-    `$XDG_CACHE_HOME/posediff_jax/xla` (default `~/.cache/posediff_jax/xla`).
-    """
+    """`$POSEDIFF_JAX_CACHE_DIR` (empty, 'off', '0', 'none' or 'false': None), else `$XDG_CACHE_HOME/posediff_jax/xla`
+    (default `~/.cache/posediff_jax/xla`)."""
     environ = os.environ if environ is None else environ
     if CACHE_DIR_ENV in environ:
         value = environ[CACHE_DIR_ENV].strip()
@@ -47,11 +43,8 @@ def compilation_cache_dir(environ=None):
 
 
 def enable_compilation_cache(environ=None):
-    """Points JAX's persistent compilation cache at `compilation_cache_dir()`; returns the directory or None.
-
-    Leaves an explicitly configured cache (JAX_COMPILATION_CACHE_DIR / jax.config) alone. A directory that
-    cannot be created disables the cache (sampling still works, it just compiles every run).
-    """
+    """Points JAX's persistent compilation cache at `compilation_cache_dir()` (a cache the user configured stays);
+    returns the directory, or None when off or the folder cannot be made (then every run compiles)."""
     import jax
 
     if jax.config.jax_compilation_cache_dir:
@@ -84,10 +77,9 @@ def switched_off(name: str, environ=None) -> bool:
 
 
 # XLA:CPU settings the CLI adds to XLA_FLAGS (before JAX creates its backend) on the jaxlib versions they were
-# measured on. jaxlib 0.10 hands row reductions (LayerNorm statistics, gradient norms) to YNNPACK fusions that
-# take ~0.3 ms each on a [200, 512] array, about 4 ms of a 21 ms DPS step; without them XLA's own reduction
-# loops run the same step 10-18 % faster (tools/bench_sampler.py, docs/benchmarks.md 'XLA:CPU flags'). An
-# unknown flag aborts XLA, so other versions get nothing; a user's own setting of the same flag wins, and
+# measured on: jaxlib 0.10 hands row reductions (LayerNorm statistics, gradient norms) to YNNPACK fusions that
+# are slower than XLA's own loops for the sampler's small arrays (docs/decisions.md, "XLA:CPU flags"). An unknown
+# flag aborts XLA, so other versions get nothing; a user's own setting of the same flag wins, and
 # POSEDIFF_JAX_XLA_DEFAULTS=0 turns this off.
 XLA_DEFAULTS_ENV = "POSEDIFF_JAX_XLA_DEFAULTS"
 XLA_CPU_DEFAULT_FLAGS = {"0.10": ("--xla_cpu_experimental_ynn_fusion_type=-reduce",)}
@@ -104,17 +96,12 @@ def xla_cpu_default_flags(jaxlib_version: str, environ=None) -> tuple:
                  if flag.split("=", 1)[0] not in present)
 
 
-# One XLA:CPU device per core for the commands that sample (`SAMPLING_COMMANDS`). XLA:CPU runs one device's
-# program with its operations split over every core, and the sampler's operations are small (a DPS step: 16
-# `[256, 512] @ [512, 512]` matmuls and ~40 element-wise passes), so much of a step is spent splitting and joining.
-# As one single-threaded device per core, every core runs its own share of the hypotheses or frames
-# (`sampling/samplers.py`) with no synchronisation inside a step: on the 2-core AMD EPYC, 1 frame x 200 hypotheses
-# x 50 DPS steps 1.18 -> 0.92 s, 8 x 512 x 10 steps 3.9-4.2 -> 3.0-3.2 s, 1 x 10,000 x 5 steps 5.3 -> 3.7 s
-# (docs/benchmarks.md). The count is the cores this process may use, at most `MAX_CPU_DEVICES` (measured on 2
-# cores only); `$POSEDIFF_JAX_CPU_DEVICES` sets it (1: one device using every core, XLA's default), and a user's own
-# device count in XLA_FLAGS or JAX_NUM_CPU_DEVICES wins. Only the CPU backend is affected: on a GPU or TPU host
-# the sampler runs on the accelerators as before. `posediff train` keeps XLA's default: its sharded step on two
-# single-threaded devices ran at 2,393 examples/s against 4,626 on one device (batch 256, tools/bench_train.py).
+# One single-threaded XLA:CPU device per core for the commands that sample (`SAMPLING_COMMANDS`): the sampler's
+# operations are small, so one device splitting each over every core spends much of a step synchronising, while
+# a device per core runs its own share of the hypotheses or frames (sampling/devices.py; docs/decisions.md, "CPU
+# devices"). The count is the cores this process may use, at most `MAX_CPU_DEVICES`; `$POSEDIFF_JAX_CPU_DEVICES`
+# sets it (1: XLA's default), and a device count in XLA_FLAGS or JAX_NUM_CPU_DEVICES wins. Only the CPU backend
+# is affected. `posediff train` keeps XLA's default (its sharded step is faster on one multi-threaded device).
 CPU_DEVICES_ENV = "POSEDIFF_JAX_CPU_DEVICES"
 MAX_CPU_DEVICES = 8
 SAMPLING_COMMANDS = frozenset({"estimate", "complete", "generate", "demo", "evaluate"})
@@ -154,14 +141,10 @@ def apply_xla_cpu_defaults(environ=None, one_device_per_core: bool = False) -> t
     """Appends `xla_cpu_default_flags` (and with `one_device_per_core`, `cpu_device_flags`) to `XLA_FLAGS`;
     returns what was added. Call before the first JAX computation (XLA reads the variable when it creates the
     backend)."""
-    environ = os.environ if environ is None else environ
-    try:
-        import jaxlib
+    import jaxlib
 
-        version = jaxlib.__version__
-    except (ImportError, AttributeError):
-        return ()
-    added = xla_cpu_default_flags(version, environ)
+    environ = os.environ if environ is None else environ
+    added = xla_cpu_default_flags(jaxlib.__version__, environ)
     if one_device_per_core:
         added = added + cpu_device_flags(environ)
     if added:
@@ -169,30 +152,14 @@ def apply_xla_cpu_defaults(environ=None, one_device_per_core: bool = False) -> t
     return added
 
 
-def _load_commands():
-    commands, missing = [], []
-    for name in COMMAND_MODULES:
-        try:
-            commands.append(importlib.import_module(f"posediff_jax.commands.{name}"))
-        except ModuleNotFoundError as error:
-            if error.name and error.name.startswith("posediff_jax.commands"):
-                missing.append(name)
-            else:
-                raise
-    return commands, missing
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="posediff",
-        description="Probabilistic 3D human pose estimation with guided diffusion (JAX).",
-    )
+    parser = argparse.ArgumentParser(prog="posediff",
+                                     description="Probabilistic 3D human pose estimation with guided diffusion (JAX).")
     parser.add_argument("--version", action="version", version=f"posediff_jax {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands, _ = _load_commands()
     # Each command's own parser, so that `main` reports an unknown flag with that command's usage.
     parser.command_parsers = {}
-    for module in commands:
+    for module in (importlib.import_module(f"posediff_jax.commands.{name}") for name in COMMAND_MODULES):
         sub = subparsers.add_parser(module.NAME, help=module.HELP, description=module.HELP)
         module.add_arguments(sub)
         parser.command_parsers[module.NAME] = sub
@@ -254,6 +221,8 @@ def main(argv=None, compilation_cache=None) -> int:
         return 0
     use_cache = (argv is None) if compilation_cache is None else bool(compilation_cache)
     args.export_cache_dir = None
+    if argv is None:  # a program: the modules imported so far (JAX, the command) live until its exit
+        gc.freeze()  # so no collection, the interpreter's last ones included, traverses their objects again
 
     def run():
         if use_cache:  # started as a program: this process's backend is ours to configure
@@ -275,37 +244,8 @@ def main(argv=None, compilation_cache=None) -> int:
 
 
 def run_program() -> NoReturn:
-    """The `posediff` program (console script and `python -m posediff_jax`): `main()`, then the end of the
-    process without the interpreter's teardown (`exit_without_teardown`)."""
-    exit_without_teardown(main())
-
-
-def exit_without_teardown(code: int) -> NoReturn:
-    """Ends the process as Python's exit does, minus freeing every module and object at the end.
-
-    Python's exit waits for non-daemon threads, runs the `atexit` handlers (logging, weakref finalisers, JAX's
-    and Orbax's own) and flushes the standard streams; then it tears down the interpreter, which with JAX and XLA
-    loaded takes ~0.4 s on a 2-core CPU (a tenth of a warm `posediff estimate`; docs/benchmarks.md). This does
-    the first three and then `os._exit`: every file the commands write is closed and renamed before they return.
-    Under a profiler or tracer (`python -m cProfile`, a debugger), which writes its results after the program
-    returns, this is a plain `sys.exit`.
-    """
-    import atexit
-    import threading
-
-    if sys.getprofile() is not None or sys.gettrace() is not None:
-        sys.exit(code)
-
-    for thread in threading.enumerate():
-        if thread is not threading.current_thread() and not thread.daemon:
-            thread.join()
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # closed or broken pipe: nothing left to save
-            pass
-    os._exit(code)
+    """The `posediff` program (console script and `python -m posediff_jax`)."""
+    sys.exit(main())
 
 
 if __name__ == "__main__":

@@ -146,3 +146,35 @@ def test_every_entry_point_uses_the_same_sampler_defaults():
     # A flag changes only what it names.
     changed = common.sampler_config(parser.parse_args(["estimate", "--input", "x", "--num-steps", "20"]), "heatmap")
     assert changed == heatmap.replace(num_steps=20)
+
+
+SOURCE_FOLDERS = ("posediff_jax", "configs", "tools")
+
+
+def python_files():
+    repo = PACKAGE.parent
+    return [path for folder in SOURCE_FOLDERS for path in sorted((repo / folder).rglob("*.py"))]
+
+
+def test_dependencies_through_their_public_apis_only():
+    """Nothing imports a dependency's private modules (`jax._src`, `numpy._core`, ...) nor skips the interpreter's
+    own exit: the next release of a dependency may change either without notice."""
+    import re
+
+    private_import = re.compile(r"^\s*(?:from|import)\s+(?!posediff_jax)[\w.]*\._\w+", re.MULTILINE)
+    offenders = []
+    for path in python_files():
+        text = path.read_text()
+        if private_import.search(text) or "jax._src" in text or "os._exit" in text or "atexit._" in text:
+            offenders.append(str(path.relative_to(PACKAGE.parent)))
+    assert offenders == []
+
+
+def test_source_and_configs_log_no_dates_or_issue_numbers():
+    """Source explains, docs record: figures and history live in docs/ with their command, not in code."""
+    import re
+
+    dated = re.compile(r"\b20\d\d-[01]\d-[0-3]\d\b|\b(?:issue|stop) #?\d+\b", re.IGNORECASE)
+    offenders = [f"{path.relative_to(PACKAGE.parent)}: {match.group(0)}" for path in python_files()
+                 for match in [dated.search(path.read_text())] if match]
+    assert offenders == []

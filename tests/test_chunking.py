@@ -75,7 +75,7 @@ def test_sampler_results_do_not_depend_on_chunk_or_group_size(monkeypatch):
     from posediff_jax.guidance import heatmap_evidence_from_keypoints, make_heatmap_energy
     from posediff_jax.prior import resolve_prior
     from posediff_jax.prior.gaussian import STANDING_POSE_MM
-    from posediff_jax.sampling import make_sampler, samplers
+    from posediff_jax.sampling import make_sampler
 
     intrinsics = np.array([[1145.0, 0.0, 512.0], [0.0, 1145.0, 515.0], [0.0, 0.0, 1.0]], np.float32)
     points = np.stack([STANDING_POSE_MM, STANDING_POSE_MM * 1.05, STANDING_POSE_MM * 0.95])
@@ -90,7 +90,7 @@ def test_sampler_results_do_not_depend_on_chunk_or_group_size(monkeypatch):
         sampler = make_sampler(prior, make_heatmap_energy(), num_steps=3, guidance="dps", chunk_size=chunk_size,
                                guidance_repeats=1)
         results[(chunk_size, target_rows)] = np.asarray(sampler.sample_batch(jax.random.PRNGKey(1), evidence, 23))
-        frames_per_iteration[(chunk_size, target_rows)] = samplers.frames_per_iteration(23, chunk_size)
+        frames_per_iteration[(chunk_size, target_rows)] = chunking.frames_per_iteration(23, chunk_size)
     reference = results[(64, 2048)]
     assert np.all(np.isfinite(reference)) and reference.shape == (3, 23, 17, 3)
     assert not np.allclose(reference[:, 0], reference[:, 1])  # hypotheses differ: the test can fail
@@ -107,16 +107,14 @@ def test_sampler_results_do_not_depend_on_chunk_or_group_size(monkeypatch):
 def test_cpu_default_keeps_a_step_in_cache(monkeypatch):
     """On a CPU the default groups hold a few hundred rows (a DPS step's activations stay in cache) and frames
     run one group after another; on other backends the big groups that accelerators want."""
-    from posediff_jax.sampling import samplers
-
     monkeypatch.setattr(chunking, "TARGET_ROWS", None)
     monkeypatch.setattr(jax, "default_backend", lambda: "cpu")
     assert chunking.default_target_rows() == chunking.DEFAULT_TARGET_ROWS["cpu"] <= 512
-    assert samplers.frames_per_iteration(512, 256) == 1  # 8 x 512: 256 rows per step, not 4,096
-    assert samplers.frames_per_iteration(16, 256) == chunking.DEFAULT_TARGET_ROWS["cpu"] // 16
+    assert chunking.frames_per_iteration(512, 256) == 1  # 8 x 512: 256 rows per step, not 4,096
+    assert chunking.frames_per_iteration(16, 256) == chunking.DEFAULT_TARGET_ROWS["cpu"] // 16
     monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
     assert chunking.default_target_rows() == chunking.DEFAULT_TARGET_ROWS_OTHER
-    assert samplers.frames_per_iteration(512, 256) == chunking.DEFAULT_TARGET_ROWS_OTHER // 512
+    assert chunking.frames_per_iteration(512, 256) == chunking.DEFAULT_TARGET_ROWS_OTHER // 512
 
 
 def test_default_group_follows_target_rows(monkeypatch):

@@ -93,13 +93,15 @@ def finish_late():
     (folder / "thread").write_text("done")
 threading.Thread(target=finish_late).start()
 sys.stdout.write("buffered, no newline")
-cli.exit_without_teardown(3)
+cli.main = lambda: 3
+cli.run_program()
 (folder / "after").write_text("must not run")
 """
 
 
-def test_exit_without_teardown_finishes_what_python_exit_would(tmp_path):
-    """Non-daemon threads finish, atexit handlers run, buffered output is flushed, the exit code is kept."""
+def test_the_program_exits_as_python_does(tmp_path):
+    """`run_program` ends through Python's own exit: non-daemon threads (Orbax's, say) finish, atexit handlers run,
+    buffered output is flushed, the exit code is kept."""
     result = subprocess.run([sys.executable, "-c", EXIT_SCRIPT, str(tmp_path)], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 3, result.stderr

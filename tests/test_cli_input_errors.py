@@ -100,9 +100,9 @@ def test_a_folder_as_input_says_it_is_a_folder(tmp_path, capsys, flag, expected)
 
 @pytest.mark.parametrize("command", ["estimate", "generate"])
 def test_too_many_hypotheses_for_memory_is_refused_before_sampling(tmp_path, capsys, monkeypatch, command):
-    from posediff_jax.sampling import samplers
+    from posediff_jax.sampling.sampler import Sampler
 
-    monkeypatch.setattr(samplers.Sampler, "__post_init__", lambda self: pytest.fail("sampled before checking"))
+    monkeypatch.setattr(Sampler, "__post_init__", lambda self: pytest.fail("sampled before checking"))
     flag, path = inputs_for(tmp_path)[command]
     assert cli.main([command, flag, str(path), "--output", str(tmp_path / "out.npz"), "--prior", "gaussian",
                      "--quiet", "--num-hypotheses", "1000000000000"]) == 2

@@ -8,7 +8,7 @@ import pytest
 from posediff_jax import cli
 from posediff_jax.commands import common
 from posediff_jax.prior.gaussian import STANDING_POSE_MM
-from posediff_jax.sampling import samplers
+from posediff_jax.sampling.sampler import Sampler
 from posediff_jax.validation import PoseDiffError
 
 K = np.array([[1150.0, 0, 512], [0, 1150.0, 515], [0, 0, 1]], np.float32)
@@ -34,7 +34,7 @@ def inputs(folder):
 
 @pytest.fixture
 def no_sampling(monkeypatch):
-    monkeypatch.setattr(samplers.Sampler, "__post_init__", lambda self: pytest.fail("sampled before checking"))
+    monkeypatch.setattr(Sampler, "__post_init__", lambda self: pytest.fail("sampled before checking"))
 
 
 def test_plot_beside_the_output_never_replaces_the_input_photo(tmp_path, capsys, no_sampling, monkeypatch):
@@ -88,17 +88,20 @@ def test_diverged_guidance_is_an_error_and_nothing_is_written(tmp_path, capsys):
 def test_nan_hypotheses_are_an_error_naming_how_many(tmp_path, capsys, monkeypatch, command):
     """Whatever makes the sampler return NaN (a prior's NaN weight, absurd intrinsics), the command says how many
     hypotheses are affected and the likely causes, exits 2 and writes nothing."""
-    real_batch, real_sample = samplers.Sampler.sample_batch_with_energies, samplers.Sampler.sample
+    real_batch, real_sample = Sampler.sample_batch, Sampler.sample
 
-    def nan_first_batch(self, *args, **kwargs):
-        poses, energies = real_batch(self, *args, **kwargs)
-        return np.asarray(poses).copy() * np.array([np.nan, 1, 1])[None, :, None, None], energies
+    def nan_first_batch(self, *args, with_energies=False, **kwargs):
+        poses, energies = real_batch(self, *args, with_energies=True, **kwargs)
+        poses = np.asarray(poses).copy() * np.array([np.nan, 1, 1])[None, :, None, None]
+        return (poses, energies) if with_energies else poses
 
-    def nan_first(self, *args, **kwargs):
-        return np.asarray(real_sample(self, *args, **kwargs)) * np.array([np.nan, 1, 1])[:, None, None]
+    def nan_first(self, *args, with_energies=False, **kwargs):
+        poses, energies = real_sample(self, *args, with_energies=True, **kwargs)
+        poses = np.asarray(poses) * np.array([np.nan, 1, 1])[:, None, None]
+        return (poses, energies) if with_energies else poses
 
-    monkeypatch.setattr(samplers.Sampler, "sample_batch_with_energies", nan_first_batch)
-    monkeypatch.setattr(samplers.Sampler, "sample", nan_first)
+    monkeypatch.setattr(Sampler, "sample_batch", nan_first_batch)
+    monkeypatch.setattr(Sampler, "sample", nan_first)
     flag, source = inputs(tmp_path)[command]
     output = tmp_path / "out.npz"
     assert cli.main([command, flag, str(source), "--output", str(output), *FAST]) == 2

@@ -138,11 +138,11 @@ def test_output_defaults_from_the_input(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("output", ["/proc/posediff_x.npz", "missing_folder/x.npz", "a_folder.npz"])
 def test_unwritable_output_fails_before_any_sampling(tmp_path, monkeypatch, capsys, output):
-    from posediff_jax.sampling import samplers
+    from posediff_jax.sampling.sampler import Sampler
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "a_folder.npz").mkdir()
-    monkeypatch.setattr(samplers.Sampler, "__post_init__", lambda self: pytest.fail("sampled before checking"))
+    monkeypatch.setattr(Sampler, "__post_init__", lambda self: pytest.fail("sampled before checking"))
     assert cli.main(["generate", "--output", output, *FAST]) == 2
     error = capsys.readouterr().err.strip()
     assert "--output" in error and len(error.splitlines()) == 1

@@ -11,6 +11,7 @@ from posediff_jax.guidance import (
     make_completion_evidence,
 )
 from posediff_jax.sampling import guided, make_sampler
+from posediff_jax.sampling.config import SCALE_SCHEDULES, SamplerConfig
 from posediff_jax.prior.gaussian import STANDING_POSE_MM, make_gaussian_prior
 from posediff_jax.validation import PoseDiffError
 
@@ -39,8 +40,8 @@ def test_guided_samples_have_lower_energy_and_error_than_unguided(prior, target,
     key = jax.random.PRNGKey(0)
     unguided = make_sampler(prior, heatmap_energy, num_steps=15, guidance=guidance, guidance_scale=0.0)
     steered = make_sampler(prior, heatmap_energy, num_steps=15, guidance=guidance, guidance_scale=0.3)
-    poses_free, energies_free = unguided.sample_with_energies(key, evidence, 32)
-    poses_guided, energies_guided = steered.sample_with_energies(key, evidence, 32)
+    poses_free, energies_free = unguided.sample(key, evidence, 32, with_energies=True)
+    poses_guided, energies_guided = steered.sample(key, evidence, 32, with_energies=True)
     assert float(jnp.median(energies_guided)) < 0.5 * float(jnp.median(energies_free))
     error_free = metrics.mpjpe(poses_free, jnp.asarray(pose)[None])
     error_guided = metrics.mpjpe(poses_guided, jnp.asarray(pose)[None])
@@ -81,8 +82,9 @@ def test_clip_by_norm_and_scale_schedules(prior):
     grid = jnp.linspace(0.0, 1.0, 1001)
     np.testing.assert_allclose(jnp.mean(decreasing(grid)), 1.0, rtol=1e-3)  # the same mean step as 'constant'
     np.testing.assert_allclose(guided.scale_schedule_fn("auto", prior.schedule)(t), decreasing(t))  # unresolved
-    with pytest.raises(PoseDiffError, match="scale_schedule"):
-        guided.scale_schedule_fn("cubic", prior.schedule)
+    assert set(guided.SCALE_SCHEDULE_FACTORS) | {"auto"} == set(SCALE_SCHEDULES)  # every name has a factor
+    with pytest.raises(PoseDiffError, match="scale_schedule"):  # validated once, by SamplerConfig
+        SamplerConfig(scale_schedule="cubic").validate()
 
 
 def test_auto_schedule_follows_the_evidence():

@@ -114,7 +114,7 @@ PA_ON_TWO_DEVICES = """
 import sys, numpy as np, jax
 from jax.sharding import NamedSharding, PartitionSpec
 from posediff_jax import metrics
-from posediff_jax.sampling.samplers import sampling_mesh
+from posediff_jax.sampling.devices import sampling_mesh
 assert jax.device_count() == 2
 rng = np.random.default_rng(0)
 hypotheses = (rng.normal(size=(8, 1000, 17, 3)) * 100).astype(np.float32)

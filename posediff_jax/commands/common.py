@@ -4,8 +4,6 @@ Sampler flags are derived from `SamplerConfig` (`sampling/config.py`): one defau
 Output paths are checked for writability before any work; outputs are written all-or-nothing.
 """
 
-from __future__ import annotations
-
 import os
 import pathlib
 import sys
@@ -46,12 +44,9 @@ def add_sampling_arguments(parser, energy: str, default_hypotheses: int, output_
 
 
 def check_run_arguments(args, default_output: pathlib.Path | str, inputs=()):
-    """Validates --num-hypotheses / --seed, fills in and checks --output before any work.
-
-    Both outputs (the .npz and, unless --no-plot, the PNG beside it) must be writable files, and neither may be
-    one of the command's input files (`inputs`: (flag, path or None) pairs): the atomic rename would replace the
-    user's photo or evidence with our result, and sampling first would waste the run.
-    """
+    """Checks --num-hypotheses, --seed and --output before any work: the .npz (and, unless --no-plot, the PNG beside
+    it) must be writable files and none of the command's `inputs` ((flag, path or None) pairs), which the atomic
+    rename would replace."""
     if args.num_hypotheses < 1:
         raise PoseDiffError(f"--num-hypotheses: expected >= 1, got {args.num_hypotheses}")
     check_seed(args.seed)
@@ -134,12 +129,8 @@ def prior_label(args, exact_evidence: bool = False) -> str:
 
 
 def load_prior(args, exact_evidence: bool = False):
-    """The prior `--prior` names (`posediff_jax.prior.resolve_prior`; 'auto' reads `exact_evidence`: whether the
-    2D evidence is exact).
-
-    Its network is built, and the weights checked against it, when sampling is first traced (the same errors a
-    moment later): a warm start that calls a stored sampler never imports Flax nor traces the network.
-    """
+    """The prior `--prior` names ('auto' reads `exact_evidence`). Its network is built and checked when sampling is
+    first traced, so a warm start that calls a stored sampler never imports Flax."""
     from posediff_jax.prior import resolve_prior
 
     return resolve_prior(args.prior, build_network=False, exact_evidence=exact_evidence)
@@ -198,10 +189,8 @@ def physical_memory_bytes() -> int | None:
 
 
 def check_result_memory(frames: int, num_hypotheses: int, memory_bytes: int | None = None) -> None:
-    """Raises `PoseDiffError` when `frames x num_hypotheses` results alone would not fit in this machine's memory.
-
-    Checked before any sampling: otherwise numpy's allocation fails with a traceback (or, for a count that only
-    just fits, after the work is done)."""
+    """Raises `PoseDiffError` before any sampling when `frames x num_hypotheses` results alone would not fit in this
+    machine's memory (else numpy's allocation fails with a traceback, perhaps after the work)."""
     memory_bytes = physical_memory_bytes() if memory_bytes is None else memory_bytes
     needed = int(frames) * int(num_hypotheses) * RESULT_BYTES_PER_HYPOTHESIS
     if memory_bytes and needed > memory_bytes:
@@ -235,13 +224,9 @@ DIVERGED_MM = 1e5
 
 
 def check_finite_results(command: str, hypotheses, energies=None, derived=None) -> None:
-    """Raises `PoseDiffError` (nothing is written) when sampling produced NaN, infinite or diverged values.
-
-    `hypotheses` `[..., 17, 3]` mm (a joint beyond `DIVERGED_MM` counts as diverged) and `energies` `[...]` are
-    counted per hypothesis; `derived` ({name: array}, e.g. the solved root translation) is checked after them. A
-    diverged sampler is a setting or input problem, and an output full of NaN with exit code 0 would pass
-    silently into whatever reads it.
-    """
+    """Raises `PoseDiffError` (nothing is written) when sampling produced NaN, infinite or diverged values:
+    `hypotheses` `[..., 17, 3]` mm (beyond `DIVERGED_MM`: diverged) and `energies` per hypothesis, then `derived`
+    ({name: array}, e.g. the root). A NaN output with exit code 0 would pass silently into whatever reads it."""
     hypotheses = np.asarray(hypotheses)
     with np.errstate(invalid="ignore"):
         good = np.isfinite(hypotheses) & (np.abs(hypotheses) <= DIVERGED_MM)
@@ -273,11 +258,8 @@ def sampler_record(config) -> np.ndarray:
 
 
 def write_outputs(npz_path, arrays: dict, plot_fn=None):
-    """Writes the .npz (and, with `plot_fn(png_path)`, the PNG beside it) all-or-nothing, with the user's umask.
-
-    Both go to temporary files in the destination folder first; only when both succeeded are they renamed
-    into place, so a failure leaves no partial output.
-    """
+    """Writes the .npz (and, with `plot_fn(png_path)`, the PNG beside it) all-or-nothing, with the user's umask:
+    both go to temporary files first and are renamed into place only when both succeeded."""
     from posediff_jax.io_utils import atomic_path
 
     npz_path = pathlib.Path(npz_path)
@@ -298,12 +280,9 @@ def progress_bar(total: int, quiet: bool, description: str, unit: str):
 
 
 def sample_in_batches(sampler, evidence, args, description: str, frames_per_call: int = 16):
-    """`([frames, m, 17, 3], [frames, m])` hypotheses and energies with a progress bar over hypotheses.
-
-    Frames go `frames_per_call` at a time; with many hypotheses each call covers a group of hypotheses
-    (`4 * chunk_size`), so a single frame with 10,000 hypotheses still shows progress. Hypothesis i of frame f
-    always uses `fold_in(fold_in(seed_key(seed), f), i)`: results do not depend on the grouping.
-    """
+    """`([frames, m, 17, 3], [frames, m])` hypotheses and energies, `frames_per_call` frames and, with many
+    hypotheses, `4 * chunk_size` hypotheses per call under a progress bar; hypothesis i of frame f always uses
+    `fold_in(fold_in(seed_key(seed), f), i)`, so results do not depend on the grouping."""
     from posediff_jax.guidance import evidence as evidence_lib
 
     frames = evidence_lib.num_frames(evidence)
@@ -323,8 +302,8 @@ def sample_in_batches(sampler, evidence, args, description: str, frames_per_call
             batch = evidence_lib.index_evidence(evidence, slice(start, stop))
             for first in range(0, num_hypotheses, group):
                 count = min(group, num_hypotheses - first)
-                poses, values = sampler.sample_batch_with_energies(key, batch, count, first_frame=start,
-                                                                   first_hypothesis=first)
+                poses, values = sampler.sample_batch(key, batch, count, first_frame=start, first_hypothesis=first,
+                                                     with_energies=True)
                 hypotheses[start:stop, first:first + count] = np.asarray(poses)
                 energies[start:stop, first:first + count] = np.asarray(values)
                 bar.update((stop - start) * count)

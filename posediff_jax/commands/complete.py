@@ -7,8 +7,6 @@ NaN) and `mask` `[F?, 17]` (1 = known). Guidance: the completion energy `sum_kno
 known_joint_error_mm `[F, m]` (mean distance of the known joints), and a PNG of the first frame.
 """
 
-from __future__ import annotations
-
 import pathlib
 
 import numpy as np

@@ -6,8 +6,6 @@ benchmarks, `per_frame.npz` and `results.png`: best-of-m curves and the per-grou
 interrupted benchmark runs resume there.
 """
 
-from __future__ import annotations
-
 import argparse
 
 NAME = "evaluate"

@@ -6,8 +6,6 @@ guides every sample towards those lengths (`--sigma-mm`). Sampler settings: thos
 and 'bone_lengths' energies (guidance/registry.py), then the flags.
 """
 
-from __future__ import annotations
-
 import numpy as np
 
 from posediff_jax.random_keys import seed_key

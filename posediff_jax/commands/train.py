@@ -1,7 +1,5 @@
 """`posediff train --config configs/x.py[:arg] --workdir DIR [--config.key=value ...]`."""
 
-from __future__ import annotations
-
 import argparse
 import json
 

@@ -2,5 +2,5 @@
 
 from posediff_jax.sampling.aggregate import mean_pose, per_joint_selection, reprojection_weighted_pose
 from posediff_jax.sampling.config import SamplerConfig, resolve_scale_schedule, sampler_config_for, sampler_section
-from posediff_jax.sampling.registry import register_sampler, registered_samplers
-from posediff_jax.sampling.samplers import Sampler, make_sampler
+from posediff_jax.sampling.sampler import Sampler, make_sampler
+from posediff_jax.sampling.updates import register_sampler, registered_samplers

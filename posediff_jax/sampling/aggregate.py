@@ -1,33 +1,20 @@
-"""One estimate from m hypotheses: the mean, or per-joint selection weighted by reprojection error.
+"""One estimate from m hypotheses (`AGGREGATIONS`: `fn(hypotheses [..., m, 17, 3], evidence) -> [..., 17, 3]`).
 
-- `mean_pose`: the average hypothesis (minimises the expected squared error under the sample distribution).
-- `per_joint_selection`: for every joint independently, weights the hypotheses by that joint's error
-  (`softmax(-error / temperature)` over hypotheses; `temperature=0` picks the lowest-error hypothesis per joint).
-  Errors come from `reprojection_joint_errors` (pixel distance of each hypothesis' projected joint to the 2D
-  evidence, with the root solved per hypothesis) or from any `[.., m, 17]` array, e.g. per-joint energies.
-  Joints without evidence (weight 0) fall back to the mean. The result mixes hypotheses joint by joint, so it
-  need not be a pose the prior would sample; it is the reprojection-consistent summary.
-- `geometric_median_pose`: per joint, the point minimising the summed Euclidean distance to the hypotheses'
-  joints (Weiszfeld iterations from the mean). Under the sample distribution this is the estimate with the
-  lowest expected MPJPE (MPJPE is a sum of per-joint Euclidean distances), as the mean is for squared error;
-  it also ignores a minority of far-off hypotheses that drag the mean.
-- `medoid_pose`: the hypothesis with the smallest summed MPJPE to all others (a real sample, so a valid pose).
-- `mean_shift_pose`: the density mode: mean shift over whole poses with a Gaussian kernel on the
-  root-mean-square joint distance, bandwidth `bandwidth` mm (default 50 mm: two poses closer than that are
-  the same pose to the eye; the data's best-of-200 hypotheses are ~30 mm from the truth), started at the medoid.
-  Bandwidth -> infinity gives the mean, -> 0 the medoid.
-
-`AGGREGATIONS` maps names to `fn(hypotheses [..., m, 17, 3], evidence) -> [..., 17, 3]` (evidence is used by
-'reprojection' only; one frame or a batch matching the hypotheses' leading axes).
+- 'mean': minimises the expected squared error under the sample distribution.
+- 'reprojection': per joint, the hypothesis (or softmax mix) whose projection is closest to the 2D evidence, the
+  root solved per hypothesis; joints without evidence take the mean. It need not be a pose the prior would sample.
+- 'geometric_median': per joint, the point of least summed distance (Weiszfeld): the lowest expected MPJPE, as the
+  mean is for squared error, and robust to a minority of far-off hypotheses.
+- 'medoid': the hypothesis closest to all others (a real sample); 'mean_shift': the density mode (Gaussian kernel
+  of `bandwidth` mm on the RMS joint distance, from the medoid).
 """
-
-from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 
 from posediff_jax import geometry
 from posediff_jax.skeleton import ROOT_JOINT
+from posediff_jax.validation import PoseDiffError
 
 
 def mean_pose(hypotheses):
@@ -154,11 +141,7 @@ AGGREGATIONS = {
 def aggregate(name: str, hypotheses, evidence=None):
     """One estimate `[..., 17, 3]` from hypotheses `[..., m, 17, 3]` by the method `name` in `AGGREGATIONS`."""
     if name not in AGGREGATIONS:
-        from posediff_jax.validation import PoseDiffError
-
         raise PoseDiffError(f"aggregation: expected one of {sorted(AGGREGATIONS)}, got {name!r}")
     if name == "reprojection" and evidence is None:
-        from posediff_jax.validation import PoseDiffError
-
         raise PoseDiffError("aggregation 'reprojection': needs the 2D evidence")
     return AGGREGATIONS[name](hypotheses, evidence)

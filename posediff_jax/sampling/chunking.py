@@ -1,52 +1,29 @@
-"""Memory-bounded evaluation over many hypotheses: groups of chunks, `vmap`ped side by side, under `lax.map`.
+"""Memory-bounded evaluation over many rows: groups of chunks, `vmap`ped side by side, under `lax.map`.
 
 `chunked_vmap(fn, inputs, chunk_size, group_size)` evaluates `fn(inputs[i])` for every row of `inputs` `[m, ...]`.
 The rows are split into chunks of at most `chunk_size`; `group_size` chunks run side by side (`vmap` over the
 chunks of a group, `vmap` over the rows of a chunk) and the groups run one after another (`lax.map`). So
-`chunk_size * group_size` rows are live at once, whatever `m`: that product bounds peak memory, and it is also
-the batch every dense layer of the network sees, which decides how well the matmuls use the machine.
+`chunk_size * group_size` rows are live at once, whatever `m`: that product bounds peak memory, and it is the
+batch every dense layer of the network sees, which decides how well the matmuls use the machine.
+`plan_chunks` picks the layout with the least padding (padding rows repeat the last row and are dropped).
 
-Why groups: one frame's hypotheses used to run as chunks of 256 one after another, each a `lax.scan` over the
-steps whose matmuls are `[256, 512] @ [512, 512]` - too small to keep the cores busy, and each chunk paid the
-loop's fixed cost per step. Running `group_size` chunks per `lax.map` iteration gives every step a batch of
-`chunk_size * group_size` rows (docs/benchmarks.md, 'Chunking').
-
-`plan_chunks(m, chunk_size, group_size)` picks the layout: the number of sequential groups is
-`ceil(m / (chunk_size * group_size))`, and the chunk size is then shrunk to the smallest that still covers
-`m` with that many groups, so padding is below `group_size` rows per group instead of up to a whole group
-(10,000 rows, chunks of 256 in groups of 8: 5 groups of 8 chunks of 250, no padding). Padding rows repeat
-the last row and are dropped.
-
-Because every hypothesis owns its key (`hypothesis_keys`) and `fn` sees one row at a time, the result of a
-row does not depend on the layout except through floating-point reassociation inside batched kernels (XLA's
-CPU matmuls can block a batch of 250 rows differently from one of 256); functions without batched reductions
-across rows give bitwise-identical results for every layout.
+Every hypothesis owns its key (`hypothesis_keys`) and `fn` sees one row at a time, so a row's result does not
+depend on the layout except through floating-point reassociation inside batched kernels.
 """
-
-from __future__ import annotations
 
 import dataclasses
 
 import jax
 import jax.numpy as jnp
 
-# Rows per sequential iteration when the caller gives no group size: `group_size = max(1, default_target_rows() //
-# chunk_size)`; `sample_batch` also groups frames so that about this many rows (frames x hypotheses) run at once.
-# None = the backend's measured value below; tests and tools/bench_sampler.py (--target-rows) set an int.
+# Rows side by side per sequential iteration (per device), by backend. On a CPU the backward pass of a DPS step
+# re-reads every layer's activations, which stay in a core's cache at a few hundred rows ([256, 512] float32 is
+# 0.5 MiB) and spill to memory at thousands; accelerators keep gaining with the batch. `TARGET_ROWS` (tests,
+# tools/bench_sampler.py --target-rows) overrides it. docs/decisions.md, "Chunk sizes".
 TARGET_ROWS = None
-# Measured (docs/benchmarks.md, 'Chunking'): on an H100 throughput keeps rising with the batch (1 x 200
-# hypotheses: 14.5k hyps/s, 8 x 512: 111k, 16 x 4096: 146k, DPS), so small groups waste it; 2048 rows keeps a
-# DPS step's activations near 100 MiB. On a CPU the opposite: the backward pass of a DPS step re-reads every
-# layer's activations, which stay in cache at a few hundred rows (a [256, 512] float32 activation is 0.5 MiB, the
-# L2 of one core) and spill to memory at thousands: 9 SiLU backward passes over [B, 512] take as long as the
-# forward at B = 256 and 1,024 but 4x longer at B = 4,096 (2-core AMD EPYC).
 DEFAULT_TARGET_ROWS = {"cpu": 256}
 DEFAULT_TARGET_ROWS_OTHER = 2048
-# Rows per device on a CPU split into several devices (the `posediff` command's one single-threaded device per
-# core, cli.py): each device's share of a call. Flat from 256 to 1,024, 512 the best of 2-core A/Bs (two devices,
-# shipped prior, DPS: 8 x 512 x 10 steps 3.34 / 3.16 / 3.23 / 3.43 s at 256 / 512 / 1,024 / 2,048 rows; 1 x 10,000
-# x 5 steps 3.81 / 3.70 / 3.81 s at 256 / 512 / 1,024).
-CPU_TARGET_ROWS_PER_DEVICE = 512
+CPU_TARGET_ROWS_PER_DEVICE = 512  # a CPU split into one single-threaded device per core (the CLI's layout)
 
 
 def default_target_rows() -> int:
@@ -121,8 +98,7 @@ def chunked_vmap(fn, inputs, chunk_size: int, group_size: int | None = None):
     total = jax.tree.leaves(inputs)[0].shape[0]
     plan = plan_chunks(total, chunk_size, group_size)
     padded = plan.padded
-    # Every vmap level re-batches the body's jaxprs (the sampler's scan, network and gradient) when traced, so a
-    # group of one chunk gets a single vmap level rather than a size-1 one.
+    # A group of one chunk gets one vmap level, not a size-1 one (each level re-batches the body when traced).
     if plan.group_size == 1:
         layout, group_fn = (plan.num_groups, plan.chunk_size), jax.vmap(fn)
     else:  # chunks side by side, rows of a chunk side by side
@@ -139,3 +115,11 @@ def chunked_vmap(fn, inputs, chunk_size: int, group_size: int | None = None):
     else:
         outputs = jax.lax.map(group_fn, groups)
     return jax.tree.map(lambda leaf: leaf.reshape((padded,) + leaf.shape[len(layout):])[:total], outputs)
+
+
+def frames_per_iteration(num_hypotheses: int, chunk_size: int) -> int:
+    """Frames vmapped side by side per sequential iteration of a batch: enough that frames x rows of one frame's
+    hypothesis group reach `default_target_rows()` (at least 1), never more (8 frames x 512 hypotheses side by
+    side would be 4,096 rows per step)."""
+    rows_per_frame = plan_chunks(num_hypotheses, chunk_size).rows_per_group
+    return max(1, default_target_rows() // rows_per_frame)

@@ -1,33 +1,12 @@
 """One sampler surface: `SamplerConfig` is the `config.sampler` section, the CLI flags and the library options.
 
-Every entry point (estimate, complete, generate, demo, evaluate, training evaluation, tools) builds its
-sampler settings with `sampler_config_for(energy_name, **overrides)`: the defaults below, then the measured
-settings the energy registers (`guidance/registry.py`, e.g. completion's stiff quadratic needs a small,
-preconditioned step, loosely clipped), then what the user set. The CLI flags (`add_sampler_arguments`) and the
-ml_collections section (`sampler_section`) are derived from the dataclass fields, so a default lives in one
-place only.
-
-Defaults, measured (README "Results"; issue #10/#11 studies on real Human3.6M S9, shipped prior):
-- 50 DDIM steps, DPS guidance (gradient through the network; 12 mm better than x0 guidance at best-of-200);
-- guidance_scale 0.1 (best of {0.03, 0.1, 0.3, 1.0}) as the mean step over time; for the heatmap energy the
-  schedule is 'auto': the same step throughout for exact 2D, front-loaded ('decreasing', 1.75x -> 0.25x) for a
-  detector's keypoints, whose errors a late pull would copy (60 S9 frames: best-of-200 62.2 -> 59.7 mm with the
-  detections, 29.7 -> 32.8 with exact 2D, hence the split); max_grad_norm 5 (clip 5: 35.7 mm best-of-200 with GT-2D
-  heatmaps, clip 50: 39.1 mm); no preconditioning (+10 mm as it is); eta 0 (DDIM vs DDPM: no effect);
-- guidance_repeats 3: three guided updates per noise level (re-noised in between) let the guidance converge at
-  each level instead of trailing the schedule. Measured with the shipped prior on configs/eval_h36m.py (240 S9
-  frames, m = 200; README "Cost and accuracy of the sampler levers"; detections as exact keypoints, i.e.
-  `evidence.detector_sigma = 0`): Stacked-Hourglass detections best-of-1
-  145.5 -> 106.9 mm, mean estimate 107.7 -> 88.5 mm, best-of-200 63.0 -> 64.9 mm (the hypotheses concentrate on
-  what the detections say, and the detections are biased); GT-2D heatmaps best-of-200 33.2 -> 29.4 mm, best-of-1
-  117.0 -> 67.8 mm; 3x the network evaluations. `--guidance-repeats 1` gives the widest hypothesis sets.
-  100 steps or a final refinement bought less per network evaluation (same table).
-- evidence_dropout 0 (each hypothesis ignoring some joints' 2D evidence, `samplers.py`): on the detections 0.05
-  costs 3 mm at best-of-1 on both cameras measured and gains 0.9 mm at best-of-200 on one, none on the other
-  (docs/results_h36m.md, "Evidence dropout"), so it is an option.
+Every entry point builds its settings with `sampler_config_for(energy_name, **overrides)`: the defaults below,
+then the settings the energy registers (`guidance/registry.py`: completion's stiff quadratic needs a small,
+preconditioned, loosely clipped step), then what the user set. The CLI flags (`add_sampler_arguments`) and the
+ml_collections section (`sampler_section`) are derived from the dataclass fields, so a default lives in one place
+and `SamplerConfig.validate` is the one check of every setting. How each default was chosen:
+docs/decisions.md ("Sampler defaults").
 """
-
-from __future__ import annotations
 
 import dataclasses
 from typing import Any, Callable, Mapping, Optional, Union
@@ -52,9 +31,9 @@ def _option(default, help_text: str, choices=None, flag_type=None):
 
 @dataclasses.dataclass(frozen=True)
 class SamplerConfig:
-    """Settings of a guided sampler (see the module docstring for how the defaults were chosen)."""
+    """Settings of a guided sampler (module docstring)."""
 
-    method: str = _option("ddim", "reverse update rule (a registered sampler: sampling/registry.py)")
+    method: str = _option("ddim", "reverse update rule (registered in sampling/updates.py)")
     num_steps: int = _option(50, "reverse diffusion steps (noise levels)")
     guidance: str = _option("dps", "dps: gradient through the network; x0: on the x0 estimate only; none",
                             GUIDANCE_MODES)
@@ -75,7 +54,7 @@ class SamplerConfig:
         "hardware has bfloat16 matrix units: AMX CPUs, GPUs, TPUs)", MATMUL_DTYPES)
 
     def validate(self) -> "SamplerConfig":
-        from posediff_jax.sampling.registry import registered_samplers
+        from posediff_jax.sampling.updates import registered_samplers
 
         if self.method not in registered_samplers():
             raise PoseDiffError(f"sampler method: expected one of {registered_samplers()}, got {self.method!r}")
@@ -103,14 +82,18 @@ class SamplerConfig:
             raise PoseDiffError(f"matmul_dtype: expected one of {MATMUL_DTYPES}, got {self.matmul_dtype!r}")
         return self
 
-    def replace(self, **changes) -> "SamplerConfig":
-        return dataclasses.replace(self, **changes)
+    def replace(self, what: str = "sampler", **changes) -> "SamplerConfig":
+        """This config with `changes`, validated; an unknown name is an error naming it (`what`: where it came from)."""
+        unknown = sorted(set(changes) - set(FIELDS))
+        if unknown:
+            raise PoseDiffError(f"{what}: unknown settings {unknown} (known: {list(FIELDS)})")
+        return dataclasses.replace(self, **changes).validate()
 
     def network_evaluations_per_hypothesis(self) -> int:
         """Denoiser calls per hypothesis (cost model; a DPS call also runs one backward pass)."""
-        from posediff_jax.sampling.registry import get_sampler
+        from posediff_jax.sampling.updates import UPDATE_RULES
 
-        per_update = get_sampler(self.method).denoiser_calls
+        per_update = UPDATE_RULES[self.method].denoiser_calls
         return per_update * (int(self.num_steps) * int(self.guidance_repeats) + int(self.final_refinement_steps))
 
 
@@ -121,12 +104,9 @@ def sampler_config_for(energy: Optional[str] = None, **overrides) -> SamplerConf
     """The defaults, then the settings energy `energy` registers (None / 'none': generation), then `overrides`."""
     from posediff_jax.guidance.registry import get_energy
 
-    unknown = sorted(set(overrides) - set(FIELDS))
-    if unknown:
-        raise PoseDiffError(f"sampler: unknown settings {unknown} (known: {list(FIELDS)})")
     settings = dict(get_energy(energy or "none").sampler_overrides)
     settings.update({key: value for key, value in overrides.items() if value is not None})
-    return SamplerConfig(**settings).validate()
+    return SamplerConfig().replace(**settings)
 
 
 def resolve_scale_schedule(config: SamplerConfig, exact_evidence: bool) -> SamplerConfig:
@@ -159,10 +139,7 @@ def sampler_section(energy: Optional[str] = None, **overrides):
 def from_section(section: Mapping[str, Any]) -> SamplerConfig:
     """A `config.sampler` section -> SamplerConfig (unknown keys are an error naming them)."""
     values = dict(section.items()) if hasattr(section, "items") else dict(section)
-    unknown = sorted(set(values) - set(FIELDS))
-    if unknown:
-        raise PoseDiffError(f"config.sampler: unknown keys {unknown} (known: {list(FIELDS)})")
-    return SamplerConfig(**values).validate()
+    return SamplerConfig().replace("config.sampler", **values)
 
 
 FLAG_ALIASES = {"num_steps": ("--steps",)}
@@ -178,7 +155,7 @@ FALSE_WORDS = ("0", "false", "no", "off")
 
 def parse_bool_flag(text: str) -> bool:
     """A BOOL flag's value: one of `TRUE_WORDS` / `FALSE_WORDS` (any case); anything else is refused, not read as
-    False (`--precondition maybe` used to switch preconditioning off silently)."""
+    False (`--precondition maybe` must not switch preconditioning off silently)."""
     import argparse
 
     word = text.strip().lower()
@@ -204,7 +181,7 @@ def add_sampler_arguments(parser, energy: Optional[str] = None) -> None:
             continue
         choices = field.metadata.get("choices")
         if field.name == "method":
-            from posediff_jax.sampling.registry import registered_samplers
+            from posediff_jax.sampling.updates import registered_samplers
 
             choices = registered_samplers()
         group.add_argument(*_flags(field.name), dest=field.name, default=None, type=type(field.default),

@@ -1,34 +1,21 @@
 """Serialised samplers on disk: a warm `posediff` start skips Python tracing and lowering (`jax.export`).
 
-The persistent XLA cache (cli.py) stores compiled programs, but every process still traces the sampler in Python
-and lowers it to StableHLO before XLA can look the program up: ~2-3 s of a one-frame `posediff estimate` on a
-2-core CPU (docs/benchmarks.md, "CLI time to first result"). `ExportCache.call` instead stores the lowered sampler
-(`jax.export.export(...).serialize()`, ~90 KB) the first time, and later processes deserialise it (~0.1 s) and
-call it; XLA's persistent cache then serves the compiled program.
+The persistent XLA cache (cli.py) stores compiled programs, but every process would still trace the sampler in
+Python and lower it to StableHLO before XLA can look the program up, most of a one-frame `posediff estimate`'s
+start-up. `ExportCache.call` stores the lowered sampler (`jax.export.export(...).serialize()`, ~90 KB) the first
+time; later processes deserialise it and call it, and XLA's persistent cache serves the compiled program
+(docs/decisions.md, "Start-up").
 
-A stored program is only valid for exactly the computation it was exported from, so its file name is a hash of
-everything that decides that computation without tracing it:
-- this package's source (every `.py` file under `posediff_jax/`) and the jax / jaxlib versions;
-- the backend (platform, device kinds and count) and the x64 flag;
-- what the caller vouches for (`identity`: the energy and its options, the sampler settings, the prior's
-  description: `Prior.identity`) and the call's static arguments (`static`);
-- the argument structure (PyTree definition) and every leaf's shape and dtype (values are arguments, not
-  constants: the prior's weights and the evidence are passed in, not baked into the program).
-Callers that cannot state an identity (a prior built in memory, a callable scale schedule) do not use the
-cache. Anything unreadable (a truncated file, another JAX's format) is exported again; a read-only or full
-disk only costs the speed-up. A folder keeps the `MAX_STORED` programs used last.
-
-Calling a stored program on a CPU makes jax (0.10) initialise its LAPACK kernels first, which imports SciPy's
-BLAS/LAPACK wrappers (~0.25 s of a warm start) whether or not the program calls LAPACK. The samplers do not (the
-root solve is closed form), so a program whose StableHLO names no `lapack_*` kernel is called without that
-initialisation (`_without_lapack_initialisation`); a program that does name one, or a jax without the hook, is
-called as usual. jax initialises LAPACK itself when it lowers a linear-algebra op later in the process.
+A stored program is valid only for exactly the computation it was exported from, so its file name is a hash of
+everything that decides that computation without tracing it: this package's source and the jax / jaxlib
+versions; the backend (platform, device kinds and count) and the x64 flag; what the caller vouches for
+(`identity`: the energy and its options; the sampler settings; `Prior.identity`) and the call's static
+arguments; the arguments' PyTree structure, shapes and dtypes (values are arguments, never baked in). Callers
+that cannot state an identity (a prior built in memory, a callable scale schedule) do not use the cache.
+Anything unreadable is exported again; a read-only or full disk only costs the speed-up. A folder keeps the
+`MAX_STORED` programs used last.
 """
 
-from __future__ import annotations
-
-import contextlib
-import contextvars
 import hashlib
 import json
 import pathlib
@@ -38,8 +25,8 @@ import jax
 import numpy as np
 
 SUFFIX = ".jaxexport"
-# Programs kept per folder: storing one more removes the least recently used beyond this (every edit of the
-# package names new programs, so a developer's folder would otherwise only grow; ~90 KB each).
+# Programs kept per folder; storing one more removes the least recently used (every edit of the package names
+# new programs, so a developer's folder would otherwise only grow).
 MAX_STORED = 64
 _SOURCE_FINGERPRINT: Optional[str] = None
 
@@ -69,18 +56,9 @@ def _dtype(leaf):
     return leaf.dtype if hasattr(leaf, "dtype") else np.asarray(leaf).dtype
 
 
-def _leaf_description(leaf) -> list:
-    return [list(np.shape(leaf)), str(_dtype(leaf))]
-
-
 class ExportCache:
-    """A folder of exported programs (module docstring).
-
-    Args:
-      directory: where the `.jaxexport` files go (created on first write).
-      identity: what the caller vouches decides the traced computation besides the arguments (e.g. the energy
-        name and options); JSON-serialisable.
-    """
+    """A folder of exported programs (`directory`, made on first write). `identity` (JSON-able): what the caller
+    vouches decides the traced computation besides the arguments, e.g. the energy's name and options."""
 
     def __init__(self, directory, identity: Any = None):
         self.directory = pathlib.Path(directory)
@@ -98,7 +76,7 @@ class ExportCache:
             "identity": self.identity,
             "static": static,
             "treedef": str(arguments_treedef),
-            "leaves": [_leaf_description(leaf) for leaf in leaves],
+            "leaves": [[list(np.shape(leaf)), str(_dtype(leaf))] for leaf in leaves],
         }
         return hashlib.sha256(json.dumps(description, sort_keys=True, default=repr).encode()).hexdigest()
 
@@ -124,7 +102,7 @@ class ExportCache:
             with atomic_path(path) as temporary:
                 pathlib.Path(temporary).write_bytes(exported.serialize())
             self._prune()
-        except OSError:  # read-only or full disk: the call still works, only uncached
+        except (OSError, ImportError):  # read-only or full disk, or no serialiser: the call still works, uncached
             pass
 
     def _prune(self) -> None:
@@ -140,16 +118,9 @@ class ExportCache:
             path.unlink(missing_ok=True)
 
     def call(self, name: str, function: Callable, arguments: tuple, static: Any = None):
-        """`function(*arguments)` through the stored program for these arguments, exporting it on a miss.
-
-        Args:
-          name: a label for the program (file name prefix; part of the key).
-          function: traceable `function(*arguments)` returning a PyTree of arrays.
-          arguments: tuple of PyTrees of arrays (values are passed, never baked in).
-          static: what else the caller's `function` closes over that `identity` does not cover (JSON-able).
-        Returns:
-          The outputs, as `function(*arguments)` would return them.
-        """
+        """`function(*arguments)` (traceable; arguments are PyTrees of arrays, passed, never baked in) through the
+        stored program `name`, exporting it on a miss; `static`: what else `function` closes over that `identity`
+        does not cover (JSON-able)."""
         leaves, treedef = jax.tree.flatten(arguments)
         # The PyTree definition of a Prior names its apply function (an address), so the key uses the definition
         # of everything but objects that state an `identity` of their own (see `Prior.identity`).
@@ -171,11 +142,7 @@ class ExportCache:
             self._loaded[path] = exported
         else:
             self.hits += 1
-        leaves = place_for(exported, leaves)
-        if uses_lapack(exported):
-            return exported.call(*leaves)
-        with _without_lapack_initialisation():
-            return exported.call(*leaves)
+        return exported.call(*place_for(exported, leaves))
 
 
 def call_stored(cache: Optional[ExportCache], name: str, function: Callable, arguments: tuple, static: Any = None):
@@ -191,16 +158,12 @@ def _stable_treedef(arguments) -> str:
 
     def describe(node):
         identity = getattr(node, "identity", None)
-        if isinstance(identity, str) and identity:
-            paths = [jax.tree_util.keystr(path) for path, _ in jax.tree_util.tree_flatten_with_path(node)[0]]
-            return f"{type(node).__name__}({identity}, {paths})"
-        return None
+        if not (isinstance(identity, str) and identity):
+            return str(jax.tree.structure(node))
+        paths = [jax.tree_util.keystr(path) for path, _ in jax.tree_util.tree_flatten_with_path(node)[0]]
+        return f"{type(node).__name__}({identity}, {paths})"
 
-    parts = []
-    for argument in arguments:
-        text = describe(argument)
-        parts.append(text if text is not None else str(jax.tree.structure(argument)))
-    return "; ".join(parts)
+    return "; ".join(describe(argument) for argument in arguments)
 
 
 def place_for(exported, leaves) -> list:
@@ -208,7 +171,7 @@ def place_for(exported, leaves) -> list:
     `nr_devices` devices for a program exported on several (a `shard_map` sampler splits them itself), on the
     default device for a one-device program (e.g. a summary of hypotheses a sharded sampler returned)."""
     if exported.nr_devices > 1:
-        from posediff_jax.sampling.samplers import sampling_mesh  # the mesh the samplers were exported on
+        from posediff_jax.sampling.devices import sampling_mesh  # the mesh the samplers were exported on
 
         mesh = sampling_mesh(jax.local_devices()[:exported.nr_devices])
         return jax.device_put(list(leaves), jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec()))
@@ -217,48 +180,3 @@ def place_for(exported, leaves) -> list:
         return [jax.device_put(leaf, device) if isinstance(leaf, jax.Array) and len(leaf.devices()) > 1 else leaf
                 for leaf in leaves]
     return list(leaves)
-
-
-def uses_lapack(exported) -> bool:
-    """Whether an exported program calls jax's LAPACK kernels (their custom-call targets are `lapack_*`)."""
-    return b"lapack" in bytes(exported.mlir_module_serialized)
-
-
-_SKIP_LAPACK_INITIALISATION = contextvars.ContextVar("posediff_skip_lapack_initialisation", default=False)
-_LAPACK_HOOK_INSTALLED = False
-
-
-def _install_lapack_hook() -> bool:
-    """Wraps jax's per-call backend initialisation of exported programs so `_without_lapack_initialisation` can
-    skip it (module docstring). False where this jax has no such hook (then nothing is skipped)."""
-    global _LAPACK_HOOK_INSTALLED
-    if _LAPACK_HOOK_INSTALLED:
-        return True
-    try:
-        from jax._src.export import _export
-    except ImportError:
-        return False
-    original = getattr(_export, "_ensure_backends_initialized", None)
-    if not callable(original):
-        return False
-
-    def ensure_backends_initialized(platforms):
-        if not _SKIP_LAPACK_INITIALISATION.get():
-            original(platforms)
-
-    _export._ensure_backends_initialized = ensure_backends_initialized
-    _LAPACK_HOOK_INSTALLED = True
-    return True
-
-
-@contextlib.contextmanager
-def _without_lapack_initialisation():
-    """Within: lowering a call of an exported program does not initialise LAPACK (the caller checked it uses none)."""
-    if not _install_lapack_hook():
-        yield
-        return
-    token = _SKIP_LAPACK_INITIALISATION.set(True)
-    try:
-        yield
-    finally:
-        _SKIP_LAPACK_INITIALISATION.reset(token)

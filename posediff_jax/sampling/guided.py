@@ -1,71 +1,47 @@
-"""Guidance: the Tweedie x0 estimate nudged down the gradient of an energy.
+"""The guided step: the prior's Tweedie x0 estimate nudged down the gradient of an energy.
 
 At every reverse step the prior gives `x0_hat(x_t) = E[x0 | x_t]` (model space). The guided estimate is
 
     x0_guided = x0_hat - step_t * clip(g, max_grad_norm),   step_t = guidance_scale * scale_schedule(t)
 
 with `g` the gradient of `E(denormalise(x0_hat))` (the energy sees millimetres, root at zero):
-- 'dps' (Chung et al. 2023, diffusion posterior sampling): `g = d E(x0_hat(x_t)) / d x_t`, the gradient taken
-  through the network (one extra backward pass per step).
-- 'x0': `g = d E / d x0` at `x0_hat` (no backward pass through the network; cheaper, slightly less faithful).
-The sampler then updates with `x0_guided` and the network's noise estimate `eps_hat` (kept unchanged), i.e.
-as if `x_t` had been moved by `alpha_t (x0_guided - x0_hat)`: in DDIM the correction enters `x_{t-1}` with
-weight `alpha_{t-1}` (faint at high noise, full strength near the data) and, since the next step's Tweedie
-estimate starts from the corrected pose, corrections accumulate over the steps like gradient descent on x0
-held near the data manifold by the prior. Gradient norms are clipped per hypothesis (`max_grad_norm`,
-model-space units), which keeps the step bounded however steep the energy (heatmaps far from their peak, or
-the 1/alpha factor of 'dps' at high noise).
+- 'dps' (Chung et al. 2023, diffusion posterior sampling): `g = d E(x0_hat(x_t)) / d x_t`, through the network;
+- 'x0': `g = d E / d x0` at `x0_hat` (no backward pass through the network: cheaper, less faithful).
+The update rule (`updates.py`) then steps with `x0_guided` and the unguided noise estimate `eps_hat`, as if
+`x_t` had moved by `alpha_t (x0_guided - x0_hat)`: corrections accumulate over the steps like gradient descent
+on x0 held near the data manifold by the prior. Gradients are clipped per hypothesis (`max_grad_norm`, model
+space), which bounds the step however steep the energy.
 
-Scale choice: a fixed step in model space (units of the per-coordinate pose std) rather than DPS's
-`scale / ||residual||`: our energies are already likelihood-scaled (`-log` of peak-1 Gaussians is
-`d^2 / (2 sigma^2)`), so the step is a damped gradient step whose size must stay below the Newton step
-(~ (sigma_joint / std_pose)^2). Measured on 10 real S9 frames with GT-rendered heatmaps and the shipped prior
-(the former tools/eval_guidance_h36m.py, now `posediff evaluate --config configs/eval_h36m.py --set
-evidence.source=gt_heatmaps`; 25 steps, best-of-50 MPJPE): scale 0.03 -> 87 mm, 0.1 -> 58 mm, 0.15 -> 56 mm,
-0.2 -> 61 mm, 0.3 -> 110 mm, 1.0 -> 430 mm (overshoot); 0.1 with 50 steps -> 48 mm. The default is 0.1.
-The schedule multiplies it by a function of t: 'constant', 'decreasing' (`0.25 + 1.5 t`: 1.75x at pure noise,
-0.25x at the data, mean 1 over t so `guidance_scale` keeps its meaning as the average step), 'increasing'
-(`1 - t`) or 'alpha_bar' (`alpha_bar(t)`), or any callable `t -> factor`; 'auto' is resolved by what the evidence
-is (`sampling.config.resolve_scale_schedule`: 'constant' for exact 2D, 'decreasing' for a detector's).
-
-Why the evidence decides (configs/eval_h36m.py, 60 S9 frames, m = 200, shipped prior; docs/results_h36m.md
-"Guidance over time"): with a detector's keypoints the guidance's pull in the last noise levels drags every
-hypothesis onto the detector's errors (~12 px on S9), which the prior would otherwise correct; spending the same
-average step early, where it picks the basin, and little at the end gives best-of-200 62.2 -> 59.7 mm and
-best-of-1 108.4 -> 106.8 (every column better). With exact 2D the same schedule loses 3.1 mm at best-of-200
-(29.7 -> 32.8): there the late pull is what places the joints. Pushing guidance later ('increasing',
-'alpha_bar') is worse on both.
+The step is fixed in model space (units of the per-coordinate pose std) rather than DPS's `scale / ||residual||`:
+the energies are already likelihood-scaled (`-log` of a peak-1 Gaussian is `d^2 / (2 sigma^2)`), so this is a
+damped gradient step. `scale_schedule` spreads it over time with mean 1 ('decreasing': front-loaded, for a
+detector's 2D, whose errors a late pull would copy; 'constant' for exact 2D; docs/decisions.md).
 """
-
-from __future__ import annotations
-
-from typing import Callable, Union
 
 import jax
 import jax.numpy as jnp
 
-from posediff_jax.sampling.config import AUTO_SCHEDULES, GUIDANCE_MODES, SCALE_SCHEDULES
+from posediff_jax.sampling.config import AUTO_SCHEDULES
 from posediff_jax.skeleton import NUM_JOINTS, ROOT_JOINT
-from posediff_jax.validation import PoseDiffError
 
 DECREASING_AT_DATA = 0.25  # the 'decreasing' schedule's factor at t = 0 (1.75 at t = 1; mean 1)
 
+# Scale schedules by name (`SamplerConfig.scale_schedule`): `factor(t, schedule)`.
+SCALE_SCHEDULE_FACTORS = {
+    "constant": lambda t, schedule: jnp.ones_like(t),
+    "increasing": lambda t, schedule: 1.0 - t,
+    "alpha_bar": lambda t, schedule: schedule.alpha_bar(t),
+    "decreasing": lambda t, schedule: DECREASING_AT_DATA + 2.0 * (1.0 - DECREASING_AT_DATA) * t,
+}
 
-def scale_schedule_fn(scale_schedule: Union[str, Callable], schedule) -> Callable:
-    """Name (or callable) -> `factor(t)`; see the module docstring."""
+
+def scale_schedule_fn(scale_schedule, schedule):
+    """A validated schedule name (or a callable `t -> factor`) -> `factor(t)`; 'auto' left unresolved by the caller
+    is a detector's evidence."""
     if callable(scale_schedule):
         return scale_schedule
-    if scale_schedule == "auto":  # not resolved by the caller: a detector's evidence
-        scale_schedule = AUTO_SCHEDULES[False]
-    if scale_schedule == "constant":
-        return lambda t: jnp.ones_like(t)
-    if scale_schedule == "increasing":
-        return lambda t: 1.0 - t
-    if scale_schedule == "alpha_bar":
-        return schedule.alpha_bar
-    if scale_schedule == "decreasing":
-        return lambda t: DECREASING_AT_DATA + 2.0 * (1.0 - DECREASING_AT_DATA) * t
-    raise PoseDiffError(f"scale_schedule: expected one of {SCALE_SCHEDULES} or a callable, got {scale_schedule!r}")
+    name = AUTO_SCHEDULES[False] if scale_schedule == "auto" else scale_schedule
+    return lambda t: SCALE_SCHEDULE_FACTORS[name](t, schedule)
 
 
 def clip_by_norm(gradient, max_norm: float):
@@ -82,8 +58,7 @@ def model_space_root(prior):
 
 def to_millimetres(prior, x0):
     """Model-space pose `[17, 3]` -> mm with the root exactly at zero."""
-    pose = prior.normalization.denormalize(x0)
-    return pose.at[ROOT_JOINT].set(0.0)
+    return prior.normalization.denormalize(x0).at[ROOT_JOINT].set(0.0)
 
 
 def denoise_with_root(prior, x_t, t):
@@ -93,9 +68,9 @@ def denoise_with_root(prior, x_t, t):
 
 
 def millimetre_preconditioner(prior):
-    """`[17, 3]` factors `mean(std)^2 / std^2` that turn a model-space gradient step into a step of the same size
-    in millimetres for every coordinate (a pose std differs ~5x between the hips and the wrists, so without it
-    the stiffest energies overshoot on loose joints and crawl on tight ones)."""
+    """`[17, 3]` factors `mean(std)^2 / std^2` that make a model-space gradient step the same size in millimetres
+    for every coordinate (a pose std differs ~5x between hips and wrists: stiff energies would overshoot on loose
+    joints and crawl on tight ones)."""
     std = prior.normalization.std
     return jnp.mean(std) ** 2 / std**2
 
@@ -109,15 +84,13 @@ def guided_denoise(prior, energy_fn, x_t, t, evidence, guidance: str, step_size,
       energy_fn: `energy(pose [17, 3] mm, evidence) -> scalar`, or None (unguided).
       x_t: `[17, 3]` model space; t: scalar time.
       evidence: the energy's evidence (one frame).
-      guidance: 'dps', 'x0' or 'none'.
+      guidance: 'dps', 'x0' or 'none' (validated by `SamplerConfig`).
       step_size: scalar `guidance_scale * scale_schedule(t)`.
       max_grad_norm: clip norm of the gradient (model space).
       precondition: scale the gradient by `millimetre_preconditioner` (uniform step in mm).
     Returns:
-      (x0_guided `[17, 3]`, eps_hat `[17, 3]` (noise estimate of the unguided x0_hat), energy scalar of x0_hat).
+      (x0_guided `[17, 3]`, eps_hat `[17, 3]` (noise estimate of the unguided x0_hat), energy of x0_hat).
     """
-    if guidance not in GUIDANCE_MODES:
-        raise PoseDiffError(f"guidance: expected one of {GUIDANCE_MODES}, got {guidance!r}")
 
     def energy_of_x0(x0):
         return energy_fn(to_millimetres(prior, x0), evidence)

@@ -5,7 +5,7 @@ import pytest
 
 from posediff_jax.guidance import heatmap_energy, heatmap_evidence_from_keypoints, stack_evidence
 from posediff_jax.sampling import make_sampler
-from posediff_jax.sampling import registry
+from posediff_jax.sampling import updates
 from posediff_jax.sampling.config import SamplerConfig, sampler_config_for
 from posediff_jax.prior.gaussian import STANDING_POSE_MM, make_gaussian_prior
 from posediff_jax.validation import PoseDiffError
@@ -33,8 +33,8 @@ def evidence_for(pose, root=(0.0, 0.0, 5000.0)):
 
 def test_steps_land_on_x0_at_time_zero():
     x0, eps, noise = (jnp.full((17, 3), value) for value in (2.0, 3.0, 4.0))
-    np.testing.assert_allclose(registry.ddim_step(x0, eps, 0.3, 1.0, noise, eta=1.0), x0, atol=1e-6)
-    np.testing.assert_allclose(registry.ddpm_step(x0, eps, 0.3, 1.0, noise), x0, atol=1e-6)
+    np.testing.assert_allclose(updates.ddim_step(x0, eps, 0.3, 1.0, noise, eta=1.0), x0, atol=1e-6)
+    np.testing.assert_allclose(updates.ddpm_step(x0, eps, 0.3, 1.0, noise), x0, atol=1e-6)
 
 
 def test_ddpm_posterior_matches_ddim_with_eta_one_for_consistent_inputs():
@@ -42,8 +42,8 @@ def test_ddpm_posterior_matches_ddim_with_eta_one_for_consistent_inputs():
     x0, eps, noise = (jnp.asarray(rng.normal(size=(17, 3)), jnp.float32) for _ in range(3))
     alpha_bar_t, alpha_bar_s = 0.3, 0.6
     np.testing.assert_allclose(
-        registry.ddpm_step(x0, eps, alpha_bar_t, alpha_bar_s, noise),
-        registry.ddim_step(x0, eps, alpha_bar_t, alpha_bar_s, noise, eta=1.0),
+        updates.ddpm_step(x0, eps, alpha_bar_t, alpha_bar_s, noise),
+        updates.ddim_step(x0, eps, alpha_bar_t, alpha_bar_s, noise, eta=1.0),
         atol=1e-5,
     )
 
@@ -77,7 +77,7 @@ def test_batch_of_frames_matches_single_frames(prior):
     batch = stack_evidence([evidence_for(pose) for pose in poses])
     sampler = make_sampler(prior, heatmap_energy, num_steps=2, guidance="x0", chunk_size=4, guidance_repeats=1)
     key = jax.random.PRNGKey(7)
-    hypotheses, energies = sampler.sample_batch_with_energies(key, batch, 6)
+    hypotheses, energies = sampler.sample_batch(key, batch, 6, with_energies=True)
     assert hypotheses.shape == (3, 6, 17, 3) and energies.shape == (3, 6)
     single = sampler.sample(jax.random.fold_in(key, 2), evidence_for(poses[2]), 6)
     np.testing.assert_allclose(hypotheses[2], single, atol=1e-3)
@@ -100,10 +100,10 @@ def test_network_prior_dps_guidance_lowers_the_energy():
     evidence = evidence_for(STANDING_POSE_MM)
     key = jax.random.PRNGKey(0)
     _, unguided_energies = make_sampler(network_prior, heatmap_energy, num_steps=4,
-                                        guidance_scale=0.0).sample_with_energies(key, evidence, 16)
+                                        guidance_scale=0.0).sample(key, evidence, 16, with_energies=True)
     for guidance in ("x0", "dps"):
         poses, energies = make_sampler(network_prior, heatmap_energy, num_steps=4, guidance=guidance,
-                                       guidance_scale=0.3).sample_with_energies(key, evidence, 16)
+                                       guidance_scale=0.3).sample(key, evidence, 16, with_energies=True)
         assert poses.shape == (16, 17, 3) and np.all(np.isfinite(poses))
         # Through a real (random) network the guided hypotheses fit the evidence better than unguided ones.
         assert float(np.mean(energies)) < float(np.mean(unguided_energies)) - 1.0, guidance
@@ -127,8 +127,8 @@ def test_repeated_guidance_and_refinement_fit_the_evidence_better(prior):
     base = make_sampler(prior, heatmap_energy, num_steps=6, guidance="x0", guidance_repeats=1)
     repeated = make_sampler(prior, heatmap_energy, num_steps=6, guidance="x0", guidance_repeats=3,
                             final_refinement_steps=3)
-    _, base_energy = base.sample_with_energies(key, evidence, 16)
-    _, repeated_energy = repeated.sample_with_energies(key, evidence, 16)
+    _, base_energy = base.sample(key, evidence, 16, with_energies=True)
+    _, repeated_energy = repeated.sample(key, evidence, 16, with_energies=True)
     assert float(np.median(repeated_energy)) < float(np.median(base_energy))
     assert repeated.config.network_evaluations_per_hypothesis() == 6 * 3 + 3
     # One repeat and no refinement is exactly the plain sampler.
@@ -140,7 +140,7 @@ def test_repeated_guidance_and_refinement_fit_the_evidence_better(prior):
 def test_a_registered_update_rule_is_usable_by_name(prior):
     calls = []
 
-    @registry.register_sampler("test_x0_jump")
+    @updates.register_sampler("test_x0_jump")
     def jump_to_x0(x_t, t, s, denoise, key, config, schedule):
         calls.append(True)
         x0, _ = denoise(x_t, t)
@@ -186,7 +186,7 @@ one = sampler.sample(key, frame, 5)  # one frame: 2 hypotheses per device (5 pad
 on_one_device = make_sampler(make_gaussian_prior(), heatmap_energy, sampler.config, devices=jax.devices()[:1])
 kept = on_one_device.sample(key, frame, 5)
 np.savez(sys.argv[1], four=four, three=three, one=one, kept=kept)
-text = sampler._single_jit.lower(sampler.prior, key, frame, np.int32(0), 5).as_text()
+text = sampler._jitted.lower(sampler.prior, key, frame, np.int32(0), np.int32(0), 5, True).as_text()
 print(jax.device_count(), len(four.sharding.device_set), len(kept.sharding.device_set),
       "sdy.manual_computation" in text or "shard_map" in text)
 """
@@ -243,7 +243,7 @@ def test_evidence_dropout_frees_some_hypotheses_from_a_garbled_detection():
     for rate in (0.0, 0.3):
         sampler = make_sampler(tight_prior, keypoint_energy, num_steps=10, guidance="x0", guidance_scale=1.0,
                                guidance_repeats=1, evidence_dropout=rate)
-        poses, energies = sampler.sample_with_energies(key, evidence, 24)
+        poses, energies = sampler.sample(key, evidence, 24, with_energies=True)
         errors[rate] = np.linalg.norm(np.asarray(poses)[:, wrist] - STANDING_POSE_MM[wrist], axis=-1)
         np.testing.assert_allclose(energies, sampler.energies(poses, evidence), rtol=1e-4, atol=1e-3)
     assert errors[0.0].min() > 60.0  # every hypothesis follows the garbled detection

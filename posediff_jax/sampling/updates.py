@@ -6,13 +6,13 @@ An update rule moves one hypothesis from time t to s < t:
     def ddim_update(x_t, t, s, denoise, key, config, schedule) -> x_s
 
 - `x_t`: `[17, 3]` model space; `t`, `s`: scalar times in [0, 1] (`s = 0` on the last step);
-- `denoise(x, time) -> (x0 [17, 3], eps [17, 3])`: the GUIDED Tweedie estimate (the energy's gradient is already
-  applied to x0; the rule never knows which energy, or whether there is one) and the network's noise estimate;
-- `key`: a PRNG key for whatever noise the rule draws; `config`: the `SamplerConfig`; `schedule`: `VPSchedule`.
-A rule may call `denoise` several times (Heun: twice); `denoiser_calls` is its count per update, for cost
-tables. Repeated guidance per noise level and the final refinement (sampling/samplers.py) wrap any rule.
+- `denoise(x, time) -> (x0 [17, 3], eps [17, 3])`: the GUIDED Tweedie estimate (`guided.py`; the rule never knows
+  which energy, or whether there is one) and the network's noise estimate;
+- `key`: a PRNG key for the noise the rule draws; `config`: the `SamplerConfig`; `schedule`: `VPSchedule`.
+`denoiser_calls` is a rule's count of `denoise` calls per update, for cost tables. `repeated_update` wraps any
+rule with the re-noise-and-guide-again recurrence (`guidance_repeats`).
 
-Updates (alpha_bar = ab; the last step lands on ab_s = 1 and returns the guided x0):
+With alpha_bar = ab (the last step lands on ab_s = 1 and returns the guided x0):
 - 'ddim' (Song et al. 2021): `x_s = sqrt(ab_s) x0 + sqrt(1 - ab_s - c^2) eps + c z`,
   `c = eta sqrt((1 - ab_s) / (1 - ab_t)) sqrt(1 - ab_t / ab_s)`; no noise is drawn when eta = 0.
 - 'ddpm' (Ho et al. 2020, ancestral): the Gaussian posterior q(x_s | x_t', x0) with
@@ -21,47 +21,38 @@ Updates (alpha_bar = ab; the last step lands on ab_s = 1 and returns the guided 
   step from x_t with the averaged x0 and eps (plain DDIM on the last step, where s = 0).
 """
 
-from __future__ import annotations
-
 import dataclasses
 from typing import Callable
 
 import jax
 import jax.numpy as jnp
 
-from posediff_jax.validation import PoseDiffError
-
 
 @dataclasses.dataclass(frozen=True)
-class SamplerRule:
+class UpdateRule:
     name: str
     update: Callable
     denoiser_calls: int = 1
 
 
-_SAMPLERS: dict[str, SamplerRule] = {}
+UPDATE_RULES: dict[str, UpdateRule] = {}
 
 
 def register_sampler(name: str, denoiser_calls: int = 1):
-    """Decorator: registers `update(x_t, t, s, denoise, key, config, schedule) -> x_s` under `name`."""
+    """Decorator: registers `update(x_t, t, s, denoise, key, config, schedule) -> x_s` as update rule `name`
+    (`--method name`, `config.sampler.method`)."""
 
     def decorator(update: Callable) -> Callable:
-        if name in _SAMPLERS and _SAMPLERS[name].update is not update:
-            raise ValueError(f"sampler {name!r} is already registered")
-        _SAMPLERS[name] = SamplerRule(name, update, int(denoiser_calls))
+        if name in UPDATE_RULES and UPDATE_RULES[name].update is not update:
+            raise ValueError(f"update rule {name!r} is already registered")
+        UPDATE_RULES[name] = UpdateRule(name, update, int(denoiser_calls))
         return update
 
     return decorator
 
 
 def registered_samplers() -> tuple[str, ...]:
-    return tuple(sorted(_SAMPLERS))
-
-
-def get_sampler(name: str) -> SamplerRule:
-    if name not in _SAMPLERS:
-        raise PoseDiffError(f"sampler method: expected one of {registered_samplers()}, got {name!r}")
-    return _SAMPLERS[name]
+    return tuple(sorted(UPDATE_RULES))
 
 
 def alpha_bars(schedule, t, s):
@@ -121,3 +112,23 @@ def renoise(x_s, s, t, key, schedule):
     alpha_bar_t, alpha_bar_s = alpha_bars(schedule, t, s)
     ratio = jnp.clip(alpha_bar_t / alpha_bar_s, 0.0, 1.0)
     return jnp.sqrt(ratio) * x_s + jnp.sqrt(1.0 - ratio) * jax.random.normal(key, x_s.shape, x_s.dtype)
+
+
+def repeated_update(rule: UpdateRule, x_t, t, s, denoise, key, config, schedule):
+    """`config.guidance_repeats` updates t -> s of one noise level, re-noising s -> t in between (Lugmayr et al.'s
+    resampling, "universal guidance"'s recurrence): the guidance gets several gradient steps at each noise level
+    while the prior keeps the sample on its manifold."""
+    repeats = int(config.guidance_repeats)
+    update_key, renoise_key = jax.random.split(key)
+    if repeats <= 1:
+        return rule.update(x_t, t, s, denoise, update_key, config, schedule)
+
+    def round_trip(index, x):
+        # The last round's key is fold_in(update_key, repeats); one loop body traces the denoiser once.
+        key_index = jnp.where(index == repeats - 1, repeats, index)
+        x_s = rule.update(x, t, s, denoise, jax.random.fold_in(update_key, key_index), config, schedule)
+        return jax.lax.cond(index < repeats - 1,
+                            lambda x_s: renoise(x_s, s, t, jax.random.fold_in(renoise_key, index), schedule),
+                            lambda x_s: x_s, x_s)
+
+    return jax.lax.fori_loop(0, repeats, round_trip, x_t)
