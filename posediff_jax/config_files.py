@@ -1,12 +1,8 @@
 """ml_collections config files: `path/to/config.py[:arg]` plus `key.path=value` overrides, keys checked.
 
-A config file defines `get_config(arg=None)` returning an `ml_collections.ConfigDict`, normally built from a
-locked default (`training.config_schema.default_config`, `evaluation.config_schema.default_eval_config`), so
-setting a key the default lacks is an error that names the key. Overrides come from the command line as
-`--config.training.num_steps=1000` (`posediff evaluate` also takes `--set training.num_steps=1000`; `posediff train`
-only the `--config.` form), values read as Python literals, except that a string setting takes the text as given
-(`--config.data.manual_dir=2024` is the folder '2024') and a tuple setting also takes bare comma-separated words
-(`data.subjects=(S9,)`, `data.subjects=S9,S11`).
+A config file's `get_config(arg=None)` builds on a locked default, so an unknown key is an error naming it.
+Override values are Python literals, except that a string setting takes the text as given (`manual_dir=2024`)
+and a tuple setting bare comma-separated words (`data.subjects=S9,S11`).
 """
 
 from __future__ import annotations
@@ -26,10 +22,8 @@ class ConfigError(PoseDiffError):
 
 
 def check_known_keys(config, reference, prefix: str = "") -> None:
-    """Raises `ConfigError` for any key of `config` that `reference` lacks (recursively), and for any group
-    (section) or top-level value of `reference` that `config` lacks: a config not built from the default (e.g. a
-    bare `ConfigDict()`) would otherwise fail later with an AttributeError naming only the key. Values inside a
-    group may be missing (the training model section holds only the fields its network sets)."""
+    """Raises `ConfigError` for a key of `config` that `reference` lacks (recursively), and for a group or top-level
+    value of `reference` that `config` lacks (values inside a group may be missing: the model section's)."""
     if not isinstance(config, ml_collections.ConfigDict):
         raise ConfigError(f"config{' ' + prefix.rstrip('.') if prefix else ''}: expected an ml_collections "
                           f"ConfigDict, got {type(config).__name__}")
@@ -58,12 +52,8 @@ def _parse_value(text: str):
 
 
 def _parse_for(current, text: str):
-    """`text` read for a setting whose current value is `current`.
-
-    A string setting keeps the text (stripped) when it is not a string literal, so that a folder called `2024`
-    is not refused as an int; a tuple setting reads text that is not a Python literal, e.g. `(S9,)` or `S9,S11`,
-    as comma-separated items, each a literal or a bare word (otherwise `(S9,)` became the one string '(S9,)').
-    """
+    """`text` read for a setting now `current`: a string setting keeps non-string-literal text (the folder
+    `2024`), a tuple setting reads non-literal text (`(S9,)`, `S9,S11`) as comma-separated literals or words."""
     value = _parse_value(text)
     if isinstance(current, str) and not isinstance(value, str):
         return text.strip()
@@ -126,8 +116,7 @@ def load_config_file(spec: str, overrides: Sequence[str] = (),
         raise
     except SyntaxError as error:
         raise ConfigError(f"config file {path}: line {error.lineno}: syntax error ({error.msg})") from None
-    except Exception as error:  # noqa: BLE001  user code: an ImportError, a bad `:arg` (ValueError), an unknown
-        # key set on the locked default (AttributeError/KeyError)...: one line naming the file, not a traceback
+    except Exception as error:  # noqa: BLE001  user code's error: one line naming the file, not a traceback
         raise ConfigError(f"config file {path}{':' + argument if argument else ''}: "
                           f"{type(error).__name__}: {error}") from None
     if not isinstance(config, ml_collections.ConfigDict):

@@ -1,10 +1,4 @@
-"""Host arrays onto the device without compiling anything.
-
-`jnp.asarray(numpy_array)` runs a small jitted copy program (`jit(stage)` in jax 0.10), traced, lowered and
-compiled (or looked up in the persistent cache) once per shape and dtype: ~20-90 ms each on a 2-core CPU, which
-added up to ~0.5 s of a warm `posediff estimate` start (docs/benchmarks.md, "CLI time to first result").
-`jax.device_put` of a NumPy array is a plain transfer.
-"""
+"""Host arrays onto the device without compiling anything (`jnp.asarray` compiles a copy per shape and dtype)."""
 
 from __future__ import annotations
 
@@ -20,13 +14,10 @@ def to_device(array, dtype=None) -> jax.Array:
 
 
 def on_one_cpu_device(array):
-    """`array`, gathered onto one device when it is a jax.Array spread over several CPU devices; else unchanged.
+    """`array` gathered onto one device when it is a jax.Array spread over several CPU devices, else unchanged.
 
-    For computations that call LAPACK (the SVD of Procrustes alignment): XLA:CPU runs a batched LAPACK call on its
-    intra-op thread pool and waits inside a pool thread for the parts it handed out. With one CPU device per core
-    (the sampling commands' layout, `cli.cpu_device_flags`) a program spread over every device runs one such call
-    per device at once, every pool thread then waits, and nothing runs the parts: the process hangs (seen with
-    PA-MPJPE best-of-1000 over 8 frames). On one device the other pool threads are free.
+    For LAPACK calls (Procrustes' SVD): spread over one CPU device per core, each device's call waits in a shared
+    pool thread for parts no free thread runs, and the process hangs.
     """
     if not isinstance(array, jax.Array) or not array.is_fully_addressable:
         return array

@@ -1,11 +1,8 @@
 """Camera geometry in pure `jax.numpy`: jit-, vmap- and grad-able; shapes broadcast over leading axes.
 
-The projection functions also take `xp=numpy` (one lens model, two array libraries): dataset preparation
-projects thousands of differently-sized sequences, for which jax would compile per shape
-(`project_to_pixels_numpy`).
-
-Conventions (docs/architecture.md): camera frame x right, y down, z forward, millimetres; pixels (x, y) =
-(column, row); `X_camera = R @ X_world + t` (Human3.6M's extrinsics).
+Camera frame x right, y down, z forward, mm; pixels (x, y) = (column, row); `X_camera = R @ X_world + t`
+(docs/architecture.md). The projection also takes `xp=numpy`: dataset preparation projects thousands of
+differently-sized sequences, for which jax would compile per shape.
 """
 
 from __future__ import annotations
@@ -18,42 +15,28 @@ from posediff_jax.validation import check_array, check_same_shape
 
 
 def world_to_camera(points_world, rotation, translation):
-    """`X_camera = R X_world + t`.
-
-    Args:
-      points_world: `[..., J, 3]`.
-      rotation: `[..., 3, 3]` world-to-camera rotation R.
-      translation: `[..., 3]` t (same units as the points).
-    Returns:
-      `[..., J, 3]` camera-frame points.
-    """
-    check_array("points_world", points_world, ("...", None, 3))
-    check_array("rotation", rotation, ("...", 3, 3))
-    check_array("translation", translation, ("...", 3))
+    """`X_camera = R X_world + t`: points `[..., J, 3]`, world-to-camera rotation R `[..., 3, 3]`, translation t
+    `[..., 3]` (the points' units) -> camera-frame points `[..., J, 3]`."""
+    _check_rigid("points_world", points_world, rotation, translation)
     return jnp.einsum("...ij,...nj->...ni", rotation, points_world) + translation[..., None, :]
 
 
 def camera_to_world(points_camera, rotation, translation):
     """Inverse of `world_to_camera`: `X_world = R^T (X_camera - t)`. Shapes as there."""
-    check_array("points_camera", points_camera, ("...", None, 3))
-    check_array("rotation", rotation, ("...", 3, 3))
-    check_array("translation", translation, ("...", 3))
+    _check_rigid("points_camera", points_camera, rotation, translation)
     return jnp.einsum("...ji,...nj->...ni", rotation, points_camera - translation[..., None, :])
 
 
+def _check_rigid(name, points, rotation, translation):
+    check_array(name, points, ("...", None, 3))
+    check_array("rotation", rotation, ("...", 3, 3))
+    check_array("translation", translation, ("...", 3))
+
+
 def apply_distortion(normalized, distortion, xp=jnp):
-    """Human3.6M's radial + tangential lens model on normalised coordinates.
-
-    This is the model of the Human3.6M release code (also used by 3d-pose-baseline and VideoPose3D), with
-    `distortion = (k1, k2, p1, p2, k3)`:
-    `x' = x (radial + p1 y + p2 x) + p2 r^2`, `y' = y (radial + p1 y + p2 x) + p1 r^2`,
-    `radial = 1 + k1 r^2 + k2 r^4 + k3 r^6`.
-
-    Args:
-      normalized: `[..., J, 2]` (x / z, y / z).
-      distortion: `[..., 5]`.
-      xp: the array library (`jax.numpy`, or `numpy` outside traced code).
-    """
+    """Human3.6M's lens model (its release code's, as VideoPose3D's) on normalised `[..., J, 2]` (x / z, y / z),
+    `distortion [..., 5] = (k1, k2, p1, p2, k3)`: `x' = x (radial + p1 y + p2 x) + p2 r^2`,
+    `y' = y (radial + p1 y + p2 x) + p1 r^2`, `radial = 1 + k1 r^2 + k2 r^4 + k3 r^6`."""
     check_array("distortion", distortion, ("...", 5))
     k1, k2, p1, p2, k3 = (distortion[..., i, None] for i in range(5))
     x, y = normalized[..., 0], normalized[..., 1]
@@ -64,17 +47,8 @@ def apply_distortion(normalized, distortion, xp=jnp):
 
 
 def project_to_pixels(points_camera, intrinsics, distortion=None, min_depth: float = 1e-3, xp=jnp):
-    """Pinhole projection of camera-frame points to pixels.
-
-    Args:
-      points_camera: `[..., J, 3]` (z > 0 in front of the camera; depths below `min_depth` are clamped so the
-        projection and its gradient stay finite).
-      intrinsics: `[..., 3, 3]` K.
-      distortion: optional `[..., 5]` (k1, k2, p1, p2, k3), see `apply_distortion`.
-      xp: the array library (`jax.numpy`, or `numpy` outside traced code).
-    Returns:
-      `[..., J, 2]` pixels (x, y).
-    """
+    """`[..., J, 2]` pixels of camera-frame points `[..., J, 3]` (depths clamped at `min_depth`, keeping gradients
+    finite) with K `[..., 3, 3]` and optional `distortion [..., 5]` (`apply_distortion`)."""
     check_array("points_camera", points_camera, ("...", None, 3))
     check_array("intrinsics", intrinsics, ("...", 3, 3))
     depth = xp.maximum(points_camera[..., 2:3], min_depth)
@@ -86,17 +60,15 @@ def project_to_pixels(points_camera, intrinsics, distortion=None, min_depth: flo
 
 def project_to_pixels_numpy(points_camera, intrinsics, distortion=None, min_depth: float = 1e-3):
     """`project_to_pixels` computed in float64 NumPy (no compilation), returned as float32 `[..., J, 2]`."""
-    return np.asarray(project_to_pixels(
-        np.asarray(points_camera, np.float64), np.asarray(intrinsics, np.float64),
-        None if distortion is None else np.asarray(distortion, np.float64), min_depth, xp=np), np.float32)
+    distortion = None if distortion is None else np.asarray(distortion, np.float64)
+    return np.asarray(project_to_pixels(np.asarray(points_camera, np.float64), np.asarray(intrinsics, np.float64),
+                                        distortion, min_depth, xp=np), np.float32)
 
 
 def normalized_to_pixels(normalized, intrinsics, xp=jnp):
     """`[..., J, 2]` normalised image coordinates -> pixels with K `[..., 3, 3]` (skew honoured)."""
     check_array("normalized", normalized, ("...", None, 2))
-    fx, fy = intrinsics[..., 0, 0, None], intrinsics[..., 1, 1, None]
-    skew = intrinsics[..., 0, 1, None]
-    cx, cy = intrinsics[..., 0, 2, None], intrinsics[..., 1, 2, None]
+    fx, fy, skew, cx, cy = _intrinsic_terms(intrinsics)
     x, y = normalized[..., 0], normalized[..., 1]
     return xp.stack([fx * x + skew * y + cx, fy * y + cy], axis=-1)
 
@@ -105,29 +77,36 @@ def pixels_to_normalized(pixels, intrinsics):
     """`[..., J, 2]` pixels -> normalised coordinates (inverse of `normalized_to_pixels`, no distortion)."""
     check_array("pixels", pixels, ("...", None, 2))
     check_array("intrinsics", intrinsics, ("...", 3, 3))
-    fx, fy = intrinsics[..., 0, 0, None], intrinsics[..., 1, 1, None]
-    skew = intrinsics[..., 0, 1, None]
-    cx, cy = intrinsics[..., 0, 2, None], intrinsics[..., 1, 2, None]
+    fx, fy, skew, cx, cy = _intrinsic_terms(intrinsics)
     y = (pixels[..., 1] - cy) / fy
     x = (pixels[..., 0] - cx - skew * y) / fx
     return jnp.stack([x, y], axis=-1)
 
 
+def _intrinsic_terms(intrinsics):
+    """(fx, fy, skew, cx, cy), each `[..., 1]`, of K `[..., 3, 3]`."""
+    return tuple(intrinsics[..., row, column, None] for row, column in ((0, 0), (1, 1), (0, 1), (0, 2), (1, 2)))
+
+
+def apply_affine(affine, points):
+    """Points mapped by 2D affines `A @ [x, y, 1]`: one `[2, 3]` affine maps points `[..., 2]`, a batch `[..., 2, 3]`
+    maps points `[..., N, 2]` (NumPy or jax arrays alike)."""
+    offset = affine[..., 2] if affine.ndim == 2 else affine[..., None, :, 2]
+    return points @ affine[..., :2].swapaxes(-1, -2) + offset
+
+
+def invert_affine(affine):
+    """The inverse `[..., 2, 3]` of invertible `[..., 2, 3]` affines (NumPy, float64)."""
+    affine = np.asarray(affine, np.float64)
+    linear = np.linalg.inv(affine[..., :2])
+    return np.concatenate([linear, -(linear @ affine[..., 2:])], axis=-1)
+
+
 def solve_root_translation(root_relative_pose, keypoints_2d, intrinsics, weights=None, ridge: float = 1e-6):
-    """Closed-form root translation that best explains 2D keypoints (weighted linear least squares).
+    """`[..., 3]` mm root T placing `root_relative_pose [..., J, 3]` mm onto `keypoints_2d [..., J, 2]` pixels.
 
-    For every joint j, `(X_j + T)` must project onto normalised point `(x_j, y_j)`:
-    `T_x - x_j T_z = x_j Z_j - X_j` and `T_y - y_j T_z = y_j Z_j - Y_j` (2J equations, 3 unknowns). The
-    algebraic error is minimised through 3x3 normal equations; differentiable in all inputs.
-
-    Args:
-      root_relative_pose: `[..., J, 3]` mm.
-      keypoints_2d: `[..., J, 2]` pixels (undistorted).
-      intrinsics: `[..., 3, 3]`.
-      weights: optional `[..., J]` non-negative joint weights (0 ignores a joint).
-      ridge: relative Tikhonov term that keeps degenerate systems solvable.
-    Returns:
-      `[..., 3]` root translation T in mm.
+    Each joint gives `T_x - x_j T_z = x_j Z_j - X_j`, `T_y - y_j T_z = y_j Z_j - Y_j` (normalised x_j, y_j), solved by
+    weighted least squares (`weights [..., J]`, 0 ignores a joint) with a relative `ridge`; differentiable.
     """
     check_array("root_relative_pose", root_relative_pose, ("...", None, 3))
     check_array("keypoints_2d", keypoints_2d, ("...", None, 2))
@@ -143,21 +122,26 @@ def solve_root_translation(root_relative_pose, keypoints_2d, intrinsics, weights
     rhs_x = x * big_z - big_x
     rhs_y = y * big_z - big_y
     w = weights[..., None]
-    normal_matrix = jnp.einsum("...ji,...jk->...ik", rows_x * w, rows_x) + jnp.einsum(
-        "...ji,...jk->...ik", rows_y * w, rows_y
-    )
+    normal_matrix = (jnp.einsum("...ji,...jk->...ik", rows_x * w, rows_x)
+                     + jnp.einsum("...ji,...jk->...ik", rows_y * w, rows_y))
     normal_rhs = jnp.einsum("...ji,...j->...i", rows_x * w, rhs_x) + jnp.einsum("...ji,...j->...i", rows_y * w, rhs_y)
     scale = jnp.trace(normal_matrix, axis1=-2, axis2=-1)[..., None, None] / 3.0
     normal_matrix = normal_matrix + (ridge * scale + 1e-12) * jnp.eye(3, dtype=normal_matrix.dtype)
     return solve_3x3(normal_matrix, normal_rhs)
 
 
-@jax.jit  # one compiled program when called eagerly (aggregation, tests) instead of ~40 dispatched ops
+def root_translation_for(pose, evidence, weights=None):
+    """`[..., 3]` mm root of `pose [..., J, 3]` for 2D evidence: `evidence.root_translation` where `use_given_root`,
+    else solved from its `keypoints_2d` weighted by `weights` (default `evidence.joint_weights`)."""
+    weights = evidence.joint_weights if weights is None else weights
+    solved = solve_root_translation(pose, evidence.keypoints_2d, evidence.intrinsics, weights)
+    return jnp.where(jnp.asarray(evidence.use_given_root)[..., None], evidence.root_translation, solved)
+
+
+@jax.jit  # one compiled program when called eagerly instead of ~40 dispatched ops
 def solve_3x3(matrix, rhs):
-    """`matrix [..., 3, 3] @ x = rhs [..., 3]` by the adjugate (Cramer's rule) for well-conditioned systems such as
-    the ridge-regularised normal equations above. Same result as `jnp.linalg.solve` to float32 rounding, but a
-    dozen element-wise ops: no LU factorisation and triangular solves to trace, run and differentiate at every
-    sampler step (tracing `jnp.linalg.solve` took ~0.14 s of the CLI's start per call site)."""
+    """`matrix [..., 3, 3] @ x = rhs [..., 3]` by the adjugate, for well-conditioned systems: no LU factorisation
+    to trace and differentiate at every sampler step."""
     a = matrix
     cofactor = lambda i, j, k, l: a[..., i, k] * a[..., j, l] - a[..., i, l] * a[..., j, k]
     # Adjugate (transpose of the cofactor matrix), row by row.
@@ -171,18 +155,8 @@ def solve_3x3(matrix, rhs):
 
 
 def procrustes_transform(predicted, target, allow_scale: bool = True, eps: float = 1e-8):
-    """Similarity transform (scale s, rotation R without reflection, translation t) taking `predicted` to `target`.
-
-    Minimises `sum_j || s R p_j + t - q_j ||^2` (Umeyama). Degenerate inputs (all points equal, collinear,
-    zeros) give a finite result: the scale denominator is floored by `eps` and the reflection fix keeps
-    `det(R) = +1`.
-
-    Args:
-      predicted: `[..., J, 3]`.
-      target: `[..., J, 3]`.
-    Returns:
-      (scale `[...]`, rotation `[..., 3, 3]`, translation `[..., 3]`).
-    """
+    """(scale `[...]`, rotation `[..., 3, 3]` with det +1, translation `[..., 3]`) minimising
+    `sum_j || s R p_j + t - q_j ||^2` for `predicted`, `target` `[..., J, 3]` (Umeyama; finite when degenerate)."""
     check_array("predicted", predicted, ("...", "joints", 3))
     check_array("target", target, ("...", "joints", 3))
     check_same_shape("predicted", predicted, "target", target)
@@ -194,18 +168,15 @@ def procrustes_transform(predicted, target, allow_scale: bool = True, eps: float
     u, singular_values, vt = jnp.linalg.svd(covariance)
     reflection = jnp.sign(jnp.linalg.det(jnp.einsum("...ij,...jk->...ik", u, vt)))
     reflection = jnp.where(reflection == 0, 1.0, reflection)
-    correction = jnp.concatenate(
-        [jnp.ones(reflection.shape + (2,), covariance.dtype), reflection[..., None]], axis=-1
-    )
+    correction = jnp.concatenate([jnp.ones(reflection.shape + (2,), covariance.dtype), reflection[..., None]], axis=-1)
     rotation = jnp.einsum("...ij,...j,...jk->...ik", u, correction, vt)
     if allow_scale:
         predicted_norm = jnp.sum(centered_predicted**2, axis=(-2, -1))
         scale = jnp.sum(singular_values * correction, axis=-1) / jnp.maximum(predicted_norm, eps)
     else:
         scale = jnp.ones(covariance.shape[:-2], covariance.dtype)
-    translation = mean_target[..., 0, :] - scale[..., None] * jnp.einsum(
-        "...ij,...j->...i", rotation, mean_predicted[..., 0, :]
-    )
+    rotated_mean = jnp.einsum("...ij,...j->...i", rotation, mean_predicted[..., 0, :])
+    translation = mean_target[..., 0, :] - scale[..., None] * rotated_mean
     return scale, rotation, translation
 
 

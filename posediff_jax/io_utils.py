@@ -14,9 +14,8 @@ from posediff_jax.validation import PoseDiffError
 
 @contextlib.contextmanager
 def _finished_temporary(path: pathlib.Path):
-    """Yields a new temporary file's path beside `path` and removes that name afterwards, whether the block failed
-    or put the file in place (renamed it: nothing left; hard-linked it: the extra name goes). The two writers
-    below call `_make_final` on it before placing it."""
+    """Yields a new temporary file's path beside `path` and removes that name afterwards (failed, renamed or
+    hard-linked into place)."""
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
     os.close(handle)
     try:
@@ -29,7 +28,9 @@ def _finished_temporary(path: pathlib.Path):
 def _make_final(temporary) -> None:
     with open(temporary, "rb+") as written:  # on disk before it is placed: a crash leaves old or new, never empty
         os.fsync(written.fileno())
-    os.chmod(temporary, 0o666 & ~_current_umask())  # mkstemp makes 0600; a finished file gets the user's mode
+    umask = os.umask(0)  # read by setting it: mkstemp makes 0600, a finished file gets the user's mode
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)
 
 
 @contextlib.contextmanager
@@ -44,11 +45,8 @@ def atomic_path(path):
 
 
 def create_text_exclusively(path, text: str) -> bool:
-    """Writes `path` only if it does not exist, all at once: the text goes to a temporary file beside it, which is
-    then hard-linked into place (`os.link` fails if `path` appeared meanwhile, even when another process made it),
-    so no reader ever sees a half-written file and of several processes starting together exactly one writes it.
-    Returns False when `path` was already there. On a file system without hard links, falls back to a rename
-    guarded by an existence check (not exclusive against a simultaneous start)."""
+    """Writes `path` only if it does not exist (else False), all at once: a temporary file hard-linked into place,
+    so of several processes exactly one writes it (without hard links: a rename after an existence check)."""
     path = pathlib.Path(path)
     if path.exists():
         return False
@@ -66,12 +64,6 @@ def create_text_exclusively(path, text: str) -> bool:
     return True
 
 
-def _current_umask() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
-
-
 def save_npz_atomic(path, **arrays) -> pathlib.Path:
     """`np.savez` into `path` atomically (no pickles: object arrays are refused)."""
     for name, value in arrays.items():
@@ -84,16 +76,14 @@ def save_npz_atomic(path, **arrays) -> pathlib.Path:
 
 
 def write_text_atomic(path, text: str) -> pathlib.Path:
-    """`text` into `path` as UTF-8, atomically."""
     with atomic_path(path) as temporary:
         temporary.write_text(text, encoding="utf-8")
     return pathlib.Path(path)
 
 
 def make_writable_folder(path, what: str = "--workdir") -> pathlib.Path:
-    """Creates the folder `path` (and its parents) if needed and returns it; raises `PoseDiffError` naming `what`
-    when it is a file, a file is in the way on its path, it cannot be created or it is not writable: before any
-    work, instead of a `NotADirectoryError` / `PermissionError` traceback once the first result is written."""
+    """Creates the folder `path` if needed; a `PoseDiffError` naming `what` before any work when it is a file, has
+    a file in the way, cannot be created or is not writable."""
     path = _not_a_file(path, what)
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -108,9 +98,7 @@ def make_writable_folder(path, what: str = "--workdir") -> pathlib.Path:
 
 
 def check_folder_can_be_made(path, what: str = "--output") -> pathlib.Path:
-    """`make_writable_folder`'s refusals without creating anything: `path` is a writable folder, or the nearest
-    folder on its path that exists is writable. For a command that reads its inputs after this check and must
-    leave nothing behind when reading them fails (tools/export_prior.py writes the folder only at the end)."""
+    """`make_writable_folder`'s refusals without creating anything (the nearest existing folder is writable)."""
     path = _not_a_file(path, what)
     existing = path
     while not existing.exists():

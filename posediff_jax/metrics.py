@@ -1,11 +1,8 @@
 """Pose metrics in millimetres: MPJPE, PA-MPJPE, N-MPJPE, PCK, AUC, and best-of-m over hypotheses.
 
-Single-estimate metrics take `pred [..., J, 3]` and `target [..., J, 3]` and reduce the joint axis.
-Best-of-m metrics take hypotheses `[batch, m, J, 3]` against `target [batch, J, 3]`:
-- **P-best** (`mode='pose'`): the error of the single hypothesis with the lowest error, per pose.
-- **J-best** (`mode='joint'`): per joint, the lowest error of any hypothesis, averaged over joints.
-For PA-MPJPE each hypothesis is Procrustes-aligned on its own first. Hypotheses are processed in chunks with a
-running minimum (`lax.scan`), so thousands of hypotheses never materialise more than one chunk of aligned poses.
+Single-estimate metrics reduce the joint axis of `pred, target [..., J, 3]`. Best-of-m over hypotheses
+`[batch, m, J, 3]`: P-best (`mode='pose'`, the best hypothesis per pose) or J-best (`mode='joint'`, the best per
+joint, averaged), each hypothesis aligned on its own for PA-MPJPE, in chunks under a running minimum.
 """
 
 from __future__ import annotations
@@ -31,9 +28,7 @@ def _check_pair(pred, target):
     check_array("pred", pred, ("...", "joints", 3))
     check_array("target", target, ("...", "joints", 3))
     if np.shape(pred)[-2] != np.shape(target)[-2]:
-        raise PoseDiffError(
-            f"pred and target: joint counts differ ({np.shape(pred)[-2]} vs {np.shape(target)[-2]})"
-        )
+        raise PoseDiffError(f"pred and target: joint counts differ ({np.shape(pred)[-2]} vs {np.shape(target)[-2]})")
 
 
 def joint_errors(pred, target):
@@ -83,20 +78,19 @@ BEST_OF_M_MODES = ("pose", "joint")
 
 
 @functools.partial(jax.jit, static_argnames=("metric", "chunk_size"))
-def _best_of_m_errors(hypotheses, target, valid, metric: str, chunk_size: int):
+def _best_of_m_errors(hypotheses, target, metric: str, chunk_size: int):
     """Running minima over hypothesis chunks: (per-pose best `[batch]`, per-joint best `[batch, J]`)."""
     batch, m, joints, _ = hypotheses.shape
     num_chunks = -(-m // chunk_size)
     padded = num_chunks * chunk_size
     hypotheses = jnp.pad(hypotheses, ((0, 0), (0, padded - m), (0, 0), (0, 0)))
-    valid = jnp.pad(valid, ((0, 0), (0, padded - m)))
     chunks = hypotheses.reshape(batch, num_chunks, chunk_size, joints, 3).swapaxes(0, 1)
-    valid_chunks = valid.reshape(batch, num_chunks, chunk_size).swapaxes(0, 1)
+    valid_chunks = (jnp.arange(padded) < m).reshape(num_chunks, 1, chunk_size)  # the padding is not a hypothesis
     align = _ALIGNMENTS[metric]
 
     def body(carry, inputs):
         best_pose, best_joint = carry
-        chunk, chunk_valid = inputs  # [batch, chunk, J, 3], [batch, chunk]
+        chunk, chunk_valid = inputs  # [batch, chunk, J, 3], [1, chunk]
         errors = jnp.linalg.norm(align(chunk, target[:, None]) - target[:, None], axis=-1)  # [batch, chunk, J]
         errors = jnp.where(chunk_valid[..., None], errors, jnp.inf)
         best_pose = jnp.minimum(best_pose, jnp.min(jnp.mean(errors, axis=-1), axis=1))
@@ -110,17 +104,10 @@ def _best_of_m_errors(hypotheses, target, valid, metric: str, chunk_size: int):
 
 def best_of_m(hypotheses, target, metric: str = "mpjpe", mode: str = "pose", num_hypotheses=None,
               chunk_size: int = 256):
-    """Best-of-m error per pose.
+    """`[batch]` best-of-m errors (mm) of `hypotheses [batch, m, J, 3]` against `target [batch, J, 3]`.
 
-    Args:
-      hypotheses: `[batch, m, J, 3]` mm (root-relative for MPJPE).
-      target: `[batch, J, 3]` mm.
-      metric: 'mpjpe' or 'pa_mpjpe'.
-      mode: 'pose' (P-best) or 'joint' (J-best).
-      num_hypotheses: use only the first `k` hypotheses (an int, or a sequence of ints for several k at once).
-      chunk_size: hypotheses aligned at a time (bounds memory).
-    Returns:
-      `[batch]` errors in mm, or a dict `{k: [batch]}` when `num_hypotheses` is a sequence.
+    `num_hypotheses`: use the first k (an int, or a sequence of ints: a dict `{k: [batch]}`); `chunk_size`:
+    hypotheses aligned at a time.
     """
     if metric not in _ALIGNMENTS:
         raise PoseDiffError(f"metric: expected one of {BEST_OF_M_METRICS}, got {metric!r}")
@@ -129,10 +116,8 @@ def best_of_m(hypotheses, target, metric: str = "mpjpe", mode: str = "pose", num
     check_array("hypotheses", hypotheses, ("batch", None, "joints", 3))
     check_array("target", target, ("batch", "joints", 3))
     if np.shape(hypotheses)[0] != np.shape(target)[0] or np.shape(hypotheses)[2] != np.shape(target)[1]:
-        raise PoseDiffError(
-            f"hypotheses [batch, m, J, 3] and target [batch, J, 3] disagree: "
-            f"{list(np.shape(hypotheses))} vs {list(np.shape(target))}"
-        )
+        raise PoseDiffError(f"hypotheses [batch, m, J, 3] and target [batch, J, 3] disagree: "
+                            f"{list(np.shape(hypotheses))} vs {list(np.shape(target))}")
     m = np.shape(hypotheses)[1]
     if m == 0:
         raise PoseDiffError("hypotheses: need at least one hypothesis (m = 0)")
@@ -145,8 +130,7 @@ def best_of_m(hypotheses, target, metric: str = "mpjpe", mode: str = "pose", num
         raise PoseDiffError(f"num_hypotheses: expected 1..{m}, got {k}")
     hypotheses = jnp.asarray(hypotheses, jnp.float32)[:, :k]
     target = jnp.asarray(target, jnp.float32)
-    valid = jnp.ones(hypotheses.shape[:2], bool)
-    best_pose, best_joint = _best_of_m_errors(hypotheses, target, valid, metric, int(min(chunk_size, k)))
+    best_pose, best_joint = _best_of_m_errors(hypotheses, target, metric, int(min(chunk_size, k)))
     return best_pose if mode == "pose" else jnp.mean(best_joint, axis=-1)
 
 
@@ -156,10 +140,7 @@ def canonical_action(action: str) -> str:
 
 
 def per_action_mean(values, actions: Iterable[str], canonical: bool = True) -> dict:
-    """Mean of `values [N]` per action, plus 'average': the mean of the per-action means (the H36M protocol).
-
-    Returns an ordered dict `{action: mean, ..., 'average': mean_of_means}` with actions sorted by name.
-    """
+    """`{action: mean, ..., 'average': mean of the means}` of `values [N]` (actions sorted; the H36M protocol)."""
     values = np.asarray(values, np.float64).reshape(-1)
     actions = [canonical_action(a) if canonical else a for a in actions]
     if len(actions) != values.shape[0]:

@@ -1,9 +1,5 @@
-"""Pose normalisation between millimetres and the model's space.
-
-The network sees `(pose - mean) / std` with per-coordinate statistics `[17, 3]` computed once from the
-training poses. The root joint is always zero in root-relative poses; its std is floored (`min_std`) so that
-normalising never divides by zero. Energies always see millimetres: the sampler converts.
-"""
+"""Pose normalisation: the network sees `(pose - mean) / std`, per-coordinate statistics `[17, 3]` of the training
+poses (std floored: the root is always zero); energies see millimetres."""
 
 from __future__ import annotations
 
@@ -49,12 +45,7 @@ class NormalizationStats:
 
 
 def compute_normalization_stats(poses, min_std: float = 1.0) -> NormalizationStats:
-    """Statistics of training poses.
-
-    Args:
-      poses: `[N, 17, 3]` root-relative poses in mm (float64 accumulation).
-      min_std: floor for the std in mm (the root coordinates have zero spread).
-    """
+    """Statistics of root-relative training poses `[N, 17, 3]` mm, the std floored at `min_std` mm."""
     poses = np.asarray(check_array("poses", poses, (None, NUM_JOINTS, 3)), dtype=np.float64)
     if poses.shape[0] < 2:
         raise PoseDiffError(f"poses: need at least 2 poses to compute statistics, got {poses.shape[0]}")
@@ -65,6 +56,4 @@ def compute_normalization_stats(poses, min_std: float = 1.0) -> NormalizationSta
 
 def identity_normalization() -> NormalizationStats:
     """Mean 0, std 1 (for tests and for models trained on raw millimetres)."""
-    return NormalizationStats(
-        mean=jnp.zeros((NUM_JOINTS, 3), jnp.float32), std=jnp.ones((NUM_JOINTS, 3), jnp.float32)
-    )
+    return NormalizationStats(mean=jnp.zeros((NUM_JOINTS, 3), jnp.float32), std=jnp.ones((NUM_JOINTS, 3), jnp.float32))

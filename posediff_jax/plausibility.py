@@ -17,14 +17,9 @@ def _asymmetry(lengths) -> float:
 
 
 def plausibility_metrics(samples, reference_poses) -> dict:
-    """How far unconditional samples `[N, 17, 3]` mm are from the data `[M, 17, 3]` mm, in mm.
-
-    - `bone_length_deviation_mm`: mean over samples and bones of |sample bone length - data mean length of that
-      bone|; `data_bone_length_deviation_mm` is the same for the data itself (its floor: subjects differ).
-    - `bone_length_error_mm`: mean over bones of |mean sample length - mean data length| (a bias).
-    - `bone_length_spread_mm` / `data_bone_length_spread_mm`: mean over bones of the lengths' std.
-    - `asymmetry_mm` / `data_asymmetry_mm`: mean |left - right| length difference of paired bones.
-    """
+    """How far unconditional samples `[N, 17, 3]` are from the data `[M, 17, 3]`, in mm: the mean |bone length -
+    the data's mean| (deviation; the data's own is its floor), |mean sample - mean data length| (error), the
+    lengths' std (spread) and the mean |left - right| difference of paired bones (asymmetry)."""
     sample_lengths, data_lengths = _lengths(samples), _lengths(reference_poses)
     data_mean = data_lengths.mean(0)
     return {
@@ -39,7 +34,6 @@ def plausibility_metrics(samples, reference_poses) -> dict:
 
 
 def per_bone_deviation(samples, reference_poses) -> dict:
-    """`{bone name: mean |sample length - data mean length|}` mm, bones named 'child-parent'."""
+    """`{bone name: mean |sample length - data mean length|}` mm (`skeleton.BONE_NAMES`)."""
     deviation = np.abs(_lengths(samples) - _lengths(reference_poses).mean(0)).mean(0)
-    names = [f"{skeleton.JOINT_NAMES[child]}-{skeleton.JOINT_NAMES[parent]}" for child, parent in skeleton.BONES]
-    return {name: float(value) for name, value in zip(names, deviation)}
+    return {name: float(value) for name, value in zip(skeleton.BONE_NAMES, deviation)}

@@ -1,11 +1,7 @@
-"""Frozen dataclasses that are JAX PyTrees, with JAX alone.
+"""Frozen dataclasses that are JAX PyTrees, without Flax (whose import slows start-up).
 
-Evidence (`guidance/evidence.py`), the prior (`prior/prior.py`) and the normalisation statistics are plain-data
-PyTrees that every sampling process needs. Declaring them with `flax.struct` imported all of Flax (~0.17 s of a
-2-core CPU's `posediff estimate` start) into processes that call a stored sampler and never build a network.
-`pytree_dataclass` behaves the same with `jax.tree_util.register_dataclass`: a frozen dataclass whose fields are
-leaves, except those declared with `static_field()` (kept in the tree definition: hashed and compared by `jit`,
-never traced), with `.replace(**changes)` returning a copy.
+`pytree_dataclass`: fields are leaves, except `static_field()`s (in the tree definition, hashed by `jit`), and
+`.replace(**changes)` returns a copy.
 """
 
 from __future__ import annotations
@@ -21,11 +17,6 @@ def static_field(**kwargs):
     return dataclasses.field(metadata=metadata, **kwargs)
 
 
-def _replace(self, **changes):
-    """A copy with `changes` applied (`dataclasses.replace`)."""
-    return dataclasses.replace(self, **changes)
-
-
 def pytree_dataclass(cls: type) -> type:
     """Class decorator: a frozen dataclass registered as a PyTree (see the module docstring)."""
     cls = dataclasses.dataclass(frozen=True)(cls)
@@ -35,5 +26,5 @@ def pytree_dataclass(cls: type) -> type:
         data_fields=[field.name for field in fields if not field.metadata.get("static")],
         meta_fields=[field.name for field in fields if field.metadata.get("static")],
     )
-    cls.replace = _replace
+    cls.replace = dataclasses.replace
     return cls

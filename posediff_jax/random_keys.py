@@ -1,12 +1,7 @@
-"""The random key a seed names, built on the host.
+"""The random key a seed names, built on the host (`jax.random.PRNGKey` runs two compiled programs).
 
-`jax.random.PRNGKey(seed)` runs two small compiled programs (a `stage` and `_threefry_seed`); in a warm
-`posediff estimate` those cost two executable loads from the persistent cache and their lowering, ~0.1 s of a
-~2 s start for a 2-element array. `seed_key` builds the same raw threefry key with NumPy: the seed's 64 bits as
-`[high 32, low 32]` uint32 words, what jax documents for a 64-bit seed ("bit-casting to a pair of uint32 values").
-For seeds below 2^32 that is exactly `jax.random.PRNGKey(seed)`. Above, jax without x64 keeps only the low 32
-bits (seeds 0 and 2^32 give one key); `seed_key` keeps all 64, so every seed the commands accept
-(0..2^63 - 1) names its own key.
+The raw threefry key `[high 32, low 32]` uint32, as jax documents for a 64-bit seed: `jax.random.PRNGKey(seed)`
+for seeds below 2^32; above, all 64 bits are kept (jax without x64 keeps the low 32).
 """
 
 from __future__ import annotations

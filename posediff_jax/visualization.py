@@ -1,11 +1,10 @@
 """Figures: the input 2D evidence beside several 3D hypotheses (matplotlib, Agg backend, no display needed).
 
-`plot_hypotheses` writes one PNG. Left panel: the evidence image (a photo, or the max-projection of the
-heatmaps over the joints, see `heatmap_max_projection`) with the detected 2D keypoints (solid bones coloured by
-side, yellow circles) and, if given, the reprojected estimate (dashed lime bones, crosses). Right panel: up to
-`max_hypotheses` 3D hypotheses coloured by side (the person's left blue, right red, spine / head grey) and the
-ground truth (thin black), root-relative millimetres of the camera frame drawn with x (right) across, depth z
-into the page and -y up; the axes carry those labels. A legend under the figure keys the colours and markers.
+`plot_hypotheses` writes one PNG: left, the evidence image (a photo, or the heatmaps' max-projection) with the
+detected 2D keypoints (bones coloured by side, yellow circles) and the reprojected estimate (dashed lime, crosses);
+right, up to `max_hypotheses` 3D hypotheses coloured by side and the ground truth (thin black), root-relative mm
+of the camera frame with x across, depth z into the page and -y up. A legend under the figure keys them.
+`plot_on_evidence` draws one frame's hypotheses over its evidence PyTree.
 """
 
 from __future__ import annotations
@@ -22,13 +21,7 @@ from posediff_jax.skeleton import BONES, LEFT_JOINTS, NUM_JOINTS, RIGHT_JOINTS  
 from posediff_jax.validation import check_array  # noqa: E402
 
 
-def heatmap_max_projection(heatmaps):
-    """`[J, H, W]` -> `[H, W]` maximum over joints (what the detector saw, in heatmap coordinates)."""
-    return np.asarray(heatmaps).max(axis=0)
-
-
-# Side colours (the person's own left / right, as in skeleton.LEFT_JOINTS / RIGHT_JOINTS) for the detected 2D
-# keypoints and the 3D hypotheses; the reprojected estimate has one colour and marker of its own.
+# The person's own left / right (skeleton.LEFT_JOINTS / RIGHT_JOINTS); the reprojected estimate has its own style.
 LEFT_COLOUR = "tab:blue"
 RIGHT_COLOUR = "tab:red"
 CENTRE_COLOUR = "dimgray"
@@ -42,48 +35,61 @@ AXIS_LABELS_3D = ("x: right (mm)", "z: depth (mm)", "-y: up (mm)")
 
 
 def _bone_colour(child):
-    if child in LEFT_JOINTS:
-        return LEFT_COLOUR
-    if child in RIGHT_JOINTS:
-        return RIGHT_COLOUR
-    return CENTRE_COLOUR
+    return LEFT_COLOUR if child in LEFT_JOINTS else RIGHT_COLOUR if child in RIGHT_JOINTS else CENTRE_COLOUR
 
 
-def _shown_joints(joint_weights, min_weight):
-    return np.ones(NUM_JOINTS, bool) if joint_weights is None else np.asarray(joint_weights) >= min_weight
-
-
-def _draw_detected_2d(axis, keypoints, joint_weights=None, min_weight: float = 0.05):
-    """Input keypoints: solid bones coloured by side, yellow circles; joints with weight < `min_weight` skipped."""
-    keypoints = np.asarray(keypoints)
-    shown = _shown_joints(joint_weights, min_weight)
+def _draw_detected_2d(axis, keypoints, shown, confident):
+    """Input keypoints `[17, 2]`: bones coloured by side (faint and dashed unless both ends are `confident`),
+    yellow circles (grey when not confident); joints not `shown` are skipped."""
     for child, parent in BONES:
         if shown[child] and shown[parent]:
-            axis.plot(keypoints[[child, parent], 0], keypoints[[child, parent], 1], "-",
-                      color=_bone_colour(child), linewidth=1.6)
-    axis.scatter(keypoints[shown, 0], keypoints[shown, 1], s=14, marker=DETECTED_MARKER, color=DETECTED_FACE,
+            sure = confident[child] and confident[parent]
+            axis.plot(*keypoints[[child, parent]].T, color=_bone_colour(child), linestyle="-" if sure else "--",
+                      linewidth=1.6 if sure else 1.2, alpha=0.95 if sure else 0.5)
+    axis.scatter(*keypoints[shown].T, s=14, marker=DETECTED_MARKER, c=np.where(confident[shown], DETECTED_FACE, "grey"),
                  edgecolors="black", linewidths=0.5, zorder=3)
 
 
 def _draw_reprojected_2d(axis, keypoints):
-    """The estimate's projection: dashed bones and crosses, all in `REPROJECTED_COLOUR`."""
-    keypoints = np.asarray(keypoints)
+    """The estimate's projection `[17, 2]`: dashed bones and crosses, all in `REPROJECTED_COLOUR`."""
     for child, parent in BONES:
-        axis.plot(keypoints[[child, parent], 0], keypoints[[child, parent], 1], "--", color=REPROJECTED_COLOUR,
-                  linewidth=1.0, alpha=0.9)
-    axis.scatter(keypoints[:, 0], keypoints[:, 1], s=18, marker=REPROJECTED_MARKER, color=REPROJECTED_COLOUR,
-                 linewidths=1.2, zorder=4)
+        axis.plot(*keypoints[[child, parent]].T, "--", color=REPROJECTED_COLOUR, linewidth=1.0, alpha=0.9)
+    axis.scatter(*keypoints.T, s=18, marker=REPROJECTED_MARKER, color=REPROJECTED_COLOUR, linewidths=1.2, zorder=4)
+
+
+def draw_image_with_keypoints(ax, image, keypoints_2d=None, reprojected_2d=None, weights=None,
+                              min_weight: float = 0.3, title: str | None = None):
+    """Shows `image` `[H, W, 3]` on the caller's Axes `ax` with detected keypoints `[17, 2]` or `[people, 17, 2]`
+    (joints of `weights` below `min_weight` faint, weight 0 not drawn) and reprojected pose(s) `[(k,) 17, 2]`."""
+    image = np.asarray(image)
+    height, width = image.shape[:2]
+    ax.imshow(image)
+    if keypoints_2d is not None:
+        keypoints = np.asarray(check_array("keypoints_2d", keypoints_2d, ("...", NUM_JOINTS, 2)))
+        keypoints = keypoints.reshape(-1, NUM_JOINTS, 2)
+        joint_weights = np.ones(keypoints.shape[:2]) if weights is None else np.asarray(
+            check_array("weights", weights, ("...", NUM_JOINTS))).reshape(-1, NUM_JOINTS)
+        joint_weights = np.broadcast_to(joint_weights, keypoints.shape[:2])
+        for person, person_weights in zip(keypoints, joint_weights):
+            _draw_detected_2d(ax, person, person_weights > 0, person_weights >= min_weight)
+    if reprojected_2d is not None:
+        reprojected = np.asarray(check_array("reprojected_2d", reprojected_2d, ("...", NUM_JOINTS, 2)))
+        for pose in reprojected.reshape(-1, NUM_JOINTS, 2):
+            _draw_reprojected_2d(ax, pose)
+    ax.set_xlim(-0.5, width - 0.5)
+    ax.set_ylim(height - 0.5, -0.5)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return ax
 
 
 def legend_handles(detected: bool = False, reprojected: bool = False, truth: bool = False) -> list:
     """Legend entries: the left / right / centre colour key, then the 2D markers and the ground truth if drawn."""
     from matplotlib.lines import Line2D
 
-    handles = [
-        Line2D([], [], color=LEFT_COLOUR, linewidth=2, label="person's left"),
-        Line2D([], [], color=RIGHT_COLOUR, linewidth=2, label="person's right"),
-        Line2D([], [], color=CENTRE_COLOUR, linewidth=2, label="spine / head"),
-    ]
+    handles = [Line2D([], [], color=colour, linewidth=2, label=label) for colour, label in (
+        (LEFT_COLOUR, "person's left"), (RIGHT_COLOUR, "person's right"), (CENTRE_COLOUR, "spine / head"))]
     if detected:
         handles.append(Line2D([], [], linestyle="-", color="gray", marker=DETECTED_MARKER,
                               markerfacecolor=DETECTED_FACE, markeredgecolor="black",
@@ -96,11 +102,8 @@ def legend_handles(detected: bool = False, reprojected: bool = False, truth: boo
     return handles
 
 
-def _draw_3d(axis, pose, truth=None, radius: float = 1000.0, labels: bool = True):
-    """One 3D skeleton (coloured by side) in a cube of side `radius` mm around its centre; truth in black.
-
-    Axes are root-relative millimetres of the camera frame: x (right) across, z (depth) into the page, -y up.
-    """
+def _draw_3d(axis, pose, truth=None, radius: float = 1000.0):
+    """One 3D skeleton (coloured by side) in a cube of side `radius` mm around its centre; truth in black."""
     from matplotlib.ticker import MultipleLocator
     from mpl_toolkits.mplot3d.art3d import Line3DCollection
 
@@ -114,45 +117,23 @@ def _draw_3d(axis, pose, truth=None, radius: float = 1000.0, labels: bool = True
     if truth is not None:
         axis.add_collection3d(Line3DCollection(segments(truth), colors=TRUTH_COLOUR, linewidths=0.8, alpha=0.7))
     centre = (pose.max(0) + pose.min(0)) / 2
-    half = radius / 2
-    axis.set_xlim(centre[0] - half, centre[0] + half)
-    axis.set_ylim(centre[2] - half, centre[2] + half)
-    axis.set_zlim(-centre[1] - half, -centre[1] + half)
+    for set_limits, middle in zip((axis.set_xlim, axis.set_ylim, axis.set_zlim), (centre[0], centre[2], -centre[1])):
+        set_limits(middle - radius / 2, middle + radius / 2)
     axis.view_init(elev=10, azim=-75)
     for which in (axis.xaxis, axis.yaxis, axis.zaxis):
         which.set_major_locator(MultipleLocator(500))
     axis.tick_params(labelsize=5, pad=-2)
-    if labels:
-        axis.set_xlabel(AXIS_LABELS_3D[0], fontsize=6, labelpad=-6)
-        axis.set_ylabel(AXIS_LABELS_3D[1], fontsize=6, labelpad=-6)
-        axis.set_zlabel(AXIS_LABELS_3D[2], fontsize=6, labelpad=-6)
+    for set_label, label in zip((axis.set_xlabel, axis.set_ylabel, axis.set_zlabel), AXIS_LABELS_3D):
+        set_label(label, fontsize=6, labelpad=-6)
 
 
-def hypotheses_figure(
-    hypotheses,
-    evidence_image=None,
-    keypoints_2d=None,
-    reprojected_2d=None,
-    ground_truth=None,
-    title: str = "",
-    max_hypotheses: int = 6,
-    joint_weights=None,
-):
-    """The figure `plot_hypotheses` saves: the 2D evidence (left) beside a grid of 3D hypotheses (right).
+def hypotheses_figure(hypotheses, evidence_image=None, keypoints_2d=None, reprojected_2d=None, ground_truth=None,
+                      title: str = "", max_hypotheses: int = 6, joint_weights=None):
+    """The figure `plot_hypotheses` saves (the caller closes it).
 
-    Args:
-      hypotheses: `[m, 17, 3]` mm root-relative (camera frame); the first `max_hypotheses` are drawn, one per
-        panel (viewed from slightly above, y up), with the ground truth in thin black when given.
-      evidence_image: optional `[H, W]` or `[H, W, 3]` background for the 2D panel (photo or heatmap projection);
-        keypoints are drawn in its pixel coordinates and the panel keeps the image's extent.
-      keypoints_2d: optional `[17, 2]` input keypoints in the image's coordinates.
-      reprojected_2d: optional `[17, 2]` projection of the estimate (dashed lime, crosses).
-      ground_truth: optional `[17, 3]` mm root-relative.
-      title: figure title.
-      max_hypotheses: how many hypotheses to draw.
-      joint_weights: optional `[17]` confidences of `keypoints_2d`; joints with ~0 weight are not drawn.
-    Returns:
-      a matplotlib Figure; the caller closes it (`matplotlib.pyplot.close(figure)`).
+    hypotheses `[m, 17, 3]` mm root-relative (the first `max_hypotheses` drawn); evidence_image `[H, W(, 3)]`, whose
+    pixels `keypoints_2d [17, 2]` (joints of `joint_weights [17]` under 0.05 not drawn) and `reprojected_2d [17, 2]`
+    are in; ground_truth `[17, 3]` mm.
     """
     hypotheses = np.asarray(check_array("hypotheses", hypotheses, (None, NUM_JOINTS, 3)))
     truth = None if ground_truth is None else np.asarray(check_array("ground_truth", ground_truth, (NUM_JOINTS, 3)))
@@ -168,9 +149,11 @@ def hypotheses_figure(
             image = np.asarray(evidence_image)
             axis_2d.imshow(image, cmap="magma" if image.ndim == 2 else None)
         if keypoints_2d is not None:
-            _draw_detected_2d(axis_2d, check_array("keypoints_2d", keypoints_2d, (NUM_JOINTS, 2)), joint_weights)
+            keypoints = np.asarray(check_array("keypoints_2d", keypoints_2d, (NUM_JOINTS, 2)))
+            drawn = np.ones(NUM_JOINTS, bool) if joint_weights is None else np.asarray(joint_weights) >= 0.05
+            _draw_detected_2d(axis_2d, keypoints, drawn, drawn)
         if reprojected_2d is not None:
-            _draw_reprojected_2d(axis_2d, check_array("reprojected_2d", reprojected_2d, (NUM_JOINTS, 2)))
+            _draw_reprojected_2d(axis_2d, np.asarray(check_array("reprojected_2d", reprojected_2d, (NUM_JOINTS, 2))))
         if evidence_image is None:
             axis_2d.invert_yaxis()
             axis_2d.set_aspect("equal")
@@ -179,8 +162,7 @@ def hypotheses_figure(
             axis_2d.set_ylim(image.shape[0] - 0.5, -0.5)
         axis_2d.set_title("2D evidence" + (" and reprojected estimate" if reprojected_2d is not None else ""),
                           fontsize=9)
-        axis_2d.set_xticks([])
-        axis_2d.set_yticks([])
+        axis_2d.set(xticks=[], yticks=[])
     for index, pose in enumerate(shown):
         axis_3d = figure.add_subplot(grid[index // columns, (2 if has_2d else 0) + index % columns], projection="3d")
         _draw_3d(axis_3d, pose, truth)
@@ -202,3 +184,24 @@ def plot_hypotheses(path, hypotheses, **options) -> None:
         figure.savefig(os.fspath(path), dpi=90)
     finally:
         plt.close(figure)
+
+
+def plot_on_evidence(path, hypotheses, evidence, photo=None, estimate=None, root=None, **options) -> None:
+    """`plot_hypotheses` of one frame's `hypotheses [m, 17, 3]` over its 2D `evidence` (one frame): on `photo`
+    `[H, W, 3]` in image pixels, else on the heatmaps' max-projection; `estimate [17, 3]` mm is drawn reprojected
+    with its `root [3]` mm (default: solved from the evidence)."""
+    from posediff_jax import geometry
+
+    keypoints, reprojected = np.asarray(evidence.keypoints_2d), None
+    if estimate is not None:
+        root = geometry.root_translation_for(estimate, evidence) if root is None else root
+        reprojected = np.asarray(geometry.project_to_pixels(np.asarray(estimate + np.asarray(root), np.float32),
+                                                            evidence.intrinsics))
+    background = photo
+    if photo is None and hasattr(evidence, "heatmaps"):
+        affine = np.asarray(evidence.image_to_heatmap, np.float64)
+        background = np.asarray(evidence.heatmaps).max(axis=0)  # what the detector saw, in heatmap pixels
+        keypoints = geometry.apply_affine(affine, keypoints)
+        reprojected = None if reprojected is None else geometry.apply_affine(affine, reprojected)
+    plot_hypotheses(path, hypotheses, evidence_image=background, keypoints_2d=keypoints, reprojected_2d=reprojected,
+                    joint_weights=np.asarray(evidence.joint_weights), **options)

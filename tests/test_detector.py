@@ -290,7 +290,7 @@ def test_overlay_draws_skeleton_and_reprojection():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from posediff_jax.detector import overlay
+    from posediff_jax import visualization as overlay
 
     image = np.zeros((100, 120, 3), np.uint8)
     keypoints = np.random.default_rng(0).uniform(10, 90, size=(17, 2))

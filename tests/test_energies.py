@@ -17,7 +17,8 @@ from posediff_jax.guidance import (
     make_keypoint_evidence,
     zero_energy,
 )
-from posediff_jax.guidance.heatmap import heatmap_joint_energies, root_translation_for
+from posediff_jax.geometry import root_translation_for
+from posediff_jax.guidance.heatmap import heatmap_joint_energies
 from posediff_jax.prior.gaussian import STANDING_POSE_MM
 from posediff_jax.validation import PoseDiffError
 

@@ -1,11 +1,8 @@
 """`posediff demo`: the shipped priors on shipped examples; prints a best-of-m table and writes PNGs.
 
-1. Human3.6M S9 example frames (`assets/examples/h36m_s9_examples.npz`): heatmaps rendered around the real
-   Stacked-Hourglass detections (or the ground-truth projection, `--evidence gt_heatmaps`), m hypotheses per
-   frame with DPS heatmap guidance, best-of-m MPJPE / PA-MPJPE against the ground truth for m = 1, 10, 50, ...
-2. The shipped photo (`assets/images/apollo11_crew.jpg`) through the BlazePose front end when the detector
-   extra is installed (`pip install "posediff_jax[detector]"`).
-PNGs of the hypotheses go to `--output-dir` (default ./posediff_demo_output).
+1. Human3.6M S9 example frames (`assets/examples/h36m_s9_examples.npz`): heatmaps around the Stacked-Hourglass
+   detections (or the ground-truth projection, `--evidence gt_heatmaps`), best-of-m errors for m = 1, 10, 50, ...
+2. The shipped photo (`assets/images/apollo11_crew.jpg`) through the BlazePose front end, if installed.
 """
 
 from __future__ import annotations
@@ -16,7 +13,14 @@ import time
 
 import numpy as np
 
+from posediff_jax.commands import common
+from posediff_jax.guidance import heatmap_evidence_from_keypoints, index_evidence, make_heatmap_energy
+from posediff_jax.guidance.render import DETECTOR_SIGMA
+from posediff_jax.io_utils import make_writable_folder
 from posediff_jax.random_keys import seed_key
+from posediff_jax.sampling import aggregate, make_sampler, resolve_scale_schedule
+from posediff_jax.sampling.config import add_sampler_arguments, matmul_words
+from posediff_jax.validation import PoseDiffError
 
 NAME = "demo"
 HELP = "run the shipped prior on shipped examples: print a best-of-m table, write PNGs of the hypotheses"
@@ -26,9 +30,6 @@ DETECTOR_INSTALL_HINT = 'pip install "posediff_jax[detector]"  (the TFLite runti
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from posediff_jax.commands import common
-    from posediff_jax.sampling.config import add_sampler_arguments
-
     parser.add_argument("--output-dir", default="posediff_demo_output", help="where the PNGs go")
     parser.add_argument("--num-hypotheses", type=int, default=100, help="hypotheses per frame (m)")
     parser.add_argument("--evidence", choices=("detections", "gt_heatmaps"), default="detections",
@@ -48,39 +49,23 @@ def best_of_m_rows(hypotheses, target, levels) -> list[list]:
     """Rows (m, P-best MPJPE, P-best PA-MPJPE, J-best MPJPE) averaged over frames, for each m in `levels`."""
     from posediff_jax import metrics
 
-    pose = metrics.best_of_m(hypotheses, target, "mpjpe", "pose", list(levels))
-    aligned = metrics.best_of_m(hypotheses, target, "pa_mpjpe", "pose", list(levels))
-    joint = metrics.best_of_m(hypotheses, target, "mpjpe", "joint", list(levels))
-    return [[str(k), float(np.mean(pose[k])), float(np.mean(aligned[k])), float(np.mean(joint[k]))] for k in levels]
+    columns = [metrics.best_of_m(hypotheses, target, metric, mode, list(levels))
+               for metric, mode in (("mpjpe", "pose"), ("pa_mpjpe", "pose"), ("mpjpe", "joint"))]
+    return [[str(k)] + [float(np.mean(column[k])) for column in columns] for k in levels]
 
 
 def table_levels(num_hypotheses: int) -> list[int]:
     return sorted({k for k in (1, 10, 50, 200) if k <= num_hypotheses} | {num_hypotheses})
 
 
-def heatmap_panel(evidence, index):
-    """(max-projection of frame `index`'s heatmaps `[H, W]`, its keypoints `[17, 2]` in heatmap coordinates)."""
-    from posediff_jax.visualization import heatmap_max_projection
-
-    affine = np.asarray(evidence.image_to_heatmap[index])
-    keypoints = np.asarray(evidence.keypoints_2d[index]) @ affine[:, :2].T + affine[:, 2]
-    return heatmap_max_projection(evidence.heatmaps[index]), keypoints
-
-
 def run_examples(prior, args, output_dir: pathlib.Path, log=print) -> dict:
-    from posediff_jax.commands import common
     from posediff_jax.evaluation import hypothesis_metrics, report
-    from posediff_jax.guidance import heatmap_evidence_from_keypoints, make_heatmap_energy
-    from posediff_jax.guidance.render import DETECTOR_SIGMA
-    from posediff_jax.sampling import make_sampler
-    from posediff_jax.sampling.config import matmul_words, resolve_scale_schedule
 
     examples = load_examples()
     if args.evidence == "detections":
-        evidence = heatmap_evidence_from_keypoints(
-            examples["keypoints_2d_detected"], examples["intrinsics"],
-            joint_weights=examples["detection_mask"].astype(np.float32), detector_sigma=DETECTOR_SIGMA,
-        )
+        evidence = heatmap_evidence_from_keypoints(examples["keypoints_2d_detected"], examples["intrinsics"],
+                                                   joint_weights=examples["detection_mask"].astype(np.float32),
+                                                   detector_sigma=DETECTOR_SIGMA)
     else:
         evidence = heatmap_evidence_from_keypoints(examples["keypoints_2d_gt"], examples["intrinsics"])
     config = resolve_scale_schedule(args.sampler_config, exact_evidence=args.evidence != "detections")
@@ -98,33 +83,25 @@ def run_examples(prior, args, output_dir: pathlib.Path, log=print) -> dict:
     table = report.markdown_table(["m", "MPJPE P-best (mm)", "PA-MPJPE P-best (mm)", "MPJPE J-best (mm)"], rows)
     prior_label = common.prior_label(args, exact_evidence=args.evidence != "detections")
     log(f"\nHuman3.6M S9, {len(target)} example frames, evidence '{args.evidence}', prior {prior_label}, "
-        f"{args.num_hypotheses} hypotheses, "
-        f"{config.num_steps} {config.method.upper()} steps x {config.guidance_repeats} guided updates, "
-        f"{config.scale_schedule} step{matmul_words(config)} "
-        f"(sampling incl. compile: {seconds:.1f} s); "
-        f"diversity {diversity:.1f} mm\n")
+        f"{args.num_hypotheses} hypotheses, {config.num_steps} {config.method.upper()} steps x "
+        f"{config.guidance_repeats} guided updates, {config.scale_schedule} step{matmul_words(config)} "
+        f"(sampling incl. compile: {seconds:.1f} s); diversity {diversity:.1f} mm\n")
     log(table)
-    from posediff_jax.visualization import plot_hypotheses
+    from posediff_jax.visualization import plot_on_evidence
 
     written = []
     for index in range(len(target)):
         action = str(examples["action"][index]).replace(" ", "_")
         path = output_dir / f"h36m_s9_{index}_{action}.png"
         title = f"S9 {examples['action'][index]}, camera {examples['camera'][index]}, frame {examples['frame'][index]}"
-        image, keypoints = heatmap_panel(evidence, index)
-        plot_hypotheses(path, hypotheses[index], evidence_image=image, keypoints_2d=keypoints,
-                        ground_truth=target[index], title=title,
-                        joint_weights=np.asarray(evidence.joint_weights[index]))
+        plot_on_evidence(path, hypotheses[index], index_evidence(evidence, index), ground_truth=target[index],
+                         title=title)
         written.append(path)
     return {"table": table, "rows": rows, "hypotheses": hypotheses, "written": written, "seconds": seconds}
 
 
 def run_image(prior, args, output_dir: pathlib.Path, log=print) -> list[pathlib.Path]:
     from posediff_jax import detector
-    from posediff_jax.commands import common
-    from posediff_jax.guidance import make_heatmap_energy
-    from posediff_jax.sampling import make_sampler
-    from posediff_jax.sampling.config import resolve_scale_schedule
 
     image_path = detector.default_image_path()
     try:
@@ -137,42 +114,27 @@ def run_image(prior, args, output_dir: pathlib.Path, log=print) -> list[pathlib.
                            export_cache=common.export_cache(args, "heatmap"))
     hypotheses = np.asarray(sampler.sample(seed_key(args.seed), evidence, args.num_hypotheses))
     from posediff_jax.detector.image_io import read_image
-    from posediff_jax.visualization import plot_hypotheses
+    from posediff_jax.visualization import plot_on_evidence
 
-    from posediff_jax import geometry
-    from posediff_jax.sampling import aggregate
-
-    estimate = np.asarray(aggregate.reprojection_weighted_pose(hypotheses, evidence))
-    weights = np.asarray(evidence.joint_weights)
-    root = geometry.solve_root_translation(estimate, evidence.keypoints_2d, evidence.intrinsics, weights)
-    reprojected = np.asarray(geometry.project_to_pixels(estimate + np.asarray(root), evidence.intrinsics))
     path = output_dir / "apollo11_crew_hypotheses.png"
-    plot_hypotheses(path, hypotheses, evidence_image=read_image(image_path), keypoints_2d=np.asarray(evidence.keypoints_2d),
-                    reprojected_2d=reprojected, joint_weights=weights,
-                    title=f"{pathlib.Path(image_path).name}: largest person, {args.num_hypotheses} hypotheses")
+    plot_on_evidence(path, hypotheses, evidence, photo=read_image(image_path),
+                     estimate=np.asarray(aggregate.reprojection_weighted_pose(hypotheses, evidence)),
+                     title=f"{pathlib.Path(image_path).name}: largest person, {args.num_hypotheses} hypotheses")
     log(f"\nphoto {pathlib.Path(image_path).name}: {len(hypotheses)} hypotheses for the largest person "
         f"(intrinsics: {info.get('intrinsics_source', 'given')})")
     return [path]
 
 
 def run(args) -> int:
-    from posediff_jax.commands import common
-    from posediff_jax.validation import PoseDiffError
-
     if args.num_hypotheses < 1:
         raise PoseDiffError(f"--num-hypotheses: expected >= 1, got {args.num_hypotheses}")
     common.check_seed(args.seed)
     common.check_result_memory(len(load_examples()["pose_3d"]), args.num_hypotheses)
     args.sampler_config = common.sampler_config(args, "heatmap")
     start = time.perf_counter()
-    output_dir = pathlib.Path(args.output_dir)
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise PoseDiffError(f"--output-dir: cannot create {str(output_dir)!r} ({error.strerror or error})") from None
-    common.check_writable(output_dir / "probe.png", "--output-dir")
     from posediff_jax.prior import prior_name
 
+    output_dir = make_writable_folder(args.output_dir, "--output-dir")
     exact = args.evidence != "detections"  # the examples' 2D; the photo's is always the detector's
     prior = common.load_prior(args, exact_evidence=exact)
     result = run_examples(prior, args, output_dir)

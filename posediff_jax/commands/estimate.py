@@ -1,29 +1,17 @@
 """`posediff estimate`: 3D pose hypotheses from 2D evidence (heatmaps or keypoints + intrinsics, or a photo).
 
-Inputs (one of):
-- `--input file.npz` with either `heatmaps` `[F?, 17, H, W]` + `image_to_heatmap` `[F?, 2, 3]` + `intrinsics`
-  (`[3, 3]` shared or `[F, 3, 3]`; optional `joint_weights`, `keypoints_2d`, `root_translation`), or
-  `keypoints_2d` `[F?, 17, 2]` + `intrinsics` (optional `confidence` `[F?, 17]`, `root_translation`). Keypoints
-  are rendered into Gaussian heatmaps (`--energy heatmap`, sigma `--sigma` widened by the detector's error
-  `--detector-sigma`: `guidance/render.py`; 0 for exact keypoints such as ground-truth projections) or used
-  directly by the robust reprojection energy (`--energy keypoints`).
-- `--image photo.jpg [more.jpg photos/ ...]`: the BlazePose front end (`posediff_jax.detector`, optional extra)
-  finds the person(s) (the largest of each photo; `--all-people`: every one). Several photos or a folder run in one
-  process with one compiled sampler, a frame per person; a photo that cannot be used (unreadable, nobody found, the
-  person too small) is skipped with a warning and listed in the output (`detector/photo_set.py`); a single photo's
-  problem is an error.
-Dataset splits are evaluated by `posediff evaluate`.
+Inputs: `--input file.npz` with `heatmaps [F?, 17, H, W]` + `image_to_heatmap [F?, 2, 3]` + `intrinsics`, or
+`keypoints_2d [F?, 17, 2]` + `intrinsics` (`guidance/array_inputs.py`), keypoints rendered into heatmaps widened by
+`--detector-sigma` (0 for exact keypoints) or read by the reprojection energy (`--energy keypoints`); or
+`--image photo.jpg [photos/ ...]` through the BlazePose front end, a frame per person found (`--all-people`), one
+compiled sampler for every photo, unusable photos of several skipped (`detector/photo_set.py`).
 
-Output `.npz` (leading frames axis always present): hypotheses `[F, m, 17, 3]` mm root-relative, energies `[F, m]`,
-mean_pose `[F, 17, 3]`, mode_pose `[F, 17, 3]` (mean-shift mode of the hypotheses: the single estimate to take),
-reprojection_weighted `[F, 17, 3]` (per-joint selection), root_translation `[F, 3]` (of
-the reprojection-weighted estimate), keypoints_2d `[F, 17, 2]`, intrinsics `[F, 3, 3]`, energy and prior (names:
-`--prior auto` is stored as what it chose, e.g. 'wide_proportions (auto)' for exact keypoints); with `--image`
-also image_files `[F]`, person_index `[F]` (0 = the photo's largest person) and intrinsics_source `[F]` (given,
-the photo's Exif 35 mm equivalent focal length, or an assumed field of view: `--field-of-view`, default 50
-degrees) of each frame, and skipped_images `[S]` / skipped_reasons `[S]` (the photos that gave nobody); plus a
-PNG of the first frame, and with `--plots-folder DIR` one PNG per frame there (`00007_photo_person1.png` for
-photos, `frame_00007.png` otherwise), written after the .npz.
+Output `.npz` (frames axis first): hypotheses `[F, m, 17, 3]` mm root-relative, energies `[F, m]`, mean_pose,
+mode_pose (the mean-shift mode: the single estimate to take), reprojection_weighted `[F, 17, 3]` and its
+root_translation `[F, 3]`, keypoints_2d, joint_weights, intrinsics, energy, prior (what `--prior auto` chose) and
+sampler; with `--image` also image_files, person_index (0: the largest), intrinsics_source per frame and
+skipped_images / skipped_reasons. Plus a PNG of the first frame, and with `--plots-folder DIR` one per frame
+(`00007_photo_person1.png`, `frame_00007.png`), written after the .npz.
 """
 
 from __future__ import annotations
@@ -32,9 +20,15 @@ import functools
 import pathlib
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
+from posediff_jax import geometry
+from posediff_jax.commands import common
+from posediff_jax.guidance import evidence as evidence_lib
+from posediff_jax.guidance.registry import get_energy, make_energy
+from posediff_jax.guidance.render import DETECTOR_SIGMA, RENDER_SIGMA
+from posediff_jax.io_utils import atomic_path, make_writable_folder
+from posediff_jax.sampling import aggregate, make_sampler, resolve_scale_schedule
 from posediff_jax.validation import PoseDiffError
 
 NAME = "estimate"
@@ -42,9 +36,6 @@ HELP = "estimate 3D pose hypotheses from 2D heatmaps / keypoints (+ intrinsics) 
 
 
 def add_arguments(parser):
-    from posediff_jax.commands import common
-    from posediff_jax.guidance.render import DETECTOR_SIGMA, RENDER_SIGMA
-
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--input", help=".npz with heatmaps+image_to_heatmap+intrinsics or keypoints_2d+intrinsics")
     source.add_argument("--image", nargs="+", metavar="PHOTO",
@@ -63,7 +54,7 @@ def add_arguments(parser):
                              f"(default {DETECTOR_SIGMA}; 0 for exact keypoints)")
     parser.add_argument("--batch-size", type=int, default=16, help="frames per sampler call")
     parser.add_argument("--plots-folder", type=pathlib.Path, default=None, metavar="DIR",
-                        help="also write one PNG per frame into DIR (created; ~0.15 s a plot), e.g. one per person "
+                        help="also write one PNG per frame into DIR (created), e.g. one per person "
                              "of a folder of photos")
     common.add_sampling_arguments(parser, "heatmap", default_hypotheses=50,
                                   output_help="output .npz (default: INPUT_hypotheses.npz in the current folder; "
@@ -71,12 +62,8 @@ def add_arguments(parser):
 
 
 def evidence_from_npz(path, energy: str, sigma: float, detector_sigma: float = 0.0):
-    """(evidence with a leading frames axis, energy name, exact) from an .npz (see the module docstring): `exact`
-    when the 2D is keypoints declared free of detector error (`--detector-sigma 0`; heatmaps come from a detector).
-    It picks the 'auto' guidance schedule."""
-    from posediff_jax.commands import common
-    from posediff_jax.guidance.registry import get_energy
-
+    """(evidence with a frames axis, energy name, exact) of an .npz: `exact` for keypoints with `detector_sigma` 0
+    (it picks the 'auto' guidance schedule and prior)."""
     data = common.load_npz(path)
     if energy == "keypoints" and "heatmaps" not in data:
         return get_energy("keypoints").evidence_from_arrays(data), "keypoints", detector_sigma == 0
@@ -90,18 +77,13 @@ def detector_front_end():
         from posediff_jax import detector
         from posediff_jax.detector import photo_set  # noqa: F401 (imported for `detector.photo_set`)
     except ImportError as error:
-        raise PoseDiffError(
-            f"--image needs the detector front end ({error}); install the extra: pip install 'posediff_jax[detector]'"
-        ) from None
+        raise PoseDiffError(f"--image needs the detector front end ({error}); install the extra: "
+                            "pip install 'posediff_jax[detector]'") from None
     return detector
 
 
 def evidence_from_images(photos, all_people: bool, quiet: bool = True, field_of_view_degrees=None):
-    """(evidence with a frame per person found, `photo_set.PeopleFound`) for a `photo_set.PhotoSet`, with a progress
-    bar over photos when there are several."""
-    from posediff_jax.commands import common
-    from posediff_jax.guidance import evidence as evidence_lib
-
+    """(evidence with a frame per person found, `photo_set.PeopleFound`) of a `PhotoSet`, with a progress bar."""
     detector = detector_front_end()
 
     with common.progress_bar(len(photos.files), quiet or not photos.several, "detect", "photo") as bar:
@@ -112,17 +94,11 @@ def evidence_from_images(photos, all_people: bool, quiet: bool = True, field_of_
 
 @jax.jit
 def summarize_hypotheses(hypotheses, evidence):
-    """(mean, mean-shift mode, reprojection-weighted estimate, its root) of `[F, m, 17, 3]` hypotheses: poses
-    `[F, 17, 3]`, root `[F, 3]`; one compiled call (op by op it costs ~150 small compilations)."""
-    from posediff_jax import geometry
-    from posediff_jax.sampling import aggregate
-
-    mean = aggregate.mean_pose(hypotheses)
-    mode = aggregate.mean_shift_pose(hypotheses)
+    """(mean, mean-shift mode, reprojection-weighted estimate `[F, 17, 3]`, its root `[F, 3]`) of `[F, m, 17, 3]`
+    hypotheses, in one compiled call."""
     selected = jax.vmap(aggregate.reprojection_weighted_pose)(hypotheses, evidence)
-    solved = geometry.solve_root_translation(selected, evidence.keypoints_2d, evidence.intrinsics,
-                                             evidence.joint_weights)
-    return mean, mode, selected, jnp.where(evidence.use_given_root[:, None], evidence.root_translation, solved)
+    return (aggregate.mean_pose(hypotheses), aggregate.mean_shift_pose(hypotheses), selected,
+            geometry.root_translation_for(selected, evidence))
 
 
 def default_output(args):
@@ -134,11 +110,6 @@ def default_output(args):
 
 
 def run(args) -> int:
-    from posediff_jax.commands import common
-    from posediff_jax.guidance import evidence as evidence_lib
-    from posediff_jax.guidance.registry import make_energy
-    from posediff_jax.sampling import make_sampler
-    from posediff_jax.sampling.config import resolve_scale_schedule
     from posediff_jax.sampling.export_cache import call_stored
 
     photos = detector_front_end().photo_set.expand_photo_paths(args.image) if args.image else None
@@ -151,8 +122,6 @@ def run(args) -> int:
     if args.field_of_view is not None and not 1.0 <= args.field_of_view <= 179.0:
         raise PoseDiffError(f"--field-of-view: expected degrees in [1, 179], got {args.field_of_view:g}")
     if args.plots_folder is not None:
-        from posediff_jax.io_utils import make_writable_folder
-
         if any(common.same_file(args.plots_folder, path) for path in args.image or ()):
             raise PoseDiffError(f"--plots-folder: {str(args.plots_folder)!r} is an --image folder; the plots would be "
                                 "read as photos by the next run over it, choose another folder")
@@ -178,32 +147,26 @@ def run(args) -> int:
     mean, mode, selected, root = (np.asarray(value) for value in summary)
     common.check_finite_results("estimate", hypotheses, energies, derived={
         "mean_pose": mean, "mode_pose": mode, "reprojection_weighted": selected, "root_translation": root})
-    arrays = {
-        "hypotheses": hypotheses.astype(np.float32),
-        "energies": energies.astype(np.float32),
-        "mean_pose": mean.astype(np.float32),
-        "mode_pose": mode.astype(np.float32),
-        "reprojection_weighted": selected.astype(np.float32),
-        "root_translation": root.astype(np.float32),
-        "keypoints_2d": np.asarray(evidence.keypoints_2d, np.float32),
-        "joint_weights": np.asarray(evidence.joint_weights, np.float32),
-        "intrinsics": np.asarray(evidence.intrinsics, np.float32),
-        "energy": np.asarray(energy_name),
-        "prior": np.asarray(common.prior_label(args, exact_evidence=exact)),
-        "sampler": common.sampler_record(config),
-    }
+    arrays = {name: np.asarray(value, np.float32) for name, value in {
+        "hypotheses": hypotheses, "energies": energies, "mean_pose": mean, "mode_pose": mode,
+        "reprojection_weighted": selected, "root_translation": root, "keypoints_2d": evidence.keypoints_2d,
+        "joint_weights": evidence.joint_weights, "intrinsics": evidence.intrinsics}.items()}
+    arrays.update(energy=np.asarray(energy_name), prior=np.asarray(common.prior_label(args, exact_evidence=exact)),
+                  sampler=common.sampler_record(config))
     if found is not None:
         arrays.update(image_files=np.asarray(found.image_files, dtype=str),
                       person_index=np.asarray(found.person_index, np.int32),
                       intrinsics_source=np.asarray(found.intrinsics_source, dtype=str),
                       skipped_images=np.asarray([path for path, _ in found.skipped], dtype=str),
                       skipped_reasons=np.asarray([reason for _, reason in found.skipped], dtype=str))
-    plot_fn = None
-    if not args.no_plot:
-        plot_fn = _plot_frame(evidence, hypotheses, selected, root, 0, photo_of(found, 0))
-    npz_path, png_path = common.write_outputs(args.output, arrays, plot_fn)
-    if plot_paths is not None:
-        _write_frame_plots(plot_paths, args.quiet, evidence, hypotheses, selected, root, found)
+    plot = functools.partial(_plot_frame, evidence, hypotheses, selected, root, found)
+    npz_path, png_path = common.write_outputs(args.output, arrays, None if args.no_plot else plot(0))
+    if plot_paths is not None:  # each written atomically
+        with common.progress_bar(len(plot_paths), args.quiet, "plot", "frame") as bar:
+            for frame, path in enumerate(plot_paths):
+                with atomic_path(path) as temporary:
+                    plot(frame)(str(temporary))
+                bar.update(1)
     from_photos = ""
     if found is not None and photos.several:
         from_photos = f" from {len(set(found.image_files))} of {len(photos.files)} photos" + (
@@ -228,42 +191,18 @@ def frame_plot_name(frame: int, photo) -> str:
     return f"{frame:05d}_{pathlib.Path(path).stem}_person{person}.png"
 
 
-def _write_frame_plots(paths, quiet: bool, evidence, hypotheses, selected, root, found) -> None:
-    """Frame i's PNG to `paths[i]` (each written atomically), with a progress bar."""
-    from posediff_jax.commands import common
-    from posediff_jax.io_utils import atomic_path
+def _plot_frame(evidence, hypotheses, selected, root, found, frame: int):
+    """A function writing the PNG of `frame` (on its photo when the evidence came from photos, `found`)."""
+    from posediff_jax.visualization import plot_on_evidence
 
-    with common.progress_bar(len(paths), quiet, "plot", "frame") as bar:
-        for frame, path in enumerate(paths):
-            with atomic_path(path) as temporary:
-                _plot_frame(evidence, hypotheses, selected, root, frame, photo_of(found, frame))(str(temporary))
-            bar.update(1)
-
-
-def _plot_frame(evidence, hypotheses, selected, root, frame: int, photo=None):
-    """A function writing the PNG of `frame` (on its photo when `photo` = (path, person index) is given)."""
-    from posediff_jax import geometry
-    from posediff_jax.visualization import heatmap_max_projection, plot_hypotheses
-
-    keypoints = np.asarray(evidence.keypoints_2d[frame])
-    reprojected = np.asarray(geometry.project_to_pixels(jnp.asarray(selected[frame] + root[frame]),
-                                                        evidence.intrinsics[frame]))
-    background = None
+    photo = photo_of(found, frame)
+    background, named = None, ""
     if photo is not None:
         from posediff_jax.detector.image_io import read_image
 
         background = read_image(photo[0])  # as the detector saw it (upright, 16-bit scaled, size checked)
-    elif hasattr(evidence, "heatmaps"):
-        affine = np.asarray(evidence.image_to_heatmap[frame], np.float64)
-        background = heatmap_max_projection(evidence.heatmaps[frame])
-        keypoints = keypoints @ affine[:, :2].T + affine[:, 2]
-        reprojected = reprojected @ affine[:, :2].T + affine[:, 2]
-
-    named = f" ({pathlib.Path(photo[0]).name}, person {photo[1]})" if photo is not None else ""
-
-    def plot(path):
-        plot_hypotheses(path, hypotheses[frame], evidence_image=background, keypoints_2d=keypoints,
-                        reprojected_2d=reprojected, joint_weights=np.asarray(evidence.joint_weights[frame]),
-                        title=f"posediff estimate: frame {frame}{named}, {hypotheses.shape[1]} hypotheses")
-
-    return plot
+        named = f" ({pathlib.Path(photo[0]).name}, person {photo[1]})"
+    return functools.partial(plot_on_evidence, hypotheses=hypotheses[frame],
+                             evidence=evidence_lib.index_evidence(evidence, frame), photo=background,
+                             estimate=selected[frame], root=root[frame],
+                             title=f"posediff estimate: frame {frame}{named}, {hypotheses.shape[1]} hypotheses")

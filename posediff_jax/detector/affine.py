@@ -1,34 +1,27 @@
-"""2D affine maps `[2, 3]` between image, network-input and heatmap pixel frames, and affine resampling.
+"""2D affines `[2, 3]` (`A @ [x, y, 1]`) between image, network-input and heatmap pixels, and affine resampling.
 
-Every frame uses the project's pixel convention: pixel centres at integer coordinates, (x, y) = (column, row).
-An affine `A` maps a point by `A @ [x, y, 1]`.
+Pixel centres sit at integer coordinates, (x, y) = (column, row).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-
-def to_homogeneous(affine: np.ndarray) -> np.ndarray:
-    """`[2, 3]` -> `[3, 3]` with last row (0, 0, 1)."""
-    return np.concatenate([np.asarray(affine, np.float64), [[0.0, 0.0, 1.0]]], axis=0)
+from posediff_jax import geometry
 
 
-def invert(affine: np.ndarray) -> np.ndarray:
-    """Inverse of an invertible `[2, 3]` affine."""
-    return np.linalg.inv(to_homogeneous(affine))[:2]
+invert = geometry.invert_affine
 
 
 def compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
     """`outer ∘ inner`: first `inner`, then `outer` (both `[2, 3]`)."""
-    return (to_homogeneous(outer) @ to_homogeneous(inner))[:2]
+    outer, inner = (np.vstack([np.asarray(affine, np.float64), [0.0, 0.0, 1.0]]) for affine in (outer, inner))
+    return (outer @ inner)[:2]
 
 
 def apply(affine: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Maps points `[..., 2]` by a `[2, 3]` affine."""
-    points = np.asarray(points, np.float64)
-    affine = np.asarray(affine, np.float64)
-    return points @ affine[:, :2].T + affine[:, 2]
+    """Points `[..., 2]` mapped by a `[2, 3]` affine, in float64."""
+    return geometry.apply_affine(np.asarray(affine, np.float64), np.asarray(points, np.float64))
 
 
 def scale_translate(scale: float, offset_x: float, offset_y: float) -> np.ndarray:
@@ -37,24 +30,14 @@ def scale_translate(scale: float, offset_x: float, offset_y: float) -> np.ndarra
 
 
 def rescale_pixel_grid(factor: float) -> np.ndarray:
-    """Affine from a pixel grid to one `factor` times coarser (e.g. 4 for 256 -> 64), pixel centres at integers.
-
-    Pixel `i` of the fine grid covers [i - 0.5, i + 0.5); cell `k` of the coarse grid covers the fine pixels
-    [factor k - 0.5, factor (k + 1) - 0.5), whose centre is `factor k + (factor - 1) / 2`.
-    """
+    """Affine from a pixel grid to one `factor` times coarser (4: 256 -> 64): coarse cell `k` covers the fine
+    pixels [factor k - 0.5, factor (k + 1) - 0.5), centred at `factor k + (factor - 1) / 2`."""
     return scale_translate(1.0 / factor, -(factor - 1.0) / (2.0 * factor), -(factor - 1.0) / (2.0 * factor))
 
 
 def warp_image(image: np.ndarray, output_to_image: np.ndarray, output_height: int, output_width: int) -> np.ndarray:
-    """Resamples an image on an affine grid (bilinear, zero outside the image).
-
-    Args:
-      image: `[H, W, C]` array (any numeric dtype).
-      output_to_image: `[2, 3]` affine from output pixel (x, y) to image pixel (x, y).
-      output_height, output_width: output size.
-    Returns:
-      `[output_height, output_width, C]` float32.
-    """
+    """`[output_height, output_width, C]` float32 bilinear resampling of `image [H, W, C]` (zero outside it) at
+    `output_to_image` (output pixel -> image pixel)."""
     image = np.asarray(image, np.float32)
     height, width = image.shape[:2]
     rows, cols = np.meshgrid(np.arange(output_height), np.arange(output_width), indexing="ij")

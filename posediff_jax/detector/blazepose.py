@@ -1,15 +1,9 @@
-"""Running BlazePose's two TFLite models (person detector, landmark model) with `ai-edge-litert`.
+"""Running BlazePose's two TFLite models (person detector, landmark model) with the optional `ai-edge-litert`.
 
-The runtime is an optional dependency (`pip install posediff_jax[detector]`), imported only when a model is
-loaded. Models ship in `posediff_jax/assets/blazepose/` (Apache-2.0, from the mediapipe 0.10.14 wheel).
-
-Landmark model (pose_landmark_full.tflite), input `[1, 256, 256, 3]` float RGB in [0, 1]:
-- `Identity`   `[1, 195]`: 39 landmarks x (x, y, z, visibility logit, presence logit), x and y in crop pixels
-  (pixel-edge convention: 0 is the crop's left edge, 256 its right edge).
-- `Identity_1` `[1, 1]`: pose presence probability.
-- `Identity_3` `[1, 64, 64, 39]`: per-landmark heatmap logits (one 64 x 64 cell = 4 x 4 crop pixels).
-Landmarks 0-32 are the BlazePose body landmarks (`joint_map.BLAZEPOSE_NAMES`); 33-38 are auxiliary
-(alignment points used by MediaPipe to track the crop).
+Models ship in `posediff_jax/assets/blazepose/` (Apache-2.0, from the mediapipe 0.10.14 wheel). The landmark model
+takes a `[1, 256, 256, 3]` RGB crop in [0, 1] and gives 39 landmarks x (x, y, z, visibility logit, presence logit)
+(x, y in crop pixels, pixel-edge convention; 0-32 the body's, `joint_map.BLAZEPOSE_NAMES`), a presence probability
+and `[1, 64, 64, 39]` heatmap logits (a cell = 4 x 4 crop pixels).
 """
 
 from __future__ import annotations
@@ -27,7 +21,6 @@ from posediff_jax.detector.errors import DetectorNotInstalledError
 LANDMARK_INPUT_SIZE = 256
 HEATMAP_SIZE = 64
 NUM_LANDMARKS = 39
-NUM_BODY_LANDMARKS = 33
 DETECTOR_MODEL = "pose_detection.tflite"
 LANDMARK_MODEL = "pose_landmark_full.tflite"
 INSTALL_HINT = "the image detector needs the TFLite runtime: pip install 'posediff_jax[detector]' (ai-edge-litert)"
@@ -35,14 +28,7 @@ INSTALL_HINT = "the image detector needs the TFLite runtime: pip install 'posedi
 
 @dataclasses.dataclass(frozen=True)
 class LandmarkOutputs:
-    """The landmark model's outputs for one crop.
-
-    Attributes:
-      landmarks: `[39, 5]` (x, y, z, visibility logit, presence logit); x, y in crop pixels, pixel-edge
-        convention (as the model emits them).
-      heatmap_logits: `[39, 64, 64]` heatmap logits, channel-first.
-      pose_presence: probability that the crop holds a person.
-    """
+    """One crop's landmarks `[39, 5]` (as the model emits them), heatmap_logits `[39, 64, 64]`, pose_presence."""
 
     landmarks: np.ndarray
     heatmap_logits: np.ndarray
@@ -83,9 +69,8 @@ def _run(interpreter, input_tensor: np.ndarray) -> dict[str, np.ndarray]:
     return {detail["name"]: interpreter.get_tensor(detail["index"]).copy() for detail in details}
 
 
-def detect_people(
-    image: np.ndarray, min_score: float = person_detection.MIN_DETECTION_SCORE
-) -> list[person_detection.PersonDetection]:
+def detect_people(image: np.ndarray,
+                  min_score: float = person_detection.MIN_DETECTION_SCORE) -> list[person_detection.PersonDetection]:
     """Runs the person detector on an RGB image `[H, W, 3]` uint8; detections best score first."""
     height, width = image.shape[:2]
     image_to_input = person_detection.letterbox_affine(height, width)
@@ -95,9 +80,8 @@ def detect_people(
     outputs = _run(load_interpreter(str(asset_directory() / DETECTOR_MODEL)), input_tensor)
     boxes_and_scores = sorted(outputs.items(), key=lambda item: item[1].shape[-1], reverse=True)
     raw_boxes, raw_scores = boxes_and_scores[0][1][0], boxes_and_scores[1][1][0]
-    boxes, keypoints, scores = person_detection.decode_detections(
-        raw_boxes, raw_scores, person_detection.make_anchors(), min_score
-    )
+    boxes, keypoints, scores = person_detection.decode_detections(raw_boxes, raw_scores,
+                                                                  person_detection.make_anchors(), min_score)
     merged = person_detection.weighted_non_max_suppression(boxes, keypoints, scores)
     return person_detection.detections_to_image(merged, image_to_input)
 

@@ -1,25 +1,19 @@
 """Photo -> heatmap evidence for the guided sampler: detect people, crop, run BlazePose, map to H36M-17.
 
-Frames (all pixel centres at integer coordinates, docs/architecture.md):
-- image: the photo after EXIF rotation, `[H, W]`. Every returned coordinate is in this frame. A photo whose
-  shorter side is below 256 px is upscaled (Lanczos, `upscale_for_detection`) for the person detector and the
-  landmark crops only; detections are mapped back, so keypoints stay in the original photo's pixels.
-- crop: the 256 x 256 landmark-model input; `crop_to_image` `[2, 3]` is the rotated, scaled square region
-  around the person (`person_detection.region_to_crop_affine`).
-- heatmap: the 64 x 64 grid; cell k covers crop pixels 4k .. 4k + 3, its centre is crop pixel 4k + 1.5
-  (`affine.rescale_pixel_grid(4)`). `image_to_heatmap = crop_to_heatmap ∘ image_to_crop`.
+Frames (pixel centres at integers, docs/architecture.md): the image (after EXIF rotation; every returned
+coordinate is in its pixels, even when a small photo is upscaled for the models, `upscale_for_detection`); the
+256 x 256 crop (`crop_to_image`, the rotated square region around the person); the 64 x 64 heatmap, whose cell k
+covers crop pixels 4k .. 4k + 3 (`image_to_heatmap = crop_to_heatmap ∘ image_to_crop`).
 
-Heatmap normalisation: the model emits per-cell logits; each joint's map is the softmax over its 64 x 64
-cells (`softmax(logits)[r, c] = exp(logits[r, c]) / sum exp(logits)`), i.e. the logits read as an unnormalised
-log-density. Values are floored at 1e-30 (then renormalised) so every cell is strictly positive and the log is
-finite everywhere. `make_heatmap_evidence` then divides each map by its peak, so the evidence holds
-`exp(logits - max logits)`. Joints with no BlazePose counterpart get a uniform map and weight 0 (`joint_map`).
-Joint weights are the landmark visibility probabilities (sigmoid of the visibility logit).
+Each joint's map is the softmax of the model's logits over its cells, floored at 1e-30 (a finite log everywhere);
+`make_heatmap_evidence` divides it by its peak. Joints without a BlazePose counterpart get a uniform map and
+weight 0 (`joint_map`); the other weights are the landmarks' visibility probabilities.
 """
 
 from __future__ import annotations
 
 import os
+import pathlib
 from typing import Any
 
 import numpy as np
@@ -30,10 +24,8 @@ from posediff_jax.detector.errors import CropTooSmallError, NoPersonFoundError
 
 # A person region smaller than this (image pixels, side of the square body crop) is too small to read.
 MINIMUM_REGION_SIDE = 64.0
-# Images whose shorter side is below this (pixels) are upscaled (Lanczos) before the person detector and the
-# landmark model see them. A small, JPEG-compressed photo read through the detector's bilinear letterbox loses
-# the person (the shipped photo at 200 x 157, bicubic, JPEG quality 75: no detection; upscaled: score 0.56).
-# Everything returned stays in the original image's pixels.
+# Photos with a shorter side below this are upscaled (Lanczos) for the models: through the detector's bilinear
+# letterbox a small, JPEG-compressed photo loses the person.
 DETECTION_MIN_SHORT_SIDE = blazepose.LANDMARK_INPUT_SIZE
 # Assumed 3D distance pelvis -> thorax (mm), for the rough initial root depth only.
 ASSUMED_TORSO_LENGTH_MM = 480.0
@@ -41,39 +33,16 @@ ASSUMED_TORSO_LENGTH_MM = 480.0
 HEATMAP_FLOOR = 1e-30
 HEATMAP_NORMALIZATION = "softmax over the 64x64 cells of each joint's logits"
 
-EVIDENCE_FIELDS = (
-    "heatmaps", "image_to_heatmap", "joint_weights", "intrinsics", "keypoints_2d", "root_translation",
-    "use_given_root",
-)  # fmt: skip
+EVIDENCE_FIELDS = ("heatmaps", "image_to_heatmap", "joint_weights", "intrinsics", "keypoints_2d", "root_translation",
+                   "use_given_root")
 
 
 def sigmoid(values: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(values, np.float64)))
 
 
-def softmax_heatmaps(logits: np.ndarray) -> np.ndarray:
-    """`[J, H, W]` logits -> `[J, H, W]` probabilities, each joint's map summing to 1."""
-    logits = np.asarray(logits, np.float64)
-    shifted = logits - logits.max(axis=(-2, -1), keepdims=True)
-    weights = np.exp(shifted)
-    return weights / weights.sum(axis=(-2, -1), keepdims=True)
-
-
-def crop_to_heatmap_affine() -> np.ndarray:
-    """`[2, 3]` crop pixel (256 grid) -> heatmap cell (64 grid)."""
-    return affine.rescale_pixel_grid(blazepose.LANDMARK_INPUT_SIZE / blazepose.HEATMAP_SIZE)
-
-
-def landmarks_to_image(landmarks: np.ndarray, crop_to_image: np.ndarray) -> np.ndarray:
-    """Landmark (x, y) `[N, >=2]` in crop pixel-edge units -> image pixels `[N, 2]`."""
-    return affine.apply(crop_to_image, np.asarray(landmarks)[:, :2] - 0.5)
-
-
 def initial_root_translation(keypoints_2d: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:
-    """A rough camera-frame pelvis position `[3]` (mm): depth from the pixel torso length.
-
-    Only a starting value (`use_given_root` is False: the sampler solves the root per hypothesis).
-    """
+    """A rough camera-frame pelvis `[3]` mm, depth from the pixel torso length (the sampler solves its own)."""
     torso_pixels = float(np.linalg.norm(keypoints_2d[8] - keypoints_2d[0]))
     focal = float(np.sqrt(intrinsics[0, 0] * intrinsics[1, 1]))
     depth = focal * ASSUMED_TORSO_LENGTH_MM / max(torso_pixels, 1.0)
@@ -82,19 +51,10 @@ def initial_root_translation(keypoints_2d: np.ndarray, intrinsics: np.ndarray) -
     return np.array([x, y, depth], dtype=np.float32)
 
 
-def upscale_for_detection(
-    image: np.ndarray, min_short_side: int = DETECTION_MIN_SHORT_SIDE
-) -> tuple[np.ndarray, np.ndarray]:
-    """An image the detector can read, and the map to it from the original's pixels.
-
-    Args:
-      image: `[H, W, 3]` uint8 RGB.
-      min_short_side: images whose shorter side is smaller are upscaled (Lanczos) to this shorter side.
-    Returns:
-      (working `[H', W', 3]` uint8, image_to_working `[2, 3]`): the image itself and the identity when it is
-      large enough; else the upscaled image and x' = s_x x + (s_x - 1) / 2 (pixel centres at integers, the
-      outer pixel edges coincide; s_x = W' / W, likewise for y).
-    """
+def upscale_for_detection(image: np.ndarray,
+                          min_short_side: int = DETECTION_MIN_SHORT_SIDE) -> tuple[np.ndarray, np.ndarray]:
+    """(working image `[H', W', 3]` uint8, image_to_working `[2, 3]`): `image` and the identity when its shorter
+    side reaches `min_short_side`, else the Lanczos upscale to it and `x' = s x + (s - 1) / 2` per axis."""
     height, width = image.shape[:2]
     if min(height, width) >= min_short_side:
         return image, affine.scale_translate(1.0, 0.0, 0.0)
@@ -108,67 +68,42 @@ def upscale_for_detection(
     return working, image_to_working
 
 
-def detection_in_frame(detection: person_detection.PersonDetection, to_frame: np.ndarray):
-    """The detection with its face box and keypoints mapped by the axis-aligned `[2, 3]` affine `to_frame`."""
-    face_box = affine.apply(to_frame, np.asarray(detection.face_box).reshape(2, 2)).reshape(4)
-    keypoints = affine.apply(to_frame, detection.keypoints)
-    return person_detection.PersonDetection(score=detection.score, face_box=face_box, keypoints=keypoints)
+def person_evidence(image: np.ndarray, detection: person_detection.PersonDetection, intrinsics: np.ndarray,
+                    source: np.ndarray | None = None, image_to_source: np.ndarray | None = None):
+    """(`HeatmapEvidence`, info) of one detected person: the landmark model run on its crop of `source` (default:
+    `image`; `image_to_source` maps into it), everything in `image` pixels (info: `image_to_evidence`)."""
+    from posediff_jax.guidance.evidence import make_heatmap_evidence
 
-
-def person_to_evidence_fields(
-    image: np.ndarray,
-    detection: person_detection.PersonDetection,
-    intrinsics: np.ndarray,
-    source: np.ndarray | None = None,
-    image_to_source: np.ndarray | None = None,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Runs the landmark model on one detected person.
-
-    Args:
-      image: `[H, W, 3]` the photo; `detection` and everything returned are in its pixels.
-      detection: the person, in `image` pixels.
-      intrinsics: `[3, 3]` of `image`.
-      source, image_to_source: optional image the crop is sampled from (e.g. the upscaled photo of
-        `upscale_for_detection`) and the `[2, 3]` map into it; default: `image` itself.
-    Returns:
-      (fields, info): `fields` has exactly `EVIDENCE_FIELDS` (numpy, float32); `info` is described in
-      `image_to_evidence`.
-    """
     region = person_detection.detection_to_region(detection)
     crop_to_image = person_detection.region_to_crop_affine(region, blazepose.LANDMARK_INPUT_SIZE)
     if source is None:
         source, image_to_source = image, affine.scale_translate(1.0, 0.0, 0.0)
     crop = blazepose.crop_person(source, affine.compose(image_to_source, crop_to_image))
     outputs = blazepose.run_landmark_model(crop)
-
-    body = outputs.landmarks[: joint_map.NUM_BLAZEPOSE_LANDMARKS]
-    landmarks_image = landmarks_to_image(outputs.landmarks, crop_to_image)
-    visibility = sigmoid(outputs.landmarks[:, 3])
-    presence = sigmoid(outputs.landmarks[:, 4])
-    probabilities = softmax_heatmaps(outputs.heatmap_logits[: joint_map.NUM_BLAZEPOSE_LANDMARKS])
-
-    keypoints_2d = joint_map.map_keypoints(landmarks_image[: joint_map.NUM_BLAZEPOSE_LANDMARKS])
-    joint_weights = joint_map.map_confidences(visibility[: joint_map.NUM_BLAZEPOSE_LANDMARKS])
-    heatmaps = joint_map.map_heatmaps(probabilities)
-    heatmaps = np.maximum(heatmaps, HEATMAP_FLOOR)  # float32-safe: log stays finite everywhere
-    heatmaps = heatmaps / heatmaps.sum(axis=(-2, -1), keepdims=True)
-    image_to_heatmap = affine.compose(crop_to_heatmap_affine(), affine.invert(crop_to_image))
-
-    fields = {
-        "heatmaps": heatmaps.astype(np.float32),
-        "image_to_heatmap": image_to_heatmap.astype(np.float32),
-        "joint_weights": joint_weights.astype(np.float32),
-        "intrinsics": np.asarray(intrinsics, np.float32),
-        "keypoints_2d": keypoints_2d.astype(np.float32),
-        "root_translation": initial_root_translation(keypoints_2d, intrinsics),
-        "use_given_root": False,
-    }
+    body = joint_map.NUM_BLAZEPOSE_LANDMARKS
+    landmarks_image = affine.apply(crop_to_image, outputs.landmarks[:, :2] - 0.5)  # pixel edges -> centres
+    visibility, presence = sigmoid(outputs.landmarks[:, 3]), sigmoid(outputs.landmarks[:, 4])
+    keypoints_2d = joint_map.map_keypoints(landmarks_image[:body])
+    joint_weights = joint_map.map_confidences(visibility[:body])
+    logits = np.asarray(outputs.heatmap_logits[:body], np.float64)
+    softmax = np.exp(logits - logits.max(axis=(-2, -1), keepdims=True))  # over each joint's cells
+    softmax = softmax / softmax.sum(axis=(-2, -1), keepdims=True)
+    heatmaps = np.maximum(joint_map.map_heatmaps(softmax), HEATMAP_FLOOR)
+    heatmaps = (heatmaps / heatmaps.sum(axis=(-2, -1), keepdims=True)).astype(np.float32)
+    crop_to_heatmap = affine.rescale_pixel_grid(blazepose.LANDMARK_INPUT_SIZE / blazepose.HEATMAP_SIZE)
+    image_to_heatmap = affine.compose(crop_to_heatmap, affine.invert(crop_to_image))
+    evidence = make_heatmap_evidence(heatmaps=heatmaps, image_to_heatmap=image_to_heatmap.astype(np.float32),
+                                     intrinsics=np.asarray(intrinsics, np.float32),
+                                     joint_weights=joint_weights.astype(np.float32),
+                                     keypoints_2d=keypoints_2d.astype(np.float32))
+    # A rough initial root, with use_given_root False: the energies solve the root themselves.
+    evidence = evidence.replace(root_translation=initial_root_translation(keypoints_2d, intrinsics))
     height, width = image.shape[:2]
-    visible = landmarks_image[: joint_map.NUM_BLAZEPOSE_LANDMARKS][visibility[: body.shape[0]] > 0.5]
+    visible = landmarks_image[:body][visibility[:body] > 0.5]
     if len(visible) == 0:
-        visible = landmarks_image[: joint_map.NUM_BLAZEPOSE_LANDMARKS]
-    person_box = np.concatenate([visible.min(axis=0), visible.max(axis=0)])
-    person_box = np.clip(person_box, 0.0, [width - 1, height - 1, width - 1, height - 1])
+        visible = landmarks_image[:body]
+    person_box = np.clip(np.concatenate([visible.min(axis=0), visible.max(axis=0)]),
+                         0.0, [width - 1, height - 1, width - 1, height - 1])
     info = {
         "person_box": person_box.astype(np.float32),
         "face_box": detection.face_box.astype(np.float32),
@@ -184,117 +119,60 @@ def person_to_evidence_fields(
         "joint_names": skeleton.JOINT_NAMES,
         "pose_presence": outputs.pose_presence,
         "heatmap_normalization": HEATMAP_NORMALIZATION,
-        "heatmap_probabilities": fields["heatmaps"],
+        "heatmap_probabilities": heatmaps,
     }  # fmt: skip
-    return fields, info
+    return evidence, info
 
 
-def to_heatmap_evidence(fields: dict[str, Any]):
-    """`posediff_jax.guidance.evidence.HeatmapEvidence` from the fields (validated, peak-normalised).
+def image_to_evidence(image_path: str | os.PathLike, all_people: bool = False, intrinsics=None,
+                      field_of_view_degrees: float | None = None,
+                      min_detection_score: float = person_detection.MIN_DETECTION_SCORE) -> list[tuple[Any, dict]]:
+    """Photo -> [(evidence, info)] for its largest person (`all_people`: every one), largest first.
 
-    `make_heatmap_evidence` divides each joint's probability map by its maximum (so the evidence holds
-    `exp(logits - max logits)`: 1 at the peak, the same log-scale per joint for the energy); the softmax
-    probabilities stay in `info['heatmap_probabilities']`. `root_translation` keeps the rough initial value
-    with `use_given_root` False (the energies then solve the root themselves). Without the guidance package
-    (never in a full install) the plain dict of fields is returned.
-    """
-    try:
-        from posediff_jax.guidance.evidence import make_heatmap_evidence
-    except ImportError:
-        return dict(fields)
-    evidence = make_heatmap_evidence(
-        heatmaps=fields["heatmaps"],
-        image_to_heatmap=fields["image_to_heatmap"],
-        intrinsics=fields["intrinsics"],
-        joint_weights=fields["joint_weights"],
-        keypoints_2d=fields["keypoints_2d"],
-    )
-    return evidence.replace(root_translation=np.asarray(fields["root_translation"], np.float32))
-
-
-def image_to_evidence(
-    image_path: str | os.PathLike,
-    all_people: bool = False,
-    intrinsics=None,
-    field_of_view_degrees: float | None = None,
-    min_detection_score: float = person_detection.MIN_DETECTION_SCORE,
-) -> list[tuple[Any, dict[str, Any]]]:
-    """Photo -> heatmap evidence for each person, largest first.
-
-    Args:
-      image_path: a photo (any format Pillow reads; EXIF orientation is applied).
-      all_people: False: only the largest person; True: every detection.
-      intrinsics: `[3, 3]` real camera matrix of the photo (after EXIF rotation), or None to build one from
-        `field_of_view_degrees` over the longer side, else the photo's Exif 35 mm equivalent focal length, else
-        the default field of view (`camera.resolve_intrinsics`).
-      field_of_view_degrees: the field of view when `intrinsics` is None (None: Exif, else the default 50).
-      min_detection_score: person detector threshold.
-    Returns:
-      list of (evidence, info). `evidence` is a `HeatmapEvidence`: heatmaps `[17, 64, 64]` (H36M-17 order,
-      each joint's softmax divided by its maximum, see `to_heatmap_evidence`), image_to_heatmap `[2, 3]`,
-      joint_weights `[17]`, intrinsics `[3, 3]`, keypoints_2d `[17, 2]` image pixels, root_translation `[3]`
-      (rough, mm), use_given_root False.
-      `info` holds: person_box `[4]` (x_min, y_min, x_max, y_max of the visible landmarks), face_box `[4]`,
-      detection_score, region (centre, side, rotation of the crop), crop_to_image `[2, 3]`, landmarks
-      `[39, 5]` (raw model output: x, y in crop pixels, z, visibility logit, presence logit), landmarks_image
-      `[39, 2]`, landmark_visibility / landmark_presence `[39]` probabilities, joint_confidences `[17]`,
-      pose_presence, heatmap_probabilities `[17, 64, 64]` (softmax, each map sums to 1), intrinsics_source
-      (`camera.resolve_intrinsics`: 'given', 'assumed field of view 50 degrees' or 'Exif 35 mm equivalent ...'),
-      image_size (W, H), image_path, person_index.
-    Raises:
-      ImageReadError, NoPersonFoundError, CropTooSmallError, DetectorNotInstalledError (all PoseDiffError).
+    `intrinsics [3, 3]`: the photo's real camera, else `camera.resolve_intrinsics`. `evidence`: `HeatmapEvidence`
+    (heatmaps `[17, 64, 64]`, keypoints_2d `[17, 2]` image pixels, a rough root). `info`: person_box `[4]` (of the
+    visible landmarks), face_box, detection_score, region, crop_to_image `[2, 3]`, landmarks `[39, 5]` (raw),
+    landmarks_image `[39, 2]`, landmark_visibility / landmark_presence `[39]`, joint_confidences `[17]`,
+    pose_presence, heatmap_probabilities `[17, 64, 64]` (each sums to 1), intrinsics_source, image_size (W, H),
+    image_path, person_index. Raises the detector's `PoseDiffError`s (`errors.py`).
     """
     image = image_io.read_image(image_path)
     height, width = image.shape[:2]
     focal_35mm = image_io.exif_focal_length_35mm(image_path) if intrinsics is None else None
-    intrinsics_matrix, intrinsics_source = camera.resolve_intrinsics(
-        width, height, intrinsics, field_of_view_degrees, focal_35mm
-    )
+    intrinsics_matrix, intrinsics_source = camera.resolve_intrinsics(width, height, intrinsics, field_of_view_degrees,
+                                                                     focal_35mm)
     working, image_to_working = upscale_for_detection(image)
     working_to_image = affine.invert(image_to_working)
-    detections = [detection_in_frame(detection, working_to_image)
+    detections = [person_detection.detection_in_frame(detection, working_to_image)
                   for detection in blazepose.detect_people(working, min_score=min_detection_score)]
     if not detections:
-        raise NoPersonFoundError(
-            f"image {os.fspath(image_path)!r}: no person found (detector score threshold {min_detection_score}; "
-            f"{width} x {height} pixels)"
-        )
+        raise NoPersonFoundError(f"image {os.fspath(image_path)!r}: no person found (detector score threshold "
+                                 f"{min_detection_score}; {width} x {height} pixels)")
     sides = [person_detection.detection_to_region(detection).side for detection in detections]
     order = np.argsort(-np.asarray(sides), kind="stable")
     large_enough = [int(index) for index in order if sides[index] >= MINIMUM_REGION_SIDE]
     if not large_enough:
         raise CropTooSmallError(
             f"image {os.fspath(image_path)!r}: the largest person is {max(sides):.0f} pixels tall (body region); "
-            f"needs >= {MINIMUM_REGION_SIDE:.0f}. Use a larger image or crop closer to the person."
-        )
-    if not all_people:
-        large_enough = large_enough[:1]
+            f"needs >= {MINIMUM_REGION_SIDE:.0f}. Use a larger image or crop closer to the person.")
     results = []
-    for person_index, detection_index in enumerate(large_enough):
-        fields, info = person_to_evidence_fields(image, detections[detection_index], intrinsics_matrix,
-                                                 source=working, image_to_source=image_to_working)
-        info.update(
-            intrinsics_source=intrinsics_source,
-            image_size=(width, height),
-            image_path=os.fspath(image_path),
-            person_index=person_index,
-        )
-        results.append((to_heatmap_evidence(fields), info))
+    for person_index, detection_index in enumerate(large_enough if all_people else large_enough[:1]):
+        evidence, info = person_evidence(image, detections[detection_index], intrinsics_matrix, source=working,
+                                         image_to_source=image_to_working)
+        info.update(intrinsics_source=intrinsics_source, image_size=(width, height),
+                    image_path=os.fspath(image_path), person_index=person_index)
+        results.append((evidence, info))
     return results
 
 
 def default_image_path() -> str:
     """The shipped example photo (Apollo 11 crew, NASA, public domain)."""
-    import pathlib
-
     return str(pathlib.Path(__file__).resolve().parents[1] / "assets" / "images" / "apollo11_crew.jpg")
 
 
 def heatmap_peaks_in_image(heatmaps: np.ndarray, image_to_heatmap: np.ndarray, window: int = 3) -> np.ndarray:
-    """Sub-cell peak of each heatmap mapped back to image pixels `[J, 2]`.
-
-    The peak is the probability-weighted mean over a (2 window + 1)^2 neighbourhood of the arg-max cell.
-    """
+    """`[J, 2]` image pixels of each map's sub-cell peak: the weighted mean over the (2 window + 1)^2 cells
+    around its argmax."""
     heatmaps = np.asarray(heatmaps, np.float64)
     peaks = np.zeros((heatmaps.shape[0], 2))
     for joint, heatmap in enumerate(heatmaps):
@@ -305,5 +183,3 @@ def heatmap_peaks_in_image(heatmaps: np.ndarray, image_to_heatmap: np.ndarray, w
         grid_rows, grid_cols = np.mgrid[rows, cols]
         peaks[joint] = [np.sum(patch * grid_cols) / np.sum(patch), np.sum(patch * grid_rows) / np.sum(patch)]
     return affine.apply(affine.invert(image_to_heatmap), peaks)
-
-

@@ -12,29 +12,22 @@ from posediff_jax.detector.errors import ImageReadError
 
 # Images smaller than this (either side, pixels) cannot hold a person the detector can see.
 MINIMUM_IMAGE_SIDE = 16
-# Images with more pixels than this are refused before they are decoded. The detector looks at a 256 x 256
-# crop, so nothing is gained from more; a 100-megapixel RGB image already takes 300 MB decoded (and more as
-# the plot's background), and Pillow itself warns from ~89 megapixels and refuses from ~179 (a decompression
-# bomb guard whose raw warning / traceback the user would otherwise see).
+# Larger images are refused before decoding: the detector reads a 256 x 256 crop, 100 megapixels take 300 MB, and
+# Pillow's own decompression-bomb guard would warn (~89 megapixels) or fail (~179) with a raw traceback.
 MAX_IMAGE_PIXELS = 80_000_000
 
 
 def _too_large(path: str, size=None, pixels=None) -> ImageReadError:
-    """The error for an image over `MAX_IMAGE_PIXELS` (`size` (width, height) or just the `pixels` count)."""
-    if size is not None:
-        pixels = size[0] * size[1]
-    dimensions = f"{size[0]} x {size[1]} pixels ({pixels / 1e6:.0f} megapixels)" if size else (
+    """The error for an image over `MAX_IMAGE_PIXELS` (`size` (width, height) or the `pixels` count)."""
+    dimensions = f"{size[0]} x {size[1]} pixels ({size[0] * size[1] / 1e6:.0f} megapixels)" if size else (
         f"{pixels / 1e6:.0f} megapixels" if pixels else "the image")
-    return ImageReadError(
-        f"image {path!r}: {dimensions} is over the {MAX_IMAGE_PIXELS // 1_000_000}-megapixel limit; downscale it "
-        "first (the detector works on a 256 x 256 crop), e.g. `mogrify -resize 4000x4000 PHOTO` or Pillow's "
-        "Image.thumbnail((4000, 4000))"
-    )
+    return ImageReadError(f"image {path!r}: {dimensions} is over the {MAX_IMAGE_PIXELS // 1_000_000}-megapixel "
+                          "limit; downscale it first (the detector works on a 256 x 256 crop), e.g. `mogrify -resize "
+                          "4000x4000 PHOTO` or Pillow's Image.thumbnail((4000, 4000))")
 
 
 def _to_rgb(image) -> np.ndarray:
-    """`[H, W, 3]` uint8 of a Pillow image. 16-bit greyscale ('I;16', 16-bit PNGs; 'I' holding 16-bit values) is
-    scaled to 8 bits: Pillow's own `convert('RGB')` clips it at 255, turning almost every pixel white."""
+    """`[H, W, 3]` uint8 of a Pillow image; 16-bit greyscale is scaled to 8 bits (`convert('RGB')` would clip it)."""
     if image.mode.startswith("I;16") or image.mode == "I":
         values = np.asarray(image, dtype=np.float64)
         if image.mode.startswith("I;16") or values.max(initial=0) > 255:
@@ -45,18 +38,8 @@ def _to_rgb(image) -> np.ndarray:
 
 
 def read_image(image_path: str | os.PathLike) -> np.ndarray:
-    """Reads an image file as RGB.
-
-    The EXIF orientation tag is applied (a phone photo taken in portrait comes out upright), so pixel
-    coordinates of everything downstream refer to the image as a viewer sees it.
-
-    Args:
-      image_path: path of a JPEG / PNG / any format Pillow reads.
-    Returns:
-      `[H, W, 3]` uint8 RGB array.
-    Raises:
-      ImageReadError: the file is missing, unreadable, not an image, truncated, tiny, or over `MAX_IMAGE_PIXELS`.
-    """
+    """`[H, W, 3]` uint8 RGB of an image file, EXIF orientation applied (pixels as a viewer sees them); an
+    `ImageReadError` when it is missing, unreadable, not an image, truncated, tiny or over `MAX_IMAGE_PIXELS`."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = os.fspath(image_path)
@@ -85,9 +68,8 @@ def read_image(image_path: str | os.PathLike) -> np.ndarray:
         raise ImageReadError(f"image {path!r}: cannot be decoded ({error})") from None
     height, width = pixels.shape[:2]
     if min(height, width) < MINIMUM_IMAGE_SIDE:
-        raise ImageReadError(
-            f"image {path!r}: {width} x {height} pixels is too small (each side needs >= {MINIMUM_IMAGE_SIDE})"
-        )
+        raise ImageReadError(f"image {path!r}: {width} x {height} pixels is too small (each side needs >= "
+                             f"{MINIMUM_IMAGE_SIDE})")
     return pixels
 
 
@@ -97,8 +79,7 @@ _FOCAL_LENGTH_IN_35MM_FILM = 0xA405
 
 
 def exif_focal_length_35mm(image_path: str | os.PathLike) -> float | None:
-    """The photo's 35 mm equivalent focal length in mm from its Exif (phones and most cameras write it), or None
-    when absent, zero (Exif's "unknown") or unreadable. Never raises: a photo without it is the common case."""
+    """The photo's Exif 35 mm equivalent focal length (mm), or None when absent, zero ("unknown") or unreadable."""
     from PIL import Image
 
     try:

@@ -1,37 +1,12 @@
 """BlazePose-33 landmarks -> Human3.6M-17 joints (keypoints, confidences and heatmaps).
 
-BlazePose has no pelvis, spine, thorax or head-top landmark. The map, per H36M joint (`skeleton.JOINT_NAMES`):
-
-| H36M-17            | from BlazePose                          | kind      |
-|--------------------|-----------------------------------------|-----------|
-| 0 Hip (pelvis)     | midpoint of 23 left_hip, 24 right_hip   | midpoint  |
-| 1 RHip             | 24 right_hip                            | direct    |
-| 2 RKnee            | 26 right_knee                           | direct    |
-| 3 RFoot            | 28 right_ankle                          | direct    |
-| 4 LHip             | 23 left_hip                             | direct    |
-| 5 LKnee            | 25 left_knee                            | direct    |
-| 6 LFoot            | 27 left_ankle                           | direct    |
-| 7 Spine            | none                                    | skipped   |
-| 8 Thorax           | midpoint of 11 left_shoulder, 12 right_shoulder | midpoint |
-| 9 Neck/Nose        | 0 nose                                  | direct    |
-| 10 Head (top)      | none                                    | skipped   |
-| 11 LShoulder       | 11 left_shoulder                        | direct    |
-| 12 LElbow          | 13 left_elbow                           | direct    |
-| 13 LWrist          | 15 left_wrist                           | direct    |
-| 14 RShoulder       | 12 right_shoulder                       | direct    |
-| 15 RElbow          | 14 right_elbow                          | direct    |
-| 16 RWrist          | 16 right_wrist                          | direct    |
-
-Left/right are the person's own (BlazePose and H36M agree).
-
-- direct: keypoint, heatmap and confidence are the landmark's.
-- midpoint (pelvis, thorax): the usual convention of 2D->3D lifting from COCO-style detectors. The keypoint is
-  the mean of the two landmarks; the heatmap is the distribution of the midpoint of two independent
-  points drawn from the two heatmaps (`midpoint_heatmap`: a convolution); the confidence is the product.
-  H36M's thorax sits slightly above the shoulder line and its pelvis slightly below the hip line, a bias of a
-  few centimetres that the prior absorbs.
-- skipped (spine, head top): weight 0 and a uniform heatmap, so the heatmap and keypoint energies ignore them;
-  the keypoint is a placeholder (spine: midpoint of pelvis and thorax; head top: the nose), never evidence.
+BlazePose has no pelvis, spine, thorax or head-top landmark. The hips, knees, ankles (H36M's feet), shoulders,
+elbows and wrists map to their landmarks and Neck/Nose to the nose (`DIRECT`); the pelvis and thorax are the
+midpoints of the hips and shoulders (`MIDPOINTS`); the spine and head top are skipped.
+Left/right are the person's own. A midpoint (the usual 2D->3D lifting convention) has the mean keypoint, the
+distribution of the midpoint of two points drawn from the two heatmaps (`midpoint_heatmap`) and the product of
+the confidences; H36M's thorax and pelvis sit a few centimetres off those lines, a bias the prior absorbs. Skipped
+joints get weight 0, a uniform heatmap and a placeholder keypoint (spine: pelvis-thorax midpoint; head: the nose).
 """
 
 from __future__ import annotations
@@ -41,13 +16,12 @@ import numpy as np
 from posediff_jax import skeleton
 from posediff_jax.validation import check_array
 
-BLAZEPOSE_NAMES = (
-    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye", "right_eye_outer",
-    "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder", "right_shoulder", "left_elbow",
-    "right_elbow", "left_wrist", "right_wrist", "left_pinky", "right_pinky", "left_index", "right_index",
-    "left_thumb", "right_thumb", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
-    "left_heel", "right_heel", "left_foot_index", "right_foot_index",
-)  # fmt: skip
+BLAZEPOSE_NAMES = ("nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
+                   "right_eye_outer", "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder",
+                   "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_pinky",
+                   "right_pinky", "left_index", "right_index", "left_thumb", "right_thumb", "left_hip", "right_hip",
+                   "left_knee", "right_knee", "left_ankle", "right_ankle", "left_heel", "right_heel", "left_foot_index",
+                   "right_foot_index")
 NUM_BLAZEPOSE_LANDMARKS = 33
 
 # H36M joint index -> BlazePose landmark index, for joints with a direct counterpart.
@@ -66,17 +40,13 @@ _SPINE, _THORAX, _NOSE, _HEAD, _PELVIS = 7, 8, 9, 10, 0
 
 
 def map_keypoints(landmarks_2d: np.ndarray) -> np.ndarray:
-    """BlazePose landmark positions `[..., 33 (or more), 2]` -> H36M-17 keypoints `[..., 17, 2]`.
-
-    Skipped joints get placeholders (spine: midpoint of pelvis and thorax; head top: the nose).
-    """
+    """BlazePose landmark positions `[..., 33 (or more), 2]` -> H36M-17 keypoints `[..., 17, 2]`."""
     landmarks_2d = check_array("landmarks_2d", landmarks_2d, ("...", None, 2))
     if landmarks_2d.shape[-2] < NUM_BLAZEPOSE_LANDMARKS:
         check_array("landmarks_2d", landmarks_2d, ("...", NUM_BLAZEPOSE_LANDMARKS, 2))
     landmarks_2d = np.asarray(landmarks_2d, np.float64)
     keypoints = np.zeros(landmarks_2d.shape[:-2] + (skeleton.NUM_JOINTS, 2))
-    for joint, landmark in DIRECT.items():
-        keypoints[..., joint, :] = landmarks_2d[..., landmark, :]
+    keypoints[..., list(DIRECT), :] = landmarks_2d[..., list(DIRECT.values()), :]
     for joint, (first, second) in MIDPOINTS.items():
         keypoints[..., joint, :] = 0.5 * (landmarks_2d[..., first, :] + landmarks_2d[..., second, :])
     keypoints[..., _SPINE, :] = 0.5 * (keypoints[..., _PELVIS, :] + keypoints[..., _THORAX, :])
@@ -85,30 +55,19 @@ def map_keypoints(landmarks_2d: np.ndarray) -> np.ndarray:
 
 
 def map_confidences(landmark_confidences: np.ndarray) -> np.ndarray:
-    """Per-landmark confidences `[..., 33 (or more)]` in [0, 1] -> H36M-17 joint weights `[..., 17]`.
-
-    Direct joints keep the landmark's confidence, midpoints the product of their two, skipped joints 0.
-    """
+    """Per-landmark confidences `[..., 33 (or more)]` in [0, 1] -> H36M-17 joint weights `[..., 17]`."""
     landmark_confidences = np.asarray(check_array("landmark_confidences", landmark_confidences), np.float64)
     weights = np.zeros(landmark_confidences.shape[:-1] + (skeleton.NUM_JOINTS,))
-    for joint, landmark in DIRECT.items():
-        weights[..., joint] = landmark_confidences[..., landmark]
+    weights[..., list(DIRECT)] = landmark_confidences[..., list(DIRECT.values())]
     for joint, (first, second) in MIDPOINTS.items():
         weights[..., joint] = landmark_confidences[..., first] * landmark_confidences[..., second]
     return weights
 
 
 def midpoint_heatmap(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """Distribution of the midpoint (a + b) / 2 of independent a ~ `first`, b ~ `second` on the same grid.
+    """`[H, W]` distribution of the midpoint (a + b) / 2 of independent a ~ `first`, b ~ `second` (`[H, W]` maps).
 
-    The sum a + b lives on the grid 0..2(n-1) (the full 2D convolution); the midpoint grid cell m receives
-    the mass at sum 2m and half the mass at sums 2m - 1 and 2m + 1 (a midpoint half-way between two cells is
-    shared by both), along each axis. Mass is conserved.
-
-    Args:
-      first, second: `[H, W]` probability maps (non-negative, sum 1).
-    Returns:
-      `[H, W]` probability map.
+    Along each axis, midpoint cell m gets the mass of the sum a + b at 2m and half that at 2m - 1 and 2m + 1.
     """
     first = np.asarray(first, np.float64)
     second = np.asarray(second, np.float64)
@@ -127,25 +86,18 @@ def midpoint_heatmap(first: np.ndarray, second: np.ndarray) -> np.ndarray:
         values = np.moveaxis(values, axis, 0)
         padded = np.concatenate([np.zeros_like(values[:1]), values, np.zeros_like(values[:1])], axis=0)
         # padded[2m + 1] is sum index 2m; neighbours 2m - 1 and 2m + 1 are padded[2m] and padded[2m + 2].
-        even = padded[1::2]
-        before = padded[0:-1:2]
-        after = padded[2::2]
-        return np.moveaxis(even + 0.5 * before + 0.5 * after, 0, axis)
+        return np.moveaxis(padded[1::2] + 0.5 * padded[0:-1:2] + 0.5 * padded[2::2], 0, axis)
 
     midpoint = halve(halve(summed, 0), 1)
     return midpoint / np.sum(midpoint)
 
 
 def map_heatmaps(landmark_heatmaps: np.ndarray) -> np.ndarray:
-    """Per-landmark probability maps `[33 (or more), H, W]` -> H36M-17 maps `[17, H, W]`.
-
-    Direct joints copy the landmark's map, midpoints use `midpoint_heatmap`, skipped joints are uniform.
-    """
+    """Per-landmark probability maps `[33 (or more), H, W]` -> H36M-17 maps `[17, H, W]`."""
     landmark_heatmaps = np.asarray(check_array("landmark_heatmaps", landmark_heatmaps, (None, None, None)))
     _, height, width = landmark_heatmaps.shape
     heatmaps = np.full((skeleton.NUM_JOINTS, height, width), 1.0 / (height * width))
-    for joint, landmark in DIRECT.items():
-        heatmaps[joint] = landmark_heatmaps[landmark]
+    heatmaps[list(DIRECT)] = landmark_heatmaps[list(DIRECT.values())]
     for joint, (first, second) in MIDPOINTS.items():
         heatmaps[joint] = midpoint_heatmap(landmark_heatmaps[first], landmark_heatmaps[second])
     return heatmaps

@@ -1,10 +1,8 @@
-"""Many photos in one run: folders expanded, each photo through the front end, failures set aside.
+"""Many photos in one run (`posediff estimate --image a.jpg photos/`): folders expanded, failures set aside.
 
-`posediff estimate --image a.jpg b.jpg photos/` samples every detected person of every photo with one compiled
-sampler. A photo that cannot be used (unreadable or damaged, no person found, the person too small) must not cost
-the user the other photos' results: it is skipped with one `SkippedImageWarning` line naming it and why, and
-listed in the output (`skipped_images`, `skipped_reasons`). Only when no photo gives a person is it an error.
-A single photo given by name keeps the single-photo contract: its problem is the command's error (exit 2).
+Of several photos, one that cannot be used (unreadable, no person, the person too small) is skipped with a
+`SkippedImageWarning` and listed in the output; only when none gives a person is it an error. A single photo's
+problem is the command's error.
 """
 
 from __future__ import annotations
@@ -18,13 +16,10 @@ from typing import Any, Callable, Sequence
 from posediff_jax.detector.errors import CropTooSmallError, ImageReadError, NoPersonFoundError
 from posediff_jax.validation import PoseDiffError
 
-# What a folder contributes: files with these suffixes (any case), not hidden, not in sub-folders, sorted by name,
-# except a PNG with a .npz of the same name beside it: that is a posediff result's plot (a photo with a person
-# drawn over it, which the detector would find again). A file named on the command line is tried whatever its
-# suffix (Pillow decides).
+# A folder gives its files with these suffixes (not hidden, not in sub-folders, by name), except a PNG with a .npz
+# of the same name beside it (a posediff plot). A file named on the command line is tried whatever its suffix.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm")
-# The problems of one photo that a run over many photos survives; anything else (the detector not installed, a
-# bug) stops the run.
+# What a run over many photos survives; anything else (the detector not installed, a bug) stops it.
 SKIPPABLE_ERRORS = (ImageReadError, NoPersonFoundError, CropTooSmallError)
 
 
@@ -34,8 +29,7 @@ class SkippedImageWarning(UserWarning):
 
 @dataclasses.dataclass(frozen=True)
 class PhotoSet:
-    """The photos of one run: `files` in order; `several` when a folder or more than one path was given (then a
-    photo's problem is skipped, not fatal)."""
+    """The photos of one run in order; `several` when a folder or more than one path was given."""
 
     files: tuple[pathlib.Path, ...]
     several: bool
@@ -43,9 +37,8 @@ class PhotoSet:
 
 @dataclasses.dataclass
 class PeopleFound:
-    """Per person (the frames axis of the run): `evidence` (HeatmapEvidence each), `image_files`, `person_index`
-    (0 = the largest person of its photo) and `intrinsics_source` (where the photo's camera came from: given, the
-    photo's Exif or an assumed field of view); per photo that gave nobody: `skipped` (path, reason)."""
+    """Per person (the frames of the run): evidence, photo, person_index (0: its largest) and intrinsics_source;
+    per photo that gave nobody: `skipped` (path, reason)."""
 
     evidence: list = dataclasses.field(default_factory=list)
     image_files: list[str] = dataclasses.field(default_factory=list)
@@ -54,27 +47,18 @@ class PeopleFound:
     skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
 
-def _folder_images(folder: pathlib.Path) -> list[pathlib.Path]:
-    def is_photo(path: pathlib.Path) -> bool:
-        if path.suffix.lower() not in IMAGE_SUFFIXES or path.name.startswith(".") or not path.is_file():
-            return False
-        return not (path.suffix.lower() == ".png" and path.with_suffix(".npz").is_file())
-
-    return sorted(path for path in folder.iterdir() if is_photo(path))
-
-
 def expand_photo_paths(paths: Sequence[str | os.PathLike], flag: str = "--image") -> PhotoSet:
-    """The photo files named by `paths` (files and folders), in the order given, each file once.
-
-    Raises `PoseDiffError` (naming `flag`) for no path, a path that does not exist, or a folder without images.
-    """
+    """The photo files of `paths` (files and folders) in order, each once; `PoseDiffError` naming `flag` for no
+    path, a missing one or a folder without images."""
     paths = [pathlib.Path(path) for path in paths]
     if not paths:
         raise PoseDiffError(f"{flag}: expected at least one image file or folder")
     files: list[pathlib.Path] = []
     for path in paths:
         if path.is_dir():
-            found = _folder_images(path)
+            found = sorted(child for child in path.iterdir() if child.suffix.lower() in IMAGE_SUFFIXES
+                           and not child.name.startswith(".") and child.is_file()
+                           and not (child.suffix.lower() == ".png" and child.with_suffix(".npz").is_file()))
             if not found:
                 raise PoseDiffError(f"{flag}: folder {str(path)!r} holds no image files "
                                     f"({', '.join(IMAGE_SUFFIXES)}; sub-folders are not searched)")
@@ -92,14 +76,8 @@ def expand_photo_paths(paths: Sequence[str | os.PathLike], flag: str = "--image"
 
 def find_people(photos: PhotoSet, all_people: bool, image_to_evidence: Callable[..., list[tuple[Any, dict]]],
                 progress: Callable[[], None] | None = None) -> PeopleFound:
-    """Runs `image_to_evidence(path, all_people=...)` (the front end's, passed in so that tests can count calls)
-    on each photo; `progress()` after each.
-
-    With `photos.several`, a photo raising one of `SKIPPABLE_ERRORS` is skipped with a `SkippedImageWarning`;
-    if every photo is skipped, a `PoseDiffError` says how many and why. A single photo's error is raised as is.
-    Only what the sampler and the output need is kept per person (not the detector's raw outputs), so a run over
-    thousands of photos holds ~0.3 MB per person.
-    """
+    """`image_to_evidence(path, all_people=...)` on each photo (`progress()` after each), skipping those that raise
+    `SKIPPABLE_ERRORS` when `photos.several`; keeps only what the output needs (not the detector's raw outputs)."""
     found = PeopleFound()
     for path in photos.files:
         try:
@@ -107,7 +85,7 @@ def find_people(photos: PhotoSet, all_people: bool, image_to_evidence: Callable[
         except SKIPPABLE_ERRORS as error:
             if not photos.several:
                 raise
-            reason = _without_path(str(error), path)
+            reason = str(error).removeprefix(f"image {str(path)!r}: ")  # the path is recorded beside it
             found.skipped.append((str(path), reason))
             warnings.warn(SkippedImageWarning(f"skipped {str(path)!r}: {reason}"), stacklevel=2)
         else:
@@ -123,9 +101,3 @@ def find_people(photos: PhotoSet, all_people: bool, image_to_evidence: Callable[
         more = f" (and {len(found.skipped) - 3} more)" if len(found.skipped) > 3 else ""
         raise PoseDiffError(f"--image: none of the {len(photos.files)} photos gave a person: {reasons}{more}")
     return found
-
-
-def _without_path(message: str, path) -> str:
-    """The front end's message without its leading "image 'PATH': " (the path is recorded beside it)."""
-    prefix = f"image {str(path)!r}: "
-    return message[len(prefix):] if message.startswith(prefix) else message

@@ -26,10 +26,8 @@ def sample_times(key, batch_size: int, schedule: VPSchedule, time_sampling: str,
 
 def make_denoising_loss(schedule: VPSchedule, prediction_type: str = "epsilon", time_sampling: str = "continuous",
                         num_train_steps: int = 1000) -> Callable:
-    """Returns `loss_fn(params, apply_fn, x0 [batch, 17, 3] model space, key) -> scalar`.
-
-    Mean squared error between the network output and the target of `prediction_type` at a random time.
-    """
+    """`loss_fn(params, apply_fn, x0 [batch, 17, 3] model space, key)`: the mean squared error of the network's
+    output against the `prediction_type` target at random times."""
     check_prediction_type(prediction_type)
     if time_sampling not in TIME_SAMPLING:
         raise PoseDiffError(f"time_sampling: expected one of {TIME_SAMPLING}, got {time_sampling!r}")

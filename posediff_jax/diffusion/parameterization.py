@@ -5,8 +5,7 @@ With `x_t = alpha x0 + sigma eps` (alpha^2 + sigma^2 = 1):
 - x0:      `eps = (x_t - alpha x0) / sigma`
 - v = alpha eps - sigma x0: `x0 = alpha x_t - sigma v`, `eps = sigma x_t + alpha v`
 
-The x0 recovered from an epsilon-prediction is the Tweedie estimate `E[x0 | x_t]` when eps is the
-MMSE noise estimate. `alpha`/`sigma` broadcast against `x_t` (pass `[..., 1, 1]` for poses).
+`alpha` / `sigma` broadcast against `x_t` (`[..., 1, 1]` for poses).
 """
 
 from __future__ import annotations

@@ -1,13 +1,7 @@
-"""Variance-preserving (VP) noise schedules in continuous time.
+"""Variance-preserving (VP) noise schedules in continuous time: `x_t = alpha(t) x0 + sigma(t) eps`, t in [0, 1].
 
-`x_t = alpha(t) * x0 + sigma(t) * eps` with `alpha(t)^2 + sigma(t)^2 = 1`, `t in [0, 1]`, `t = 0` clean data.
-Discrete (DDPM) training samples `t` on the grid `k / num_train_steps`; continuous training samples it
-uniformly in `[t_min, 1]`. Samplers walk a `time_grid` from 1 down to 0 and may use any number of steps.
-
-- 'linear': the continuous-time limit of DDPM's linear betas (Song et al. 2021):
-  `alpha_bar(t) = exp(-beta_min t - (beta_max - beta_min) t^2 / 2)`.
-- 'cosine': Nichol & Dhariwal 2021, `alpha_bar(t) = cos(pi/2 (t+s)/(1+s))^2 / cos(pi/2 s/(1+s))^2`,
-  clipped to `[min_alpha_bar, 1]`.
+- 'linear': DDPM's linear betas in continuous time, `alpha_bar(t) = exp(-beta_min t - (beta_max - beta_min) t^2 / 2)`.
+- 'cosine': Nichol & Dhariwal 2021, `alpha_bar(t) = cos(pi/2 (t+s)/(1+s))^2 / cos(pi/2 s/(1+s))^2`, clipped.
 """
 
 from __future__ import annotations
@@ -50,11 +44,9 @@ class VPSchedule:
         return jnp.clip(value, self.min_alpha_bar, 1.0)
 
     def alpha(self, t):
-        """`sqrt(alpha_bar(t))`."""
         return jnp.sqrt(self.alpha_bar(t))
 
     def sigma(self, t):
-        """`sqrt(1 - alpha_bar(t))`."""
         return jnp.sqrt(1.0 - self.alpha_bar(t))
 
     def log_snr(self, t):

@@ -1,9 +1,7 @@
-"""Evidence from named arrays (an .npz a user hands `posediff estimate/complete/generate`, or a dataset batch).
+"""Evidence from named arrays (the .npz of `posediff estimate/complete/generate`, or a dataset batch).
 
-Every builder takes `arrays: Mapping[str, np.ndarray]` plus keyword options and returns evidence with a
-leading frames axis (single-frame inputs gain one), raising `EvidenceError` that names the missing or
-malformed array. A NaN keypoint marks a missing joint (confidence 0), as detection files have them. The
-energy registry (`registry.py`) pairs each energy with its builder.
+Each builder maps `arrays` (+ options) to evidence with a leading frames axis (single frames gain one), raising
+`EvidenceError` naming the missing or malformed array. A NaN keypoint marks a missing joint (confidence 0).
 """
 
 from __future__ import annotations
@@ -12,18 +10,17 @@ from typing import Mapping
 
 import numpy as np
 
+from posediff_jax.guidance import checks
 from posediff_jax.guidance import evidence as evidence_lib
-from posediff_jax.guidance.evidence import EvidenceError
-from posediff_jax.guidance.render import RENDER_SIGMA
+from posediff_jax.guidance.checks import EvidenceError
+from posediff_jax.guidance.render import RENDER_SIGMA, heatmap_evidence_from_keypoints
 from posediff_jax.skeleton import NUM_JOINTS
 from posediff_jax.validation import check_array, format_shape
 
 
 def _frames_array(arrays: Mapping, name: str, single_shape, frames: int | None = None, kinds: str = "fiu"):
-    """`arrays[name]` with exactly one leading frames axis: `single_shape` (a name: any size) is one frame, shared by
-    every frame when `frames` is given (a per-joint `[17]` array, like a shared `[3, 3]` K), `[frames, *single_shape]`
-    one per frame. Anything else (a frames x people layout, a 0-d value, a complex or text array) is refused here,
-    naming the array and both accepted shapes, before it can reach `jax.vmap` or a float conversion."""
+    """`arrays[name]` with one leading frames axis: `single_shape` (a str entry: any size) is one frame, shared by
+    every frame when `frames` is given; `[frames, *single_shape]` is one per frame. Anything else is refused."""
     value = np.asarray(arrays[name])
     if value.dtype.kind not in kinds:
         raise EvidenceError(f"{name}: expected real numbers, got an array of dtype {value.dtype}")
@@ -39,8 +36,8 @@ def _frames_array(arrays: Mapping, name: str, single_shape, frames: int | None =
         raise EvidenceError(f"{name}: {value.shape[0]} frames, expected {frames} (as the other arrays) or one "
                             f"{format_shape(single_shape)} shared by every frame")
     hint = " (one frames axis: reshape frames x people into it)" if value.ndim > rank + 1 else ""
-    raise EvidenceError(f"{name}: expected shape {format_shape(single_shape)} or [frames, {format_shape(single_shape)[1:]}, got "
-                        f"{list(value.shape)}{hint}")
+    shape = format_shape(single_shape)
+    raise EvidenceError(f"{name}: expected shape {shape} or [frames, {shape[1:]}, got {list(value.shape)}{hint}")
 
 
 def _optional(arrays: Mapping, name: str, single_shape, frames: int, kinds: str = "fiu"):
@@ -59,19 +56,17 @@ def _weights(arrays: Mapping, name: str, frames: int):
 
 
 def _keypoints_and_weights(arrays: Mapping):
-    """`(keypoints_2d [F, 17, 2], confidence [F, 17] or None, joint_weights [F, 17] or None, weights [F, 17])`: a NaN
-    / infinite keypoint marks a missing joint, as in real detection files: it gets confidence 0 (and a placeholder
-    position). `weights`, the effective ones, are finite x confidence x joint_weights; each frame needs
-    `MIN_WEIGHTED_JOINTS` of them > 0 (the root solve's minimum), checked before the keypoints' pixel extent, which is
-    measured over those joints (a single weighted joint would otherwise read as 'all joints on one point')."""
+    """`(keypoints_2d [F, 17, 2], confidence [F, 17] | None, joint_weights [F, 17] | None, weights [F, 17])`: a
+    non-finite keypoint is a missing joint (confidence 0). `weights` = finite x confidence x joint_weights, each
+    frame needing `MIN_WEIGHTED_JOINTS` > 0 (checked before the pixel extent, which is measured over them)."""
     keypoints = _frames_array(arrays, "keypoints_2d", (NUM_JOINTS, 2))
     frames = keypoints.shape[0]
     confidence, joint_weights = _weights(arrays, "confidence", frames), _weights(arrays, "joint_weights", frames)
     finite = np.all(np.isfinite(keypoints), axis=-1)  # [F, 17]
-    too_few = np.flatnonzero(finite.sum(-1) < evidence_lib.MIN_WEIGHTED_JOINTS)
+    too_few = np.flatnonzero(finite.sum(-1) < checks.MIN_WEIGHTED_JOINTS)
     if too_few.size:
         raise EvidenceError(f"keypoints_2d: frame {int(too_few[0])} has {int(finite[too_few[0]].sum())} finite "
-                            f"joint(s); NaN marks a missing joint and at least {evidence_lib.MIN_WEIGHTED_JOINTS} "
+                            f"joint(s); NaN marks a missing joint and at least {checks.MIN_WEIGHTED_JOINTS} "
                             "are needed")
     if not finite.all():
         keypoints = np.where(finite[..., None], keypoints, 0.0)
@@ -79,7 +74,7 @@ def _keypoints_and_weights(arrays: Mapping):
     weights = finite.astype(np.float64)
     for factor in (confidence, joint_weights):
         weights = weights if factor is None else weights * factor
-    evidence_lib.check_weighted_joints(weights, "finite keypoints_2d x confidence x joint_weights")
+    checks.check_weighted_joints(weights, "finite keypoints_2d x confidence x joint_weights")
     return keypoints, confidence, joint_weights, weights
 
 
@@ -98,65 +93,52 @@ def heatmap_evidence_from_arrays(arrays: Mapping, sigma: float = RENDER_SIGMA, h
                                  detector_sigma: float = 0.0):
     """`heatmaps [F?, 17, H, W]` + `image_to_heatmap [F?, 2, 3]` + `intrinsics` (optional `joint_weights`,
     `keypoints_2d`, `root_translation`), or `keypoints_2d [F?, 17, 2]` + `intrinsics` (optional `confidence`,
-    `joint_weights`, `root_translation`) rendered into Gaussian heatmaps of `render.evidence_sigma(sigma,
-    detector_sigma)` heatmap pixels (`detector_sigma`: the keypoints' detector error; real heatmaps already carry
-    theirs). Each frame needs 2 joints with evidence (weight > 0; a map without a peak has none)."""
+    `joint_weights`, `root_translation`) rendered with `render.evidence_sigma(sigma, detector_sigma)`."""
     if "heatmaps" in arrays:
         _require(arrays, ["image_to_heatmap", "intrinsics"], "heatmap evidence")
-        evidence_lib.check_heatmaps(arrays["heatmaps"])
+        checks.check_heatmaps(arrays["heatmaps"])
         heatmaps = _frames_array(arrays, "heatmaps", (NUM_JOINTS, "H", "W"))
         frames = heatmaps.shape[0]
-        # A map without a peak (all zero, or one value everywhere: np.ones) says nothing about where its joint is,
-        # and its argmax (the first cell) would drag the root solve: the joint is missing (weight 0).
+        # A map without a peak (all zero, or flat) says nothing about its joint: weight 0 (its argmax would mislead).
         joint_weights = _weights(arrays, "joint_weights", frames)
         peaked = heatmaps.max(axis=(-2, -1)) > heatmaps.min(axis=(-2, -1))
         joint_weights = np.where(peaked, 1.0 if joint_weights is None else joint_weights, 0.0)
         try:
             evidence = evidence_lib.make_heatmap_evidence(
                 heatmaps, _frames_array(arrays, "image_to_heatmap", (2, 3), frames), _intrinsics(arrays, frames),
-                joint_weights=joint_weights,
-                keypoints_2d=_optional(arrays, "keypoints_2d", (NUM_JOINTS, 2), frames),
-                root_translation=_optional(arrays, "root_translation", (3,), frames),
-            )
+                joint_weights=joint_weights, keypoints_2d=_optional(arrays, "keypoints_2d", (NUM_JOINTS, 2), frames),
+                root_translation=_optional(arrays, "root_translation", (3,), frames))
         except ValueError as error:
             if isinstance(error, EvidenceError) or type(error).__module__.startswith("posediff_jax"):
                 raise
             raise EvidenceError(f"heatmap evidence: inconsistent array shapes ({error})") from None
-        evidence_lib.check_weighted_joints(evidence.joint_weights, "joint_weights; an all-zero or flat heatmap "
-                                                                   "has none")
+        checks.check_weighted_joints(evidence.joint_weights, "joint_weights; an all-zero or flat heatmap has none")
         return evidence
     if "keypoints_2d" not in arrays:
         raise EvidenceError(f"evidence: expected 'heatmaps' (+ 'image_to_heatmap') or 'keypoints_2d', "
                             f"found {sorted(arrays)}")
-    from posediff_jax.guidance.render import heatmap_evidence_from_keypoints
-
     keypoints, confidence, joint_weights, _ = _keypoints_and_weights(arrays)
     frames = keypoints.shape[0]
     if joint_weights is not None and confidence is not None:  # the renderer weighs joints by clipped confidence
         joint_weights = joint_weights * np.clip(confidence, 0.0, 1.0)
     return heatmap_evidence_from_keypoints(
         keypoints, _intrinsics(arrays, frames), sigma=sigma, heatmap_size=heatmap_size, confidence=confidence,
-        joint_weights=joint_weights,
-        root_translation=_optional(arrays, "root_translation", (3,), frames), detector_sigma=detector_sigma,
-    )
+        joint_weights=joint_weights, root_translation=_optional(arrays, "root_translation", (3,), frames),
+        detector_sigma=detector_sigma)
 
 
 def keypoint_evidence_from_arrays(arrays: Mapping):
-    """`keypoints_2d [F?, 17, 2]` + `intrinsics` (optional `confidence [F?, 17]`, `joint_weights [F?, 17]`: the
-    joints weigh confidence x joint_weights, and each frame needs 2 of them > 0; `root_translation [F?, 3]`)."""
+    """`keypoints_2d [F?, 17, 2]` + `intrinsics` (optional `confidence`, `joint_weights`, `root_translation`)."""
     _require(arrays, ["keypoints_2d", "intrinsics"], "keypoint evidence")
     keypoints, _, _, weights = _keypoints_and_weights(arrays)
     frames = keypoints.shape[0]
-    return evidence_lib.make_keypoint_evidence(
-        keypoints, _intrinsics(arrays, frames), joint_weights=weights,
-        root_translation=_optional(arrays, "root_translation", (3,), frames),
-    )
+    return evidence_lib.make_keypoint_evidence(keypoints, _intrinsics(arrays, frames), joint_weights=weights,
+                                               root_translation=_optional(arrays, "root_translation", (3,), frames))
 
 
 def completion_evidence_from_arrays(arrays: Mapping):
-    """`known_joints [F?, 17, 3]` mm (unknown entries may be NaN) + `mask [F?, 17]` (1 = known; a `[17]` mask is
-    shared by every frame). Each frame needs a known joint besides the pelvis: poses are root-relative, so the
-    pelvis is always at the origin and pins nothing."""
+    """`known_joints [F?, 17, 3]` mm (unknown entries may be NaN) + `mask [F?, 17]` (1 = known). Each frame needs a
+    known joint besides the pelvis, which root-relative poses always hold at the origin."""
     _require(arrays, ["known_joints", "mask"], "completion evidence")
     known = _frames_array(arrays, "known_joints", (NUM_JOINTS, 3)).astype(np.float64)
     mask = _frames_array(arrays, "mask", (NUM_JOINTS,), known.shape[0], kinds="fiub")
@@ -178,8 +160,3 @@ def bone_length_evidence_from_arrays(arrays: Mapping):
         raise EvidenceError(f"bone_lengths: expected one set of {NUM_JOINTS - 1} lengths (shape [{NUM_JOINTS - 1}]), "
                             f"got {list(lengths.shape)}")
     return evidence_lib.make_bone_length_evidence(lengths, arrays.get("weights"))
-
-
-def no_evidence_from_arrays(arrays: Mapping):
-    del arrays
-    return None

@@ -1,14 +1,8 @@
 """Differentiable bilinear reads of per-joint heatmaps at continuous points.
 
-Convention (docs/architecture.md): `heatmaps[j, r, c]` is the value at heatmap coordinate (x=c, y=r), so the
-grid covers `x in [0, W-1]`, `y in [0, H-1]`. The result is continuous in the point and its gradient w.r.t.
-the point is the slope of the bilinear patch (exact almost everywhere; at integer coordinates JAX takes the
-right-hand cell).
-
-Out-of-grid handling (`mode`):
-- 'zero': the heatmap is zero outside the grid; a point within one cell of the border interpolates towards
-  zero. Right for likelihoods (no mass outside the crop).
-- 'border': the point is clamped onto the grid (value of the nearest border pixel, zero gradient outside).
+`heatmaps[j, r, c]` is the value at heatmap coordinate (x=c, y=r) (docs/architecture.md); the gradient w.r.t. the
+point is the slope of the bilinear patch. Outside the grid, `mode` 'zero' reads zero (right for likelihoods: no
+mass outside the crop) and 'border' clamps the point onto the grid (zero gradient outside).
 """
 
 from __future__ import annotations
@@ -49,15 +43,7 @@ def sample_heatmap(heatmap, point, mode: str = "zero"):
 
 
 def sample_heatmaps(heatmaps, points, mode: str = "zero"):
-    """Per-joint bilinear reads.
-
-    Args:
-      heatmaps: `[J, H, W]`.
-      points: `[J, 2]` heatmap coordinates (x, y), one per joint.
-      mode: 'zero' or 'border' (module docstring).
-    Returns:
-      `[J]` values `heatmaps[j]` at `points[j]`.
-    """
+    """`[J]` values of `heatmaps [J, H, W]` at `points [J, 2]` (x, y), one point per joint."""
     return jax.vmap(lambda heatmap, point: sample_heatmap(heatmap, point, mode))(heatmaps, points)
 
 

@@ -1,8 +1,4 @@
-"""Completion energy: known 3D joints pinned to their values.
-
-`E = sum_j mask_j ||x_j - known_j||^2 / (2 sigma^2)`, sigma in mm (a Gaussian observation of the known joints;
-smaller sigma pins harder). Joints with mask 0 are free and filled in by the prior.
-"""
+"""Completion energy `sum_j mask_j ||x_j - known_j||^2 / (2 sigma^2)` (mm): known joints pinned, the rest free."""
 
 from __future__ import annotations
 

@@ -1,10 +1,4 @@
-"""Weighted sums of energies; the sampler only ever sees one `energy(pose, evidence) -> scalar`.
-
-`compose([(1.0, heatmap_energy), (0.1, bone_length_energy)])` returns an energy whose evidence is either
-- a tuple/list with one evidence per term (`(heatmap_evidence, bone_evidence)`), or
-- a single evidence PyTree passed to every term.
-Weights are Python floats (fixed at trace time).
-"""
+"""Weighted sums of energies; the sampler only ever sees one `energy(pose, evidence) -> scalar`."""
 
 from __future__ import annotations
 
@@ -14,26 +8,20 @@ import jax.numpy as jnp
 
 from posediff_jax.validation import PoseDiffError
 
-Energy = Callable
 
-
-def compose(terms: Sequence[Tuple[float, Energy]]) -> Energy:
-    """`energy(pose, evidence) = sum_i weight_i * energy_i(pose, evidence_i)` (see module docstring)."""
+def compose(terms: Sequence[Tuple[float, Callable]]) -> Callable:
+    """`energy(pose, evidence) = sum_i weight_i * energy_i(pose, evidence_i)`, `evidence` a tuple with one per term
+    or one for every term; e.g. `compose([(1.0, heatmap_energy), (0.1, bone_length_energy)])`."""
     terms = tuple((float(weight), energy) for weight, energy in terms)
     if not terms:
         raise PoseDiffError("compose: expected at least one (weight, energy) term")
 
     def energy(pose, evidence):
-        if isinstance(evidence, (tuple, list)):
-            if len(evidence) != len(terms):
-                raise PoseDiffError(f"compose: {len(terms)} energy terms but {len(evidence)} evidences")
-            evidences = evidence
-        else:
-            evidences = (evidence,) * len(terms)
-        total = jnp.zeros((), jnp.float32)
-        for (weight, term), term_evidence in zip(terms, evidences):
-            total = total + weight * term(pose, term_evidence)
-        return total
+        evidences = evidence if isinstance(evidence, (tuple, list)) else (evidence,) * len(terms)
+        if len(evidences) != len(terms):
+            raise PoseDiffError(f"compose: {len(terms)} energy terms but {len(evidence)} evidences")
+        return sum((weight * term(pose, part) for (weight, term), part in zip(terms, evidences)),
+                   jnp.zeros((), jnp.float32))
 
     return energy
 

@@ -1,10 +1,4 @@
-"""Keypoint energy: robust reprojection error to 2D keypoints.
-
-The pose (root-relative, mm) is placed with the given or the closed-form root translation (as in
-`heatmap.py`), projected, and each joint's pixel error `r_j` costs the pseudo-Huber
-`delta^2 (sqrt(1 + (r_j / delta)^2) - 1)`, divided by `delta^2` so that small errors cost
-`r^2 / (2 delta^2)` (a Gaussian of sigma `delta` pixels) and large ones grow only linearly (outliers).
-"""
+"""Keypoint energy: the pseudo-Huber cost of each joint's reprojection error in pixels (root given or solved)."""
 
 from __future__ import annotations
 
@@ -15,15 +9,9 @@ from posediff_jax import geometry
 from posediff_jax.guidance.evidence import KeypointEvidence
 
 
-def root_translation_for(pose, evidence):
-    """`[3]` mm: the given root or the closed-form solve from `evidence.keypoints_2d`."""
-    solved = geometry.solve_root_translation(pose, evidence.keypoints_2d, evidence.intrinsics, evidence.joint_weights)
-    return jnp.where(evidence.use_given_root, evidence.root_translation, solved)
-
-
 def reprojection_errors(pose, evidence):
     """`[17]` pixel distance between the projected pose `[17, 3]` and `evidence.keypoints_2d`."""
-    root = root_translation_for(pose, evidence)
+    root = geometry.root_translation_for(pose, evidence)
     pixels = geometry.project_to_pixels(pose + root, evidence.intrinsics)
     return jnp.sqrt(jnp.sum((pixels - evidence.keypoints_2d) ** 2, axis=-1) + 1e-9)
 
@@ -40,5 +28,4 @@ def keypoint_energy(pose, evidence: KeypointEvidence, delta: float = 10.0):
 
 
 def make_keypoint_energy(delta: float = 10.0):
-    """`keypoint_energy` with a fixed `delta` (pixels)."""
     return functools.partial(keypoint_energy, delta=delta)

@@ -1,16 +1,9 @@
 """Energies by name: a factory, an evidence builder and the sampler settings the energy needs.
 
-    register_energy(EnergyEntry(
-        name="heatmap",
-        make_energy=make_heatmap_energy,               # **options -> energy(pose [17, 3] mm, evidence) -> scalar
-        evidence_from_arrays=heatmap_evidence_from_arrays,   # (arrays, **options) -> evidence [frames, ...]
-        sampler_overrides={},                           # measured SamplerConfig changes, {} = the defaults
-    ))
-
-`posediff estimate --energy NAME`, evaluation configs (`config.energy.name`) and the library
-(`get_energy(name).make_energy(**options)`) all pick energies here; the sampler never knows which one runs.
-'none' is unconditional generation (no energy, no evidence). Adding an energy: one file with its factory (and
-evidence class / builder if it needs new evidence) plus one `register_energy` line below.
+`make_energy(**options) -> energy(pose [17, 3] mm, evidence) -> scalar`; `evidence_from_arrays(arrays, **options)
+-> evidence [frames, ...]`; `sampler_overrides`: `SamplerConfig` changes. Commands, evaluation configs and the
+library pick energies here; the sampler never knows which one runs. 'none' is unconditional generation.
+Adding an energy: one file with its factory (and evidence builder) plus one `register_energy` below.
 """
 
 from __future__ import annotations
@@ -75,11 +68,8 @@ register_energy(EnergyEntry(
 register_energy(EnergyEntry(
     "keypoints", make_keypoint_energy, array_inputs.keypoint_evidence_from_arrays,
     description="robust (pseudo-Huber) reprojection error to 2D keypoints"))
-# Completion pins joints with a stiff quadratic (sigma 10 mm): its curvature in model space is ~(pose std /
-# sigma)^2, far steeper than the heatmap energy's, so it needs a small, preconditioned step, clipped only far from
-# the pins (max_grad_norm 500, 100x the heatmap's): an unclipped step let a prior without the blocks' LayerNorms run
-# away (known joints 31-75 mm off), and the clip is neutral for the LayerNorm prior (30 S9 poses: known joints
-# 5.8 / 3.3 / 6.3 mm against 6.9 / 2.7 / 6.0 unclipped; configs/eval_h36m_completion.py, docs/results_h36m.md).
+# Completion's stiff quadratic (sigma 10 mm) needs a small, preconditioned step, clipped only far from the pins
+# (docs/decisions.md, "Completion step").
 register_energy(EnergyEntry(
     "completion", make_completion_energy, array_inputs.completion_evidence_from_arrays,
     sampler_overrides={"guidance_scale": 0.006, "precondition": True, "max_grad_norm": 500.0, "guidance_repeats": 1},
@@ -88,9 +78,8 @@ register_energy(EnergyEntry(
     "bone_lengths", make_bone_length_energy, array_inputs.bone_length_evidence_from_arrays,
     sampler_overrides={"guidance_scale": 0.02, "max_grad_norm": 50.0, "guidance_repeats": 1},
     description="target bone lengths (generation of a given body)"))
-# Unconditional generation: DDPM's ancestral noise gives bone lengths closer to the data's than DDIM (shipped
-# prior, 1,024 samples, 50 steps: per-bone |deviation| 8.1 vs 9.3 mm, left/right asymmetry 3.7 vs 5.3 mm; the
-# data's own deviation across subjects is 7.7 mm): `posediff evaluate --config configs/eval_prior_plausibility.py`.
+# Unconditional generation: DDPM's ancestral noise gives bone lengths closer to the data's than DDIM
+# (docs/decisions.md, "Generation sampler").
 register_energy(EnergyEntry(
-    "none", None, array_inputs.no_evidence_from_arrays, sampler_overrides={"method": "ddpm", "guidance_repeats": 1},
+    "none", None, lambda arrays: None, sampler_overrides={"method": "ddpm", "guidance_repeats": 1},
     description="no evidence: unconditional generation"))

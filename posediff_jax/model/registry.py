@@ -1,16 +1,8 @@
 """Score networks by name: `config.model.name` -> a Flax module; the model section is stored in prior.json.
 
-A network is registered with the dataclass fields it takes:
-
-    @register_network("residual_mlp")
-    class ScoreNetwork(nn.Module):
-        width: int = 512
-        ...
-
-`make_network({"name": "residual_mlp", "width": 512, ...})` builds it from a plain dict or a ConfigDict section
-(unknown keys are an error naming them); `network_description(module)` is the inverse, what `prior.json` keeps.
-Built-in networks register when `posediff_jax.model` is imported (its `__init__` imports them; importing this
-module imports the package first). A registered module maps `(x_t [..., 17, 3] model space, t [...]) -> [..., 17, 3]` (epsilon, x0 or v).
+`@register_network("residual_mlp")` on a Flax module `(x_t [..., 17, 3], t [...]) -> [..., 17, 3]` makes its
+dataclass fields settable: `make_network({"name": "residual_mlp", "width": 512})` builds it (unknown keys are an
+error), `network_description(module)` is the inverse. Built-in networks register on importing `posediff_jax.model`.
 """
 
 from __future__ import annotations
@@ -46,14 +38,14 @@ def registered_networks() -> tuple[str, ...]:
 
 
 def network_fields(name: str) -> dict:
-    """`{field: default}` of the registered network `name` (what its model config section may set)."""
+    """`{field: default}` of the registered network `name` (what its model section may set)."""
     module_class = _network_class(name)
     return {field.name: field.default for field in dataclasses.fields(module_class)
             if field.name not in ("parent", "name") and field.default is not dataclasses.MISSING}
 
 
 def make_network(model_config: Mapping):
-    """A Flax module from `{'name': ..., field: value, ...}` (a dict or ConfigDict; name defaults to residual_mlp)."""
+    """A Flax module from `{'name': ..., field: value, ...}` (a dict or ConfigDict)."""
     settings = dict(model_config.items())
     name = settings.pop("name", DEFAULT_NETWORK) or DEFAULT_NETWORK
     fields = network_fields(name)
@@ -73,11 +65,7 @@ def network_description(network) -> dict:
 
 def make_apply_fn(network):
     """`apply_fn(params, x_t [..., 17, 3], t [...]) -> [..., 17, 3]` for `posediff_jax.prior.Prior`."""
-
-    def apply_fn(params, x_t, t):
-        return network.apply(params, x_t, t)
-
-    return apply_fn
+    return network.apply
 
 
 def _network_class(name: str) -> type:

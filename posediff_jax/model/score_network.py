@@ -1,12 +1,9 @@
 """Flax score network over root-relative 17x3 poses: residual MLP blocks (SiLU, LayerNorm), Fourier time embedding.
 
-`normalization` says where the LayerNorms are: 'layer_norm' (two per residual block and one before the output
-head), 'final' (only the one before the head) or 'none'. Without the blocks' LayerNorms their zero-initialised last
-layers keep the residual stream's scale at the start of training (as in SkipInit / ReZero), and a DPS step runs
-nearer the machine's peak on CPU, where LayerNorm's row statistics and their gradient are a fifth of the network's
-time (tools/bench_network_ceiling.py, docs/benchmarks.md). The final LayerNorm bounds the output for any input:
-without it the predicted noise grows with the input, so a guided step that pushes a pose off the training
-distribution makes the next step's estimate run away (pose completion's stiff energy did: docs/results_h36m.md).
+`normalization`: 'layer_norm' (two per block and one before the head), 'final' (only the head's) or 'none'. The
+zero-initialised blocks keep the residual stream's scale without theirs (as SkipInit), a cheaper DPS step on CPU;
+the final one bounds the output, so a guided step off the data cannot run away (docs/decisions.md, "Network
+normalisation").
 """
 
 from __future__ import annotations
@@ -31,8 +28,7 @@ NORMALIZATIONS = ("layer_norm", "final", "none")
 
 
 def normalize(h, normalization: str, before_head: bool = False):
-    """A LayerNorm layer over the last axis where `normalization` puts one (module docstring), else `h` itself;
-    call inside `nn.compact`."""
+    """A LayerNorm of `h` where `normalization` puts one (module docstring), else `h`; inside `nn.compact`."""
     if normalization == "layer_norm" or (normalization == "final" and before_head):
         return nn.LayerNorm()(h)
     return h  # 'none', or 'final' inside a block (ScoreNetwork refuses any other value when it is built)

@@ -1,31 +1,12 @@
 """The unconditional pose prior: the `Prior` PyTree, its file format, loading and the shipped priors.
 
-The bottom of the inference stack: sampling, evaluation, commands and tools load priors only through here
-(`resolve_prior('auto' | 'default' | 'wide_proportions' | PATH | 'gaussian' | 'tiny')`); nothing here imports
-training, optax or orbax (a training workdir's Orbax checkpoint is read lazily).
+Everything loads priors through `resolve_prior`; nothing here imports training or optax (orbax only lazily).
 """
 
-from posediff_jax.prior.format import (
-    PARAMS_NPZ,
-    PRIOR_JSON,
-    PriorFormatError,
-    export_prior,
-    prior_description,
-    prior_from_description,
-    read_prior_description,
-    write_prior_description,
-)
-from posediff_jax.prior.loading import (
-    NAMED_PRIORS,
-    SHIPPED_PRIORS,
-    default_prior_path,
-    load_default_prior,
-    load_prior,
-    load_shipped_prior,
-    prior_name,
-    resolve_prior,
-    shipped_prior_path,
-)
+from posediff_jax.prior.format import (PARAMS_NPZ, PRIOR_JSON, PriorFormatError, export_prior, prior_description,
+                                       prior_from_description, read_prior_description, write_prior_description)
+from posediff_jax.prior.loading import (NAMED_PRIORS, SHIPPED_PRIORS, default_prior_path, load_default_prior,
+                                        load_prior, load_shipped_prior, prior_name, resolve_prior, shipped_prior_path)
 from posediff_jax.prior.prior import Prior
 
 __all__ = ["PARAMS_NPZ", "PRIOR_JSON", "NAMED_PRIORS", "SHIPPED_PRIORS", "Prior", "PriorFormatError",

@@ -7,8 +7,8 @@
     params.npz = flattened Flax parameters, keys "params/Dense_0/kernel", float16 or float32; or int8 kernels,
                  each with its per-output-column float32 scale under "<key>@scale" (`export_prior(dtype='int8')`).
 
-Nothing is pickled. Version 1 files (no model name) are read as the residual MLP. A training workdir holds the
-same `prior.json` beside Orbax checkpoints (`posediff_jax.training.checkpoint`).
+Nothing is pickled. Version 1 files (no model name) are the residual MLP. A training workdir holds the same
+`prior.json` beside its Orbax checkpoints.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 
 from posediff_jax.device_arrays import to_device
 from posediff_jax.diffusion.schedules import VPSchedule
-from posediff_jax.io_utils import atomic_path, write_text_atomic
+from posediff_jax.io_utils import save_npz_atomic, write_text_atomic
 from posediff_jax.normalization import NormalizationStats
 from posediff_jax.prior.prior import Prior
 from posediff_jax.validation import PoseDiffError
@@ -40,7 +40,7 @@ class PriorFormatError(PoseDiffError):
 
 
 def model_description(model_config) -> dict:
-    """The JSON model section from a config's model section: the registered name and that network's fields."""
+    """The JSON model section of a config's: the registered name and that network's fields."""
     from posediff_jax.model.registry import DEFAULT_NETWORK, network_fields
 
     settings = dict(model_config.items())
@@ -51,13 +51,10 @@ def model_description(model_config) -> dict:
 
 def prior_description(config, normalization: NormalizationStats) -> dict:
     """The JSON-serialisable description of a prior (model, diffusion, normalisation) from a training config."""
-    return {
-        "format": FORMAT,
-        "model": model_description(config.model),
-        "diffusion": {"schedule": str(config.diffusion.schedule),
-                      "prediction_type": str(config.diffusion.prediction_type)},
-        "normalization": {name: np.asarray(value).tolist() for name, value in normalization.to_dict().items()},
-    }
+    return {"format": FORMAT, "model": model_description(config.model),
+            "diffusion": {"schedule": str(config.diffusion.schedule),
+                          "prediction_type": str(config.diffusion.prediction_type)},
+            "normalization": {name: np.asarray(value).tolist() for name, value in normalization.to_dict().items()}}
 
 
 def write_prior_description(directory, description: dict) -> None:
@@ -88,8 +85,7 @@ SCALE_SUFFIX = "@scale"
 
 
 def quantize_int8(kernel) -> tuple[np.ndarray, np.ndarray]:
-    """`[..., in, out]` kernel -> (int8 kernel, float32 scale `[..., 1, out]`): symmetric, one scale per output
-    column (`kernel ~= int8 * scale`, error <= scale / 2 = |largest weight of the column| / 254)."""
+    """`[..., in, out]` kernel -> (int8 kernel, float32 scale `[..., 1, out]`), one symmetric scale per column."""
     kernel = np.asarray(kernel, np.float32)
     scale = np.abs(kernel).max(axis=-2, keepdims=True) / 127.0
     scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
@@ -97,9 +93,8 @@ def quantize_int8(kernel) -> tuple[np.ndarray, np.ndarray]:
 
 
 def stored_arrays(params, dtype) -> dict:
-    """`{npz key: array}` for `params` stored as `dtype` (float32, float16 or int8, e.g. 'int8' or `np.int8`:
-    kernels, i.e. arrays of rank >= 2, as int8 with a per-column scale; biases and LayerNorm parameters as
-    float16)."""
+    """`{npz key: array}` of `params` as `dtype`: float32, float16, or int8 (kernels int8 with their scales, the
+    rest float16)."""
     flat = {"/".join(key): value for key, value in flatten_dict(jax.device_get(params)).items()}
     if np.dtype(dtype) != np.int8:
         return {name: np.asarray(value, dtype) for name, value in flat.items()}
@@ -113,17 +108,9 @@ def stored_arrays(params, dtype) -> dict:
 
 
 def export_prior(directory, params, description: dict, dtype=np.float32) -> pathlib.Path:
-    """Writes `params.npz` (weights as `dtype`: float32, float16 (half the size) or 'int8' (a quarter; see
-    `stored_arrays`)) and `prior.json`.
-
-    `load_prior` always computes in float32 whatever the stored dtype.
-    """
+    """Writes `params.npz` (weights as `dtype`, `stored_arrays`; loaded as float32 whatever it is) and `prior.json`."""
     directory = pathlib.Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    flat = stored_arrays(params, dtype)
-    with atomic_path(directory / PARAMS_NPZ) as temporary:
-        with open(temporary, "wb") as handle:
-            np.savez(handle, **flat)
+    save_npz_atomic(directory / PARAMS_NPZ, **stored_arrays(params, dtype))
     write_prior_description(directory, {**description, "format": FORMAT})
     return directory
 
@@ -150,11 +137,7 @@ def read_params(path) -> dict:
 
 
 def check_finite_weights(source, name: str, value) -> None:
-    """Raises `PriorFormatError` naming the parameter if `value` holds NaN or inf.
-
-    A diverged training run exports non-finite weights that load without complaint and make every hypothesis NaN
-    (the commands would then exit 0 with garbage); refusing them at load time names the cause instead.
-    """
+    """Raises `PriorFormatError` naming the parameter if `value` holds NaN or inf (a diverged training run)."""
     value = np.asarray(value)
     if value.dtype.kind in "fc" and not np.all(np.isfinite(value)):
         bad = int(value.size - np.count_nonzero(np.isfinite(value)))
@@ -173,19 +156,13 @@ def _dequantize(path, name: str, value, stored: dict) -> np.ndarray:
     return value.astype(np.float32) * np.asarray(scale, np.float32)
 
 
-def flatten_dict(tree: Mapping, prefix: tuple = ()) -> dict:
-    """`{'a': {'b': x}}` -> `{('a', 'b'): x}` (nested parameter dicts; empty dicts are dropped)."""
-    flat = {}
-    for key, value in tree.items():
-        if isinstance(value, Mapping):
-            flat.update(flatten_dict(value, prefix + (key,)))
-        else:
-            flat[prefix + (key,)] = value
-    return flat
+def flatten_dict(tree: Mapping) -> dict:
+    """`{'a': {'b': x}}` -> `{('a', 'b'): x}` for nested parameter dicts (`jax.tree_util` paths)."""
+    leaves, _ = jax.tree_util.tree_flatten_with_path(tree)
+    return {tuple(key.key for key in path): leaf for path, leaf in leaves}
 
 
 def unflatten_dict(flat: dict) -> dict:
-    """The inverse of `flatten_dict`."""
     tree: dict = {}
     for path, value in flat.items():
         node = tree
@@ -205,22 +182,16 @@ def check_params_match(network, params, source) -> None:
     if expected_flat != found_flat:
         differing = sorted("/".join(key) for key in set(expected_flat) ^ set(found_flat)) or sorted(
             "/".join(key) for key in expected_flat if expected_flat[key] != found_flat[key])
-        raise PriorFormatError(
-            f"{source}: weights do not match the model in {PRIOR_JSON} ({type(network).__name__} "
-            f"{ {k: getattr(network, k) for k in network_fields(type(network).registered_name)} }); "
-            f"differing: {differing[:4]}"
-        )
+        settings = {key: getattr(network, key) for key in network_fields(type(network).registered_name)}
+        raise PriorFormatError(f"{source}: weights do not match the model in {PRIOR_JSON} ({type(network).__name__} "
+                               f"{settings}); differing: {differing[:4]}")
 
 
 class NetworkApply:
     """`apply_fn(params, x_t [..., 17, 3], t [...]) -> [..., 17, 3]` of the network a prior description names.
 
-    The Flax module is built (and, with a `source`, the weights checked against it: `check_params_match`) by
-    `network(params)`, on the first call at the latest. Building imports Flax and checking traces the network's
-    `init` (~0.17 s and ~0.16 s of a 2-core CPU's start): a process that only calls a stored sampler
-    (`sampling/export_cache.py`, whose programs were traced with a checked network and are keyed by every
-    weight's shape) never calls the network in Python and pays neither (`prior_from_description(...,
-    build_network=False)`).
+    The Flax module is built (and the weights checked against it, with a `source`) on the first call at the
+    latest: a process that only calls a stored sampler (`sampling/export_cache.py`) pays neither.
     """
 
     def __init__(self, model_description: dict, source=None):
@@ -229,8 +200,7 @@ class NetworkApply:
         self._network = None
 
     def network(self, params):
-        """The Flax module (built once, `params` checked then); a bad model section or mismatched weights raise
-        `PriorFormatError`."""
+        """The Flax module, built once (`PriorFormatError` for a bad model section or mismatched weights)."""
         if self._network is None:
             from posediff_jax.model.registry import make_network
 
@@ -248,23 +218,14 @@ class NetworkApply:
 
 
 def prior_from_description(description: dict, params, source=None, build_network: bool = True) -> Prior:
-    """A `Prior` from a description and matching parameters (checked against the network when `source` is given).
-
-    build_network: False defers building the network and the check to the first network call (`NetworkApply`):
-      the same errors, raised when sampling is first traced instead of now.
-    """
+    """A `Prior` from a description and its parameters (checked when `source` is given); `build_network=False`
+    defers building and checking to the first network call."""
     apply_fn = NetworkApply(description["model"], source)
     if build_network:
         apply_fn.network(params)
-    normalization = NormalizationStats.from_dict(
-        {name: np.asarray(value, np.float32) for name, value in description["normalization"].items()}
-    )
+    normalization = NormalizationStats.from_dict({name: np.asarray(value, np.float32)
+                                                  for name, value in description["normalization"].items()})
     return Prior(params=params, normalization=normalization, apply_fn=apply_fn,
                  schedule=VPSchedule(description["diffusion"]["schedule"]),
                  prediction_type=description["diffusion"]["prediction_type"],
-                 identity=description_identity(description))
-
-
-def description_identity(description: dict) -> str:
-    """sha256 of a prior description (`Prior.identity`): same description, same network function."""
-    return hashlib.sha256(json.dumps(description, sort_keys=True, default=repr).encode()).hexdigest()
+                 identity=hashlib.sha256(json.dumps(description, sort_keys=True, default=repr).encode()).hexdigest())

@@ -1,17 +1,10 @@
-"""Loading a prior: an export folder, a training workdir, a shipped prior, or a name.
-
-`resolve_prior(spec, exact_evidence=False)` is the one entry point commands, evaluation and tools use:
+"""Loading a prior: `resolve_prior(spec, exact_evidence=False)`, the one entry point, takes
 - `'default'` (or None / ''): the small prior shipped in `posediff_jax/assets/prior`;
-- `'wide_proportions'`: the shipped prior trained with each body part's bone lengths scaled at random
-  (`config.data.bone_scale_sigma=0.05`, `posediff_jax/assets/prior_wide_proportions`): better with exact 2D
-  evidence, worse with a detector's (docs/results_h36m.md, "Shipping the bone-proportion prior for exact 2D");
-- `'auto'` (the commands' default): `'wide_proportions'` when the caller's 2D evidence is exact
-  (`exact_evidence=True`: ground-truth or motion-capture keypoints), `'default'` otherwise (a detector's 2D,
-  known 3D joints, generation);
-- a folder: an export (`prior.json` + `params.npz`) or a training workdir (its latest Orbax checkpoint;
-  reading one imports orbax, which only a training install needs);
-- `'gaussian'`: the analytic Gaussian baseline (`gaussian.py`, no weights);
-- `'tiny'`: a random tiny network (plumbing tests).
+- `'wide_proportions'`: the shipped prior trained with bone lengths scaled at random per body part: better with
+  exact 2D evidence, worse with a detector's (docs/decisions.md, "Bone-proportion prior");
+- `'auto'` (the commands' default): `'wide_proportions'` for exact 2D evidence, else `'default'`;
+- a folder: an export (`prior.json` + `params.npz`) or a training workdir (its latest Orbax checkpoint);
+- `'gaussian'` (the analytic baseline) or `'tiny'` (a random tiny network, for plumbing tests).
 """
 
 from __future__ import annotations
@@ -22,37 +15,30 @@ import importlib_resources
 
 from posediff_jax.prior import format as prior_format
 from posediff_jax.prior.prior import Prior
+from posediff_jax.prior.workdir import CHECKPOINT_DIR, restore_ema_params  # orbax only once a workdir is read
 
-CHECKPOINT_DIR = "checkpoints"
 NAMED_PRIORS = ("auto", "default", "wide_proportions", "gaussian", "tiny")
-# Shipped priors: name -> folder under posediff_jax/assets (README, "What ships inside the package").
+# Shipped priors: name -> folder under posediff_jax/assets (docs/architecture.md, "Shipped files").
 SHIPPED_PRIORS = {"default": "prior", "wide_proportions": "prior_wide_proportions"}
 # What 'auto' resolves to, by whether the 2D evidence is exact (`resolve_prior`).
 AUTO_PRIORS = {False: "default", True: "wide_proportions"}
 
 
 def load_prior(path, build_network: bool = True) -> Prior:
-    """A `Prior` from an export folder (`params.npz` + `prior.json`) or a training workdir (latest checkpoint).
-
-    build_network: False builds the network, and checks the weights against it, at the first network call instead
-      of now (`prior_format.NetworkApply`: what a process that may only call a stored sampler wants).
-    """
+    """A `Prior` from an export folder or a training workdir (`build_network`: `prior_from_description`)."""
     path = pathlib.Path(path)
     if not path.exists():
         raise prior_format.PriorFormatError(f"prior {str(path)!r}: no such folder")
     if path.is_file():
-        raise prior_format.PriorFormatError(
-            f"prior {str(path)!r}: is a file; expected a folder with {prior_format.PRIOR_JSON}")
+        raise prior_format.PriorFormatError(f"prior {str(path)!r}: is a file; expected a folder with "
+                                            f"{prior_format.PRIOR_JSON}")
     description = prior_format.read_prior_description(path)
-    if (path / prior_format.PARAMS_NPZ).is_file():
-        params = prior_format.read_params(path / prior_format.PARAMS_NPZ)
-        return prior_format.prior_from_description(description, params, path / prior_format.PARAMS_NPZ,
-                                                    build_network)
+    npz = path / prior_format.PARAMS_NPZ
+    if npz.is_file():
+        return prior_format.prior_from_description(description, prior_format.read_params(npz), npz, build_network)
     if not (path / CHECKPOINT_DIR).is_dir():
         raise prior_format.PriorFormatError(
             f"prior {path}: neither {prior_format.PARAMS_NPZ} nor {CHECKPOINT_DIR}/ found")
-    from posediff_jax.prior.workdir import restore_ema_params  # imports orbax: only for training workdirs
-
     params, source = restore_ema_params(path)
     return prior_format.prior_from_description(description, params, source, build_network)
 
@@ -67,7 +53,7 @@ def default_prior_path() -> pathlib.Path:
 
 
 def load_shipped_prior(name: str = "default", build_network: bool = True) -> Prior:
-    """A prior shipped in `posediff_jax/assets` (`SHIPPED_PRIORS`; README: how each was trained)."""
+    """A prior shipped in `posediff_jax/assets` (`SHIPPED_PRIORS`)."""
     path = shipped_prior_path(name)
     if not (path / prior_format.PARAMS_NPZ).is_file():
         raise prior_format.PriorFormatError(
@@ -76,13 +62,11 @@ def load_shipped_prior(name: str = "default", build_network: bool = True) -> Pri
 
 
 def load_default_prior(build_network: bool = True) -> Prior:
-    """The small prior shipped in `posediff_jax/assets/prior` (see README: how it was trained)."""
     return load_shipped_prior("default", build_network)
 
 
 def prior_name(spec=None, exact_evidence: bool = False) -> str:
-    """What `spec` names for this evidence: 'auto' -> `AUTO_PRIORS[exact_evidence]`, None / '' -> 'default',
-    anything else (a name, a folder) as given."""
+    """What `spec` names for this evidence: 'auto' -> `AUTO_PRIORS[exact_evidence]`, None / '' -> 'default'."""
     text = "" if spec is None else str(spec)
     if text == "auto":
         return AUTO_PRIORS[bool(exact_evidence)]
@@ -90,11 +74,7 @@ def prior_name(spec=None, exact_evidence: bool = False) -> str:
 
 
 def resolve_prior(spec=None, build_network: bool = True, exact_evidence: bool = False) -> Prior:
-    """`'auto'` | `'default'` | `'wide_proportions'` | PATH | `'gaussian'` | `'tiny'` -> `Prior` (module docstring).
-
-    build_network: see `load_prior`. exact_evidence: whether the 2D evidence the prior will be guided by is exact
-      (only `'auto'` reads it).
-    """
+    """`'auto'` | `'default'` | `'wide_proportions'` | PATH | `'gaussian'` | `'tiny'` -> `Prior` (module docstring)."""
     if isinstance(spec, Prior):
         return spec
     text = prior_name(spec, exact_evidence)

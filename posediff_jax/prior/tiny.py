@@ -13,8 +13,7 @@ from posediff_jax.prior.prior import Prior
 
 def make_tiny_prior(seed: int = 0, width: int = 32, depth: int = 1, prediction_type: str = "epsilon",
                     normalization: str = "layer_norm") -> Prior:
-    """A `Prior` over a random residual MLP (identity pose normalisation, cosine schedule); not a usable pose model.
-    `normalization`: where the network has LayerNorms (`model/score_network.py`)."""
+    """A `Prior` over a random residual MLP (identity normalisation, cosine schedule): not a usable pose model."""
     network = make_network({"name": "residual_mlp", "width": width, "depth": depth, "time_embedding_dim": 16,
                             "normalization": normalization})
 
@@ -24,9 +23,7 @@ def make_tiny_prior(seed: int = 0, width: int = 32, depth: int = 1, prediction_t
         # Perturb every kernel so the prior is not exactly zero (zero-initialised heads predict eps = 0).
         return jax.tree_util.tree_map_with_path(
             lambda path, leaf: leaf + 0.01 * jax.random.normal(noise_key, leaf.shape)
-            if "kernel" in jax.tree_util.keystr(path) else leaf,
-            params,
-        )
+            if "kernel" in jax.tree_util.keystr(path) else leaf, params)
 
     params = initialise(jax.random.PRNGKey(seed), jax.random.PRNGKey(seed + 1))
     return Prior(params=params, normalization=identity_normalization(), apply_fn=make_apply_fn(network),

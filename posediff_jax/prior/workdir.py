@@ -1,9 +1,7 @@
 """Reading a training workdir's Orbax checkpoints (the EMA weights), newest restorable step first.
 
-The read side of `posediff_jax.training.checkpoint`, kept beside the prior so that loading a prior from a workdir
-never imports the training package (orbax is imported only when a workdir is actually read). Unreadable
-checkpoints (a corrupt data file, a junk `_METADATA`, a deleted file) are skipped newest to oldest with one
-`CheckpointWarning` each; `restore_ema_params` only reads, so it leaves them in place (training sets them aside).
+The read side of `training.checkpoint`, without importing training (orbax only when a workdir is read).
+Unreadable checkpoints are skipped newest to oldest with one `CheckpointWarning` each and left in place.
 """
 
 from __future__ import annotations
@@ -20,7 +18,11 @@ import types
 import warnings
 import weakref
 
-from posediff_jax.prior.format import PriorFormatError
+import jax
+import numpy as np
+
+from posediff_jax.device_arrays import to_device
+from posediff_jax.prior.format import PriorFormatError, check_finite_weights
 
 CHECKPOINT_DIR = "checkpoints"
 
@@ -32,8 +34,7 @@ class CheckpointWarning(UserWarning):
 
 
 def _short_error(error: BaseException, limit: int = 160) -> str:
-    """The first line of an error's root cause, at most `limit` characters (Orbax/TensorStore errors run to
-    pages and wrap the informative one, e.g. "ValueError: FAILED_PRECONDITION: Error reading ... ZSTD ...")."""
+    """The first line of an error's root cause, at most `limit` characters (Orbax's errors run to pages)."""
     while error.__cause__ is not None:
         error = error.__cause__
     lines = str(error).strip().splitlines()
@@ -41,8 +42,8 @@ def _short_error(error: BaseException, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-# A failed Orbax restore closes its asyncio loop while TensorStore reads are still in flight; their completion
-# callbacks then print "RuntimeError: Event loop is closed" tracebacks (hundreds of lines) to sys.stderr.
+# A failed Orbax restore closes its event loop with TensorStore reads in flight, whose callbacks then print
+# "Event loop is closed" tracebacks (hundreds of lines) to stderr.
 _CLOSED_LOOP_NOISE = re.compile(
     r"Traceback \(most recent call last\):|File \"[^\"]*asyncio[/\\]base_events\.py\", line \d+, in \w+|"
     r"self\._check_closed\(\)|raise RuntimeError\('Event loop is closed'\)|RuntimeError: Event loop is closed|"
@@ -94,8 +95,7 @@ def _no_good_checkpoint(directory, failures, hint: str = "") -> CheckpointError:
 
 
 def _is_orbax_coroutine(candidate) -> bool:
-    # `type(...) is`, not isinstance: every object the collector holds passes through here, and isinstance reads
-    # `__class__`, which some module proxies answer with a deprecation warning.
+    # `type(...) is`: isinstance reads `__class__`, which some module proxies answer with a deprecation warning.
     return type(candidate) is types.CoroutineType and "orbax" in candidate.cr_code.co_filename
 
 
@@ -108,16 +108,10 @@ def _is_suspended_orbax_coroutine(candidate) -> bool:
 def _quiet_abandoned_reads(wait_seconds: float = 0.5):
     """Yields `collect()`, which disposes quietly of the reads a failed restore left behind.
 
-    When one array of a checkpoint cannot be read (e.g. a deleted `ocdbt.process_0`), Orbax gives up on the
-    restore and closes its event loop with its other reads still in flight in TensorStore: their callbacks find
-    the loop closed, and their coroutines stay suspended until the garbage collector closes them, at a random
-    later moment, each turning the `GeneratorExit` into an exception that Python reports as "Exception ignored
-    in: <coroutine ...>" with the full TensorStore spec: thousands of lines of tracebacks after the one-line
-    `CheckpointWarning` that already says the step was skipped. `collect()` gives them `wait_seconds` to finish,
-    then closes the Orbax coroutines that were started inside the context and are still suspended (no other
-    Orbax operation runs then: training restores before its first save), with stderr filtered as during the
-    restore and, while the context is open, the reports of Orbax coroutines dropped (any other unraisable
-    exception is still reported).
+    Orbax abandons the other reads of a failed restore as suspended coroutines, which the garbage collector
+    later closes with thousands of lines of "Exception ignored in: <coroutine ...>". `collect()` gives them
+    `wait_seconds` to finish, then closes those started inside the context, stderr filtered; while the context
+    is open, reports of Orbax coroutines are dropped (any other unraisable exception is still reported).
     """
     previous = sys.unraisablehook
     earlier = weakref.WeakSet(filter(_is_suspended_orbax_coroutine, gc.get_objects()))
@@ -134,8 +128,7 @@ def _quiet_abandoned_reads(wait_seconds: float = 0.5):
         filtered = _WithoutClosedLoopNoise(sys.stderr)
         deadline = time.monotonic() + wait_seconds
         try:
-            # An abandoned read that never started is collected with a "coroutine ... was never awaited"
-            # RuntimeWarning: the same noise, through the warnings machinery.
+            # A read that never started warns "coroutine ... was never awaited": the same noise.
             with contextlib.redirect_stderr(filtered), warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
                 gc.collect()
@@ -166,8 +159,7 @@ def restore_ema_params(workdir):
     checkpoints = pathlib.Path(workdir) / CHECKPOINT_DIR
     import orbax.checkpoint as ocp
 
-    # One item per step, said up front: otherwise Orbax infers the layout from the first step it restores, and a
-    # newest step without its `default/` item would make every older step fail too ("args of type Composite").
+    # One item per step, said up front: else a newest step without its `default/` item fails every older one too.
     manager = ocp.CheckpointManager(checkpoints.absolute(), item_handlers=ocp.StandardCheckpointHandler())
     try:
         with _quiet_abandoned_reads() as collect_abandoned_reads:
@@ -184,25 +176,13 @@ def restore_ema_params(workdir):
         warnings.warn(f"checkpoint step {bad_step} in {checkpoints} cannot be restored ({_short_error(error)}); "
                       f"using step {step}", CheckpointWarning, stacklevel=2)
     ema = restored["ema_params"] if isinstance(restored, dict) else restored.ema_params
-    return _host_params(ema, checkpoints / str(step)), checkpoints / str(step)
+    source = checkpoints / str(step)
 
-
-def _host_params(ema, source):
-    """The restored weights checked finite and put back as uncommitted arrays on the default device.
-
-    Orbax restores each array committed to the device it was saved from (device 0). With one CPU device per core
-    (`cli.cpu_device_flags`, the sampling commands' layout) a sampler that shards over every device then refuses
-    the weights ("incompatible devices for jitted computation"); through NumPy they are placed like the weights
-    of an exported prior (`format.read_params`), which jit may copy to any device.
-    """
-    import numpy as np
-
-    from posediff_jax.device_arrays import to_device
-    from posediff_jax.prior.format import check_finite_weights, flatten_dict, unflatten_dict
-
-    flat = {}
-    for key, leaf in flatten_dict(ema).items():
+    # Checked finite and put back uncommitted on the default device: Orbax commits the weights to device 0, which a
+    # sampler sharded over one CPU device per core refuses ("incompatible devices").
+    def to_host(path, leaf):
         value = np.asarray(leaf)
-        check_finite_weights(source, "/".join(map(str, key)), value)
-        flat[key] = to_device(value)
-    return unflatten_dict(flat)
+        check_finite_weights(source, jax.tree_util.keystr(path, simple=True, separator="/"), value)
+        return to_device(value)
+
+    return jax.tree_util.tree_map_with_path(to_host, ema), source
