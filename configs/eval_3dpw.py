@@ -1,15 +1,8 @@
-"""3DPW test set: PA-MPJPE (17-joint layout minus the head top SMPL lacks, and the LSP-14 subset) and MPJPE.
+"""3DPW test set, every 25th frame, at most 300 frames: PA-MPJPE (17 joints and LSP-14) and MPJPE.
 
-    posediff evaluate --config configs/eval_3dpw.py --workdir /tmp/eval_3dpw
-
-Needs the project's `pw3d` tfds builder and the user's download of the test set
-(`config.data.manual_dir`; 3DPW licence: non-commercial research). Not run in this repository's
-closing evaluation: the data is not in `../shared/data`. Evidence defaults to heatmaps rendered from the
-ground-truth 2D projection (3DPW ships no standard detections); SMPL joints stand in for H36M joints as in
-`skeleton.from_smpl24`; overall = mean over frames.
-With this exact 2D, `--prior auto` (the default) samples from the bone-proportion prior (`wide_proportions`;
-README, "The bone-proportion prior for exact 2D"), whose body proportions vary beyond Human3.6M's five training
-subjects; `--prior default` for the other shipped prior. Neither was measured on this dataset here.
+posediff evaluate --config configs/eval_3dpw.py [--prior NAME|DIR] [--set data.manual_dir=DIR]
+Expected: not measured here (the data is not in ../shared/data; 3DPW licence: non-commercial research).
+Evidence defaults to heatmaps of the ground-truth 2D projection; SMPL joints stand in for H36M joints.
 """
 
 from posediff_jax.evaluation.config_schema import default_eval_config

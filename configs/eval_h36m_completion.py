@@ -1,12 +1,8 @@
-"""Pose completion on held-out Human3.6M S9 poses: known joints pinned, the rest sampled from the prior.
+"""Pose completion on 30 Human3.6M S9 poses: known joints pinned, the rest sampled (50 hypotheses).
 
-    posediff evaluate --config configs/eval_h36m_completion.py --workdir /tmp/eval_completion
-
-30 S9 poses (every 64th frame, all cameras, drawn with seed 0), 50 hypotheses, the completion energy
-(sigma 10 mm) with the sampler settings the completion energy registers (small, preconditioned, loosely clipped
-step: guidance/registry.py). Data: `../shared/data/h36m` (`config.data.manual_dir`).
-
-Expected result: see the README's "Pose completion" table (known joints kept within a few mm).
+posediff evaluate --config configs/eval_h36m_completion.py [--set data.manual_dir=DIR]
+Expected (2-core CPU): known-joint error 7.4 / 3.5 / 6.6 mm, free joints best-of-50 130.0 / 82.1 / 67.9 mm
+(lower body known / upper body known / right arm missing).
 """
 
 from posediff_jax.evaluation.config_schema import default_eval_config

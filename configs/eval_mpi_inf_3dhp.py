@@ -1,15 +1,8 @@
-"""MPI-INF-3DHP test set: PCK@150 mm, AUC and MPJPE of best-of-m hypotheses, per sequence and scene type.
+"""MPI-INF-3DHP test set, every 10th frame, at most 300 frames: PCK@150 mm, AUC and MPJPE of best-of-m.
 
-    posediff evaluate --config configs/eval_mpi_inf_3dhp.py --workdir /tmp/eval_3dhp
-
-Needs the project's `mpi_inf_3dhp` tfds builder and the user's download of the test set
-(`config.data.manual_dir`; MPI-INF-3DHP licence: non-commercial research). Not run in this repository's
-closing evaluation: the data is not in `../shared/data`. Evidence defaults to heatmaps rendered from the
-ground-truth 2D projection (the test set has no standard detections); PCK / AUC are root-relative without
-Procrustes alignment, overall = mean over frames (the benchmark's convention).
-With this exact 2D, `--prior auto` (the default) samples from the bone-proportion prior (`wide_proportions`;
-README, "The bone-proportion prior for exact 2D"), whose body proportions vary beyond Human3.6M's five training
-subjects; `--prior default` for the other shipped prior. Neither was measured on this dataset here.
+posediff evaluate --config configs/eval_mpi_inf_3dhp.py [--prior NAME|DIR] [--set data.manual_dir=DIR]
+Expected: not measured here (the data is not in ../shared/data; MPI-INF-3DHP licence: non-commercial research).
+Evidence defaults to heatmaps of the ground-truth 2D projection; PCK / AUC root-relative, without Procrustes.
 """
 
 from posediff_jax.evaluation.config_schema import default_eval_config

@@ -1,15 +1,7 @@
-"""Plausibility and coverage of the prior's unconditional samples against real Human3.6M poses.
+"""Plausibility and coverage of 1,024 unconditional samples against real Human3.6M poses (DDPM, 50 steps).
 
-    posediff evaluate --config configs/eval_prior_plausibility.py --workdir /tmp/eval_plausibility
-    posediff evaluate --config configs/eval_prior_plausibility.py --set sampler.method=ddim   # the DDIM row
-
-1,024 unconditional samples (50 steps, the generation settings: DDPM) against the training poses (S1, S5, S6,
-S7, S8, every 50th frame): bone-length deviation / bias / spread and left/right asymmetry with the data's own
-values beside them; coverage of 1,000 real S9 poses (nearest-sample MPJPE, beside the nearest of as many
-training poses); the mean optical-axis component of the body's up vector (real cameras look down: about -0.2).
-Data: `../shared/data/h36m` (`config.data.manual_dir`).
-
-Expected result: see the README's "The shipped prior" section.
+posediff evaluate --config configs/eval_prior_plausibility.py [--set sampler.method=ddim] [--set data.manual_dir=DIR]
+Expected (2-core CPU): per-bone deviation 8.1 mm (data 7.7), bias 1.9, asymmetry 3.7, nearest to S9 104.9 mm.
 """
 
 from posediff_jax.evaluation.config_schema import default_eval_config

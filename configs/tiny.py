@@ -1,12 +1,8 @@
-"""Tiny config for CI and tests: synthetic poses, a 32-wide 1-block network, 20 steps; seconds on a CPU.
+"""Tiny plumbing config for CI and tests: synthetic poses, a 32-wide 1-block network, 20 steps.
 
-    posediff train --config configs/tiny.py --workdir /tmp/tiny
-    posediff train --config configs/tiny.py:steps=40 --workdir /tmp/tiny40     # the optional arg: step count
-
-Expected result: a plumbing check, not a usable prior: the loss stays near 1.0 (0.98-1.00; 20 steps teach a
-zero-initialised epsilon head little), checkpoints at steps 5, 10 and 20, an evaluation line at step 20
-(held-out loss ~0.99; bone lengths of samples hundreds of mm off), and an export in /tmp/tiny/export. Running
-the same command again resumes at step 20 and does nothing more.
+posediff train --config configs/tiny.py[:steps=N] --workdir /tmp/tiny
+Expected (seconds on a CPU): loss near 1.0, checkpoints at steps 5, 10, 20, an export in /tmp/tiny/export;
+a rerun resumes at step 20 and does nothing more.
 """
 
 from posediff_jax.training.config_schema import ConfigError, default_config

@@ -145,7 +145,7 @@ def test_shipped_wide_proportions_prior_is_int8_and_auto_picks_it_for_exact_2d()
         assert any(stored[name].dtype == np.int8 for name in stored.files)
     wide = prior_lib.resolve_prior("wide_proportions")
     default = prior_lib.resolve_prior("default")
-    # The same network (one LayerNorm, before its head: README, "Why one LayerNorm"), other weights.
+    # The same network (one LayerNorm, before its head: docs/decisions.md, "Network normalisation"), other weights.
     def shapes(params):
         return {jax.tree_util.keystr(path): np.shape(leaf) for path, leaf in jax.tree_util.tree_leaves_with_path(params)}
 
@@ -323,9 +323,9 @@ def _saved_steps_with_a_broken_newest(tmp_path, state, steps, how):
 
 @pytest.mark.parametrize("how", ["missing_item", "empty_step", "deleted_process_file"])
 def test_an_unfinished_latest_step_does_not_block_the_older_ones(tmp_path, tiny_setup, capfd, how):
-    """A newest step without its `default/` item (or an empty step folder) used to lock a lazily configured Orbax
-    manager into multi-item mode, so every older, good step failed too ("Must provide `args` of type
-    `Composite`"); a deleted OCDBT file left reads behind that printed thousands of lines of tracebacks later."""
+    """A newest step without its `default/` item (or an empty step folder) must not put the manager into
+    multi-item mode, which would fail every older, good step too; a deleted OCDBT file must not leave reads
+    behind that print tracebacks later."""
     import gc
     import types
 

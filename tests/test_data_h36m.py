@@ -252,8 +252,8 @@ def _rewrite_positions(manual, change):
 
 
 def test_a_none_subject_is_skipped_with_a_warning_everywhere(tmp_path):
-    """A subject mapped to None (a messy copy of the 3D file) was AttributeError 'NoneType' ... 'items' in
-    training, evaluation and make_pose_file; it is skipped and named, like a None detection entry."""
+    """A subject mapped to None (a messy copy of the 3D file) is skipped and named in training, evaluation and
+    make_pose_file, like a None detection entry."""
     import ml_collections
 
     from posediff_jax.data import videopose3d
@@ -274,8 +274,8 @@ def test_a_none_subject_is_skipped_with_a_warning_everywhere(tmp_path):
 
 
 def test_training_reads_the_3d_file_once_so_a_none_subject_warns_once(tmp_path):
-    """`posediff train` on source 'h36m' read data_3d_h36m.npz once per split (training, held-out), so a None
-    subject's DatasetWarning printed twice; the file is now read once for both splits."""
+    """`posediff train` on source 'h36m' reads data_3d_h36m.npz once for both splits (training, held-out), so a
+    None subject's DatasetWarning is printed once."""
     import warnings
 
     from posediff_jax.data import videopose3d
@@ -303,7 +303,7 @@ def test_non_finite_3d_positions_name_the_file_subject_action_and_frame(tmp_path
     _rewrite_positions(manual, spoil)
     with pytest.raises(DatasetFileError, match=r"data_3d_h36m\.npz: S9 'Eating' has NaN or infinite positions in 2 "
                                                r"of 130 frames \(first: frame 7\)"):
-        load_training_poses(None, manual, "test", ("S9",))  # was "positions: contains 6 NaN ..." naming nothing
+        load_training_poses(None, manual, "test", ("S9",))  # names the subject, action and first frame
 
 
 def test_3d_positions_in_millimetres_are_refused_naming_the_unit(tmp_path):

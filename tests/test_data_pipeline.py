@@ -85,7 +85,7 @@ def test_load_pose_data_reads_a_pose_file_and_names_missing_settings(tmp_path):
 
 def test_damaged_pose_files_are_clear_errors(tmp_path):
     """Pose files for data.source='npz' with a missing key, labels out of range, an empty split or a short label
-    array were KeyError / 'need at least one array to concatenate' / IndexError tracebacks."""
+    array are one-line errors naming the file, not KeyError / IndexError tracebacks."""
     from posediff_jax.data.fixtures import write_h36m_fixture
     from posediff_jax.data.pipeline import read_pose_file, write_pose_file
 

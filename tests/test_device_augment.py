@@ -83,7 +83,7 @@ def test_bone_groups_scale_their_bones_and_keep_directions():
 
 
 def test_unknown_rotation_axis_and_bad_settings_are_errors_not_world_vertical():
-    """The device version only tested for 'camera_y': any other name silently rotated about the world vertical."""
+    """An unknown rotation axis is refused, not silently read as a rotation about the world vertical."""
     from posediff_jax.validation import PoseDiffError
 
     key = jax.random.PRNGKey(0)

@@ -57,7 +57,7 @@ def test_store_sets_a_damaged_batch_aside_and_counts_it_not_done(tmp_path):
     store.save(1, {"error": np.ones(2)})
     store.batch_path(1).write_bytes(b"")  # a disk that filled up; junk reads the same
     with pytest.warns(results_store.DamagedBatchWarning, match="batch_000001.npz: unreadable"):
-        assert store.is_done(0) and not store.is_done(1)  # was EOFError at the end of the run
+        assert store.is_done(0) and not store.is_done(1)  # not an EOFError at the end of the run
     assert (store.batch_dir / "batch_000001.npz.damaged").exists() and store.done_indices() == [0]
 
 
@@ -68,7 +68,7 @@ def test_store_refuses_a_damaged_run_file_and_names_differing_keys(tmp_path):
         results_store.ResultsStore(tmp_path / "a", {"config": {"data": {"max_frames": 16}, "seed": 0}, "prior": "x"})
     (tmp_path / "a" / "run.json").write_text("{junk")
     with pytest.raises(results_store.WorkdirMismatchError, match=r"run\.json is unreadable"):
-        results_store.ResultsStore(tmp_path / "a", {})  # was a JSONDecodeError traceback
+        results_store.ResultsStore(tmp_path / "a", {})  # not a JSONDecodeError traceback
     assert (tmp_path / "a" / "run.json").read_text() == "{junk"  # left for the user to inspect
 
 
@@ -375,7 +375,7 @@ def test_evaluation_report_counts_the_sequence_camera_without_detections(tmp_pat
 
 @pytest.mark.parametrize("config_name", ["eval_h36m.py", "eval_h36m_completion.py", "eval_prior_plausibility.py"])
 def test_an_unusable_workdir_is_refused_before_any_data_is_read(repo_root, tmp_path, capsys, config_name):
-    """Was a NotADirectoryError traceback (exit 1) from the results store, after the data and prior were loaded."""
+    """A one-line error (exit 2) before the data and prior are loaded, not a NotADirectoryError traceback."""
     from posediff_jax import cli
 
     a_file = tmp_path / "afile"

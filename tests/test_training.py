@@ -325,7 +325,7 @@ def test_a_run_that_failed_before_training_leaves_no_prior_json(tmp_path, capsys
         code, out, err = _train_cli(capsys, workdir, "--config.training.num_steps=2", "--config.model.width=16")
     assert code == 2 and "failed to build" in err
     assert not (workdir / prior_lib.PRIOR_JSON).exists()
-    # The corrected config trains in the same workdir (it was refused as a changed model.width before).
+    # The corrected config trains in the same workdir: the failed run did not lock it to its model.width.
     code, out, err = _train_cli(capsys, workdir, "--config.training.num_steps=2")
     assert code == 0, err
     assert (workdir / prior_lib.PRIOR_JSON).is_file()

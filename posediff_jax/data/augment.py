@@ -1,20 +1,10 @@
-"""Augmentations that keep a pose valid and keep the camera's view of it: left/right mirroring and rotation
-about the world's vertical axis as each pose's camera sees it.
+"""Pose augmentations that keep the camera's view: left/right mirroring and rotation about the world vertical.
 
-Human3.6M poses are in the camera frame (x right, y down, z forward) and every camera looks slightly down at
-the subject: the world's up direction in camera coordinates, `up = R[:, 2]` for `X_cam = R X_world + t` (world
-z is up), has a z component of about -0.2 (it tilts away from the camera) and a small x component (roll).
-Rotating about that `up` randomises the person's heading (azimuth) and keeps the camera's elevation and roll;
-rotating about the camera's y axis instead (`rotation_axis='camera_y'`, the old behaviour) tilts the whole body
-into an upright-in-the-image pose no camera of the data produced.
-
-Mirroring is a reflection across the plane that contains `up` and the camera's optical axis (normal
-`up x z`; for `up = -y` this is the plain camera-frame x mirror), with left and right joints swapped: the
-reflection keeps `up`, hence elevation and roll, and the joint swap keeps the result a plausible person rather
-than a mirror-image skeleton with its labels crossed.
+Poses are camera-frame (x right, y down, z forward); the world's up in camera coordinates is `up = R[:, 2]`
+(z about -0.2: cameras look down). Rotating about `up` randomises the heading and keeps the camera's elevation
+and roll ('camera_y' rotates about the camera's y axis instead, removing the elevation). Mirroring reflects
+across the plane containing `up` and the optical axis and swaps left/right joints, so `up` is kept too.
 """
-
-from __future__ import annotations
 
 import numpy as np
 
@@ -27,10 +17,7 @@ CAMERA_UP = np.array([0.0, -1.0, 0.0], np.float32)
 
 
 def rotation_about_axes(axes, angles, xp=np):
-    """Rodrigues: unit axes `[n, 3]` and angles `[n]` radians -> rotations `[n, 3, 3]` (right-handed).
-
-    `xp`: the array module, NumPy (float64, here) or `jax.numpy` (traced, in `device_augment.py`).
-    """
+    """Rodrigues: unit axes `[n, 3]`, angles `[n]` radians -> `[n, 3, 3]`; `xp` is NumPy (float64) or jax.numpy."""
     if xp is np:
         axes, angles = np.asarray(axes, np.float64), np.asarray(angles, np.float64)
     x, y, z = axes[:, 0], axes[:, 1], axes[:, 2]
@@ -47,10 +34,7 @@ def reflections_across(normals, xp=np):
 
 
 def mirror_planes(up: np.ndarray) -> np.ndarray:
-    """Unit normals `[n, 3]` of the planes that contain `up` `[n, 3]` and the camera's optical axis (z).
-
-    `normalize(up x z) = normalize((up_y, -up_x, 0))`; for `up = -y` it is the x axis (the camera-frame mirror).
-    """
+    """Unit normals `[n, 3]` of the planes containing `up` `[n, 3]` and the optical axis: `normalize(up x z)`."""
     normals = np.stack([up[:, 1], -up[:, 0], np.zeros_like(up[:, 0])], -1)
     norms = np.linalg.norm(normals, axis=-1, keepdims=True)
     if np.any(norms < 1e-6):
@@ -74,11 +58,7 @@ def check_up_vectors(up, count: int) -> np.ndarray:
 
 
 def mirror_poses(poses: np.ndarray, up=None) -> np.ndarray:
-    """Left/right mirror of root-relative poses `[n, 17, 3]` across the vertical plane through the optical axis.
-
-    Reflects across the plane with normal `mirror_planes(up)` and swaps left and right joints. With `up=None`
-    (the camera's -y) this is exactly `skeleton.flip_pose`.
-    """
+    """Left/right mirror of poses `[n, 17, 3]` across `mirror_planes(up)`; `up=None` is `skeleton.flip_pose`."""
     poses = np.asarray(poses)
     normals = mirror_planes(check_up_vectors(up, len(poses)))
     reflections = reflections_across(normals)  # [n, 3, 3]
@@ -87,9 +67,7 @@ def mirror_poses(poses: np.ndarray, up=None) -> np.ndarray:
 
 
 def check_augment_settings(flip_probability: float, max_rotation_degrees: float, rotation_axis: str) -> None:
-    """Raises `PoseDiffError` for settings no augmentation means: an unknown rotation axis (the device version
-    tests only for 'camera_y', so any other name silently meant 'world_vertical'), a flip probability outside
-    [0, 1] or a negative or non-finite maximum angle."""
+    """Raises `PoseDiffError` for an unknown axis, a probability outside [0, 1] or a bad maximum angle."""
     if rotation_axis not in ROTATION_AXES:
         raise PoseDiffError(f"rotation_axis: expected one of {ROTATION_AXES}, got {rotation_axis!r}")
     if not 0.0 <= flip_probability <= 1.0:  # False for NaN too
@@ -100,20 +78,10 @@ def check_augment_settings(flip_probability: float, max_rotation_degrees: float,
 
 def augment_poses(poses: np.ndarray, rng: np.random.Generator, flip_probability: float = 0.5,
                   max_rotation_degrees: float = 180.0, up=None, rotation_axis: str = "world_vertical") -> np.ndarray:
-    """Randomly mirrors and rotates root-relative poses `[n, 17, 3]` about each pose's vertical axis.
+    """Randomly mirrors and rotates root-relative poses `[n, 17, 3]` (mm) about each pose's `up` -> float32.
 
-    Args:
-      poses: `[n, 17, 3]` mm, camera frame, root at the origin.
-      rng: the source of the flips and angles.
-      flip_probability: chance of a left/right mirror (`mirror_poses`).
-      max_rotation_degrees: angles are uniform in [-max, max] about the axis.
-      up: `[n, 3]` (or `[3]`) the world's up direction in each pose's camera frame (`R[:, 2]`), any length;
-        None = the camera's -y (synthetic data, or a camera that is unknown).
-      rotation_axis: 'world_vertical' rotates and mirrors about `up`; 'camera_y' ignores `up` and uses the
-        camera's y axis and a plain x mirror (the old augmentation: it removes the camera's elevation).
-
-    Returns `[n, 17, 3]` float32. Bone lengths, the root at the origin and every joint's height along `up`
-    (hence the camera's elevation and roll as seen in the pose) are kept.
+    `up`: `[n, 3]` or `[3]`, the world's up in each camera frame (None: the camera's -y); angles are uniform in
+    [-max, max]. Bone lengths, the root and every joint's height along `up` are kept.
     """
     check_augment_settings(flip_probability, max_rotation_degrees, rotation_axis)
     poses = np.asarray(poses, np.float32)
@@ -130,12 +98,9 @@ def augment_poses(poses: np.ndarray, rng: np.random.Generator, flip_probability:
         transforms = rotation_about_axes(up, angles) @ transforms
     return np.matmul(poses, transforms.transpose(0, 2, 1).astype(np.float32))
 
-def body_up_vectors(poses: np.ndarray) -> np.ndarray:
-    """Unit direction from the pelvis to the thorax of poses `[..., 17, 3]` -> `[..., 3]`.
 
-    A camera-free estimate of a pose's up direction (the spine leans, so it is not the world vertical, but its
-    distribution over many poses shows the camera's elevation: mean z about -0.2 on Human3.6M's cameras).
-    """
+def body_up_vectors(poses: np.ndarray) -> np.ndarray:
+    """Unit pelvis -> thorax direction of poses `[..., 17, 3]` -> `[..., 3]`: a camera-free up estimate."""
     poses = np.asarray(poses, np.float64)
     spine = poses[..., skeleton.JOINT_INDEX["Thorax"], :] - poses[..., skeleton.ROOT_JOINT, :]
     return spine / np.maximum(np.linalg.norm(spine, axis=-1, keepdims=True), 1e-9)

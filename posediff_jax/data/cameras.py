@@ -1,22 +1,13 @@
-"""The four Human3.6M cameras: published intrinsics, lens distortion and per-subject extrinsics.
+"""The four Human3.6M cameras (built in, from the MIT-licensed `camera-parameters.json`): the one camera source.
 
-This module is the project's ONE camera source for Human3.6M: the tfds builder, the training-pose readers, the
-direct evaluation reader and the tools all go through `camera_parameters`. Why built in rather than read from
-the user's `camera-parameters.json`: the calibration is fixed public data (a few KB), the product must work
-with only VideoPose3D's `data_3d_h36m.npz` (and optional detections) in `manual_dir`, and one source cannot
-drift from another. A `camera-parameters.json` found in `manual_dir` is used only as a cross-check
-(`check_camera_file`): the direct reader refuses a file that disagrees with these numbers instead of silently
-evaluating against other cameras. The numbers were transcribed from that same MIT-licensed file (checked
-equal to the last digit on the copy in ../shared).
-
-Units: pixels for intrinsics, millimetres for translations; `X_camera = R @ X_world + t`. Distortion is
-(k1, k2, p1, p2, k3) in the Human3.6M model (`posediff_jax.geometry.apply_distortion`).
-`CAMERA_IDS` is the one camera-id tuple; it is also the order of the per-camera lists in VideoPose3D's files.
+Pixels for intrinsics, mm for translations, `X_camera = R @ X_world + t`, distortion (k1, k2, p1, p2, k3).
+`CAMERA_IDS` is also the order of the per-camera lists in VideoPose3D's files. A user's
+`camera-parameters.json` is only cross-checked (`check_camera_file`).
 """
 
-from __future__ import annotations
-
 import numpy as np
+
+from posediff_jax.validation import PoseDiffError
 
 CAMERA_IDS = ("54138969", "55011271", "58860488", "60457274")
 
@@ -107,40 +98,28 @@ EXTRINSICS = {
 
 def camera_parameters(subject: str, camera_id: str, dtype=np.float32) -> dict:
     """`dtype` arrays (default float32): intrinsics [3, 3], distortion [5], rotation [3, 3], translation [3] (mm)."""
-    from posediff_jax.validation import PoseDiffError
-
     if camera_id not in INTRINSICS:
         raise PoseDiffError(f"camera id {camera_id!r}: expected one of {CAMERA_IDS}")
     if subject not in EXTRINSICS:
         raise PoseDiffError(f"subject {subject!r}: no Human3.6M extrinsics (known: {sorted(EXTRINSICS)})")
     rotation, translation = EXTRINSICS[subject][camera_id]
-    return {
-        "intrinsics": np.asarray(INTRINSICS[camera_id], dtype),
-        "distortion": np.asarray(DISTORTION[camera_id], dtype),
-        "rotation": np.asarray(rotation, dtype),
-        "translation": np.asarray(translation, dtype),
-    }
+    return {"intrinsics": np.asarray(INTRINSICS[camera_id], dtype), "rotation": np.asarray(rotation, dtype),
+            "distortion": np.asarray(DISTORTION[camera_id], dtype), "translation": np.asarray(translation, dtype)}
 
 
 def check_camera_file(path, tolerance: float = 1e-6) -> None:
-    """Cross-checks a user's `camera-parameters.json` (keys `intrinsics[camera]` = {`calibration_matrix`,
-    `distortion`}, `extrinsics[subject][camera]` = {`R`, `t`}) against the built-in cameras.
-
-    Raises `PoseDiffError` naming the file and the first entry that differs by more than `tolerance`
-    (relative to the value's magnitude, at least 1) or cannot be read.
-    """
+    """Raises `PoseDiffError` naming the first entry of a user's `camera-parameters.json` that differs from the
+    built-in cameras by more than `tolerance` (relative, magnitude at least 1) or cannot be read."""
     import json
     import pathlib
-
-    from posediff_jax.validation import PoseDiffError
-
     path = pathlib.Path(path)
     try:
         cameras = json.loads(path.read_text())
         pairs = []
         for camera_id in CAMERA_IDS:
             entry = cameras["intrinsics"][camera_id]
-            pairs.append((f"intrinsics {camera_id} calibration_matrix", entry["calibration_matrix"], INTRINSICS[camera_id]))
+            pairs.append((f"intrinsics {camera_id} calibration_matrix", entry["calibration_matrix"],
+                          INTRINSICS[camera_id]))
             pairs.append((f"intrinsics {camera_id} distortion", entry["distortion"], DISTORTION[camera_id]))
             for subject, per_camera in cameras.get("extrinsics", {}).items():
                 if subject in EXTRINSICS and camera_id in per_camera:
@@ -156,4 +135,5 @@ def check_camera_file(path, tolerance: float = 1e-6) -> None:
     except PoseDiffError:
         raise
     except Exception as error:  # unreadable JSON, missing keys, ragged lists
-        raise PoseDiffError(f"{path}: not a Human3.6M camera-parameters.json ({type(error).__name__}: {error})") from None
+        raise PoseDiffError(f"{path}: not a Human3.6M camera-parameters.json "
+                            f"({type(error).__name__}: {error})") from None

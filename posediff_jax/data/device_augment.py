@@ -1,17 +1,8 @@
-"""The training augmentation of `augment.py` as a traceable JAX function, run inside the compiled train step.
+"""`augment.augment_poses` as a traceable JAX function, run inside the compiled train step.
 
-Same transformation as `augment.augment_poses` (mirror across the vertical plane through the optical axis with
-left/right joints swapped, then a uniform rotation about each pose's world vertical as its camera sees it), with
-the flips and angles drawn from a JAX key instead of a NumPy generator: `augment_poses_from_draws` and
-`augment.augment_poses` agree to float32 rounding for the same flips and angles (tests/test_device_augment.py).
-The rotations and reflections are `augment.py`'s own functions, given `jax.numpy` as their array module.
-
-Why on the device: the per-step NumPy augmentation and the host -> device copy of each batch held a GPU at
-~150 steps/s (batch 1024) while the step itself takes a fraction of that time; with the poses resident on the
-devices and the draws made there, a host only sends each step's example indices.
+The same mirror + rotation (`augment.py`'s own functions with `jax.numpy`), draws from a JAX key: the host
+sends only example indices. Agrees with `augment.augment_poses` to float32 rounding for equal draws.
 """
-
-from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
@@ -24,9 +15,7 @@ from posediff_jax.data.augment import CAMERA_UP, check_augment_settings, reflect
 def augment_poses_from_draws(poses, up, flip, angles):
     """Mirrors (where `flip`) then rotates poses `[n, 17, 3]` about unit `up` `[n, 3]` by `angles` `[n]` radians.
 
-    The mirror plane contains `up` and the optical axis (normal `normalize((up_y, -up_x, 0))`); an `up` along the
-    optical axis has none, which the training data is checked for before it reaches the device
-    (`augment.mirror_planes`). Returns `[n, 17, 3]` in the dtype of `poses`.
+    The host checks beforehand that no `up` lies along the optical axis (`augment.mirror_planes`).
     """
     normals = jnp.stack([up[:, 1], -up[:, 0], jnp.zeros_like(up[:, 0])], -1)
     normals = normals / jnp.maximum(jnp.linalg.norm(normals, axis=-1, keepdims=True), 1e-6)
@@ -37,10 +26,10 @@ def augment_poses_from_draws(poses, up, flip, angles):
 
 
 def rescale_bone_groups(poses, factors):
-    """Scales each bone group of poses `[n, 17, 3]` by `factors` `[n, len(skeleton.BONE_GROUPS)]`, keeping every
-    bone's direction: the joints are rebuilt from the root along the kinematic tree, so a longer thigh moves the
-    knee, shin and ankle with it. Left and right bones of a group get the same factor (a body stays symmetric);
-    bones in no group keep their length."""
+    """Scales each bone group of poses `[n, 17, 3]` by `factors` `[n, groups]`, keeping bone directions.
+
+    Joints are rebuilt from the root down the tree; left and right share a group; other bones keep their length.
+    """
     groups = len(skeleton.BONE_GROUPS)
     group_of_joint = np.full(skeleton.NUM_JOINTS, groups, np.int32)  # index `groups`: a factor of 1
     for group, joints in enumerate(skeleton.BONE_GROUPS.values()):
@@ -56,16 +45,9 @@ def rescale_bone_groups(poses, factors):
 
 def augment_poses_on_device(poses, up, key, flip_probability: float = 0.5, max_rotation_degrees: float = 180.0,
                             rotation_axis: str = "world_vertical", bone_scale_sigma: float = 0.0):
-    """Random mirror + rotation of poses `[n, 17, 3]` (mm, camera frame, root at the origin); traceable.
+    """Random mirror + rotation of poses `[n, 17, 3]` about unit `up` `[n, 3]`, as `augment.augment_poses`.
 
-    Args:
-      up: `[n, 3]` unit vectors, the world's up in each pose's camera frame (ignored for 'camera_y').
-      key: the draws' key (the train step folds the step number into the run's augmentation key).
-      flip_probability, max_rotation_degrees, rotation_axis: as `augment.augment_poses`.
-      bone_scale_sigma: > 0 also rescales each bone group (`skeleton.BONE_GROUPS`) by `exp(sigma * z)`, z a
-        standard normal clipped to [-2.5, 2.5] (other people's proportions); 0 keeps the bone lengths.
-    Returns `[n, 17, 3]`: the root and, without bone scaling, the bone lengths and every joint's height along `up`
-    are kept.
+    `bone_scale_sigma > 0` first rescales each bone group by `exp(sigma * z)`, z ~ N(0, 1) clipped to +-2.5.
     """
     check_augment_settings(flip_probability, max_rotation_degrees, rotation_axis)  # Python values, at trace time
     count = poses.shape[0]

@@ -1,10 +1,4 @@
-"""Tiny files in the real layouts of Human3.6M (VideoPose3D), 3DPW and MPI-INF-3DHP, for tests.
-
-They are written at test time into a temporary folder (nothing binary is committed). Poses come from
-`data.synthetic.synthetic_poses` (plausible bone lengths), placed in front of the cameras.
-"""
-
-from __future__ import annotations
+"""Tiny test files in the real layouts of Human3.6M (VideoPose3D), 3DPW and MPI-INF-3DHP, from synthetic poses."""
 
 import pathlib
 import pickle
@@ -23,10 +17,8 @@ def write_h36m_fixture(folder, subjects=("S1", "S9"), actions=("Walking 1", "Eat
                        detector: str = "sh_pt_mpii", detection_defects=None) -> pathlib.Path:
     """`data_3d_h36m.npz` (world metres, 32 joints) and an MPII-16 `data_2d_h36m_<detector>.npz` for the last subject.
 
-    `detection_defects`: `{(action, camera_index): defect}` for the last subject's detections, as real files have
-    them: 'none' (the entry is `None`, like S11 'Directions' camera 54138969 in every public copy), 'empty' (an
-    empty array), 'short' (30 frames fewer than the 3D sequence), 'nan_rows' (frame 64 all NaN, and joint 0 of
-    frame 0 NaN).
+    `detection_defects`: `{(action, camera_index): defect}` as real files have them: 'none' (a `None` entry),
+    'empty', 'short' (30 frames short), 'nan_rows' (frame 64 all NaN, joint 0 of frame 0 NaN).
     """
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -43,8 +35,8 @@ def write_h36m_fixture(folder, subjects=("S1", "S9"), actions=("Walking 1", "Eat
             positions[subject][action] = world / 1000.0
     np.savez(folder / "data_3d_h36m.npz", positions_3d=np.array(positions, dtype=object))
     if detector:
-        detections = {subjects[-1]: {action: [np.random.default_rng(i).uniform(0, 1000, (frames, 16, 2)).astype(np.float32)
-                                              for i in range(4)] for action in actions}}
+        uniform = [np.random.default_rng(i).uniform(0, 1000, (frames, 16, 2)) for i in range(4)]
+        detections = {subjects[-1]: {action: [array.astype(np.float32) for array in uniform] for action in actions}}
         for (action, camera_index), defect in (detection_defects or {}).items():
             per_camera = detections[subjects[-1]][action]
             if defect == "none":
@@ -76,10 +68,7 @@ def _smpl24_from_h36m17(poses17: np.ndarray) -> np.ndarray:
 
 def write_pw3d_fixture(folder, sequences=("downtown_walking_00", "outdoors_fencing_01"), frames: int = 40,
                        people: int = 2, corrupt: str = "") -> pathlib.Path:
-    """`sequenceFiles/test/<sequence>.pkl` in 3DPW's layout (pickles of dicts of numpy arrays, protocol 2).
-
-    Every 7th frame of person 0 has `campose_valid = 0`. `corrupt`: name of a sequence whose file is truncated.
-    """
+    """`sequenceFiles/test/<sequence>.pkl` in 3DPW's layout; every 7th frame of person 0 invalid; `corrupt`: cut."""
     folder = pathlib.Path(folder)
     target = folder / "sequenceFiles" / "test"
     target.mkdir(parents=True, exist_ok=True)
@@ -99,7 +88,8 @@ def write_pw3d_fixture(folder, sequences=("downtown_walking_00", "outdoors_fenci
             world = np.einsum("fij,fnj->fni", rotation_t, camera - cam_poses[:, None, :3, 3])  # X = R^T (x - t)
             joint_positions.append(world.reshape(frames, 72))
             valid.append((np.arange(frames) % 7 != 3).astype(np.float64) if person == 0 else np.ones(frames))
-            poses2d.append(np.concatenate([rng.uniform(0, 1000, (frames, 2, 18)), rng.uniform(0, 1, (frames, 1, 18))], 1))
+            points, confidence = rng.uniform(0, 1000, (frames, 2, 18)), rng.uniform(0, 1, (frames, 1, 18))
+            poses2d.append(np.concatenate([points, confidence], 1))
         data = {"sequence": name, "jointPositions": joint_positions, "cam_poses": cam_poses,
                 "cam_intrinsics": intrinsics, "campose_valid": valid, "poses2d": poses2d,
                 "img_frame_ids": np.arange(frames), "genders": ["m"] * people,
@@ -113,10 +103,8 @@ def write_pw3d_fixture(folder, sequences=("downtown_walking_00", "outdoors_fenci
 
 def write_mpi_inf_3dhp_fixture(folder, sequences=("TS1", "TS3", "TS5"), frames: int = 30,
                                with_metric: bool = True) -> pathlib.Path:
-    """`data_test_3dhp.npz` in the converted layout (see `mpi_inf_3dhp.py`): `data[TSn]` = {`data_3d`,
-    `data_2d`, `valid`, `activity`, optionally `data_3d_metric`}; 3DHP test joint order; every 5th frame invalid."""
+    """`data_test_3dhp.npz` in the converted layout (`mpi_inf_3dhp.py`); every 5th frame invalid."""
     from posediff_jax.data.mpi_inf_3dhp import SEQUENCE_CAMERAS
-
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     to_3dhp = np.argsort(skeleton.MPI_INF_3DHP17_TO_H36M17)  # inverse of the 3DHP -> H36M permutation

@@ -1,16 +1,8 @@
 """MPI-INF-3DHP test set (TS1-TS6) as a tensorflow-datasets builder without TensorFlow (ArrayRecord).
 
-File the user places in `manual_dir`: `data_test_3dhp.npz`, the converted layout used by peers
-(P-STMO, MixSTE, MotionAGFormer, ...): `np.load(f, allow_pickle=True)['data'].item()` is
-`{'TS1': {...}, ..., 'TS6': {...}}` with, per sequence,
-- `data_3d`  `[frames, 17, 3]`: `univ_annot3` (mm, camera frame, the 'universal' skeleton PCK/AUC use),
-- `data_2d`  `[frames, 17, 2]`: `annot2` (pixels),
-- `valid`    `[frames]`: `valid_frame` (1 = annotated frame),
-- optional `activity` `[frames]`: `activity_annotation` (1..7, see `ACTIVITIES`),
-- optional `data_3d_metric` `[frames, 17, 3]`: `annot3` (metric mm; gives `root_position`).
-Joints in the 17-joint test order (`skeleton.MPI_INF_3DHP17_NAMES`). The test set comes from
-https://vcai.mpi-inf.mpg.de/3dhp-dataset/ (`mpi_inf_3dhp_test_set/TS*/annot_data.mat`, MATLAB v7.3 = HDF5;
-licence: research only). Conversion (needs h5py, which this project does not depend on), per sequence:
+`manual_dir/data_test_3dhp.npz`, the peers' converted layout: `data[TSn]` = {`data_3d` (univ_annot3, mm),
+`data_2d` (annot2, px), `valid` (valid_frame), optional `activity`, optional `data_3d_metric` (annot3: the
+root)}, joints in the 3DHP test order. From https://vcai.mpi-inf.mpg.de/3dhp-dataset/ (research only), per TSn:
 
     with h5py.File(f"TS{n}/annot_data.mat") as annot:   # arrays read transposed: [frames, 1, 17, D]
         entry = {"data_3d": np.squeeze(annot["univ_annot3"][:]), "data_2d": np.squeeze(annot["annot2"][:]),
@@ -18,21 +10,9 @@ licence: research only). Conversion (needs h5py, which this project does not dep
                  "data_3d_metric": np.squeeze(annot["annot3"][:])}
     np.savez_compressed("data_test_3dhp.npz", data={"TS1": entry_1, ..., "TS6": entry_6})
 
-Cameras (`SEQUENCE_CAMERAS`, from the published test-set calibration, in mm on a 10 mm wide sensor): TS1-TS4
-2048x2048 px, focal 7.32506 mm, principal-point offset (-0.0322884, 0.0929296) mm; TS5-TS6 1920x1080 px, focal
-8.770747185 mm, offset (-0.104908645, 0.104899704) mm; pixels = mm * width / 10. Scenes: TS1-2 green screen
-('GS'), TS3-4 studio without green screen ('noGS'), TS5-6 outdoor ('outdoor').
-
-Every example is one valid frame: `pose_3d [17, 3]` (univ_annot3, H36M order via `skeleton.from_mpi_inf_3dhp17`,
-root-relative mm); `root_position [3]` (annot3 pelvis when given, else the univ_annot3 pelvis); `keypoints_2d_gt
-[17, 2]` (annot2, H36M order); `intrinsics [3, 3]`; `distortion [5]` (zeros); `sequence` / `subject` ('TS1'..),
-`scene`, `action` (activity name or ''), `camera` ('' : one camera per sequence), `frame` (0-based index),
-`image_file` ('TS1/imageSequence/img_000001.jpg', 1-based as in the release).
-
-Configs: 'stride1' (every valid frame) and 'small' (every 10th frame). Split: 'test'.
+Cameras: the published calibration on a 10 mm sensor (`SEQUENCE_CAMERAS`). One example per valid frame, H36M
+order, plus `sequence`, `scene`, `image_file`. Configs: 'stride1', 'small' (every 10th). Split: 'test'.
 """
-
-from __future__ import annotations
 
 import pathlib
 import warnings
@@ -41,7 +21,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from posediff_jax import skeleton
-from posediff_jax.data.tfds_support import StrideConfig, frame_dataset_info, prepare_builder
+from posediff_jax.data.tfds_support import frame_dataset_info, prepare_builder, stride_configs
 from posediff_jax.data.videopose3d import DatasetFileError, DatasetWarning
 
 TEST_FILE = "data_test_3dhp.npz"
@@ -67,7 +47,7 @@ SEQUENCE_CAMERAS = {name: dict(_STUDIO if SCENES[name] != "outdoor" else _OUTDOO
 
 
 class TestSequences(dict):
-    """`{TSn: arrays}` plus `skipped`: one line per sequence or frame range left out (see `read_test_sequences`)."""
+    """`{TSn: arrays}` plus `skipped`: one line per sequence or frame range left out."""
 
     skipped: tuple = ()
 
@@ -93,12 +73,8 @@ def _not_found(path: pathlib.Path) -> str:
 def read_test_sequences(manual_dir) -> TestSequences:
     """`{TSn: {'data_3d', 'data_2d', 'valid', 'activity'?, 'data_3d_metric'?}}` from `data_test_3dhp.npz`, validated.
 
-    Public copies of this file are messy, so two things are skipped rather than failed on, with ONE
-    `DatasetWarning` naming them and the count, and listed in the result's `skipped`: a sequence whose entry is
-    `None`, and valid frames whose poses or 2D points are NaN / infinite (they are marked invalid, as otherwise
-    NaN ground truth would reach the metrics; NaN in invalid frames is ignored, those frames are never read).
-    An optional field that is `None` counts as absent. A wrong layout, a missing required field or a file with no
-    valid frame left is a `DatasetFileError` naming the file.
+    `None` sequences and valid frames with non-finite values are skipped (marked invalid) with ONE
+    `DatasetWarning`; a wrong layout or no valid frame left is a `DatasetFileError` naming the file.
     """
     path = pathlib.Path(manual_dir).expanduser() / TEST_FILE
     if not path.is_file():
@@ -141,12 +117,10 @@ def read_test_sequences(manual_dir) -> TestSequences:
                 raise DatasetFileError(f"{path}: {name} {key} is not numeric ({error})") from None
             checked[key] = value
         valid = np.nan_to_num(checked["valid"]) > 0
-        finite = np.ones(frames, bool)
-        for key in ("data_3d", "data_2d", "data_3d_metric"):
-            if key in checked:
-                finite &= np.isfinite(checked[key]).all(axis=(1, 2))
-        if (valid & ~finite).any():
-            bad = valid & ~finite
+        finite = np.all([np.isfinite(checked[key]).all(axis=(1, 2)) for key in ("data_3d", "data_2d", "data_3d_metric")
+                         if key in checked], axis=0)
+        bad = valid & ~finite
+        if bad.any():
             skipped.append(f"{name}: {int(bad.sum())} of {int(valid.sum())} valid frames with NaN or infinite "
                            f"values (first: frame {int(np.argmax(bad))})")
             valid &= finite
@@ -162,14 +136,11 @@ def read_test_sequences(manual_dir) -> TestSequences:
 
 
 class MPIInf3DHP(tfds.core.GeneratorBasedBuilder):
-    """MPI-INF-3DHP test frames (see the module docstring for the file, fields, cameras and configs)."""
+    """MPI-INF-3DHP test frames."""
 
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "First release."}
-    BUILDER_CONFIGS = [
-        StrideConfig(name="stride1", description="every valid frame", stride=1),
-        StrideConfig(name="small", description="every 10th valid frame", stride=10),
-    ]
+    BUILDER_CONFIGS = stride_configs(10)
     DEFAULT_CONFIG_NAME = "stride1"
     MANUAL_DOWNLOAD_INSTRUCTIONS = """
     Download the MPI-INF-3DHP test set (mpi_inf_3dhp_test_set, https://vcai.mpi-inf.mpg.de/3dhp-dataset/)
@@ -198,32 +169,21 @@ def sequence_examples(name: str, entry: dict, stride: int):
     metric = universal if "data_3d_metric" not in entry else skeleton.from_mpi_inf_3dhp17(
         np.asarray(entry["data_3d_metric"], np.float32)[frames])
     pixels = skeleton.from_mpi_inf_3dhp17(np.asarray(entry["data_2d"], np.float32)[frames])
-    activity = np.asarray(entry.get("activity", np.zeros(len(entry["valid"]))))
+    # Activity codes as the .mat stores them, floats: an unknown code or a NaN is named ''.
+    activity = np.nan_to_num(np.asarray(entry.get("activity", np.zeros(len(entry["valid"]))), np.float64))
     camera = SEQUENCE_CAMERAS[name]
     for row, frame in enumerate(frames):
         yield f"{name}/{int(frame):06d}", {
             "pose_3d": (universal[row] - universal[row, :1]).astype(np.float32),
-            "root_position": metric[row, 0].astype(np.float32),
-            "keypoints_2d_gt": pixels[row].astype(np.float32),
-            "intrinsics": camera["intrinsics"],
-            "distortion": np.zeros(5, np.float32),
-            "sequence": name,
-            "subject": name,
-            "scene": camera["scene"],
-            "action": _activity(activity[frame]),
-            "camera": "",
-            "frame": int(frame),
+            "root_position": metric[row, 0].astype(np.float32), "keypoints_2d_gt": pixels[row].astype(np.float32),
+            "intrinsics": camera["intrinsics"], "distortion": np.zeros(5, np.float32),
+            "sequence": name, "subject": name, "scene": camera["scene"], "camera": "", "frame": int(frame),
+            "action": ACTIVITIES.get(int(activity[frame]), ""),
             "image_file": f"{name}/imageSequence/img_{int(frame) + 1:06d}.jpg",
         }
 
 
-def _activity(value) -> str:
-    """Activity name of one frame; '' for an unknown code or a NaN (the .mat stores floats)."""
-    value = float(value)
-    return ACTIVITIES.get(int(value), "") if np.isfinite(value) else ""
-
-
 def prepare(manual_dir, data_dir=None, config="stride1") -> MPIInf3DHP:
-    """Prepares (once; later calls reuse it) and returns the builder."""
+    """Prepares (once) and returns the builder."""
     read_test_sequences(manual_dir)
     return prepare_builder(MPIInf3DHP, manual_dir, data_dir, config)

@@ -1,22 +1,9 @@
-"""The training input pipeline for the pose prior.
+"""Training poses for the prior and deterministic batches.
 
-Random access over poses (an in-memory `[N, 17, 3]` array, or any data source with `__len__` /
-`__getitem__` returning `{'pose_3d': [17, 3]}` such as a tfds `as_data_source()` split), seeded shuffling per
-epoch, per-process sharding for multi-host training, and valid-pose augmentations (rotation about each pose's
-world vertical as its camera sees it: `up` vectors travel with the poses, see `augment.py`).
-
-Sources of training poses: Human3.6M's `data_3d_h36m.npz` (`load_training_poses`), or a compact pose file
-(`write_pose_file` / `read_pose_file`: world-frame root-relative 17-joint poses + subject labels, expanded over
-the four cameras when read; `config.data.source='npz'`, `config.data.poses_file`) that carries the training
-set to a machine without the dataset folder.
-
-`PoseBatchIterator.indices_at(step)` is a pure function of (seed, step, process index): a resumed run sees
-exactly the examples an uninterrupted run would have seen, and processes read disjoint slices of the same
-global permutation. Training sends only these indices to the devices and augments there
-(`data/device_augment.py`); `batch_at(step)` (the examples, augmented with NumPy) serves tools and tests.
+Sources: Human3.6M's `data_3d_h36m.npz` or a compact pose file (`write_pose_file`: world-frame poses, expanded
+over the four cameras when read). `PoseBatchIterator.indices_at(step)` depends only on (seed, step, process):
+resumed runs see the same examples and processes read disjoint slices of one permutation per epoch.
 """
-
-from __future__ import annotations
 
 import pathlib
 from typing import NamedTuple, Optional, Sequence
@@ -24,6 +11,7 @@ from typing import NamedTuple, Optional, Sequence
 import numpy as np
 
 from posediff_jax.data.augment import ROTATION_AXES, augment_poses, check_up_vectors
+from posediff_jax.data.cameras import CAMERA_IDS, camera_parameters
 from posediff_jax.normalization import NormalizationStats, compute_normalization_stats
 from posediff_jax.skeleton import NUM_JOINTS
 from posediff_jax.validation import PoseDiffError, check_array
@@ -32,17 +20,10 @@ NORMALIZATION_FILE = "normalization_stats.npz"
 
 
 class PoseBatchIterator:
-    """Deterministic, sharded, augmented batches of root-relative poses.
+    """Deterministic, sharded, augmented batches of root-relative poses `[N, 17, 3]` mm.
 
-    Args:
-      poses: `[N, 17, 3]` mm.
-      global_batch_size: examples per step over all processes.
-      seed: shuffling and augmentation seed.
-      augment: flip + vertical-axis rotation (see `augment.py`).
-      process_index / process_count: this process's slice (default: `jax.process_index()` / `process_count()`).
-      up_vectors: `[N, 3]` the world's up direction in each pose's camera frame (`R[:, 2]`); None = the
-        camera's -y for every pose (synthetic data).
-      rotation_axis: 'world_vertical' (rotate/mirror about `up_vectors`) or 'camera_y' (the old augmentation).
+    `up_vectors`: `[N, 3]` the world's up in each camera frame (None: the camera's -y); process index and count
+    default to JAX's.
     """
 
     def __init__(self, poses, global_batch_size: int, seed: int, augment: bool = True,
@@ -51,17 +32,15 @@ class PoseBatchIterator:
                  up_vectors=None, rotation_axis: str = "world_vertical"):
         if process_index is None or process_count is None:
             import jax
-
             process_index, process_count = jax.process_index(), jax.process_count()
         self.poses = check_array("poses", np.asarray(poses, np.float32), (None, NUM_JOINTS, 3))
         if rotation_axis not in ROTATION_AXES:
             raise PoseDiffError(f"rotation_axis: expected one of {ROTATION_AXES}, got {rotation_axis!r}")
-        self.up_vectors = None if up_vectors is None else check_up_vectors(up_vectors, len(self.poses)).astype(np.float32)
+        self.up_vectors = (None if up_vectors is None
+                           else check_up_vectors(up_vectors, len(self.poses)).astype(np.float32))
         self.rotation_axis = rotation_axis
         if global_batch_size % process_count:
-            raise PoseDiffError(
-                f"global_batch_size: {global_batch_size} does not split over {process_count} processes"
-            )
+            raise PoseDiffError(f"global_batch_size: {global_batch_size} does not split over {process_count} processes")
         if len(self.poses) < global_batch_size:
             raise PoseDiffError(f"poses: {len(self.poses)} poses are fewer than one global batch ({global_batch_size})")
         self.global_batch_size = global_batch_size
@@ -85,7 +64,7 @@ class PoseBatchIterator:
         return self._permutation(epoch)[start:start + self.local_batch_size]
 
     def batch_at(self, step: int) -> dict:
-        """`{'pose': [local_batch, 17, 3] float32}` for `step`."""
+        """`{'pose': [local_batch, 17, 3] float32}` for `step`, augmented with NumPy (`augment.py`)."""
         poses = self.poses[self.indices_at(step)]
         if self.augment:
             rng = np.random.default_rng([self.seed, int(step), self.process_index, 1])
@@ -94,18 +73,12 @@ class PoseBatchIterator:
                                   self.rotation_axis)
         return {"pose": poses}
 
-def poses_fingerprint(poses: np.ndarray) -> str:
-    """A cheap content hash of `[N, 17, 3]` poses (count + ~1000 evenly spaced poses)."""
-    import hashlib
-
-    sample = np.ascontiguousarray(np.asarray(poses, np.float32)[:: max(1, len(poses) // 1000)])
-    return f"{len(poses)}:" + hashlib.sha1(sample.tobytes()).hexdigest()
-
 
 def cached_normalization_stats(poses: np.ndarray, cache_dir=None) -> NormalizationStats:
-    """Normalisation statistics computed once and cached as `normalization_stats.npz` in `cache_dir`
-    (reused only for the same poses: the file records their fingerprint)."""
-    fingerprint = poses_fingerprint(poses)
+    """Normalisation statistics, cached in `cache_dir`, reused for the same poses (hash of ~1000 of them + count)."""
+    import hashlib
+    sample = np.ascontiguousarray(np.asarray(poses, np.float32)[:: max(1, len(poses) // 1000)])
+    fingerprint = f"{len(poses)}:" + hashlib.sha1(sample.tobytes()).hexdigest()
     if cache_dir is not None:
         path = pathlib.Path(cache_dir) / NORMALIZATION_FILE
         if path.is_file():
@@ -115,7 +88,6 @@ def cached_normalization_stats(poses: np.ndarray, cache_dir=None) -> Normalizati
     stats = compute_normalization_stats(poses)
     if cache_dir is not None:
         from posediff_jax.io_utils import save_npz_atomic
-
         save_npz_atomic(pathlib.Path(cache_dir) / NORMALIZATION_FILE, fingerprint=np.array(fingerprint),
                         **stats.to_dict())
     return stats
@@ -131,42 +103,28 @@ class PoseData(NamedTuple):
 
 def _require_manual_dir(manual_dir):
     if not manual_dir:
-        raise PoseDiffError(
-            "config.data.manual_dir is not set: point it at the folder with VideoPose3D's data_3d_h36m.npz "
-            "(see posediff_jax/data/h36m.py for where the files come from)"
-        )
+        raise PoseDiffError("config.data.manual_dir is not set: point it at the folder with VideoPose3D's "
+                            "data_3d_h36m.npz (see posediff_jax/data/h36m.py for where the files come from)")
     return manual_dir
 
 
 def load_training_poses(data_dir=None, manual_dir=None, split: str = "train", subjects: Optional[Sequence[str]] = None,
                         stride: int = 1, with_up: bool = False, positions=None):
-    """Root-relative camera-frame poses `[N, 17, 3]` mm of Human3.6M (all four cameras).
-
-    Reads VideoPose3D's `data_3d_h36m.npz` in `manual_dir` with the same conversion as the `h36m` tfds builder
-    (`videopose3d.read_camera_frame_poses`): the prior needs only the poses, and reading them in bulk takes
-    seconds where writing the 732k training examples through tfds takes minutes. `data_dir` is accepted for
-    symmetry with the builders and unused here. `with_up=True` returns `(poses, up [N, 3])`, each pose's world
-    vertical in its camera frame (`videopose3d.read_camera_frame_poses_with_up`). `positions`: the file already
-    read (`videopose3d.read_positions_3d`), for a caller taking several splits (read once, warned about once).
-    """
+    """Root-relative camera-frame poses `[N, 17, 3]` mm of Human3.6M, all cameras (`read_camera_frame_poses`);
+    `data_dir` is accepted for symmetry with the builders and unused."""
     del data_dir
     _require_manual_dir(manual_dir)
-    from posediff_jax.data.h36m import SPLIT_SUBJECTS
-    from posediff_jax.data.videopose3d import read_camera_frame_poses, read_camera_frame_poses_with_up
-
-    subjects = subjects or SPLIT_SUBJECTS[split]
-    if with_up:
-        return read_camera_frame_poses_with_up(manual_dir, subjects, stride, positions=positions)
-    return read_camera_frame_poses(manual_dir, subjects, stride, positions=positions)
+    from posediff_jax.data.videopose3d import SPLIT_SUBJECTS, read_camera_frame_poses
+    return read_camera_frame_poses(manual_dir, subjects or SPLIT_SUBJECTS[split], stride, positions=positions,
+                                   with_up=with_up)
 
 
 POSE_FILE_FORMAT = "posediff_jax.pose_file/1"
+POSE_FILE_KEYS = ("subject_names", "cameras", "train_world", "train_subject", "held_out_world", "held_out_subject")
 
 
 def check_stride(name: str, step) -> int:
-    """`step` (take every step-th frame) when it is a whole number >= 1, else a `PoseDiffError` naming `name`
-    (bools and fractions refused: a slice step of 0 fails, a negative one reverses). The one check of
-    `write_pose_file` and of tools/make_pose_file.py's flags, which call it before anything is read."""
+    """`step` if a whole number >= 1 (no bool), else a `PoseDiffError` naming `name`."""
     if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
         raise PoseDiffError(f"{name}: must be a whole number >= 1, got {step!r}")
     return step
@@ -174,18 +132,13 @@ def check_stride(name: str, step) -> int:
 
 def write_pose_file(path, manual_dir, train_subjects: Sequence[str] = ("S1", "S5", "S6", "S7", "S8"),
                     held_out_subjects: Sequence[str] = ("S9",), stride: int = 1, held_out_stride: int = 16):
-    """Writes a compact training file: world-frame root-relative 17-joint poses (float32 mm, compressed).
+    """Writes a compact training file of world-frame root-relative poses (float32 mm); returns the path.
 
-    Keys: `format`, `subject_names` [S], `cameras` [4], `train_world` [M, 17, 3], `train_subject` [M] (index into
-    `subject_names`), `held_out_world` [K, 17, 3], `held_out_subject` [K]. `read_pose_file` expands every pose over
-    the cameras (`X_cam - root = R (X_world - root)`), four times smaller than the camera-frame poses.
-    Returns the path.
+    `train_world` [M, 17, 3] and `held_out_world` come with per-pose indices into `subject_names`.
     """
-    from posediff_jax.data.cameras import CAMERA_IDS
     from posediff_jax.data.videopose3d import read_positions_3d
     from posediff_jax.io_utils import atomic_path
     from posediff_jax.skeleton import from_h36m32
-
     for name, step in (("stride", stride), ("held_out_stride", held_out_stride)):
         check_stride(f"write_pose_file: {name}", step)
     positions = read_positions_3d(manual_dir)  # None subjects: skipped with a warning (positions.skipped)
@@ -220,8 +173,6 @@ def write_pose_file(path, manual_dir, train_subjects: Sequence[str] = ("S1", "S5
 
 
 def _expand_over_cameras(world: np.ndarray, labels: np.ndarray, names, cameras):
-    from posediff_jax.data.cameras import camera_parameters
-
     poses, ups = [], []
     for index, subject in enumerate(names):
         subject_world = world[labels == index]
@@ -235,7 +186,7 @@ def _expand_over_cameras(world: np.ndarray, labels: np.ndarray, names, cameras):
 
 
 def read_pose_file(path) -> PoseData:
-    """`write_pose_file`'s file -> `PoseData` of camera-frame poses (every pose x every camera) and up vectors."""
+    """`write_pose_file`'s file -> `PoseData` of camera-frame poses (every pose x camera) and up vectors."""
     path = pathlib.Path(path).expanduser()
     if not path.is_file():
         raise PoseDiffError(f"{path}: pose file not found (make one with tools/make_pose_file.py)")
@@ -247,8 +198,6 @@ def read_pose_file(path) -> PoseData:
     if str(fields.get("format", "")) != POSE_FILE_FORMAT:
         raise PoseDiffError(f"{path}: not a pose file (format {str(fields.get('format'))!r}, expected "
                             f"{POSE_FILE_FORMAT!r})")
-    from posediff_jax.data.cameras import CAMERA_IDS
-
     missing = [key for key in POSE_FILE_KEYS if key not in fields]
     if missing:
         raise PoseDiffError(f"{path}: pose file lacks {missing} (remake it with tools/make_pose_file.py)")
@@ -265,12 +214,8 @@ def read_pose_file(path) -> PoseData:
     return PoseData(train, train_up, held_out)
 
 
-POSE_FILE_KEYS = ("subject_names", "cameras", "train_world", "train_subject", "held_out_world", "held_out_subject")
-
-
 def _check_labels(path, split: str, labels, count: int, names) -> np.ndarray:
-    """A pose file's subject labels for `count` poses, checked: one whole-number index into `names` per pose,
-    and at least one pose (training and the held-out loss need both splits)."""
+    """A pose file's labels, checked: one index into `names` per pose, and at least one pose."""
     labels = np.asarray(labels)
     if labels.shape != (count,) or (count and labels.dtype.kind not in "iu"):
         raise PoseDiffError(f"{path}: {split}_subject must hold one subject index per pose ({count}), got shape "
@@ -285,11 +230,7 @@ def _check_labels(path, split: str, labels, count: int, names) -> np.ndarray:
 
 
 def load_pose_data(data_config) -> PoseData:
-    """Training poses, their up vectors and held-out poses for `config.data` (sources 'h36m' and 'npz').
-
-    'h36m': `train_subjects` at `stride` and every 16th frame of `eval_subjects` from `manual_dir`.
-    'npz': the pose file `poses_file` as written (its own subjects and strides).
-    """
+    """Training poses, up vectors and held-out poses (every 16th frame of `eval_subjects`) of `config.data`."""
     if data_config.source == "npz":
         if not data_config.get("poses_file"):
             raise PoseDiffError("config.data.poses_file is not set (source 'npz' reads a pose file: "
@@ -298,13 +239,11 @@ def load_pose_data(data_config) -> PoseData:
     if data_config.source != "h36m":
         raise PoseDiffError(f"config.data.source: load_pose_data reads 'h36m' or 'npz', got {data_config.source!r}")
     manual_dir = data_config.manual_dir or None
-    data_dir = data_config.data_dir or None
     from posediff_jax.data.videopose3d import read_positions_3d
-
-    # One read for both splits: read per split, a None entry's DatasetWarning printed twice in `posediff train`.
+    # One read for both splits, so that a file's DatasetWarning is printed once.
     positions = read_positions_3d(_require_manual_dir(manual_dir))
-    train, train_up = load_training_poses(data_dir, manual_dir, "train", tuple(data_config.train_subjects),
+    train, train_up = load_training_poses(None, manual_dir, "train", tuple(data_config.train_subjects),
                                           data_config.stride, with_up=True, positions=positions)
-    held_out = load_training_poses(data_dir, manual_dir, "test", tuple(data_config.eval_subjects), 16,
+    held_out = load_training_poses(None, manual_dir, "test", tuple(data_config.eval_subjects), 16,
                                    positions=positions)
     return PoseData(train, train_up, held_out)

@@ -1,37 +1,12 @@
 """3DPW (3D Poses in the Wild) test split as a tensorflow-datasets builder without TensorFlow (ArrayRecord).
 
-Files the user places in `manual_dir` (from https://virtualhumans.mpi-inf.mpg.de/3DPW/, `sequenceFiles.zip`,
-non-commercial research licence; unzip as is):
-    manual_dir/sequenceFiles/test/<sequence>.pkl      e.g. downtown_arguing_00.pkl (24 test sequences)
-Each file is a Python-2 pickle (latin1) of a dict with, per person p: `jointPositions[p]` `[frames, 72]` (24
-SMPL joints x xyz, world frame, metres), `campose_valid[p]` `[frames]` (1 where the camera pose, hence the 3D
-ground truth, is valid), `poses2d[p]` `[frames, 3, 18]` (OpenPose-18 x, y, confidence) and per sequence
-`cam_poses` `[frames, 4, 4]` (world -> camera), `cam_intrinsics` `[3, 3]`, `img_frame_ids` `[frames]`,
-`sequence` (name). Other keys (SMPL `poses`, `betas`, `trans`, ...) are ignored.
-
-Pickles can run code when loaded: this builder unpickles ONLY `*.pkl` files found in the user's manual_dir, and
-does so with `safe_pickle.load_restricted`, which rebuilds numpy arrays and builtin containers and refuses any
-other global. It never unpickles anything else.
-
-Every example is one valid frame of one person:
-`pose_3d [17, 3]` mm, camera frame, root-relative, H36M order via `skeleton.from_smpl24` (SMPL joints are not
-H36M markers; SMPL has no head top: zeros there) with `joint_mask [17]` (False at the head top);
-`pose_lsp14 [14, 3]` the LSP-14 ground truth (`skeleton.SMPL24_TO_LSP14`, the joints 3DPW PA-MPJPE is usually
-reported on), root-relative to the SMPL pelvis; `root_position [3]` mm; `keypoints_2d_gt [17, 2]` (projection
-with `cam_intrinsics`, no lens distortion: `distortion [5]` zeros); `keypoints_2d_detected [17, 2]` +
-`detection_mask [17]` from `poses2d` (OpenPose-18 -> COCO-17 -> `skeleton.coco17_to_h36m17`, mask where the
-confidence is > 0); `intrinsics [3, 3]`; `sequence`, `subject` (= sequence), `action` (sequence name without
-its number), `camera` ('phone'), `person`, `frame` (`img_frame_ids`), `image_file`
-('imageFiles/<sequence>/image_<frame>.jpg').
-
-Configs: 'stride1' (every valid frame) and 'small' (every 25th frame). Split: 'test'.
-
-    builder = PW3D(config="stride1", data_dir=...)
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=...))
-    test = builder.as_data_source(split="test")
+`manual_dir/sequenceFiles/test/<sequence>.pkl` from 3DPW's `sequenceFiles.zip`: Python-2 pickles with, per
+person, `jointPositions` `[frames, 72]` (SMPL-24, world, m), `campose_valid`, `poses2d` `[frames, 3, 18]`
+(OpenPose-18), and `cam_poses`, `cam_intrinsics`, `img_frame_ids`. Only these files are unpickled, with
+`safe_pickle.load_restricted` (numpy arrays and builtin containers only). One example per valid frame and
+person: H36M-17 via `skeleton.from_smpl24` with `joint_mask` (no head top), `pose_lsp14`, detections from
+`poses2d`, `person`, `sequence`, `image_file`. Configs: 'stride1', 'small' (every 25th). Split: 'test'.
 """
-
-from __future__ import annotations
 
 import pathlib
 import warnings
@@ -41,7 +16,7 @@ import tensorflow_datasets as tfds
 
 from posediff_jax import geometry, skeleton
 from posediff_jax.data.safe_pickle import load_restricted
-from posediff_jax.data.tfds_support import StrideConfig, frame_dataset_info, prepare_builder
+from posediff_jax.data.tfds_support import frame_dataset_info, prepare_builder, stride_configs
 from posediff_jax.data.videopose3d import DatasetFileError, DatasetWarning
 
 SEQUENCE_FOLDER = pathlib.Path("sequenceFiles") / "test"
@@ -52,8 +27,7 @@ REQUIRED_KEYS = ("jointPositions", "cam_poses", "cam_intrinsics", "campose_valid
 
 
 def sequence_files(manual_dir) -> list:
-    """The test sequence pickles in `manual_dir/sequenceFiles/test`; `DatasetFileError` when there are none
-    (with a hint when the manual_dir is the test folder itself or holds only the train / validation split)."""
+    """The test sequence pickles in `manual_dir/sequenceFiles/test`; `DatasetFileError` (with a hint) if none."""
     manual = pathlib.Path(manual_dir).expanduser()
     folder = manual / SEQUENCE_FOLDER
     files = sorted(folder.glob("*.pkl")) if folder.is_dir() else []
@@ -80,17 +54,11 @@ def _people(path, data, key) -> list:
 
 
 def read_sequence(path) -> dict:
-    """Loads and validates one sequence pickle (restricted unpickling). Returns numpy arrays:
-    `joints` list per person `[frames, 24, 3]` m, `valid` list `[frames]` bool, `poses2d` list `[frames, 3, 18]` or
-    None, `cam_poses [frames, 4, 4]`, `intrinsics [3, 3]`, `frame_ids [frames]`, `sequence` str, and `skipped`
-    (lines saying what was left out).
+    """One validated sequence pickle: per-person `joints` `[frames, 24, 3]` m, `valid`, `poses2d` (or None), and
+    `cam_poses`, `intrinsics`, `frame_ids`, `sequence`, `skipped`.
 
-    Messy copies are read rather than failed on where the rest of the file is still right, with ONE
-    `DatasetWarning` per file naming what was skipped and how much: a person whose `jointPositions` or
-    `campose_valid` entry is `None` (no frame of theirs is used), valid frames whose joints or camera pose are
-    NaN / infinite (marked invalid: NaN ground truth must not reach the metrics), and missing or `None`
-    `poses2d` (no detections: `detection_mask` all False). NaN detections get confidence 0. A wrong layout or
-    non-numeric arrays are a `DatasetFileError` naming the file.
+    `None` people, valid frames with non-finite joints or camera and missing `poses2d` are skipped with ONE
+    `DatasetWarning`; a wrong layout is a `DatasetFileError` naming the file.
     """
     data = load_restricted(path)
     if not isinstance(data, dict):
@@ -135,21 +103,19 @@ def read_sequence(path) -> dict:
         joints.append(person_joints)
         valid.append(person_valid & ~bad)
     poses2d = None
-    detections = data.get("poses2d")
-    if detections is not None and len(_people(path, data, "poses2d")) == len(people):
+    detections = None if data.get("poses2d") is None else _people(path, data, "poses2d")
+    if detections is not None and len(detections) == len(people):
         poses2d = []
-        for p, person in enumerate(_people(path, data, "poses2d")):
+        for p, person in enumerate(detections):
             if person is None:
                 skipped.append(f"poses2d of person {p} (None in the file: no detections)")
                 poses2d.append(np.zeros((frames, 3, 18), np.float32))
                 continue
             person = array(f"poses2d[{p}]", person, (frames, 3, 18)).astype(np.float32)
             finite = np.isfinite(person).all(axis=1)  # [frames, 18]: a joint with any NaN is undetected
-            person = np.where(finite[:, None], person, 0.0).astype(np.float32)
-            poses2d.append(person)
+            poses2d.append(np.where(finite[:, None], person, 0.0).astype(np.float32))
     elif detections is not None:
-        skipped.append(f"poses2d ({len(_people(path, data, 'poses2d'))} entries for {len(people)} people: "
-                       "no detections)")
+        skipped.append(f"poses2d ({len(detections)} entries for {len(people)} people: no detections)")
     sequence = data.get("sequence")
     sequence = sequence.decode("latin1") if isinstance(sequence, bytes) else sequence
     if skipped:
@@ -168,14 +134,11 @@ def openpose18_to_h36m17(poses2d: np.ndarray) -> tuple:
 
 
 class PW3D(tfds.core.GeneratorBasedBuilder):
-    """3DPW test sequences in the camera frame (see the module docstring for files, fields and configs)."""
+    """3DPW test sequences in the camera frame."""
 
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "First release."}
-    BUILDER_CONFIGS = [
-        StrideConfig(name="stride1", description="every valid frame", stride=1),
-        StrideConfig(name="small", description="every 25th frame", stride=25),
-    ]
+    BUILDER_CONFIGS = stride_configs(25)
     DEFAULT_CONFIG_NAME = "stride1"
     MANUAL_DOWNLOAD_INSTRUCTIONS = """
     Download sequenceFiles.zip from https://virtualhumans.mpi-inf.mpg.de/3DPW/ (registration; non-commercial
@@ -235,26 +198,16 @@ def sequence_examples(sequence: dict, stride: int):
         for row, frame in enumerate(frames):
             frame_id = int(sequence["frame_ids"][frame])
             yield f"{name}/{person}/{int(frame):06d}", {
-                "pose_3d": pose17[row],
-                "joint_mask": joint_mask,
-                "pose_lsp14": lsp14[row],
-                "root_position": roots[row].astype(np.float32),
-                "keypoints_2d_gt": pixels[row],
-                "keypoints_2d_detected": detected[row].astype(np.float32),
-                "detection_mask": detection_mask[row],
-                "intrinsics": intrinsics,
-                "distortion": np.zeros(5, np.float32),
-                "sequence": name,
-                "subject": name,
-                "action": action,
-                "camera": "phone",
-                "person": person,
-                "frame": frame_id,
+                "pose_3d": pose17[row], "joint_mask": joint_mask, "pose_lsp14": lsp14[row],
+                "root_position": roots[row].astype(np.float32), "keypoints_2d_gt": pixels[row],
+                "keypoints_2d_detected": detected[row].astype(np.float32), "detection_mask": detection_mask[row],
+                "intrinsics": intrinsics, "distortion": np.zeros(5, np.float32), "sequence": name, "subject": name,
+                "action": action, "camera": "phone", "person": person, "frame": frame_id,
                 "image_file": f"imageFiles/{name}/image_{frame_id:05d}.jpg",
             }
 
 
 def prepare(manual_dir, data_dir=None, config="stride1") -> PW3D:
-    """Prepares (once; later calls reuse it) and returns the builder."""
+    """Prepares (once) and returns the builder."""
     sequence_files(manual_dir)
     return prepare_builder(PW3D, manual_dir, data_dir, config)

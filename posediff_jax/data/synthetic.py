@@ -1,7 +1,5 @@
 """Synthetic poses for tests and CI: a standing template with random limb swings, random heading and scale."""
 
-from __future__ import annotations
-
 import numpy as np
 
 from posediff_jax import skeleton

@@ -1,28 +1,13 @@
-"""Human3.6M from VideoPose3D's files: the readers, the ONE world -> camera conversion, and the direct
-evaluation reader.
+"""Human3.6M from VideoPose3D's files: the readers, the ONE world -> camera conversion (`camera_frames`), and
+the direct evaluation reader.
 
-Files in the user's `manual_dir` (VideoPose3D's DATASETS.md, `prepare_data_h36m.py`, shows how they are made
-from the official release, http://vision.imar.ro/human3.6m, academic non-commercial licence; `allow_pickle` is
-used only on these files of the user's own):
-- `data_3d_h36m.npz` (required): `positions_3d[subject][action]` = `[frames, 32, 3]` world positions, metres.
-- `data_2d_h36m_<detector>.npz`, or the same split per subject as `data_2d_h36m_<detector>_<subject>.npz`
-  (optional): `positions_2d[subject][action]` = list over the 4 cameras (order of `cameras.CAMERA_IDS`) of
-  `[frames, J, 2]` pixels; `metadata` (`joint_names`, `layout_name`) tells the layout: MPII-16
-  (`skeleton.mpii16_to_h36m17`), COCO-17 (`skeleton.coco17_to_h36m17`) or H36M-17 (as is).
-
-Real files as they are: every public copy of VideoPose3D's detection files has `None` for S11 'Directions',
-camera 54138969 (the video is corrupt); an entry may also be an empty array, shorter than the 3D sequence
-(longer ones are trimmed, as VideoPose3D does) or hold NaN rows. `read_detections` reads such an entry as
-"no detections" (`CameraDetections.problem` says why), `detections_for_frames` masks it (and NaN joints), and
-evaluation skips and counts the frames without any detected joint (`data.evaluation_frames`).
-
-`camera_frames` is the one conversion from the 3D file to a camera's frame; the h36m tfds builder
-(`h36m.sequence_examples`), the training-pose readers (`read_camera_frame_poses*`, used by
-`pipeline.load_training_poses`), the direct evaluation reader (`load_evaluation_frames`) and the tools use it.
-Cameras come from `cameras.py`, the one camera source.
+Files in the user's `manual_dir` (made as VideoPose3D's DATASETS.md shows; `allow_pickle` only on these):
+- `data_3d_h36m.npz`: `positions_3d[subject][action]` = `[frames, 32, 3]` world positions, metres.
+- optional `data_2d_h36m_<detector>[_<subject>].npz`: `positions_2d[subject][action]` = 4 cameras (order of
+  `CAMERA_IDS`) of `[frames, J, 2]` px; `metadata` tells the layout (MPII-16, COCO-17 or H36M-17).
+Real detection files have `None` entries (S11 'Directions', camera 54138969, in every copy), empty, short or
+NaN ones: they read as "no detections" (`CameraDetections.problem` says why) and are masked.
 """
-
-from __future__ import annotations
 
 import pathlib
 from typing import NamedTuple, Sequence
@@ -49,18 +34,17 @@ class DatasetWarning(UserWarning):
 
 
 class Positions3D(dict):
-    """`{subject: {action: array}}` as read, with `skipped`: the `None` entries left out ('S5', "S5 'Walking'")."""
+    """`{subject: {action: array}}` as read, with `skipped`: the `None` entries left out."""
 
     skipped: list = []
 
 
-# A person's joints lie on average ~0.3 m from the pelvis (Human3.6M's 32 joints: 0.35-0.45 m standing); outside
-# these bounds the file is in other units (a copy saved in millimetres reads ~400), not metres.
+# A person's joints lie ~0.3-0.45 m from the pelvis on average; a copy saved in millimetres reads ~400.
 PLAUSIBLE_MEAN_JOINT_DISTANCE_M = (0.05, 5.0)
 
 
 def _check_metres(path, subject, action, array) -> None:
-    """Raises `DatasetFileError` when an action's positions are not a person's in metres (a few frames looked at)."""
+    """Raises `DatasetFileError` when an action's positions are not a person's in metres."""
     frames = np.asarray(array[:: max(1, len(array) // 8)], np.float64)
     if not len(frames):
         return
@@ -75,22 +59,18 @@ def _check_metres(path, subject, action, array) -> None:
 def read_positions_3d(manual_dir) -> Positions3D:
     """`{subject: {action: [frames, 32, 3] metres}}` from `manual_dir/data_3d_h36m.npz`, validated.
 
-    A subject or action that is `None` (a messy copy of the file) is skipped with one `DatasetWarning` naming
-    them, and listed in the result's `skipped`: as for `None` detection entries, the rest of the file is still
-    usable, and readers treat a skipped subject like one the file lacks. Non-finite positions are an error
-    naming the subject, action and first bad frame.
+    `None` subjects or actions are skipped with one `DatasetWarning`; non-finite positions are an error.
     """
     path = pathlib.Path(manual_dir).expanduser() / POSITIONS_FILE
     if not path.is_file():
-        raise DatasetFileError(
-            f"{path}: not found. Expected VideoPose3D's {POSITIONS_FILE} (positions_3d: subject -> action -> "
-            "[frames, 32, 3] metres) in the manual_dir"
-        )
+        raise DatasetFileError(f"{path}: not found. Expected VideoPose3D's {POSITIONS_FILE} (positions_3d: subject "
+                               "-> action -> [frames, 32, 3] metres) in the manual_dir")
     try:
         with np.load(path, allow_pickle=True) as archive:
             positions = archive["positions_3d"].item()
     except Exception as error:  # truncated zip, missing key, wrong object
-        raise DatasetFileError(f"{path}: unreadable or not VideoPose3D's layout ({type(error).__name__}: {error})") from None
+        raise DatasetFileError(f"{path}: unreadable or not VideoPose3D's layout "
+                               f"({type(error).__name__}: {error})") from None
     if not isinstance(positions, dict):
         raise DatasetFileError(f"{path}: positions_3d is not a dict subject -> action -> array")
     result, skipped = Positions3D(), []
@@ -119,90 +99,53 @@ def read_positions_3d(manual_dir) -> Positions3D:
         result[subject] = kept
     if skipped:
         import warnings
-
         warnings.warn(f"{path}: skipping {', '.join(skipped)} (None in the file)", DatasetWarning, stacklevel=2)
     result.skipped = skipped
     return result
 
 
 def camera_frames(world_metres, subject: str, camera_id: str, pixels: bool = True) -> dict:
-    """The one Human3.6M conversion: world positions -> one camera's frame (float64 inside, float32 out).
-
-    Args:
-      world_metres: `[frames, 32, 3]` world positions in metres (VideoPose3D's `positions_3d` entry).
-      subject, camera_id: select the built-in extrinsics and intrinsics (`cameras.camera_parameters`).
-      pixels: also project to pixels (the training readers need only the poses).
-    Returns:
-      `pose_3d [frames, 17, 3]` (mm, camera frame, root-relative), `root_position [frames, 3]` (mm),
-      `keypoints_2d_gt [frames, 17, 2]` (pixels, with lens distortion; only with `pixels`), `intrinsics [3, 3]`,
-      `distortion [5]`; all float32.
-    """
+    """World positions `[frames, 32, 3]` m -> one camera's float32 `pose_3d` (mm, root-relative),
+    `root_position` (mm), `intrinsics`, `distortion` and, with `pixels`, `keypoints_2d_gt` (with distortion)."""
     parameters = camera_parameters(subject, camera_id, np.float64)
     world = skeleton.from_h36m32(np.asarray(world_metres, np.float32)).astype(np.float64) * 1000.0
     points = world @ parameters["rotation"].T + parameters["translation"]
-    converted = {
-        "pose_3d": (points - points[:, :1]).astype(np.float32),
-        "root_position": points[:, 0].astype(np.float32),
-        "intrinsics": parameters["intrinsics"].astype(np.float32),
-        "distortion": parameters["distortion"].astype(np.float32),
-    }
+    converted = {"pose_3d": points - points[:, :1], "root_position": points[:, 0],
+                 "intrinsics": parameters["intrinsics"], "distortion": parameters["distortion"]}
     if pixels:
-        converted["keypoints_2d_gt"] = geometry.project_to_pixels_numpy(
-            points, parameters["intrinsics"], parameters["distortion"]).astype(np.float32)
-    return converted
+        converted["keypoints_2d_gt"] = geometry.project_to_pixels_numpy(points, parameters["intrinsics"],
+                                                                        parameters["distortion"])
+    return {name: value.astype(np.float32) for name, value in converted.items()}
 
 
-def _present_subjects(positions: dict, subjects: Sequence[str]) -> list:
+def read_camera_frame_poses(manual_dir, subjects: Sequence[str], stride: int = 1,
+                            cameras: Sequence[str] = CAMERA_IDS, positions: Positions3D | None = None,
+                            with_up: bool = False):
+    """Root-relative camera-frame poses `[N, 17, 3]` mm for every subject, action and camera (in that order).
+
+    `positions`: the file already read (read once for several splits). `with_up=True` also returns the world's
+    vertical in each pose's camera frame, `R[:, 2]`, `[N, 3]`.
+    """
+    positions = read_positions_3d(manual_dir) if positions is None else positions
     present = [subject for subject in subjects if subject in positions]
     if not present:
         raise DatasetFileError(f"{POSITIONS_FILE}: none of the subjects {list(subjects)} is present "
                                f"(found {sorted(positions)})")
-    return present
-
-
-def read_camera_frame_poses(manual_dir, subjects: Sequence[str], stride: int = 1,
-                            cameras: Sequence[str] = CAMERA_IDS, positions: Positions3D | None = None) -> np.ndarray:
-    """Root-relative camera-frame poses `[N, 17, 3]` in mm for every subject, action and camera.
-
-    `positions`: `read_positions_3d(manual_dir)` already read, so that a caller taking several splits reads (and
-    validates) the file once and warns about its None entries once.
-    """
-    positions = read_positions_3d(manual_dir) if positions is None else positions
-    poses = []
-    for subject in _present_subjects(positions, subjects):
-        for action in sorted(positions[subject]):
-            world = positions[subject][action][::stride]
-            for camera_id in cameras:
-                poses.append(camera_frames(world, subject, camera_id, pixels=False)["pose_3d"])
-    return np.concatenate(poses).astype(np.float32)
-
-
-def read_camera_frame_poses_with_up(manual_dir, subjects: Sequence[str], stride: int = 1,
-                                    cameras: Sequence[str] = CAMERA_IDS,
-                                    positions: Positions3D | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """`read_camera_frame_poses` plus each pose's up vector: (poses `[N, 17, 3]` mm, up `[N, 3]` unit).
-
-    `up` is the world's vertical (Human3.6M world z is up) in the pose's camera frame: `R[:, 2]` for
-    `X_camera = R @ X_world + t`. Same order as `read_camera_frame_poses` (subject, action, camera, frame).
-    `positions`: as in `read_camera_frame_poses`.
-    """
-    positions = read_positions_3d(manual_dir) if positions is None else positions
     poses, ups = [], []
-    for subject in _present_subjects(positions, subjects):
+    for subject in present:
         for action in sorted(positions[subject]):
             world = positions[subject][action][::stride]
             for camera_id in cameras:
                 poses.append(camera_frames(world, subject, camera_id, pixels=False)["pose_3d"])
                 rotation = camera_parameters(subject, camera_id)["rotation"]
                 ups.append(np.broadcast_to(rotation[:, 2], (len(world), 3)))
-    return np.concatenate(poses).astype(np.float32), np.concatenate(ups).astype(np.float32)
+    poses = np.concatenate(poses).astype(np.float32)
+    return (poses, np.concatenate(ups).astype(np.float32)) if with_up else poses
 
 
-# ------------------------------------------------------------------------------------------------ 2D detections
 class CameraDetections(NamedTuple):
-    """One camera's detections of one sequence in H36M-17: `keypoints [frames, 17, 2]` float32 (0 where
-    missing), `mask [frames, 17]` bool (False where the detector lacks the joint or the value is not finite or
-    garbled); `problem` is '' or why the entry holds no detections (then `frames` is 0)."""
+    """One camera's H36M-17 detections of a sequence: `keypoints [frames, 17, 2]`, `mask [frames, 17]`, and
+    `problem`: '' or why the entry holds none (then it has 0 frames)."""
 
     keypoints: np.ndarray
     mask: np.ndarray
@@ -215,16 +158,8 @@ def detection_files(manual_dir, detector: str) -> list:
     return sorted(folder.glob(f"data_2d_h36m_{detector}.npz")) + sorted(folder.glob(f"data_2d_h36m_{detector}_S*.npz"))
 
 
-def _no_detections(problem: str) -> CameraDetections:
-    return CameraDetections(np.zeros((0, 17, 2), np.float32), np.zeros((0, 17), bool), problem)
-
-
 def read_detections(manual_dir, detector: str) -> dict:
-    """`{subject: {action: [4 cameras of CameraDetections]}}` in H36M-17; {} if no file (or no detector).
-
-    A camera entry that is `None` or an empty array becomes a `CameraDetections` without frames whose `problem`
-    names the file. Raises `DatasetFileError` naming the file for an unreadable file or any other wrong layout.
-    """
+    """`{subject: {action: [4 cameras of CameraDetections]}}`; {} if no file; a wrong layout is a `DatasetFileError`."""
     if not detector:
         return {}
     detections = {}
@@ -248,12 +183,11 @@ def read_detections(manual_dir, detector: str) -> dict:
                                            f"[frames, J, 2]")
                 mapped = []
                 for camera_id, keypoints in zip(CAMERA_IDS, per_camera):
-                    if keypoints is None:
-                        mapped.append(_no_detections(f"None in {path.name}"))
-                        continue
-                    keypoints = np.asarray(keypoints, np.float32)
-                    if keypoints.size == 0:
-                        mapped.append(_no_detections(f"empty array in {path.name}"))
+                    keypoints = None if keypoints is None else np.asarray(keypoints, np.float32)
+                    if keypoints is None or keypoints.size == 0:  # "no detections"
+                        problem = f"{'None' if keypoints is None else 'empty array'} in {path.name}"
+                        mapped.append(CameraDetections(np.zeros((0, 17, 2), np.float32), np.zeros((0, 17), bool),
+                                                       problem))
                         continue
                     if keypoints.ndim != 3 or keypoints.shape[-1] != 2:
                         raise DatasetFileError(f"{path}: {subject} '{action}' camera {camera_id} has shape "
@@ -264,11 +198,8 @@ def read_detections(manual_dir, detector: str) -> dict:
 
 
 def to_h36m17(keypoints: np.ndarray, metadata: dict, path) -> tuple:
-    """`[frames, J, 2]` in MPII-16 / COCO-17 / H36M-17 -> (`[frames, 17, 2]`, `[frames, 17]` bool mask).
-
-    Non-finite values (NaN rows) and garbled ones (beyond `validation.GARBLED_PIXELS`) are masked: the layout maps
-    zeros in their place, and every H36M joint made from such a source joint (copied, or a midpoint) is masked.
-    """
+    """`[frames, J, 2]` in MPII-16 / COCO-17 / H36M-17 -> (`[frames, 17, 2]`, `[frames, 17]` bool mask); every
+    H36M joint made from a non-finite or garbled source joint is masked."""
     finite = (np.isfinite(keypoints) & (np.abs(keypoints) <= GARBLED_PIXELS)).all(-1, keepdims=True)
     if not finite.all():
         mapped, mask = to_h36m17(np.where(finite, keypoints, 0.0).astype(np.float32), metadata, path)
@@ -291,10 +222,8 @@ def to_h36m17(keypoints: np.ndarray, metadata: dict, path) -> tuple:
 
 
 def detections_for_frames(camera: CameraDetections | None, frames: np.ndarray, sequence_length: int) -> tuple:
-    """(`keypoints [n, 17, 2]`, `mask [n, 17]`, problem) for the chosen `frames` of a 3D sequence of
-    `sequence_length` frames. All masked, with the problem named, when the entry is absent (`None`: the
-    files lack the sequence), holds no detections, or is shorter than the 3D sequence (frames would not line
-    up); longer entries are trimmed to the 3D frames as VideoPose3D does. NaN joints are masked per frame."""
+    """(`keypoints [n, 17, 2]`, `mask [n, 17]`, problem) for `frames` of a 3D sequence; all masked when the entry
+    is absent, empty or shorter than the sequence (longer ones are trimmed, as VideoPose3D does)."""
     frames = np.asarray(frames)
     if camera is None:
         problem = "not in the detection files"
@@ -307,20 +236,11 @@ def detections_for_frames(camera: CameraDetections | None, frames: np.ndarray, s
     return np.zeros((len(frames), 17, 2), np.float32), np.zeros((len(frames), 17), bool), problem
 
 
-# ------------------------------------------------------------------------------------------------ evaluation
 def load_evaluation_frames(config) -> tuple[dict, dict]:
-    """Human3.6M evaluation frames read directly from `config.data.manual_dir` (no tfds): the same frames as
-    the h36m builder gives, for users who have only VideoPose3D's files.
-
-    `config.data`: `subjects` (empty: the `split`'s), `cameras` (empty: all four), `actions` (canonical names;
-    empty: all), `frame_stride`, `detections` (detector name of `data_2d_h36m_<name>*.npz`; '' for none).
-    Returns (frames, problems) as `evaluation_frames` loaders do: frames in the layout of
-    `evaluation_frames.load_frames` before skipping and `max_frames`; problems `{(subject, action, camera):
-    why that sequence-camera has no detections}`.
-    """
+    """The 'videopose3d' loader: the h36m builder's frames read directly from `config.data.manual_dir` (no tfds);
+    `config.data.detections` names the detector file `data_2d_h36m_<name>*.npz` ('' for none)."""
     from posediff_jax.data.evaluation_frames import stack_records
     from posediff_jax.metrics import canonical_action
-
     data_config = config.data
     if not data_config.get("manual_dir"):
         raise DatasetFileError("config.data.manual_dir is not set: point it at the folder with VideoPose3D's "
@@ -336,7 +256,8 @@ def load_evaluation_frames(config) -> tuple[dict, dict]:
             raise DatasetFileError(f"no detection file data_2d_h36m_{detector}*.npz in {folder} "
                                    "(config.data.detections)")
         detections = read_detections(folder, detector)
-    camera_ids = tuple(str(camera) for camera in data_config.get("cameras", ()) or ()) or CAMERA_IDS  # `--set data.cameras=(54138969,)` reads ints
+    # str(): `--set data.cameras=(54138969,)` reads ints
+    camera_ids = tuple(str(camera) for camera in data_config.get("cameras", ()) or ()) or CAMERA_IDS
     unknown = [camera for camera in camera_ids if camera not in CAMERA_IDS]
     if unknown:
         raise PoseDiffError(f"config.data.cameras: {unknown} are not Human3.6M cameras {CAMERA_IDS}")
@@ -353,19 +274,12 @@ def load_evaluation_frames(config) -> tuple[dict, dict]:
             world = positions[subject][action]
             frames = np.arange(0, len(world), stride)
             for camera_id in camera_ids:
-                converted = camera_frames(world[frames], subject, camera_id)
+                record = camera_frames(world[frames], subject, camera_id)
                 count = len(frames)
-                record = {
-                    "pose_3d": converted["pose_3d"],
-                    "root_position": converted["root_position"],
-                    "keypoints_2d_gt": converted["keypoints_2d_gt"],
-                    "intrinsics": np.broadcast_to(converted["intrinsics"], (count, 3, 3)),
-                    "distortion": np.broadcast_to(converted["distortion"], (count, 5)),
-                    "subject": np.full(count, subject),
-                    "action": np.full(count, action),
-                    "camera": np.full(count, camera_id),
-                    "frame": frames.astype(np.int64),
-                }
+                record.update(intrinsics=np.broadcast_to(record["intrinsics"], (count, 3, 3)),
+                              distortion=np.broadcast_to(record["distortion"], (count, 5)),
+                              subject=np.full(count, subject), action=np.full(count, action),
+                              camera=np.full(count, camera_id), frame=frames.astype(np.int64))
                 if detections is not None:
                     per_camera = detections.get(subject, {}).get(action)
                     camera = per_camera[CAMERA_IDS.index(camera_id)] if per_camera is not None else None

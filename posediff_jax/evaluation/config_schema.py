@@ -1,10 +1,4 @@
-"""Evaluation config keys and defaults; `configs/eval_*.py` start from `default_eval_config()`.
-
-Defaults are the Human3.6M protocol's shared parts (sampler, evidence, hypothesis counts, reporting); the
-dataset files set `dataset` and `data.*`. The config is locked: a key the default lacks is an error.
-"""
-
-from __future__ import annotations
+"""Evaluation config keys and defaults (locked); `configs/eval_*.py` start from `default_eval_config()`."""
 
 import ml_collections
 
@@ -35,8 +29,7 @@ def default_eval_config() -> ml_collections.ConfigDict:
     config.evidence = ml_collections.ConfigDict()
     config.evidence.source = "gt_heatmaps"  # 'gt_heatmaps' | 'detections' | 'noisy_gt' | 'heatmap_arrays'
     config.evidence.sigma = RENDER_SIGMA  # heatmap pixels (64 x 64 heatmap over 1.25 x the person's box)
-    # The detector's keypoint error (heatmap pixels), 'detections' and 'noisy_gt': their heatmaps are rendered with
-    # sqrt(sigma^2 + detector_sigma^2) (guidance/render.py); 0 treats detections as exact.
+    # 'detections' / 'noisy_gt': the keypoint error (heatmap px), rendered as sqrt(sigma^2 + detector_sigma^2).
     config.evidence.detector_sigma = DETECTOR_SIGMA
     config.evidence.heatmap_size = 64
     config.evidence.keypoint_noise_px = 0.0  # 'noisy_gt': Gaussian noise on the ground-truth 2D (image px per axis)
@@ -49,12 +42,12 @@ def default_eval_config() -> ml_collections.ConfigDict:
     # The one sampler surface (posediff_jax/sampling/config.py): the same defaults as every command.
     config.sampler = sampler_section("heatmap")
 
-    config.completion = ml_collections.ConfigDict()  # evaluator 'completion' (evaluation/completion.py)
+    config.completion = ml_collections.ConfigDict()  # evaluator 'completion' (evaluation/completion_benchmark.py)
     config.completion.known_sets = ("lower_body_known", "upper_body_known", "right_arm_missing")
     config.completion.num_poses = 30
     config.completion.sigma_mm = 10.0
 
-    config.plausibility = ml_collections.ConfigDict()  # evaluator 'plausibility' (evaluation/plausibility.py)
+    config.plausibility = ml_collections.ConfigDict()  # evaluator 'plausibility' (evaluation/plausibility_benchmark.py)
     config.plausibility.num_samples = 1024
     config.plausibility.reference_subjects = ("S1", "S5", "S6", "S7", "S8")
     config.plausibility.reference_stride = 50
@@ -62,17 +55,14 @@ def default_eval_config() -> ml_collections.ConfigDict:
 
     config.num_hypotheses = (1, 10, 50, 200)
     config.calibration_levels = (0.5, 0.9)
-    # The single estimate reported beside best-of-m: a name in sampling/aggregate.py AGGREGATIONS. Mean-shift
-    # (50 mm bandwidth) seeks the densest mode of the hypotheses: 86.6 mm vs the mean's 88.5 on S9 detections
-    # (240 frames, detections as exact keypoints).
+    # The single estimate beside best-of-m (sampling/aggregate.py); mean-shift seeks the densest mode.
     config.aggregation = "mean_shift"
     config.batch_size = 8
     config.seed = 0
     config.save_hypotheses = False
     config.figure = True  # results.png: best-of-m curves and the per-group breakdown (evaluation/figures.py)
     config.digits = 1
-    # Several processes sharing one workdir, each computing batches b with b % num_shards == shard_index; the last
-    # to finish writes the reports (evaluation/evaluate.py; docs/multihost.md). Benchmarks only.
+    # Processes sharing one workdir compute the batches b % num_shards == shard_index (docs/multihost.md).
     config.num_shards = 1
     config.shard_index = 0
     config.lock()
@@ -80,28 +70,22 @@ def default_eval_config() -> ml_collections.ConfigDict:
 
 
 def _whole(name: str, value, minimum: int) -> int:
-    """`value` as an int >= `minimum`, or a `ConfigError` naming the key (bools and fractions are refused)."""
+    """`value` as an int >= `minimum`, or a `ConfigError` naming the key (no bools or fractions)."""
     from posediff_jax.config_files import ConfigError
-
     if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < minimum:
         raise ConfigError(f"config.{name}: expected a whole number >= {minimum}, got {value!r}")
     return int(value)
 
 
 def validate_eval_config(config) -> ml_collections.ConfigDict:
-    """Raises `ConfigError` naming the key for a value no evaluator can run with; returns the config.
-
-    Checked once before any data or prior is read (`evaluators.run_evaluator`), so `--set batch_size=0` or
-    `--set 'num_hypotheses=()'` is a one-line error instead of a ZeroDivisionError / `max()` of nothing / an
-    empty slice deep inside the run.
-    """
+    """Raises `ConfigError` naming the key for a value no evaluator can run with; returns the config."""
     from posediff_jax.config_files import ConfigError
-
-    _whole("batch_size", config.batch_size, 1)
-    _whole("seed", config.seed, 0)
+    for name, minimum in (("batch_size", 1), ("seed", 0), ("data.max_frames", 0), ("data.frame_stride", 1),
+                          ("plausibility.num_samples", 1), ("plausibility.reference_stride", 1),
+                          ("plausibility.num_real", 1), ("completion.num_poses", 1)):
+        section, _, key = name.rpartition(".")
+        _whole(name, (config[section] if section else config)[key], minimum)
     _whole("digits", config.get("digits", 1), 0)
-    _whole("data.max_frames", config.data.max_frames, 0)
-    _whole("data.frame_stride", config.data.frame_stride, 1)
     num_shards = _whole("num_shards", config.get("num_shards", 1), 1)
     shard_index = _whole("shard_index", config.get("shard_index", 0), 0)
     if shard_index >= num_shards:
@@ -120,10 +104,6 @@ def validate_eval_config(config) -> ml_collections.ConfigDict:
     for level in config.calibration_levels:
         if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0.0 < level < 1.0:
             raise ConfigError(f"config.calibration_levels: expected levels in (0, 1), got {level!r}")
-    _whole("plausibility.num_samples", config.plausibility.num_samples, 1)
-    _whole("plausibility.reference_stride", config.plausibility.reference_stride, 1)
-    _whole("plausibility.num_real", config.plausibility.num_real, 1)
-    _whole("completion.num_poses", config.completion.num_poses, 1)
     sigma = config.completion.sigma_mm
     if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma > 0:
         raise ConfigError(f"config.completion.sigma_mm: expected a positive number of mm, got {sigma!r}")

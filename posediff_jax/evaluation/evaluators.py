@@ -1,26 +1,20 @@
-"""Evaluators by name (big_vision style): `config.evaluator` picks what `posediff evaluate` runs.
+"""Evaluators by name: `config.evaluator` picks what `posediff evaluate` runs.
 
-    @register_evaluator("guided_best_of_m")
-    def evaluate(config, prior=None, checkpoint=None, workdir=None, progress=True, log=print) -> dict
-
-Every evaluator reads its settings from the config (the sampler from `config.sampler`, the one sampler surface),
-writes `results.json` and `results.md` in its workdir and returns `{'summary', 'markdown', 'paths', ...}`.
-Built in: 'guided_best_of_m' (heatmap-guided hypotheses on a benchmark: evaluate.py), 'completion' (known 3D
-joints pinned: completion.py) and 'plausibility' (unconditional samples vs the data: plausibility.py).
-Adding one: a new file with the function and its `@register_evaluator` line, plus its name in `_BUILTIN`.
+An evaluator `(config, checkpoint=None, workdir=None, prior=None, progress=True, log=print) -> dict` writes
+`results.json` and `results.md` in its workdir and returns `{'summary', 'markdown', 'paths', ...}`. Adding one:
+a file with the function under `@register_evaluator(name)`, and its module in `_BUILTIN`.
 """
 
-from __future__ import annotations
-
 import importlib
+import pathlib
 from typing import Callable
 
 from posediff_jax.validation import PoseDiffError
 
 _EVALUATORS: dict[str, Callable] = {}
 _BUILTIN = {"guided_best_of_m": "posediff_jax.evaluation.evaluate",
-            "completion": "posediff_jax.evaluation.completion",
-            "plausibility": "posediff_jax.evaluation.plausibility"}
+            "completion": "posediff_jax.evaluation.completion_benchmark",
+            "plausibility": "posediff_jax.evaluation.plausibility_benchmark"}
 
 
 def register_evaluator(name: str):
@@ -31,22 +25,34 @@ def register_evaluator(name: str):
     return decorator
 
 
-def registered_evaluators() -> tuple[str, ...]:
-    return tuple(sorted(set(_EVALUATORS) | set(_BUILTIN)))
-
-
 def get_evaluator(name: str) -> Callable:
     if name not in _EVALUATORS and name in _BUILTIN:
         importlib.import_module(_BUILTIN[name])  # registers on import
     if name not in _EVALUATORS:
-        raise PoseDiffError(f"config.evaluator: expected one of {registered_evaluators()}, got {name!r}")
+        known = tuple(sorted(set(_EVALUATORS) | set(_BUILTIN)))
+        raise PoseDiffError(f"config.evaluator: expected one of {known}, got {name!r}")
     return _EVALUATORS[name]
 
 
-def run_evaluator(config, **options) -> dict:
-    """Runs `config.evaluator` on `config` (options: prior, checkpoint, workdir, progress, log); impossible
-    values are refused first (`config_schema.validate_eval_config`)."""
-    from posediff_jax.evaluation.config_schema import validate_eval_config
+def evaluator_workdir(config, workdir, default: str) -> pathlib.Path:
+    """The output folder (`workdir`, else `config.workdir`, else `default`), checked writable."""
+    from posediff_jax.io_utils import make_writable_folder
+    workdir = pathlib.Path(workdir or config.get("workdir") or default)
+    make_writable_folder(workdir, "--workdir")
+    return workdir
 
+
+def evaluation_prior(checkpoint, prior=None, exact_evidence: bool = False, load=None) -> tuple:
+    """(label, prior): a given `Prior` is 'given'; else `checkpoint` (None: 'auto') resolved and loaded with `load`."""
+    if prior is not None:
+        return "given", prior
+    from posediff_jax.prior import prior_name, resolve_prior
+    label = prior_name("auto" if checkpoint is None else checkpoint, exact_evidence)
+    return label, (load or resolve_prior)(label)
+
+
+def run_evaluator(config, **options) -> dict:
+    """Runs `config.evaluator` on the validated `config` (options: prior, checkpoint, workdir, progress, log)."""
+    from posediff_jax.evaluation.config_schema import validate_eval_config
     evaluator = get_evaluator(config.get("evaluator", "guided_best_of_m"))
     return evaluator(validate_eval_config(config), **options)

@@ -1,31 +1,14 @@
 """Where an evaluation's 2D evidence comes from: heatmaps for a batch of frames.
 
-- 'gt_heatmaps': Gaussian heatmaps rendered around the ground-truth 2D projection (`keypoints_2d_gt`):
-  the upper bound of a perfect detector with `sigma` heatmap pixels of uncertainty.
-- 'detections': Gaussian heatmaps rendered around a 2D detector's keypoints (`keypoints_2d_detected`, e.g.
-  the Stacked-Hourglass S9 detections the h36m builder reads), widened by the detector's keypoint error
-  `detector_sigma` (`render.evidence_sigma`: sigma_total^2 = sigma^2 + detector_sigma^2); joints without a
-  counterpart in the detector's layout (`detection_mask` False: Spine for MPII-16) get weight 0. Where the frames carry the
-  detector's per-joint `detection_confidence [N, 17]` in [0, 1], it widens each joint's Gaussian
-  (`render.sigma_from_confidence`: the likelihood's precision scales with the confidence) while the mask
-  stays the joint weight, so a confidence is counted once.
-- 'noisy_gt': the ground-truth 2D plus isotropic Gaussian noise of `keypoint_noise_px` image pixels per axis,
-  rendered and guided as a detector's keypoints (`detector_sigma`, the detector's guidance schedule): how accuracy
-  falls with the 2D error, for choosing a detector. Each frame's noise comes from the run's seed and the frame's
-  identity, so it does not depend on the batch a frame lands in.
-- 'heatmap_arrays': real heatmaps a user has, from an `.npz` with `heatmaps [N, 17, H, W]` (non-negative,
-  H36M-17 order), `image_to_heatmap [N, 2, 3]`, optional `joint_weights [N, 17]`, and the frame identity
-  `subject [N]`, `action [N]`, `camera [N]` (strings) and `frame [N]` (ints) to match the dataset's frames.
-With `use_gt_root` the ground-truth root position is given to the energy (no root solve).
-
-How the energy reads that evidence (`heatmap_energy_options`, the keyword options of
-`guidance.make_heatmap_energy` from `config.evidence`): `outlier_probability` (inlier/outlier mixture floor),
-`root_reweighting` (IRLS root solve) and `virtual_joints` (the detector's joint definitions, e.g. 'mpii' for
-MPII-16 detections). Virtual joints describe a detector, so they apply to the 'detections' source only:
-'gt_heatmaps' are rendered at the H36M joints themselves.
+- 'gt_heatmaps': rendered around the ground-truth 2D (`keypoints_2d_gt`): a perfect detector.
+- 'detections': rendered around a detector's keypoints, widened by its error `detector_sigma`; joints outside
+  its layout (`detection_mask` False) get weight 0, a `detection_confidence` widens each joint's Gaussian.
+- 'noisy_gt': the ground-truth 2D plus `keypoint_noise_px` Gaussian noise, guided as a detector's keypoints;
+  each frame's noise depends on the seed and the frame's identity only.
+- 'heatmap_arrays': a user's `.npz` of `heatmaps [N, 17, H, W]`, `image_to_heatmap [N, 2, 3]`, optional
+  `joint_weights`, matched to the frames by `subject`, `action`, `camera`, `frame`.
+Virtual joints (the detector's joint definitions) apply to 'detections' only.
 """
-
-from __future__ import annotations
 
 import pathlib
 import zlib
@@ -45,9 +28,8 @@ HEATMAP_ARRAY_FIELDS = ("heatmaps", "image_to_heatmap", "subject", "action", "ca
 def frame_keys(frames: Mapping[str, np.ndarray], indices=None) -> list[str]:
     """'subject|action|camera|frame' identity strings of the frames (all, or `indices`)."""
     indices = np.arange(len(frames["frame"])) if indices is None else np.asarray(indices)
-    return [
-        f"{frames['subject'][i]}|{frames['action'][i]}|{frames['camera'][i]}|{int(frames['frame'][i])}" for i in indices
-    ]
+    return [f"{frames['subject'][i]}|{frames['action'][i]}|{frames['camera'][i]}|{int(frames['frame'][i])}"
+            for i in indices]
 
 
 def _checked_noise_px(value) -> float:
@@ -58,8 +40,7 @@ def _checked_noise_px(value) -> float:
 
 
 def noisy_ground_truth_keypoints(frames: Mapping[str, np.ndarray], indices, noise_px: float, seed: int = 0):
-    """`[len(indices), 17, 2]` float32: `keypoints_2d_gt` plus N(0, noise_px^2) per axis (image pixels), each
-    frame's draw seeded by `seed` and its identity (`frame_keys`; its index where the frames carry none)."""
+    """`keypoints_2d_gt` of `indices` plus N(0, noise_px^2) px, seeded by `seed` and each frame's identity."""
     noise_px = _checked_noise_px(noise_px)
     indices = np.asarray(indices)
     keypoints = np.array(frames["keypoints_2d_gt"][indices], np.float32)
@@ -92,65 +73,45 @@ class HeatmapArrays:
     def rows(self, keys) -> np.ndarray:
         missing = [key for key in keys if key not in self.index]
         if missing:
-            raise PoseDiffError(
-                f"heatmap arrays file {self.path} has no heatmaps for {len(missing)} evaluated frame(s), "
-                f"e.g. {missing[0]!r} (subject|action|camera|frame)"
-            )
+            raise PoseDiffError(f"heatmap arrays file {self.path} has no heatmaps for {len(missing)} evaluated "
+                                f"frame(s), e.g. {missing[0]!r} (subject|action|camera|frame)")
         return np.array([self.index[key] for key in keys])
 
 
 def batch_evidence(source: str, frames: Mapping[str, np.ndarray], indices, sigma: float = RENDER_SIGMA,
                    heatmap_size: int = 64, use_gt_root: bool = False, heatmap_arrays: HeatmapArrays | None = None,
                    detector_sigma: float = 0.0, keypoint_noise_px: float = 0.0, seed: int = 0):
-    """`HeatmapEvidence` with a leading `[len(indices)]` frames axis.
-
-    Args:
-      source: one of `EVIDENCE_SOURCES`.
-      frames: the dataset's frames (numpy arrays with frames on axis 0).
-      indices: which frames.
-      sigma: Gaussian sigma (heatmap pixels) of rendered heatmaps.
-      detector_sigma: the detector's keypoint error (heatmap pixels), 'detections' and 'noisy_gt' (module docstring).
-      keypoint_noise_px, seed: the noise of 'noisy_gt' (image pixels per axis) and the run's seed.
-      heatmap_size: side of rendered heatmaps.
-      use_gt_root: give the energy the ground-truth root position.
-      heatmap_arrays: the loaded file for 'heatmap_arrays'.
-    """
+    """`HeatmapEvidence` of `frames[indices]` from `source`; `sigma`, `detector_sigma` in heatmap pixels."""
     indices = np.asarray(indices)
     root = frames["root_position"][indices] if use_gt_root else None
     intrinsics = frames["intrinsics"][indices]
-    if source in ("gt_heatmaps", "noisy_gt"):  # the ground-truth 2D, exact or as a detector's (noise, its sigma)
-        exact = source == "gt_heatmaps"
-        weights = frames["joint_mask"][indices].astype(np.float32) if "joint_mask" in frames else None
-        keypoints = (frames["keypoints_2d_gt"][indices] if exact
-                     else noisy_ground_truth_keypoints(frames, indices, keypoint_noise_px, seed))
-        return heatmap_evidence_from_keypoints(
-            keypoints, intrinsics, sigma=sigma, heatmap_size=heatmap_size, joint_weights=weights,
-            root_translation=root, detector_sigma=0.0 if exact else detector_sigma,
-        )
-    if source == "detections":
-        if "keypoints_2d_detected" not in frames:
-            raise PoseDiffError("evidence 'detections': this dataset's frames carry no detector keypoints")
-        weights = frames["detection_mask"][indices].astype(np.float32)
-        confidence = frames["detection_confidence"][indices] if "detection_confidence" in frames else None
-        return heatmap_evidence_from_keypoints(
-            frames["keypoints_2d_detected"][indices], intrinsics, sigma=sigma, heatmap_size=heatmap_size,
-            confidence=confidence, joint_weights=weights, root_translation=root, detector_sigma=detector_sigma,
-        )
     if source == "heatmap_arrays":
         if heatmap_arrays is None:
             raise PoseDiffError("evidence 'heatmap_arrays': set config.evidence.heatmap_arrays_file")
         rows = heatmap_arrays.rows(frame_keys(frames, indices))
         weights = None if heatmap_arrays.joint_weights is None else heatmap_arrays.joint_weights[rows]
-        return make_heatmap_evidence(
-            heatmap_arrays.heatmaps[rows], heatmap_arrays.image_to_heatmap[rows], intrinsics,
-            joint_weights=weights, root_translation=root,
-        )
-    raise PoseDiffError(f"evidence source: expected one of {EVIDENCE_SOURCES}, got {source!r}")
+        return make_heatmap_evidence(heatmap_arrays.heatmaps[rows], heatmap_arrays.image_to_heatmap[rows], intrinsics,
+                                     joint_weights=weights, root_translation=root)
+    confidence = None
+    if source == "detections":
+        if "keypoints_2d_detected" not in frames:
+            raise PoseDiffError("evidence 'detections': this dataset's frames carry no detector keypoints")
+        keypoints, weights = frames["keypoints_2d_detected"][indices], frames["detection_mask"][indices]
+        confidence = frames["detection_confidence"][indices] if "detection_confidence" in frames else None
+    elif source in ("gt_heatmaps", "noisy_gt"):  # the ground-truth 2D, exact or as a detector's (noise, its sigma)
+        weights = frames["joint_mask"][indices] if "joint_mask" in frames else None
+        keypoints = (frames["keypoints_2d_gt"][indices] if source == "gt_heatmaps"
+                     else noisy_ground_truth_keypoints(frames, indices, keypoint_noise_px, seed))
+        detector_sigma = 0.0 if source == "gt_heatmaps" else detector_sigma
+    else:
+        raise PoseDiffError(f"evidence source: expected one of {EVIDENCE_SOURCES}, got {source!r}")
+    return heatmap_evidence_from_keypoints(
+        keypoints, intrinsics, sigma=sigma, heatmap_size=heatmap_size, confidence=confidence, root_translation=root,
+        joint_weights=None if weights is None else weights.astype(np.float32), detector_sigma=detector_sigma)
 
 
 def check_evidence_config(evidence_config) -> dict:
-    """Raises `PoseDiffError` naming the key for an unknown source, a bad 'noisy_gt' noise or a bad energy
-    option, before any data or prior is loaded; returns the energy's options (`heatmap_energy_options`)."""
+    """Raises `PoseDiffError` naming a bad key of `config.evidence`; returns `heatmap_energy_options`."""
     source = evidence_config.get("source", "gt_heatmaps")
     if source not in EVIDENCE_SOURCES:
         raise PoseDiffError(f"evidence.source: expected one of {EVIDENCE_SOURCES}, got {source!r}")
@@ -159,19 +120,13 @@ def check_evidence_config(evidence_config) -> dict:
 
 
 def heatmap_energy_options(evidence_config) -> dict:
-    """Keyword options of `guidance.make_heatmap_energy` from `config.evidence` (see the module docstring).
-
-    Keys (all optional, defaults in brackets): outlier_probability [0.0: fixed eps floor], virtual_joints
-    ['none'; used only with source 'detections'], root_reweighting [0].
-    """
+    """Keyword options of `guidance.make_heatmap_energy` from `config.evidence`."""
     source = evidence_config.get("source", "gt_heatmaps")
     virtual_joints = str(evidence_config.get("virtual_joints", "none") or "none")
     from posediff_jax.skeleton import VIRTUAL_JOINT_LAYOUTS
-
     if virtual_joints not in VIRTUAL_JOINT_LAYOUTS:
-        raise PoseDiffError(
-            f"evidence.virtual_joints: expected one of {sorted(VIRTUAL_JOINT_LAYOUTS)}, got {virtual_joints!r}"
-        )
+        raise PoseDiffError(f"evidence.virtual_joints: expected one of {sorted(VIRTUAL_JOINT_LAYOUTS)}, "
+                            f"got {virtual_joints!r}")
     outlier_probability = float(evidence_config.get("outlier_probability", 0.0))
     if not 0.0 <= outlier_probability < 1.0:
         raise PoseDiffError(f"evidence.outlier_probability: expected a value in [0, 1), got {outlier_probability}")

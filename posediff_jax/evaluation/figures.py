@@ -1,13 +1,8 @@
-"""The evaluation's figure (`results.png` beside `results.md`): best-of-m curves and the per-group breakdown.
+"""The evaluation's figure `results.png`: best-of-m curves and the per-group breakdown, from a summary only.
 
-Left: every metric family reported at several m (`<family>_m<k>`, e.g. `mpjpe_pbest_m1 ... _m200`) against m on
-a log axis, with the single (aggregated) estimate as a dashed line of the same unit; millimetre families on one
-panel, fractions (PCK, AUC, on MPI-INF-3DHP) on another. Right: the first headline metric at the largest m for
-every group of the protocol's grouping field (actions on Human3.6M, sequences on 3DPW), worst at the top.
-Built from `report.summarize`'s summary only, so any evaluator with `_m<k>` metrics gets the same figure.
+Left: every `<family>_m<k>` family against m (log axis), aggregated estimates dashed; mm and fractions on
+separate panels. Right: the first headline metric at the largest m per group, worst at the top.
 """
-
-from __future__ import annotations
 
 import collections
 import itertools
@@ -20,8 +15,7 @@ _FAMILY = re.compile(r"^(?P<family>.+)_m(?P<m>\d+)$")
 
 
 def best_of_m_curves(values: Mapping[str, float]) -> "collections.OrderedDict[str, list[tuple[int, float]]]":
-    """Metric families measured at two or more m: `{'mpjpe_pbest': [(1, 108.3), (10, 76.8), ...]}`, m ascending,
-    families in first-seen order; non-finite values are left out."""
+    """Families measured at two or more m: `{'mpjpe_pbest': [(1, 108.3), (10, 76.8), ...]}`, finite values only."""
     curves: "collections.OrderedDict[str, list[tuple[int, float]]]" = collections.OrderedDict()
     for name, value in values.items():
         match = _FAMILY.match(name)
@@ -48,11 +42,8 @@ def _family_label(family: str, labels: Mapping[str, str]) -> str:
 
 
 def summary_figure(summary: Mapping, labels: Mapping[str, str], headline: Sequence[str], title: str = ""):
-    """The matplotlib Figure (module docstring) of `report.summarize`'s `summary`; `labels`: metric -> label
-    (`protocols.metric_labels`); `headline`: the protocol's headline metrics (the first one at the largest m is
-    the per-group panel's). Returns None when no metric was measured at two or more m."""
+    """The matplotlib Figure of `report.summarize`'s `summary`; None when no metric was measured at two m."""
     from matplotlib.figure import Figure  # no pyplot: no global backend or figure registry to touch
-
     overall = summary["overall"]
     curves = best_of_m_curves(overall)
     if not curves:
@@ -126,16 +117,13 @@ def _draw_groups(axis, groups: Mapping[str, Mapping[str, float]], metric: str, l
 
 def plotting_colours() -> list:
     import matplotlib
-
     return list(matplotlib.colormaps["tab10"].colors)
 
 
 def write_summary_figure(path, summary: Mapping, labels: Mapping[str, str], headline: Sequence[str],
                          title: str = ""):
-    """Writes `summary_figure(...)` as a PNG to `path` (atomically); returns the path, or None when there is
-    nothing to plot."""
+    """Writes `summary_figure(...)` as a PNG atomically; returns the path, or None when there is nothing to plot."""
     from posediff_jax.io_utils import atomic_path
-
     figure = summary_figure(summary, labels, headline, title)
     if figure is None:
         return None

@@ -1,12 +1,4 @@
-"""Evaluation outputs: a summary (overall + per group), a Markdown table, a JSON file, per-frame `.npz`.
-
-Per-frame results are a dict of arrays with frames on axis 0: numeric metric columns (e.g.
-`mpjpe_pbest_m10`, `[frames]` mm) and string columns naming groups (e.g. `action`, `[frames]`). The summary
-averages each metric overall and per group. For Human3.6M the overall number is the mean of the per-action
-means (the protocol's "Average" column); elsewhere it is the mean over frames.
-"""
-
-from __future__ import annotations
+"""Evaluation outputs: a summary (overall + per group) of per-frame columns, Markdown, JSON and per-frame `.npz`."""
 
 import collections
 import json
@@ -31,24 +23,12 @@ def _group_means(values: np.ndarray, groups: np.ndarray) -> "collections.Ordered
     return result
 
 
-def summarize(
-    per_frame: Mapping[str, np.ndarray],
-    metrics: Sequence[str],
-    group_fields: Sequence[str] = (),
-    average_over_group: str | None = None,
-    canonical_actions: bool = True,
-) -> dict:
-    """Averages per-frame metrics.
+def summarize(per_frame: Mapping[str, np.ndarray], metrics: Sequence[str], group_fields: Sequence[str] = (),
+              average_over_group: str | None = None, canonical_actions: bool = True) -> dict:
+    """`{'num_frames', 'overall': {metric: mean}, 'by_<field>': {group: {metric: mean}}}` of per-frame columns.
 
-    Args:
-      per_frame: name -> `[frames]` array.
-      metrics: numeric columns to average.
-      group_fields: string columns to break the metrics down by (e.g. 'action', 'sequence').
-      average_over_group: when set (e.g. 'action'), 'overall' is the mean of that field's group means;
-        otherwise the mean over frames.
-      canonical_actions: strip sub-sequence numbers from a field called 'action' ('Walking 1' -> 'Walking').
-    Returns:
-      `{'num_frames': N, 'overall': {metric: value}, 'by_<field>': {group: {metric: value}}}`.
+    `average_over_group` (e.g. 'action'): 'overall' is the mean of that field's group means, else of the frames.
+    `canonical_actions`: 'Walking 1' -> 'Walking' in a field called 'action'.
     """
     if not per_frame:
         raise PoseDiffError("no per-frame results to summarise (did any batch finish?)")
@@ -64,9 +44,8 @@ def summarize(
         groups[field] = labels
     if average_over_group is not None and average_over_group not in groups:
         raise PoseDiffError(f"average_over_group {average_over_group!r} must be one of the group fields {list(groups)}")
-    summary: dict[str, Any] = {"num_frames": num_frames, "overall": collections.OrderedDict()}
-    for field in group_fields:
-        summary[f"by_{field}"] = collections.OrderedDict()
+    summary: dict[str, Any] = {"num_frames": num_frames, "overall": collections.OrderedDict(),
+                               **{f"by_{field}": collections.OrderedDict() for field in group_fields}}
     for metric in metrics:
         values = np.asarray(per_frame[metric], np.float64).reshape(num_frames, -1).mean(axis=1)
         for field, labels in groups.items():
@@ -97,23 +76,12 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]], digits:
     return "\n".join(lines)
 
 
-def summary_markdown(
-    summary: Mapping[str, Any],
-    labels: Mapping[str, str],
-    headline: Sequence[str] = (),
-    nominal: Mapping[str, float] | None = None,
-    title: str = "",
-    digits: int = 1,
-    precision: Mapping[str, int] | None = None,
-) -> str:
-    """The summary as Markdown: one overall table (metric, value[, nominal]) and one per group field.
+def summary_markdown(summary: Mapping[str, Any], labels: Mapping[str, str], headline: Sequence[str] = (),
+                     nominal: Mapping[str, float] | None = None, title: str = "", digits: int = 1,
+                     precision: Mapping[str, int] | None = None) -> str:
+    """One overall table (metric, value[, nominal]) and one per group field, for the labelled metrics.
 
-    Args:
-      summary: from `summarize`.
-      labels: metric -> printed name (metrics without a label are skipped).
-      headline: metrics shown as columns of the per-group tables (default: the first four labelled ones).
-      nominal: metric -> nominal value (calibration levels), printed in a third column.
-      precision: metric -> decimals, overriding `digits` (e.g. 3 for fractions such as coverage or PCK).
+    `headline`: the per-group columns (default: the first four labels); `precision`: decimals per metric.
     """
     nominal = dict(nominal or {})
     precision = dict(precision or {})
@@ -121,13 +89,9 @@ def summary_markdown(
     def cell(metric, value):
         return _format(value, precision.get(metric, digits))
 
-    parts = []
-    if title:
-        parts.append(f"### {title}\n")
-    rows = []
-    for metric, label in labels.items():
-        if metric in summary["overall"]:
-            rows.append([label, cell(metric, summary["overall"][metric]), cell(metric, nominal.get(metric))])
+    parts = [f"### {title}\n"] if title else []
+    rows = [[label, cell(metric, summary["overall"][metric]), cell(metric, nominal.get(metric))]
+            for metric, label in labels.items() if metric in summary["overall"]]
     header = ["metric", f"value ({summary['num_frames']} frames)"]
     if nominal:
         header.append("nominal")
@@ -139,7 +103,8 @@ def summary_markdown(
         if not key.startswith("by_") or not groups:
             continue
         field = key[3:]
-        group_rows = [[group] + [cell(metric, values.get(metric)) for metric in headline] for group, values in groups.items()]
+        group_rows = [[group] + [cell(metric, values.get(metric)) for metric in headline]
+                      for group, values in groups.items()]
         group_rows.append(["**average**"] + [cell(metric, summary["overall"][metric]) for metric in headline])
         parts.append(f"\nPer {field}:\n")
         parts.append(markdown_table([field] + [labels.get(metric, metric) for metric in headline], group_rows, digits))
@@ -167,15 +132,15 @@ def write_json(path, payload: Mapping[str, Any]) -> pathlib.Path:
     return path
 
 
-def write_markdown(path, markdown: str) -> pathlib.Path:
-    """Writes a Markdown report atomically."""
-    path = pathlib.Path(path)
-    write_text_atomic(path, markdown)
-    return path
+def write_reports(workdir, record: Mapping[str, Any], markdown: str) -> dict:
+    """Writes `record` as `results.json` and `markdown` as `results.md` atomically; returns their paths."""
+    markdown_path = pathlib.Path(workdir) / "results.md"
+    paths = {"json": write_json(pathlib.Path(workdir) / "results.json", record)}
+    write_text_atomic(markdown_path, markdown)
+    return {**paths, "markdown": markdown_path}
 
 
 def write_per_frame(path, per_frame: Mapping[str, np.ndarray]) -> pathlib.Path:
-    """Writes the per-frame results (one array per field, frames on axis 0) to `path` (.npz) atomically."""
-    path = pathlib.Path(path)
-    save_npz(path, per_frame)
-    return path
+    """Writes the per-frame results to `path` (.npz) atomically."""
+    save_npz(pathlib.Path(path), per_frame)
+    return pathlib.Path(path)

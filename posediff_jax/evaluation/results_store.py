@@ -1,15 +1,8 @@
-"""Resumable per-batch results: one `.npz` per finished batch, written atomically.
+"""Resumable per-batch results: `workdir/batches/batch_<index>.npz`, each written atomically.
 
-An evaluation run writes `workdir/batches/batch_000123.npz` for every finished batch (temporary file in the
-same folder, then `os.replace`, so a killed run never leaves a half-written batch). On restart the driver
-asks `is_done(index)` and skips finished batches. `workdir/run.json` records the fingerprint of the run
-(dataset, evidence, sampler, checkpoint, ...); reusing a workdir with a different fingerprint is refused,
-so results of two different settings are never mixed. Several processes may share one workdir (the shards of
-`config.num_shards`, each computing its own batches): `run.json` is created exclusively (of two runs starting
-together exactly one writes it, the other compares against it) and every batch file is written by one rename.
+`workdir/run.json` holds the run's fingerprint (created exclusively, so shards sharing a workdir agree on it);
+a workdir holding another fingerprint is refused, so results of two settings are never mixed.
 """
-
-from __future__ import annotations
 
 import json
 import pathlib
@@ -27,7 +20,7 @@ BATCH_FOLDER = "batches"
 
 
 class WorkdirMismatchError(PoseDiffError):
-    """The workdir holds results of a run with different settings."""
+    """The workdir holds a run (evaluation results, or training checkpoints) with different settings."""
 
 
 class DamagedBatchWarning(UserWarning):
@@ -35,8 +28,7 @@ class DamagedBatchWarning(UserWarning):
 
 
 def differing_keys(stored: Any, current: Any, prefix: str = "") -> list[str]:
-    """Dotted paths where two fingerprints differ (`config.data.max_frames`), descending into dicts, so that the
-    refusal to mix runs names the setting that changed instead of just 'config'."""
+    """Dotted paths (`config.data.max_frames`) where two fingerprints differ."""
     if isinstance(stored, dict) and isinstance(current, dict):
         found = []
         for key in sorted(set(stored) | set(current), key=str):
@@ -49,27 +41,18 @@ def differing_keys(stored: Any, current: Any, prefix: str = "") -> list[str]:
     return [] if stored == current else [prefix or "(the whole fingerprint)"]
 
 
-def _lookup(tree: Any, dotted: str) -> Any:
+def _shown(tree: Any, dotted: str, limit: int = 40) -> str:
+    """The value at `dotted` in a fingerprint as short JSON, or '(absent)'."""
     for key in dotted.split("."):
         if not isinstance(tree, dict) or key not in tree:
             return "(absent)"
         tree = tree[key]
-    return tree
-
-
-def _short(value: Any, limit: int = 40) -> str:
-    text = value if value == "(absent)" else json.dumps(value)
+    text = json.dumps(tree)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _jsonable(value: Any) -> Any:
-    """Config values -> JSON-comparable plain values (tuples become lists, numpy scalars become numbers)."""
-    return json.loads(json.dumps(value, default=lambda item: item.tolist() if hasattr(item, "tolist") else str(item)))
-
-
 def save_npz(path: pathlib.Path, arrays: Mapping[str, Any]) -> None:
-    """Writes `arrays` (name -> array; strings become unicode arrays) to `path` atomically
-    (`io_utils.save_npz_atomic`), refusing object arrays as a `PoseDiffError` naming the result."""
+    """Writes `arrays` to `path` atomically; an object array is a `PoseDiffError` naming it."""
     plain = {name: np.asarray(value) for name, value in arrays.items()}
     for name, value in plain.items():
         if value.dtype == object:
@@ -78,18 +61,14 @@ def save_npz(path: pathlib.Path, arrays: Mapping[str, Any]) -> None:
 
 
 class ResultsStore:
-    """Per-batch `.npz` results under `workdir`, with a fingerprint guard.
-
-    Args:
-      workdir: folder (created if needed).
-      fingerprint: JSON-serialisable description of the run; must equal the stored one when resuming.
-    """
+    """Per-batch `.npz` results under `workdir`; `fingerprint` (JSON-able) must equal a stored one."""
 
     def __init__(self, workdir, fingerprint: Mapping[str, Any]):
         self.workdir = pathlib.Path(workdir)
         self.batch_dir = self.workdir / BATCH_FOLDER
         self.batch_dir.mkdir(parents=True, exist_ok=True)
-        self.fingerprint = _jsonable(dict(fingerprint))
+        plain = json.dumps(dict(fingerprint), default=lambda x: x.tolist() if hasattr(x, "tolist") else str(x))
+        self.fingerprint = json.loads(plain)  # JSON-comparable: tuples become lists, numpy scalars numbers
         run_file = self.workdir / RUN_FILE
         if not create_text_exclusively(run_file, json.dumps(self.fingerprint, indent=2, sort_keys=True)):
             try:
@@ -101,7 +80,7 @@ class ResultsStore:
                     f"{self.batch_dir} to start over") from None
             if stored != self.fingerprint:
                 changed = differing_keys(stored, self.fingerprint)
-                shown = ", ".join(f"{name} {_short(_lookup(stored, name))} -> {_short(_lookup(self.fingerprint, name))}"
+                shown = ", ".join(f"{name} {_shown(stored, name)} -> {_shown(self.fingerprint, name)}"
                                   for name in changed[:6])
                 more = f" and {len(changed) - 6} more" if len(changed) > 6 else ""
                 raise WorkdirMismatchError(
@@ -113,9 +92,7 @@ class ResultsStore:
         return self.batch_dir / f"batch_{int(index):06d}.npz"
 
     def is_done(self, index: int) -> bool:
-        """Whether batch `index` is stored and readable. A damaged file (a disk filled up, a copy cut short) is
-        renamed to `<name>.damaged` with a `DamagedBatchWarning` and counts as not done, so the run computes it
-        again instead of failing at the end with an EOFError."""
+        """Whether batch `index` is stored and readable; a damaged file is set aside as `<name>.damaged` (warned)."""
         path = self.batch_path(index)
         if not path.exists():
             return False
@@ -137,7 +114,6 @@ class ResultsStore:
         return sorted(int(path.stem.split("_")[1]) for path in self.batch_dir.glob("batch_*.npz"))
 
     def save(self, index: int, arrays: Mapping[str, Any]) -> None:
-        """Stores one finished batch (every array has the batch's frames on axis 0)."""
         save_npz(self.batch_path(index), arrays)
 
     def load(self, index: int) -> dict[str, np.ndarray]:
@@ -160,5 +136,6 @@ class ResultsStore:
         names = batches[0].keys()
         for index, batch in zip(indices, batches):
             if batch.keys() != names:
-                raise PoseDiffError(f"results of batch {index} have different fields: {sorted(batch)} vs {sorted(names)}")
+                raise PoseDiffError(f"results of batch {index} have different fields: {sorted(batch)} vs "
+                                    f"{sorted(names)}")
         return {name: np.concatenate([batch[name] for batch in batches], axis=0) for name in names}

@@ -1,11 +1,8 @@
 """The training configuration's keys and defaults; every config file starts from `default_config()`.
 
-A config file (`configs/*.py`) defines `get_config(arg=None)` returning an `ml_collections.ConfigDict`.
-`load_config("configs/tiny.py:arg", overrides)` imports it, applies `key=value` overrides and checks that every
-key exists in `default_config()`: an unknown key (a typo) is an error naming the key.
+`load_config("configs/tiny.py:arg", overrides)` runs the file's `get_config(arg)`, applies `key=value` overrides
+and refuses a key `default_config()` lacks.
 """
-
-from __future__ import annotations
 
 from typing import Sequence
 
@@ -46,11 +43,9 @@ def default_config() -> ml_collections.ConfigDict:
     config.data.augment = True
     config.data.flip_probability = 0.5
     config.data.max_rotation_degrees = 180.0
-    # 'world_vertical': rotate/mirror about each pose's world up as its camera sees it (keeps the camera's
-    # elevation); 'camera_y': about the camera's y axis (the old augmentation, removes the elevation).
+    # 'world_vertical': about each pose's world up (keeps the camera's elevation); 'camera_y': the camera's y axis.
     config.data.rotation_axis = "world_vertical"
-    # > 0: each bone group (skeleton.BONE_GROUPS, left and right together) scaled by exp(sigma * N(0, 1)) per
-    # example, other people's proportions than the training subjects' (0 = off).
+    # > 0: each bone group (skeleton.BONE_GROUPS) scaled by exp(sigma * N(0, 1)) per example (0 = off).
     config.data.bone_scale_sigma = 0.0
     config.data.poses_file = ""  # source 'npz': a pose file from tools/make_pose_file.py
 
@@ -66,13 +61,11 @@ def default_config() -> ml_collections.ConfigDict:
     config.training.eval_every = 5_000
     config.training.checkpoint_every = 1_000
     config.training.keep_checkpoints = 3
-    # Train steps per compiled call (`lax.scan`); logging, evaluation and checkpoints fall between calls, and a
-    # call also ends at each of their periods, so they happen at the same steps whatever this is.
+    # Train steps per compiled call (`lax.scan`); calls end at every logging, evaluation and checkpoint step.
     config.training.steps_per_call = 50
     config.training.async_checkpointing = True
     config.training.progress_bar = True
-    # 'bfloat16': the network's products (forward and gradient) with bfloat16 operands and float32 sums, the rest
-    # float32 (mixed precision, model/precision.py); 'float32': the backend's own float32 products.
+    # 'bfloat16': the network's products with bfloat16 operands and float32 sums (model/precision.py).
     config.training.matmul_dtype = "float32"
 
     config.eval = ml_collections.ConfigDict()
@@ -87,7 +80,6 @@ def default_config() -> ml_collections.ConfigDict:
 def reference_config(config) -> ml_collections.ConfigDict:
     """`default_config()` with the model section of the network `config.model.name` names (its fields)."""
     from posediff_jax.model.registry import network_fields
-
     reference = default_config()
     name = config.model.get("name", "residual_mlp") if "model" in config else "residual_mlp"
     try:
@@ -103,7 +95,6 @@ def validate_config(config) -> ml_collections.ConfigDict:
     """Raises `ConfigError` on unknown keys or impossible values; returns the config."""
     check_known_keys(config, reference_config(config))
     from posediff_jax.model.registry import make_network
-
     try:  # a value the network refuses (e.g. model.normalization) is a config error, before any data is read
         make_network(config.model)
     except PoseDiffError as error:
@@ -112,22 +103,15 @@ def validate_config(config) -> ml_collections.ConfigDict:
         raise ConfigError(f"config.data.source: expected 'h36m', 'synthetic' or 'npz', got {config.data.source!r}")
     if config.training.global_batch_size < 1 or config.training.num_steps < 1:
         raise ConfigError("config.training: global_batch_size and num_steps must be >= 1")
-    if config.training.steps_per_call < 1:
-        raise ConfigError(f"config.training.steps_per_call: must be >= 1, got {config.training.steps_per_call}")
     from posediff_jax.sampling.config import MATMUL_DTYPES
-
     if config.training.matmul_dtype not in MATMUL_DTYPES:
         raise ConfigError(f"config.training.matmul_dtype: expected one of {MATMUL_DTYPES}, got "
                           f"{config.training.matmul_dtype!r}")
-    if not 0.0 <= config.data.bone_scale_sigma < 1.0:
-        raise ConfigError(f"config.data.bone_scale_sigma: must be in [0, 1) (0 = off), got {config.data.bone_scale_sigma}")
     _check_values(config)
     return config
 
 
-# The smallest value of each network setting that builds a working network (settings of other registered networks
-# are checked by the network itself): a width or time embedding of 0 fails deep inside Flax, a negative depth
-# silently means 0.
+# The smallest working value of each residual-MLP setting (a width of 0 fails inside Flax, a negative depth means 0).
 _MODEL_MINIMUMS = {"width": 1, "depth": 0, "time_embedding_dim": 2}
 _SEED_LIMIT = 2**32  # jax.random.PRNGKey wraps larger seeds (2**32 is seed 0); NumPy refuses negative ones
 
@@ -139,28 +123,49 @@ def _check(name: str, value, ok: bool, expected: str) -> None:
 
 def _is_number(value) -> bool:
     import math
-
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _is_whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# (section.key, test, what it must be) of the data, training and eval sections. Periods are >= 1 (the loop's
+# `step % every`); the last step always logs, evaluates and saves. 0 held-out poses would give a NaN eval_loss.
+_RULES = (
+    ("data.stride", lambda v: _is_whole(v) and v >= 1, "a whole number >= 1 (not a bool)"),
+    ("data.flip_probability", lambda v: _is_number(v) and 0.0 <= v <= 1.0, "in [0, 1]"),
+    ("data.max_rotation_degrees", lambda v: _is_number(v) and 0.0 <= v <= 180.0,
+     "in [0, 180] (angles are drawn from [-max, max])"),
+    ("data.bone_scale_sigma", lambda v: 0.0 <= v < 1.0, "in [0, 1) (0 = off)"),
+    *((name, lambda v: v >= 1, ">= 1") for name in ("training.steps_per_call", "training.keep_checkpoints",
+                                                     "eval.num_poses", "eval.num_samples", "eval.sampler_steps")),
+    ("training.learning_rate", lambda v: _is_number(v) and v > 0, "> 0"),
+    ("training.warmup_steps", lambda v: v >= 0, ">= 0 (0 = no warm-up)"),
+    ("training.weight_decay", lambda v: _is_number(v) and v >= 0, ">= 0"),
+    ("training.grad_clip", lambda v: _is_number(v) and v > 0,
+     "> 0 (the global gradient norm is clipped to it; a large value such as 1e9 turns clipping off)"),
+    ("training.ema_decay", lambda v: _is_number(v) and 0.0 <= v < 1.0, "in [0, 1)"),
+    ("training.log_every", lambda v: v >= 1, ">= 1 (a value above num_steps: only at the last step)"),
+    ("training.eval_every", lambda v: v >= 1, ">= 1 (a value above num_steps: only at the last step)"),
+    ("training.checkpoint_every", lambda v: v >= 1, ">= 1 (the last step is always saved)"),
+)
+
+
 def _check_values(config) -> None:
-    """Refuses values that would crash training with a traceback or, worse, train silently on something else
-    than asked (a clip of 0 zeroes every gradient, an unknown rotation axis fell back to 'world_vertical')."""
+    """Refuses values that would crash training or silently train something else (a clip of 0)."""
     for key, minimum in _MODEL_MINIMUMS.items():
         if key in config.model:
             value = config.model[key]
-            _check(f"model.{key}", value, isinstance(value, int) and not isinstance(value, bool) and value >= minimum,
-                   f"an integer >= {minimum}")
+            _check(f"model.{key}", value, _is_whole(value) and value >= minimum, f"an integer >= {minimum}")
     if "num_joints" in config.model:
         from posediff_jax.skeleton import NUM_JOINTS
-
         _check("model.num_joints", config.model.num_joints, config.model.num_joints == NUM_JOINTS,
                f"{NUM_JOINTS} (the skeleton's joints)")
     _check("seed", config.seed, 0 <= config.seed < _SEED_LIMIT, f"in [0, {_SEED_LIMIT})")
 
     from posediff_jax.diffusion.losses import make_denoising_loss
     from posediff_jax.diffusion.schedules import VPSchedule
-
     diffusion = config.diffusion
     _check("diffusion.num_train_steps", diffusion.num_train_steps, diffusion.num_train_steps >= 1, ">= 1")
     try:  # the names, before any data is read or anything written
@@ -170,43 +175,13 @@ def _check_values(config) -> None:
         raise ConfigError(f"config.diffusion: {error}") from None
 
     from posediff_jax.data.augment import ROTATION_AXES
-
-    data = config.data
-    _check("data.stride", data.stride,
-           isinstance(data.stride, int) and not isinstance(data.stride, bool) and data.stride >= 1,
-           "a whole number >= 1 (True was read as stride 1)")
-    if data.source == "synthetic":  # 10% are held out: at least one pose each side
-        _check("data.synthetic_count", data.synthetic_count, data.synthetic_count >= 10, ">= 10")
-    _check("data.flip_probability", data.flip_probability,
-           _is_number(data.flip_probability) and 0.0 <= data.flip_probability <= 1.0, "in [0, 1]")
-    _check("data.max_rotation_degrees", data.max_rotation_degrees,
-           _is_number(data.max_rotation_degrees) and 0.0 <= data.max_rotation_degrees <= 180.0,
-           "in [0, 180] (angles are drawn from [-max, max])")
-    _check("data.rotation_axis", data.rotation_axis, data.rotation_axis in ROTATION_AXES, f"one of {ROTATION_AXES}")
-
-    training = config.training
-    _check("training.learning_rate", training.learning_rate,
-           _is_number(training.learning_rate) and training.learning_rate > 0, "> 0")
-    _check("training.warmup_steps", training.warmup_steps, training.warmup_steps >= 0, ">= 0 (0 = no warm-up)")
-    _check("training.weight_decay", training.weight_decay,
-           _is_number(training.weight_decay) and training.weight_decay >= 0, ">= 0")
-    # 0 would scale every gradient to zero (nothing is learnt); a large value such as 1e9 turns clipping off.
-    _check("training.grad_clip", training.grad_clip, _is_number(training.grad_clip) and training.grad_clip > 0,
-           "> 0 (the global gradient norm is clipped to it; a large value such as 1e9 turns clipping off)")
-    _check("training.ema_decay", training.ema_decay,
-           _is_number(training.ema_decay) and 0.0 <= training.ema_decay < 1.0, "in [0, 1)")
-    # Periods are >= 1 everywhere (the loop's `step % every` and `steps_until_next_event` alike); a period longer
-    # than num_steps means only at the end (the last step always logs, evaluates and saves).
-    for key in ("log_every", "eval_every"):
-        _check(f"training.{key}", training[key], training[key] >= 1,
-               ">= 1 (a value above num_steps: only at the last step)")
-    _check("training.checkpoint_every", training.checkpoint_every, training.checkpoint_every >= 1,
-           ">= 1 (the last step is always saved)")
-    # 0 would let Orbax delete every checkpoint, the one saved on SIGINT included.
-    _check("training.keep_checkpoints", training.keep_checkpoints, training.keep_checkpoints >= 1, ">= 1")
-
-    for key in ("num_poses", "num_samples", "sampler_steps"):  # 0 held-out poses: a NaN eval_loss
-        _check(f"eval.{key}", config.eval[key], config.eval[key] >= 1, ">= 1")
+    for name, test, expected in _RULES:
+        section, key = name.split(".")
+        _check(name, config[section][key], test(config[section][key]), expected)
+    if config.data.source == "synthetic":  # 10% are held out: at least one pose each side
+        _check("data.synthetic_count", config.data.synthetic_count, config.data.synthetic_count >= 10, ">= 10")
+    _check("data.rotation_axis", config.data.rotation_axis, config.data.rotation_axis in ROTATION_AXES,
+           f"one of {ROTATION_AXES}")
 
 
 def load_config(spec: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:

@@ -1,7 +1,5 @@
 """Data parallelism over every device of every host: a 1-D 'data' mesh, replicated state, sharded batches."""
 
-from __future__ import annotations
-
 import os
 
 import jax
@@ -9,21 +7,14 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
 DATA_AXIS = "data"
-
-
 NUM_PROCESSES_ENV = "JAX_NUM_PROCESSES"
 PROCESS_ID_ENV = "JAX_PROCESS_ID"
 
 
 def distributed_arguments(environ=None) -> dict:
-    """`jax.distributed.initialize` keyword arguments from JAX_NUM_PROCESSES / JAX_PROCESS_ID.
-
-    JAX itself reads only JAX_COORDINATOR_ADDRESS (and detects TPU pods, SLURM, Open MPI, ...); on a cluster it
-    does not detect (plain multi-node GPU, a CPU test on localhost) these two say how many processes there are and
-    which one this is. Unset ones are left to JAX's detection.
-    """
+    """`jax.distributed.initialize` keyword arguments from JAX_NUM_PROCESSES / JAX_PROCESS_ID where set
+    (for clusters JAX does not detect itself)."""
     from posediff_jax.validation import PoseDiffError
-
     environ = os.environ if environ is None else environ
     arguments = {}
     for name, key in ((NUM_PROCESSES_ENV, "num_processes"), (PROCESS_ID_ENV, "process_id")):
@@ -36,20 +27,14 @@ def distributed_arguments(environ=None) -> dict:
 
 
 def maybe_initialize_distributed(enabled: bool) -> None:
-    """`jax.distributed.initialize()` for multi-host runs, once per process (later calls do nothing).
-
-    Called when `enabled` (config.multihost) or JAX_COORDINATOR_ADDRESS is set. Coordinator, process count and
-    index come from the environment: TPU pods and SLURM are detected by JAX; elsewhere set
-    JAX_COORDINATOR_ADDRESS=host:port, JAX_NUM_PROCESSES and JAX_PROCESS_ID (see docs/multihost.md). Must run
-    before anything touches a JAX device.
-    """
+    """`jax.distributed.initialize()` once per process when `enabled` or JAX_COORDINATOR_ADDRESS is set
+    (docs/multihost.md); must run before anything touches a JAX device."""
     if not (enabled or os.environ.get("JAX_COORDINATOR_ADDRESS")) or jax.distributed.is_initialized():
         return
     jax.distributed.initialize(**distributed_arguments())
 
 
 def make_data_mesh() -> jax.sharding.Mesh:
-    """A mesh with one 'data' axis over all devices of all processes."""
     return jax.make_mesh((jax.device_count(),), (DATA_AXIS,))
 
 
@@ -62,25 +47,21 @@ def batch_sharded(mesh) -> NamedSharding:
 
 
 def step_batch_sharded(mesh) -> NamedSharding:
-    """`[steps, batch, ...]` arrays (several steps' example indices): the batch axis over 'data'."""
+    """`[steps, batch, ...]` arrays: the batch axis over 'data'."""
     return NamedSharding(mesh, PartitionSpec(None, DATA_AXIS))
 
 
 def check_global_batch_size(global_batch_size: int) -> int:
-    """The global batch must split evenly over devices and processes; returns the per-process batch."""
+    """The per-process batch; the global batch must split evenly over the devices."""
     from posediff_jax.validation import PoseDiffError
-
     if global_batch_size % jax.device_count():
-        raise PoseDiffError(
-            f"training.global_batch_size: {global_batch_size} does not divide over {jax.device_count()} devices"
-        )
+        raise PoseDiffError(f"training.global_batch_size: {global_batch_size} does not divide over "
+                            f"{jax.device_count()} devices")
     return global_batch_size // jax.process_count()
 
 
 def make_global_batch(local_batch: dict, mesh) -> dict:
     """Per-process numpy batch `{name: [local, ...]}` -> globally sharded jax arrays `[global, ...]`."""
     sharding = batch_sharded(mesh)
-    return {
-        name: jax.make_array_from_process_local_data(sharding, np.asarray(value))
-        for name, value in local_batch.items()
-    }
+    return {name: jax.make_array_from_process_local_data(sharding, np.asarray(value))
+            for name, value in local_batch.items()}

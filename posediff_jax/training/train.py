@@ -1,30 +1,13 @@
 """`train_and_evaluate(config, workdir)`: data-parallel training of the unconditional pose prior.
 
-- One 'data' mesh axis over every device of every host (`jax.make_mesh`); the train state is replicated, the
-  training poses (and their up vectors) are resident on every device, and one `jax.jit` call runs
-  `training.steps_per_call` steps under `lax.scan`: each step gathers its examples by index (a globally sharded
-  `[steps, batch]` index array, `jax.make_array_from_process_local_data`), augments them on the device
-  (`data/device_augment.py`) and computes the mean loss over the global batch (XLA inserts the all-reduce). The
-  host sends only indices: no per-step NumPy augmentation or batch copy to wait for. Multi-host:
-  `config.multihost=True` (or JAX_COORDINATOR_ADDRESS set) calls `jax.distributed.initialize()`.
-- Determinism: the examples of step k are `PoseBatchIterator.indices_at(k)` (one global permutation per epoch),
-  their augmentation draws come from `fold_in(augment_key, k)` and the noise from `fold_in(train_key, k)`; the
-  draws are made for the global batch with a partitionable PRNG, so they do not depend on the device or process
-  count, and a run killed and resumed from a checkpoint reaches the same parameters as an uninterrupted one.
-- Orbax `CheckpointManager`: async saves every `checkpoint_every` steps, keep K, a final save on SIGTERM/SIGINT,
-  resume from the newest restorable checkpoint on restart (a corrupt newer one is set aside with a warning,
-  `checkpoint.restore_latest`), restore onto the current mesh whatever device or process count wrote it.
-- An existing workdir is checked before anything is written (`workdir.py`): a config whose model, diffusion or
-  training-data normalisation differs from the workdir's `prior.json` is a `WorkdirMismatchError`. A new
-  workdir's `prior.json` is written only once it holds this model's weights (a checkpoint restored onto it, or
-  before the first save), so a run that fails before training does not lock the workdir to its config.
-- Training poses whose mean bone length is not a person's in mm (a data file in the wrong unit) are refused.
-- Logging: a tqdm bar on stdout; `workdir/metrics.jsonl` with loss, steps/s, examples/s and evaluations
-  (held-out denoising loss, plausibility of unconditional samples).
+The state is replicated over a 'data' mesh and the training poses are resident on every device: one `jax.jit`
+call runs `steps_per_call` steps under `lax.scan`, each gathering its examples by index and augmenting them on
+the device. Step k's examples and draws depend only on k, so a resumed run (Orbax checkpoints, also on
+SIGTERM/SIGINT) reaches the same parameters as an uninterrupted one whatever the device or process count.
 """
 
-from __future__ import annotations
-
+import contextlib
+import json
 import pathlib
 import signal
 import time
@@ -37,18 +20,16 @@ import tqdm
 from posediff_jax.data.augment import check_up_vectors, mirror_planes
 from posediff_jax.data.device_augment import augment_poses_on_device
 from posediff_jax.data.pipeline import PoseBatchIterator, cached_normalization_stats, load_pose_data
+from posediff_jax.data.synthetic import synthetic_poses
 from posediff_jax.diffusion.losses import make_denoising_loss
 from posediff_jax.diffusion.schedules import VPSchedule
+from posediff_jax.io_utils import make_writable_folder
 from posediff_jax.model import make_apply_fn
 from posediff_jax.model.precision import matmul_context
-from posediff_jax.prior import format as prior_format
-from posediff_jax.training import checkpoint, sharding
-from posediff_jax.training import workdir as workdir_check
-from posediff_jax.training.config_schema import validate_config
-from posediff_jax.training.metrics_logging import MetricsWriter
 from posediff_jax.plausibility import plausibility_metrics
-from posediff_jax.data.synthetic import synthetic_poses
-from posediff_jax.io_utils import make_writable_folder
+from posediff_jax.prior import format as prior_format
+from posediff_jax.training import checkpoint, resume_check, sharding
+from posediff_jax.training.config_schema import validate_config
 from posediff_jax.training.train_state import (TrainState, create_train_state, make_network, make_optimizer,
                                                update_ema)
 from posediff_jax.validation import PoseDiffError
@@ -57,9 +38,7 @@ from posediff_jax.validation import PoseDiffError
 def load_pose_splits(data_config, seed: int):
     """(train poses `[N, 17, 3]`, held-out poses `[M, 17, 3]`, train up vectors `[N, 3]` or None) in mm.
 
-    Synthetic: the last 10% of the generated poses are held out, no up vectors (the camera's -y is used).
-    Human3.6M ('h36m', or a pose file 'npz'): `train_subjects` for training, every 16th frame of `eval_subjects`
-    (S9) held out, and each training pose's world vertical in its camera frame (`data.pipeline.load_pose_data`).
+    Synthetic data holds out its last 10% and has no up vectors.
     """
     if data_config.source == "synthetic":
         poses = synthetic_poses(data_config.synthetic_count, seed=seed)
@@ -70,9 +49,7 @@ def load_pose_splits(data_config, seed: int):
 
 
 def make_train_step(network, optimizer, loss_fn, normalization, ema_decay: float, matmul_dtype: str = "float32"):
-    """`train_step(state, batch, key) -> (state, loss)`; with `matmul_dtype='bfloat16'` the network's products,
-    forward and gradient, take bfloat16 operands and sum in float32 (`model/precision.py`; parameters, optimizer
-    state, EMA and loss stay float32)."""
+    """`train_step(state, batch, key) -> (state, loss)`; `matmul_dtype` as `model/precision.py`."""
     apply_fn = make_apply_fn(network)
 
     def train_step(state: TrainState, batch, key):
@@ -89,16 +66,15 @@ def make_train_step(network, optimizer, loss_fn, normalization, ema_decay: float
     return train_step
 
 
-def make_train_steps(network, optimizer, loss_fn, normalization, ema_decay: float, data_config, batch_sharding,
-                     matmul_dtype: str = "float32"):
-    """`train_steps(state, poses, up, indices, train_key, augment_key) -> (state, losses [steps])`.
+def jit_train_steps(network, optimizer, loss_fn, normalization, ema_decay: float, data_config, mesh,
+                    matmul_dtype: str = "float32"):
+    """Compiled `train_steps(state, poses, up, indices, train_key, augment_key) -> (state, losses [steps])`.
 
-    Runs `steps = indices.shape[0]` train steps under `lax.scan`. `poses` `[N, 17, 3]` and `up` `[N, 3]` are the
-    device-resident training set; `indices` `[steps, global_batch]` int32 the examples of each step. Step k (the
-    state's step counter) augments with `fold_in(augment_key, k)` (when `data_config.augment`) and draws its
-    noise from `fold_in(train_key, k)`, as `make_train_step` with a batch would.
+    Scans over `indices` `[steps, global_batch]` (batch axis sharded) into the replicated, resident `poses` / `up`
+    (state donated); step k augments with `fold_in(augment_key, k)` and draws its noise from `fold_in(train_key, k)`.
     """
     train_step = make_train_step(network, optimizer, loss_fn, normalization, ema_decay, matmul_dtype)
+    batch_sharding, replicated = sharding.batch_sharded(mesh), sharding.replicated(mesh)
 
     def train_steps(state, poses, up, indices, train_key, augment_key):
         def one_step(state, indices_of_step):
@@ -115,26 +91,12 @@ def make_train_steps(network, optimizer, loss_fn, normalization, ema_decay: floa
 
         return jax.lax.scan(one_step, state, indices)
 
-    return train_steps
-
-
-def jit_train_steps(network, optimizer, loss_fn, normalization, ema_decay: float, data_config, mesh,
-                    matmul_dtype: str = "float32"):
-    """`make_train_steps` compiled for the 'data' mesh: state, training set, up vectors and keys replicated, the
-    step indices `[steps, global_batch]` split over the batch axis, the state donated."""
-    replicated = sharding.replicated(mesh)
-    return jax.jit(
-        make_train_steps(network, optimizer, loss_fn, normalization, ema_decay, data_config,
-                         sharding.batch_sharded(mesh), matmul_dtype),
-        in_shardings=(replicated, replicated, replicated, sharding.step_batch_sharded(mesh), replicated, replicated),
-        out_shardings=(replicated, replicated),
-        donate_argnums=0,
-    )
+    in_shardings = (replicated, replicated, replicated, sharding.step_batch_sharded(mesh), replicated, replicated)
+    return jax.jit(train_steps, in_shardings=in_shardings, out_shardings=(replicated, replicated), donate_argnums=0)
 
 
 def step_indices(iterator: PoseBatchIterator, first_step: int, count: int, step_sharding) -> jax.Array:
-    """The examples of steps `first_step .. first_step + count - 1`: a global `[count, global_batch]` int32 array
-    to which this process contributes its slice of each step (`PoseBatchIterator.indices_at`)."""
+    """The examples of `count` steps from `first_step`: a global `[count, global_batch]` int32 array."""
     local = np.stack([iterator.indices_at(step) for step in range(first_step, first_step + count)])
     return jax.make_array_from_process_local_data(step_sharding, local.astype(np.int32))
 
@@ -146,38 +108,27 @@ def device_resident(array: np.ndarray, replicated_sharding) -> jax.Array:
 
 
 def training_up_vectors(train_up, count: int) -> np.ndarray:
-    """Unit up vectors `[count, 3]` float32 (the camera's -y where the data has none); raises for a wrong shape, a
-    non-finite or zero vector, or one along the optical axis (no vertical mirror plane)."""
+    """Checked unit up vectors `[count, 3]` float32 (the camera's -y where the data has none)."""
     up = check_up_vectors(train_up, count)
     mirror_planes(up)
     return up.astype(np.float32)
 
 
 def steps_until_next_event(step: int, end_step: int, steps_per_call: int, every: tuple[int, ...]) -> int:
-    """How many steps the next call runs: at most `steps_per_call`, stopping at `end_step` and at the next
-    multiple of each of `every` (logging, evaluation, checkpoints happen between calls).
-
-    Every period is >= 1 (`validate_config`), as the loop's own `step % every` needs: a period of 0 is no
-    "off" switch here, so that the call boundaries and the loop's events cannot disagree.
-    """
+    """Steps of the next call: at most `steps_per_call`, stopping at `end_step` and each period of `every` (>= 1)."""
     count = min(steps_per_call, end_step - step)
     for period in every:
         count = min(count, period - step % period)
     return max(count, 1)
 
 
-# A person's bones average 150-300 mm (Human3.6M: ~250 mm over the 16 bones); data read in the wrong unit is off
-# by 1000x, far outside these bounds.
+# Bones average ~250 mm on Human3.6M; data read in the wrong unit is off by 1000x.
 PLAUSIBLE_MEAN_BONE_MM = (50.0, 1_000.0)
 
 
 def check_pose_units(name: str, poses) -> None:
-    """Raises `PoseDiffError` unless the median over poses `[N, 17, 3]` of their mean bone length is a person's
-    in millimetres. Why: poses stored in millimetres where the readers expect metres (or the reverse) trained
-    without complaint, a prior of 250 m people (its logs only show a data_bone_length_deviation_mm in the
-    thousands)."""
+    """Raises `PoseDiffError` unless the poses' median mean bone length is a person's in millimetres."""
     from posediff_jax import skeleton
-
     poses = np.asarray(poses)
     if len(poses) == 0:
         raise PoseDiffError(f"{name}: no poses (check config.data: subjects, stride, the data files)")
@@ -185,13 +136,18 @@ def check_pose_units(name: str, poses) -> None:
     mean_bone = float(np.nanmedian(np.mean(skeleton.bone_lengths(sample), axis=-1)))
     low, high = PLAUSIBLE_MEAN_BONE_MM
     if not low <= mean_bone <= high:  # False for NaN too
-        if mean_bone > high:
-            hint = ("is the data file in millimetres? data_3d_h36m.npz (and the pose files made from it) must hold "
-                    "metres")
-        else:
-            hint = "is the data in another unit than metres?"
+        hint = ("is the data file in millimetres? data_3d_h36m.npz (and the pose files made from it) must hold "
+                "metres" if mean_bone > high else "is the data in another unit than metres?")
         raise PoseDiffError(f"{name}: the mean bone length is {mean_bone:.4g} mm, not a person's "
                             f"({low:g}-{high:g} mm): {hint}")
+
+
+def write_metrics(workdir, step: int, metrics: dict) -> None:
+    """Appends a `{"step", "time", **metrics}` line to `workdir/metrics.jsonl`; only process 0 writes."""
+    if jax.process_index() == 0:
+        record = {"step": int(step), "time": time.time(), **{name: float(value) for name, value in metrics.items()}}
+        with open(pathlib.Path(workdir) / "metrics.jsonl", "a") as handle:
+            handle.write(json.dumps(record) + "\n")
 
 
 class StopRequest:
@@ -203,10 +159,8 @@ class StopRequest:
 
     def __enter__(self):
         for signum in (signal.SIGTERM, signal.SIGINT):
-            try:
+            with contextlib.suppress(ValueError):  # not the main thread
                 self._previous[signum] = signal.signal(signum, self._handle)
-            except ValueError:  # not the main thread
-                pass
         return self
 
     def _handle(self, signum, frame):
@@ -230,32 +184,21 @@ def say(message: str) -> None:
 
 
 def evaluate_prior(prior, held_out_poses, reference_poses, loss_fn, config, key) -> dict:
-    """Held-out denoising loss and plausibility of unconditional samples (EMA parameters).
-
-    Args:
-      held_out_poses: `[M, 17, 3]` mm, for the denoising loss (the first `config.eval.num_poses`).
-      reference_poses: `[R, 17, 3]` mm training poses whose bone lengths the samples are compared with.
-    Samples: `config.eval.num_samples` unconditional samples with the generation settings of the one sampler
-    surface (`sampler_config_for(None)`: DDPM) and `config.eval.sampler_steps` steps.
-    """
+    """Held-out denoising loss and plausibility (vs `reference_poses`) of unconditional DDPM samples."""
     from posediff_jax.sampling import make_sampler, sampler_config_for
-
     held_out = held_out_poses[: config.eval.num_poses]
     x0 = prior.normalization.normalize(jnp.asarray(held_out))
     eval_loss = float(jax.jit(lambda params, x, k: loss_fn(params, prior.apply_fn, x, k))(prior.params, x0, key))
     sampler = make_sampler(prior, None, sampler_config_for(None, num_steps=config.eval.sampler_steps,
                                                            chunk_size=1024))
     samples = np.asarray(sampler.sample(jax.random.fold_in(key, 1), None, config.eval.num_samples))
-    metrics = {"eval_loss": eval_loss}
-    metrics.update(plausibility_metrics(samples, reference_poses))
-    return metrics
+    return {"eval_loss": eval_loss, **plausibility_metrics(samples, reference_poses)}
 
 
 def train_and_evaluate(config, workdir, stop_after_steps: int | None = None) -> dict:
     """Trains (or resumes) the prior in `workdir`; returns the last logged metrics.
 
-    `stop_after_steps` ends the run early after that many steps of this invocation (with a checkpoint), as a
-    pre-emption would; used by tests of resumption.
+    `stop_after_steps` ends this invocation early with a checkpoint, as a pre-emption would.
     """
     validate_config(config)
     sharding.maybe_initialize_distributed(config.multihost)
@@ -263,36 +206,29 @@ def train_and_evaluate(config, workdir, stop_after_steps: int | None = None) -> 
     make_writable_folder(workdir, "--workdir")  # a file, or not creatable: one line before any data is read
     training = config.training
     # An existing run: refuse a different model/diffusion before reading data or writing anything.
-    stored = workdir_check.existing_description(workdir)
+    stored = resume_check.existing_description(workdir)
     if stored is not None:
-        workdir_check.check_same_prior(workdir, stored, config)
+        resume_check.check_same_prior(workdir, stored, config)
 
     train_poses, held_out_poses, train_up = load_pose_splits(config.data, config.seed)
     check_pose_units("training poses", train_poses)
     check_pose_units("held-out poses", held_out_poses)
     reference_poses = train_poses[:: max(1, len(train_poses) // 20_000)]
     if stored is None:
-        workdir.mkdir(parents=True, exist_ok=True)
         # Computed once per workdir (cached there, never in the user's data folder) and stored in prior.json.
         normalization = cached_normalization_stats(train_poses, workdir)
     else:
         normalization = cached_normalization_stats(train_poses)  # recomputed, nothing written before the check
-        workdir_check.check_same_normalization(workdir, stored, normalization)
+        resume_check.check_same_normalization(workdir, stored, normalization)
     description = prior_format.prior_description(config, normalization)
-    # prior.json is written only once the workdir holds this model's weights: after a checkpoint restores onto it,
-    # or just before the first save. Written up front, a run that failed before any training (a model that does
-    # not build, checkpoints of another model) left a prior.json that refused the corrected config as a change.
-    wrote_description = stored is not None
 
     def write_description_once():
-        nonlocal wrote_description
-        if not wrote_description and jax.process_index() == 0:
+        """prior.json, once the workdir holds this model's weights: a failed start does not lock the workdir."""
+        if jax.process_index() == 0 and not (workdir / prior_format.PRIOR_JSON).is_file():
             prior_format.write_prior_description(workdir, description)
-        wrote_description = True
 
-    schedule = VPSchedule(config.diffusion.schedule)
-    loss_fn = make_denoising_loss(schedule, config.diffusion.prediction_type, config.diffusion.time_sampling,
-                                  config.diffusion.num_train_steps)
+    loss_fn = make_denoising_loss(VPSchedule(config.diffusion.schedule), config.diffusion.prediction_type,
+                                  config.diffusion.time_sampling, config.diffusion.num_train_steps)
     network = make_network(config.model)
     optimizer = make_optimizer(training)
     mesh = sharding.make_data_mesh()
@@ -303,9 +239,8 @@ def train_and_evaluate(config, workdir, stop_after_steps: int | None = None) -> 
     init_key, train_key, eval_key = jax.random.split(base_key, 3)
     create = jax.jit(lambda key: create_train_state(network, optimizer, key), out_shardings=replicated)
     abstract_state = jax.eval_shape(lambda key: create_train_state(network, optimizer, key), init_key)
-    abstract_state = jax.tree.map(
-        lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=replicated), abstract_state
-    )
+    abstract_state = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=replicated),
+                                  abstract_state)
     manager = checkpoint.make_checkpoint_manager(workdir, training.checkpoint_every, training.keep_checkpoints,
                                                  training.async_checkpointing)
     state = checkpoint.restore_latest(manager, abstract_state)
@@ -321,17 +256,14 @@ def train_and_evaluate(config, workdir, stop_after_steps: int | None = None) -> 
         say(f"{workdir}: resuming from step {start_step} of {training.num_steps}")
 
     iterator = PoseBatchIterator(train_poses, training.global_batch_size, seed=config.seed, augment=False)
-    step_sharding = sharding.step_batch_sharded(mesh)
     resident_poses = device_resident(np.asarray(train_poses, np.float32), replicated)
     resident_up = device_resident(training_up_vectors(train_up, len(train_poses)), replicated)
     augment_key = jax.random.fold_in(base_key, 3)  # independent of the three keys split above
     train_steps = jit_train_steps(network, optimizer, loss_fn, normalization, training.ema_decay, config.data, mesh,
                                   training.matmul_dtype)
-    writer = MetricsWriter(workdir)
     last_metrics: dict = {"step": start_step}
-    end_step = training.num_steps
-    if stop_after_steps is not None:
-        end_step = min(end_step, start_step + stop_after_steps)
+    end_step = (training.num_steps if stop_after_steps is None
+                else min(training.num_steps, start_step + stop_after_steps))
     events = (training.log_every, training.eval_every, training.checkpoint_every)
 
     progress = tqdm.tqdm(total=training.num_steps, initial=start_step, desc="train", unit="step",
@@ -341,7 +273,7 @@ def train_and_evaluate(config, workdir, stop_after_steps: int | None = None) -> 
         step = start_step
         while step < end_step and not stop.requested:
             count = steps_until_next_event(step, end_step, training.steps_per_call, events)
-            indices = step_indices(iterator, step, count, step_sharding)
+            indices = step_indices(iterator, step, count, sharding.step_batch_sharded(mesh))
             state, step_losses = train_steps(state, resident_poses, resident_up, indices, train_key, augment_key)
             step += count
             losses.append(step_losses)
@@ -350,18 +282,17 @@ def train_and_evaluate(config, workdir, stop_after_steps: int | None = None) -> 
             write_description_once()  # the first call ran: the model builds and trains
             checkpoint.save_state(manager, step, state)
             if step % training.log_every == 0 or step == end_step:
-                window_losses = np.concatenate([np.ravel(x) for x in local_copy(losses)])  # waits for the steps
+                mean_loss = float(np.mean(np.concatenate([np.ravel(x) for x in local_copy(losses)])))  # waits
                 elapsed = time.perf_counter() - window_start
-                mean_loss = float(np.mean(window_losses))
                 last_metrics = {"loss": mean_loss, "steps_per_second": window_steps / elapsed,
                                 "examples_per_second": window_steps * training.global_batch_size / elapsed}
-                writer.write(step, last_metrics)
+                write_metrics(workdir, step, last_metrics)
                 progress.set_postfix(loss=f"{mean_loss:.4f}", ex_per_s=f"{last_metrics['examples_per_second']:.0f}")
                 losses, window_start, window_steps = [], time.perf_counter(), 0
             if step % training.eval_every == 0 or step == training.num_steps:
                 prior = prior_format.prior_from_description(description, local_copy(state.ema_params))
                 evaluation = evaluate_prior(prior, held_out_poses, reference_poses, loss_fn, config, eval_key)
-                writer.write(step, evaluation)
+                write_metrics(workdir, step, evaluation)
                 last_metrics.update(evaluation)
                 progress.write(f"step {step}: " + ", ".join(f"{k}={v:.3f}" for k, v in evaluation.items()))
         manager.wait_until_finished()
@@ -373,6 +304,4 @@ def train_and_evaluate(config, workdir, stop_after_steps: int | None = None) -> 
     manager.close()
     if step >= training.num_steps and jax.process_index() == 0:
         prior_format.export_prior(workdir / checkpoint.EXPORT_DIR, local_copy(state.ema_params), description)
-    last_metrics["step"] = step
-    last_metrics["stopped_early"] = step < training.num_steps
-    return last_metrics
+    return {**last_metrics, "step": step, "stopped_early": step < training.num_steps}

@@ -1,6 +1,4 @@
-"""The train state PyTree (step, params, EMA params, optimiser state) and the optimiser factory."""
-
-from __future__ import annotations
+"""The train state PyTree (step, params, EMA params, optimiser state) and the optimiser."""
 
 from typing import Any
 
@@ -9,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from posediff_jax.model import make_network as make_registered_network
+from posediff_jax.model import make_network  # noqa: F401 (the training API's network factory, re-exported)
 
 
 @flax.struct.dataclass
@@ -18,11 +16,6 @@ class TrainState:
     params: Any
     ema_params: Any
     opt_state: Any
-
-
-def make_network(model_config):
-    """The network `config.model.name` names, with that section's settings (`posediff_jax.model.registry`)."""
-    return make_registered_network(model_config)
 
 
 def make_optimizer(training_config) -> optax.GradientTransformation:
@@ -34,10 +27,8 @@ def make_optimizer(training_config) -> optax.GradientTransformation:
         decay_steps=max(training_config.num_steps, 2),
         end_value=training_config.learning_rate * 0.01,
     )
-    return optax.chain(
-        optax.clip_by_global_norm(training_config.grad_clip),
-        optax.adamw(learning_rate, weight_decay=training_config.weight_decay),
-    )
+    return optax.chain(optax.clip_by_global_norm(training_config.grad_clip),
+                       optax.adamw(learning_rate, weight_decay=training_config.weight_decay))
 
 
 def create_train_state(network, optimizer, key) -> TrainState:

@@ -1,29 +1,20 @@
 """Checks that a config may continue the run in an existing workdir, before anything there is written.
 
-A workdir's `prior.json` records the model, the diffusion parameterisation and the normalisation its checkpoints
-were trained with. Resuming with a config whose prior description differs would overwrite `prior.json` and then
-fail to restore (or silently pair weights with the wrong statistics), so such a config is refused with a
-`WorkdirMismatchError` that names every differing key. Keys outside the prior description (`training.*` such as
-`num_steps` or the learning rate, `eval.*`) may change between invocations.
+A config whose model, diffusion or training-data normalisation differs from the workdir's `prior.json` is
+refused with a `WorkdirMismatchError` naming every differing key; `training.*` and `eval.*` may change.
 """
-
-from __future__ import annotations
 
 import json
 import pathlib
 
 import numpy as np
 
+from posediff_jax.evaluation.results_store import WorkdirMismatchError
 from posediff_jax.prior import format as prior_format
-from posediff_jax.validation import PoseDiffError
 
 COMPARED_SECTIONS = ("model", "diffusion")
 NORMALIZATION_RTOL = 1e-4  # float32 statistics stored as JSON: equal data gives equal numbers
 NORMALIZATION_ATOL_MM = 1e-3
-
-
-class WorkdirMismatchError(PoseDiffError):
-    """The config differs from the one the workdir's checkpoints were trained with."""
 
 
 def existing_description(workdir):
@@ -33,11 +24,8 @@ def existing_description(workdir):
     return prior_format.read_prior_description(workdir)
 
 
-def differing_keys(stored: dict, proposed: dict, sections=COMPARED_SECTIONS) -> list[tuple[str, object, object]]:
-    """`[(section.key, stored value, proposed value), ...]` for the keys of `sections` that differ.
-
-    Values compare as JSON (a config tuple equals a stored list); a key absent on one side shows as None.
-    """
+def changed_prior_keys(stored: dict, proposed: dict, sections=COMPARED_SECTIONS) -> list[tuple[str, object, object]]:
+    """`[(section.key, stored, proposed), ...]` for the keys of `sections` that differ, compared as JSON."""
     proposed = json.loads(json.dumps({section: proposed[section] for section in sections}))
     differences = []
     for section in sections:
@@ -49,15 +37,11 @@ def differing_keys(stored: dict, proposed: dict, sections=COMPARED_SECTIONS) -> 
 
 
 def check_same_prior(workdir, stored: dict, config) -> None:
-    """Raises `WorkdirMismatchError` unless `config`'s model and diffusion sections match the stored description.
-
-    Message: "workdir runs/x was trained with model.width=32; this config says model.width=64 (use a new
-    --workdir, or the old values)".
-    """
+    """Raises `WorkdirMismatchError` unless `config`'s model and diffusion match the stored description."""
     proposed = {"model": prior_format.model_description(config.model),
                 "diffusion": {"schedule": str(config.diffusion.schedule),
                               "prediction_type": str(config.diffusion.prediction_type)}}
-    differences = differing_keys(stored, proposed)
+    differences = changed_prior_keys(stored, proposed)
     if differences:
         old = ", ".join(f"{key}={value!r}" for key, value, _ in differences)
         new = ", ".join(f"{key}={value!r}" for key, _, value in differences)

@@ -1,25 +1,16 @@
-"""The 'completion' evaluator: known 3D joints pinned, the rest sampled; errors on held-out real poses.
+"""The 'completion' evaluator: known 3D joints of held-out Human3.6M poses pinned, the rest sampled.
 
-For `config.completion.num_poses` Human3.6M poses of the evaluation subjects (every `frame_stride`-th frame,
-drawn with `seed`) and each known-joint set of `config.completion.known_sets` (names of `KNOWN_SETS`), samples
-`max(config.num_hypotheses)` completions with the completion energy (sigma `config.completion.sigma_mm`) and the
-sampler of `config.sampler` (configs start it from `sampler_section('completion')`), and reports per set:
-- `known_joint_error_mm`: mean distance of the pinned joints to their given positions;
-- `unknown_best_of_m_mm`: best-of-m mean error of the free joints; `unknown_mean_hypothesis_mm`: the mean pose's;
-- `median_abs_bone_deviation_mm`: median |bone length - the poses' mean bone length|.
+Per known-joint set (`KNOWN_SETS`): the pinned joints' error, the free joints' best-of-m and mean-pose errors,
+and the median absolute bone-length deviation from the poses' mean bone lengths (mm).
 """
 
-from __future__ import annotations
-
-import pathlib
 import time
 
 import numpy as np
 
 from posediff_jax import skeleton
 from posediff_jax.evaluation import report
-from posediff_jax.evaluation.evaluators import register_evaluator
-from posediff_jax.io_utils import make_writable_folder
+from posediff_jax.evaluation.evaluators import evaluation_prior, evaluator_workdir, register_evaluator
 from posediff_jax.random_keys import seed_key
 from posediff_jax.validation import PoseDiffError
 
@@ -31,9 +22,8 @@ KNOWN_SETS = {
 
 
 def held_out_poses(config) -> np.ndarray:
-    """`[N, 17, 3]` mm camera-frame poses of `config.data.subjects` (Human3.6M), `num_poses` of them."""
+    """`num_poses` random `[N, 17, 3]` mm camera-frame poses of `config.data.subjects`."""
     from posediff_jax.data.pipeline import load_training_poses
-
     subjects = tuple(config.data.subjects) or ("S9",)
     poses = load_training_poses(None, config.data.manual_dir, "test", subjects, int(config.data.frame_stride))
     count = min(int(config.completion.num_poses), len(poses))
@@ -41,7 +31,7 @@ def held_out_poses(config) -> np.ndarray:
 
 
 def completion_metrics(hypotheses, poses, known) -> dict:
-    """Metrics of completions `[F, m, 17, 3]` of `poses` `[F, 17, 3]` with `known` joint indices (module doc)."""
+    """Metrics of completions `[F, m, 17, 3]` of `poses` `[F, 17, 3]` with `known` joint indices."""
     errors = np.linalg.norm(hypotheses - poses[:, None], axis=-1)  # [F, m, 17]
     unknown = [joint for joint in range(17) if joint not in known]
     lengths = np.asarray(skeleton.bone_lengths(hypotheses))
@@ -58,18 +48,13 @@ def completion_metrics(hypotheses, poses, known) -> dict:
 def evaluate_completion(config, checkpoint=None, workdir=None, prior=None, poses=None, progress=True, log=print):
     from posediff_jax.guidance import make_completion_evidence, stack_evidence
     from posediff_jax.guidance.registry import make_energy
-    from posediff_jax.prior import prior_name, resolve_prior
     from posediff_jax.sampling import make_sampler
     from posediff_jax.sampling.config import from_section, matmul_words
-
     unknown = sorted(set(config.completion.known_sets) - set(KNOWN_SETS))
     if unknown:
         raise PoseDiffError(f"config.completion.known_sets: unknown {unknown} (known: {sorted(KNOWN_SETS)})")
-    workdir = pathlib.Path(workdir or config.get("workdir") or "posediff_eval_completion")
-    make_writable_folder(workdir, "--workdir")  # before the data and the prior are read
-    workdir.mkdir(parents=True, exist_ok=True)
-    prior_label = "given" if prior is not None else prior_name(checkpoint)  # 'auto' names the default here
-    prior = prior if prior is not None else resolve_prior(checkpoint)
+    workdir = evaluator_workdir(config, workdir, "posediff_eval_completion")  # created, checked writable
+    prior_label, prior = evaluation_prior(checkpoint, prior)
     poses = held_out_poses(config) if poses is None else np.asarray(poses, np.float32)
     sampler_config = from_section(config.sampler)
     sampler = make_sampler(prior, make_energy("completion", sigma=float(config.completion.sigma_mm)), sampler_config)
@@ -91,9 +76,7 @@ def evaluate_completion(config, checkpoint=None, workdir=None, prior=None, poses
              f"{sampler_config.num_steps} {sampler_config.method} steps, scale {sampler_config.guidance_scale}"
              f"{matmul_words(sampler_config)}")
     markdown = f"{title}\n\n{report.markdown_table(header, rows)}\n"
-    paths = {"json": report.write_json(workdir / "results.json", {
-        "summary": summary, "title": title, "config": config.to_dict(), "checkpoint": prior_label,
-        "seconds": seconds})}
-    paths["markdown"] = report.write_markdown(workdir / "results.md", markdown)
+    paths = report.write_reports(workdir, {"summary": summary, "title": title, "config": config.to_dict(),
+                                           "checkpoint": prior_label, "seconds": seconds}, markdown)
     log(markdown)
     return {"summary": summary, "markdown": markdown, "paths": paths, "workdir": workdir, "seconds": seconds}

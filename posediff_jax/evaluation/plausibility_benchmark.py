@@ -1,26 +1,15 @@
-"""The 'plausibility' evaluator: unconditional samples against real poses (bone lengths, symmetry, coverage).
+"""The 'plausibility' evaluator: unconditional samples against real poses.
 
-Draws `config.plausibility.num_samples` unconditional samples with `config.sampler` (configs start it from
-`sampler_section(None)`, the generation settings) and reports:
-- `posediff_jax.plausibility.plausibility_metrics` against the training poses (every `reference_stride`-th
-  frame of `config.plausibility.reference_subjects`): bone-length deviation / bias / spread, asymmetry, each
-  with the data's own value beside it;
-- coverage: for `num_real` real poses of the evaluation subjects (`config.data.subjects`), the MPJPE to the
-  nearest of the samples (mean and median), beside the same for as many raw training poses;
-- the mean z component (along the optical axis) of the body's up vector (pelvis -> thorax) of the samples,
-  the training poses and the real poses (real cameras look down on people: about -0.2).
+Reports `plausibility_metrics` against training poses, coverage (MPJPE from real held-out poses to the nearest
+sample, beside the same for training poses) and the mean z of the body's up vector (cameras look down: -0.2).
 """
 
-from __future__ import annotations
-
-import pathlib
 import time
 
 import numpy as np
 
 from posediff_jax.evaluation import report
-from posediff_jax.evaluation.evaluators import register_evaluator
-from posediff_jax.io_utils import make_writable_folder
+from posediff_jax.evaluation.evaluators import evaluation_prior, evaluator_workdir, register_evaluator
 from posediff_jax.plausibility import plausibility_metrics
 from posediff_jax.random_keys import seed_key
 
@@ -36,9 +25,8 @@ def nearest_distances(real, candidates, chunk: int = 64) -> np.ndarray:
 
 
 def up_vector_z(poses) -> float:
-    """Mean z (optical-axis) component of the body's up vector (`data.augment.body_up_vectors`) of `[N, 17, 3]`."""
+    """Mean z (optical-axis) component of the body's up vector of poses `[N, 17, 3]`."""
     from posediff_jax.data.augment import body_up_vectors
-
     return float(body_up_vectors(poses)[:, 2].mean())
 
 
@@ -46,15 +34,11 @@ def up_vector_z(poses) -> float:
 def evaluate_plausibility(config, checkpoint=None, workdir=None, prior=None, progress=True, log=print):
     from posediff_jax.data.pipeline import load_training_poses
     from posediff_jax.data.videopose3d import read_positions_3d
-    from posediff_jax.prior import prior_name, resolve_prior
     from posediff_jax.sampling import make_sampler
     from posediff_jax.sampling.config import from_section
-
     settings = config.plausibility
-    workdir = pathlib.Path(workdir or config.get("workdir") or "posediff_eval_plausibility")
-    make_writable_folder(workdir, "--workdir")  # before the data and the prior are read
-    prior_label = "given" if prior is not None else prior_name(checkpoint)  # 'auto' names the default here
-    prior = prior if prior is not None else resolve_prior(checkpoint)
+    workdir = evaluator_workdir(config, workdir, "posediff_eval_plausibility")
+    prior_label, prior = evaluation_prior(checkpoint, prior)
     sampler_config = from_section(config.sampler)
     start = time.perf_counter()
     samples = np.asarray(make_sampler(prior, None, sampler_config).sample(
@@ -84,8 +68,7 @@ def evaluate_plausibility(config, checkpoint=None, workdir=None, prior=None, pro
              f"{len(reference)} training poses; coverage of {len(real)} real {tuple(config.data.subjects)} poses")
     rows = [[name, value] for name, value in metrics.items()]
     markdown = f"{title}\n\n{report.markdown_table(['metric', 'value'], rows, digits=2)}\n"
-    paths = {"json": report.write_json(workdir / "results.json", {
-        "summary": metrics, "title": title, "config": config.to_dict(), "checkpoint": prior_label})}
-    paths["markdown"] = report.write_markdown(workdir / "results.md", markdown)
+    paths = report.write_reports(workdir, {"summary": metrics, "title": title, "config": config.to_dict(),
+                                           "checkpoint": prior_label}, markdown)
     log(markdown)
     return {"summary": metrics, "markdown": markdown, "paths": paths, "workdir": workdir, "seconds": seconds}
