@@ -20,6 +20,11 @@ def bench(load_tool):
 
 
 @pytest.fixture(scope="module")
+def common(load_tool):
+    return load_tool("bench_common")
+
+
+@pytest.fixture(scope="module")
 def tiny_prior():
     from posediff_jax.prior import resolve_prior
 
@@ -81,8 +86,8 @@ def test_network_forward_flops_share_the_time_path(bench, tiny_prior):
     assert many < 0.9 * one
 
 
-def test_machine_record(bench):
-    info = bench.machine_info()
+def test_machine_record(common):
+    info = common.machine_info()
     assert isinstance(info["cpu_model"], str) and info["cpu_model"]
     assert info["cpu_count"] >= 1 and info["backend"] == jax.default_backend()
     assert {"python", "jax", "jaxlib", "flax", "numpy"} <= set(info["versions"])
@@ -91,12 +96,12 @@ def test_machine_record(bench):
     assert info["xla_flags"] == os.environ.get("XLA_FLAGS", "")  # the flags the rows ran under
 
 
-def test_cpu_model_names_the_family_and_simd_flags_a_hypervisor_hides(bench):
+def test_cpu_model_names_the_family_and_simd_flags_a_hypervisor_hides(common):
     zen5 = "Model name:   AMD EPYC\nCPU family:   26\nModel:   2\nStepping:   1\nFlags:   fpu sse2 avx2 fma avx512f avx512_bf16 sha_ni\n"
     zen4 = zen5.replace("26", "25").replace("Model:   2", "Model:   17").replace(" avx512_bf16", "")
-    assert bench.cpu_model(zen5) == "AMD EPYC (family 26, model 2, stepping 1; avx2 fma avx512f avx512_bf16)"
-    assert bench.cpu_model(zen4) == "AMD EPYC (family 25, model 17, stepping 1; avx2 fma avx512f)"
-    assert bench.cpu_model("Model name: Neoverse-V2\n") == "Neoverse-V2"
+    assert common.cpu_model(zen5) == "AMD EPYC (family 26, model 2, stepping 1; avx2 fma avx512f avx512_bf16)"
+    assert common.cpu_model(zen4) == "AMD EPYC (family 25, model 17, stepping 1; avx2 fma avx512f)"
+    assert common.cpu_model("Model name: Neoverse-V2\n") == "Neoverse-V2"
 
 
 def test_parse_case(bench):

@@ -3,24 +3,18 @@
     python tools/bench_first_result.py [--rounds 3] [--guidance-repeats 3 1] [--hypotheses 200] [--steps 50] \
         [--output first_result.json] [--baseline-source OTHER_CHECKOUT]
 
-Writes one shipped S9 example frame (real Stacked-Hourglass detections, `posediff_jax/assets/examples`) as a
-keypoint `.npz`, then times `posediff estimate --input frame.npz --num-hypotheses H --steps S --guidance-repeats K
---quiet --no-plot` in fresh processes, from start to exit (the output written), with
-`POSEDIFF_JAX_EXPORT_CACHE=0` (the sampler traced in every process, as before stored samplers) and `=1`, the two
-interleaved in every round. Both use one private cache folder (`POSEDIFF_JAX_CACHE_DIR`, a temporary folder unless
-`--cache-dir`) warmed by one untimed run per setting, so every timed run finds its compiled program (and, with
-export on, its stored sampler). Prints the table and, with `--output`, writes the rows, medians, command and the
-machine record (lscpu / nvidia-smi, load, versions, date) as JSON. Times depend on the machine's load: compare
-only the columns of one run. `--baseline-source` adds a third setting, interleaved with the two: another
-revision's package (e.g. `git worktree add /tmp/base 23e8777`), run with its own defaults in its own cache folder,
-so a start-up change is measured against what it replaced on the same machine at the same time.
+Writes one shipped S9 example frame (real Stacked-Hourglass detections) as a keypoint `.npz`, then times
+`posediff estimate --input frame.npz ... --quiet --no-plot` in fresh processes from start to exit, with
+`POSEDIFF_JAX_EXPORT_CACHE=0` (the sampler traced in every process) and `=1` (the stored sampler), interleaved in
+every round. Both use one private cache folder (`--cache-dir`, else a temporary one) warmed by one untimed run per
+setting, so every timed run finds its compiled program. `--baseline-source` adds a third setting, interleaved
+with the two: another revision's package (e.g. from `git worktree add /tmp/base REVISION`), run with its own
+defaults in its own cache folder, so that a start-up change is measured against what it replaces on the same
+machine at the same time. Times depend on the machine's load: compare only the columns of one run.
 """
 
 from __future__ import annotations
 
-import argparse
-import datetime
-import json
 import os
 import pathlib
 import statistics
@@ -31,7 +25,11 @@ import time
 
 import numpy as np
 
-from bench_sampler import load_average, machine_info  # tools/ is sys.path[0]
+# tools/ is on the path when this runs as a script (and in tests, via load_tool)
+from bench_common import command_line, load_average, machine_info, tool_parser, utc_now, write_json
+
+TIMED_COMMAND = ("posediff estimate --input frame.npz --num-hypotheses H --steps S --guidance-repeats K --quiet "
+                 "--no-plot")
 
 
 def write_example_frame(path, index: int = 0) -> pathlib.Path:
@@ -52,9 +50,8 @@ def estimate_command(frame, output, hypotheses: int, steps: int, guidance_repeat
 
 def timed_run(command, cache_dir, export: bool, source=None, cwd=None) -> float:
     """Seconds from process start to exit; raises with the command's stderr when it fails. `source`: a folder
-    holding another checkout's `posediff_jax` package, run instead of the installed one (first on PYTHONPATH);
-    `cwd`: the working folder, which must not hold a `posediff_jax` package of its own (`python -m` puts it
-    first on sys.path, before PYTHONPATH)."""
+    holding another checkout's `posediff_jax`, run instead of the installed one (first on PYTHONPATH); `cwd` must
+    not hold a `posediff_jax` package of its own (`python -m` puts the working folder before PYTHONPATH)."""
     environment = dict(os.environ, POSEDIFF_JAX_CACHE_DIR=str(cache_dir), POSEDIFF_JAX_EXPORT_CACHE=str(int(export)))
     if source is not None:
         environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(source), os.environ.get("PYTHONPATH")]))
@@ -68,8 +65,8 @@ def timed_run(command, cache_dir, export: bool, source=None, cwd=None) -> float:
 
 def run_benchmark(repeats_per_level, rounds: int, hypotheses: int, steps: int, cache_dir, workdir, log=print,
                   baseline_source=None):
-    """Rows of timings per `--guidance-repeats` value: this package traced (export off) and stored (export on)
-    and, with `baseline_source`, another checkout with its defaults (its own cache folder), all interleaved."""
+    """One row of timings per `--guidance-repeats` value: this package traced (export off) and stored (export on)
+    and, with `baseline_source`, another checkout with its defaults in its own cache folder, all interleaved."""
     frame = write_example_frame(pathlib.Path(workdir) / "frame.npz")
     settings = {"traced": (cache_dir, False, None), "stored": (cache_dir, True, None)}
     if baseline_source is not None:
@@ -87,17 +84,17 @@ def run_benchmark(repeats_per_level, rounds: int, hypotheses: int, steps: int, c
                     f"(load {load_average()})")
         row = {"guidance_repeats": repeats, "hypotheses": hypotheses, "steps": steps}
         for name, values in times.items():
-            row[f"{name}_seconds"] = values
-            row[f"{name}_median"] = statistics.median(values)
+            row.update({f"{name}_seconds": values, f"{name}_median": statistics.median(values)})
         rows.append(row)
     return rows
 
 
 def format_table(rows) -> str:
     with_baseline = any("baseline_seconds" in row for row in rows)
-    header = "| updates per level | traced (export off): s | stored (export on): s | median off -> on |"
-    lines = [header + (" baseline checkout: s | median baseline -> stored |" if with_baseline else ""),
+    lines = ["| updates per level | traced (export off): s | stored (export on): s | median off -> on |"
+             + (" baseline checkout: s | median baseline -> stored |" if with_baseline else ""),
              "|---|---|---|---|" + ("---|---|" if with_baseline else "")]
+
     def seconds(values):
         return " / ".join(f"{value:.2f}" for value in values)
 
@@ -112,7 +109,7 @@ def format_table(rows) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = tool_parser(__doc__)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--guidance-repeats", type=int, nargs="+", default=[3, 1])
     parser.add_argument("--hypotheses", type=int, default=200)
@@ -128,29 +125,16 @@ def main(argv=None) -> int:
     baseline = pathlib.Path(args.baseline_source).resolve() if args.baseline_source else None
     if baseline is not None and not (baseline / "posediff_jax" / "__init__.py").is_file():
         parser.error(f"--baseline-source: {baseline} holds no posediff_jax package")
-
-    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    load_before = load_average()
+    date, load_before = utc_now(), load_average()
     with tempfile.TemporaryDirectory(prefix="posediff_first_result_") as workdir:
         cache_dir = pathlib.Path(args.cache_dir) if args.cache_dir else pathlib.Path(workdir) / "cache"
         rows = run_benchmark(args.guidance_repeats, args.rounds, args.hypotheses, args.steps, cache_dir, workdir,
                              baseline_source=baseline)
-    table = format_table(rows)
-    print(table)
-    record = {
-        "date_utc": started,
-        "command": " ".join(["python", "tools/bench_first_result.py", *(argv if argv is not None else sys.argv[1:])]),
-        "timed_command": "posediff estimate --input frame.npz --num-hypotheses H --steps S --guidance-repeats K "
-                         "--quiet --no-plot",
-        "baseline_source": str(baseline) if baseline else None,
-        "machine": machine_info(),
-        "load_average_before": load_before,
-        "load_average_after": load_average(),
-        "rows": rows,
-    }
-    if args.output:
-        pathlib.Path(args.output).write_text(json.dumps(record, indent=2))
-        print(f"wrote {args.output}")
+    print(format_table(rows))
+    write_json({"date_utc": date, "command": command_line(__file__, argv), "timed_command": TIMED_COMMAND,
+                "baseline_source": str(baseline) if baseline else None, "machine": machine_info(),
+                "load_average_before": load_before, "load_average_after": load_average(), "rows": rows},
+               args.output)
     return 0
 
 

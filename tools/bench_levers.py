@@ -1,25 +1,23 @@
-"""Cost of the sampler levers: CPU/GPU seconds per frame (1 frame x 200 hypotheses, warm) and network evaluations.
+"""Cost of the sampler levers: seconds per frame (1 frame x 200 hypotheses, warm) and network evaluations.
 
     python tools/bench_levers.py [--hypotheses 200] [--repeats 3] [--output levers.json]
 
 For each lever setting of the heatmap sampler (guided updates per noise level, final refinement, steps, the Heun
-rule) times `sample_batch` on one shipped S9 example frame (real Stacked-Hourglass detections) after a warm-up call
-and prints the median of `--repeats` runs beside the exact network evaluations per hypothesis. The accuracy of
-each setting is a `posediff evaluate --config configs/eval_h36m.py --set sampler.KEY=VALUE` run (README table).
-Records the machine (lscpu / nvidia-smi), the load, the date and the versions with the figures.
+rule) times `sample_batch` on one shipped S9 example frame (real Stacked-Hourglass detections) after a warm-up
+call and prints the median of `--repeats` runs beside the exact network evaluations per hypothesis. The accuracy
+of each setting is a `posediff evaluate --config configs/eval_h36m.py --set sampler.KEY=VALUE` run.
 """
 
 from __future__ import annotations
 
-import argparse
-import datetime
-import json
 import platform
+import statistics
 import time
 
 import numpy as np
 
-from bench_sampler import cpu_model, gpu_description, load_average  # tools/ is sys.path[0]
+# tools/ is on the path when this runs as a script
+from bench_common import cpu_model, gpu_description, load_average, tool_parser, utc_now, write_json
 
 VARIANTS = {
     "50 steps, 1 update/level": dict(guidance_repeats=1),
@@ -32,7 +30,7 @@ VARIANTS = {
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = tool_parser(__doc__)
     parser.add_argument("--hypotheses", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--output", default=None, help="write the rows and the machine record as JSON")
@@ -51,9 +49,9 @@ def main(argv=None) -> int:
                                                joint_weights=examples["detection_mask"][:1].astype(np.float32),
                                                detector_sigma=DETECTOR_SIGMA)
     prior = resolve_prior("default")
-    record = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "jax": jax.__version__,
-              "python": platform.python_version(), "devices": [str(device) for device in jax.devices()],
-              "cpu": cpu_model(), "gpu": "; ".join(gpu_description()), "load_before": load_average(), "rows": []}
+    record = {"date": utc_now(), "jax": jax.__version__, "python": platform.python_version(),
+              "devices": [str(device) for device in jax.devices()], "cpu": cpu_model(),
+              "gpu": "; ".join(gpu_description()), "load_before": load_average(), "rows": []}
     print(f"{record['cpu']} | {record['gpu'] or 'no GPU'} | jax {jax.__version__} | load {record['load_before']}")
     print(f"{'setting':42s} {'evals/hyp':>9s} {'s/frame':>8s}")
     for name, options in VARIANTS.items():
@@ -66,13 +64,11 @@ def main(argv=None) -> int:
             times.append(time.perf_counter() - start)
         row = {"setting": name, "options": options, "hypotheses": args.hypotheses,
                "network_evaluations_per_hypothesis": sampler.config.network_evaluations_per_hypothesis(),
-               "seconds_per_frame": float(np.median(times)), "all_seconds": times}
+               "seconds_per_frame": statistics.median(times), "all_seconds": times}
         record["rows"].append(row)
         print(f"{name:42s} {row['network_evaluations_per_hypothesis']:9d} {row['seconds_per_frame']:8.2f}")
     record["load_after"] = load_average()
-    if args.output:
-        with open(args.output, "w") as handle:
-            json.dump(record, handle, indent=1)
+    write_json(record, args.output)
     return 0
 
 

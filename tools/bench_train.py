@@ -1,23 +1,18 @@
 """Training throughput (examples/s) per device count; prints a table and writes JSON.
 
-Each device count runs in its own process (CPU devices are simulated with
-XLA_FLAGS=--xla_force_host_platform_device_count=N; on a GPU/TPU host pass --devices matching real devices).
-The loop is training's (`posediff_jax.training.train.jit_train_steps`: poses resident on the devices, augmented
-there, `--steps-per-call` steps per compiled call) on synthetic poses, beside the loop it replaced (`host`: NumPy
-augmentation and a host -> device batch copy every step, one step per call) in the same run.
-
     python tools/bench_train.py --devices 1,2,4 --steps 50 --output bench_train.json
     python tools/bench_train.py --devices 1 --no-simulate --global-batch-size 1024 --steps 3000   # one GPU
 
-Simulated CPU devices share the same cores, so on a CPU the table shows the sharding overhead, not a speed-up.
-The JSON records the machine (CPU model from lscpu, GPUs from nvidia-smi, cores), versions, date, command and
-the load average before and after (tools/bench_sampler.py's helpers), and each row the worker's devices.
+Each device count runs in its own process, on CPU devices simulated with
+XLA_FLAGS=--xla_force_host_platform_device_count=N unless `--no-simulate`. Two loops run on synthetic poses:
+`device`, training's own (`training.train.jit_train_steps`: poses resident on the devices, augmented there,
+`--steps-per-call` steps per compiled call), and `host` for comparison (NumPy augmentation and a host -> device
+batch copy every step, one step per call). Simulated CPU devices share the same cores, so on a CPU the table shows
+the sharding overhead, not a speed-up. The JSON holds the machine, command, load and one row per worker.
 """
 
 from __future__ import annotations
 
-import argparse
-import datetime
 import json
 import os
 import pathlib
@@ -25,9 +20,14 @@ import subprocess
 import sys
 import textwrap
 
-from bench_sampler import cpu_model, gpu_description, load_average, versions  # tools/ is sys.path[0]
+# tools/ is on the path when this runs as a script
+from bench_common import command_line, load_average, machine_info, summary_line, tool_parser, utc_now, write_json
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+COLUMNS = (("devices", "devices", "", 7), ("platform", "platform", "", 8), ("pipeline", "pipeline", "", 8),
+           ("per call", "steps_per_call", "", 8), ("batch", "global_batch_size", "", 5),
+           ("compile s", "compile_seconds", ".2f", 9), ("steps/s", "steps_per_second", ".2f", 8),
+           ("examples/s", "examples_per_second", ".0f", 10), ("ex/s/device", "examples_per_second_per_device", ".0f", 11))
 
 WORKER = """
 import json, time, jax
@@ -52,7 +52,7 @@ mesh = sharding.make_data_mesh()
 rep, bat = sharding.replicated(mesh), sharding.batch_sharded(mesh)
 state = jax.jit(lambda k: train_state.create_train_state(network, optimizer, k), out_shardings=rep)(jax.random.PRNGKey(0))
 key = jax.random.PRNGKey(1)
-if pipeline == "host":  # the loop before the data moved to the device: NumPy augmentation + a copy, every step
+if pipeline == "host":  # NumPy augmentation and a host -> device copy, every step
     step = jax.jit(make_train_step(network, optimizer, loss_fn, normalization, 0.999),
                    in_shardings=(rep, bat, rep), out_shardings=(rep, rep), donate_argnums=0)
     iterator = PoseBatchIterator(poses, batch_size, seed=0)
@@ -61,7 +61,7 @@ if pipeline == "host":  # the loop before the data moved to the device: NumPy au
         for i in range(first, first + count):
             state, loss = step(state, sharding.make_global_batch(iterator.batch_at(i), mesh), jax.random.fold_in(key, i))
         return loss
-else:  # what training.train does: poses on the devices, steps_per_call steps per compiled call
+else:  # training.train's loop: poses on the devices, steps_per_call steps per compiled call
     steps_fn = jit_train_steps(network, optimizer, loss_fn, normalization, 0.999, config.data, mesh)
     resident, up = device_resident(poses, rep), device_resident(training_up_vectors(None, len(poses)), rep)
     iterator = PoseBatchIterator(poses, batch_size, seed=0, augment=False)
@@ -87,13 +87,6 @@ print(json.dumps({{"devices": jax.device_count(), "platform": jax.devices()[0].p
 """
 
 
-def machine_record() -> dict:
-    """CPU model, cores, GPUs, versions and load, without creating a JAX backend in this process (the workers
-    own the devices)."""
-    return {"cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "gpus": gpu_description(), "versions": versions(),
-            "load_average": load_average()}
-
-
 def run_worker(devices: int, pipeline: str, args) -> dict:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     if args.simulate_cpu_devices:
@@ -107,12 +100,12 @@ def run_worker(devices: int, pipeline: str, args) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = tool_parser(__doc__)
     parser.add_argument("--devices", default="1,2,4", help="comma-separated device counts")
     parser.add_argument("--steps", type=int, default=50, help="timed steps (rounded up to whole calls)")
     parser.add_argument("--pipeline", default="host,device",
                         help="'device': training's loop (poses on the devices, --steps-per-call steps per call); "
-                             "'host': the loop it replaced (NumPy augmentation and a batch copy every step)")
+                             "'host': NumPy augmentation and a batch copy every step")
     parser.add_argument("--steps-per-call", type=int, default=50)
     parser.add_argument("--global-batch-size", type=int, default=256)
     parser.add_argument("--width", type=int, default=512)
@@ -121,25 +114,17 @@ def main(argv=None) -> int:
                         help="use the real accelerators instead of simulated CPU devices")
     parser.add_argument("--output", default="bench_train.json")
     args = parser.parse_args(argv)
-    machine = machine_record()
-    date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    machine, date = machine_info(with_devices=False), utc_now()  # the workers own the devices
     rows = [run_worker(int(count), pipeline, args) for count in args.devices.split(",")
             for pipeline in args.pipeline.split(",")]
     load_end = load_average()
-    print(f"{date}: {machine['cpu_model']} ({machine['cpu_count']} cores)"
-          f"{'; ' + '; '.join(machine['gpus']) if machine['gpus'] else ''}; jax {machine['versions']['jax']}; "
-          f"load {machine['load_average']} -> {load_end}")
-    header = f"{'devices':>7} | {'platform':>8} | {'pipeline':>8} | {'per call':>8} | {'batch':>5} | {'compile s':>9} | {'steps/s':>8} | {'examples/s':>10} | {'ex/s/device':>11}"
-    print(header)
-    print("-" * len(header))
+    print(summary_line(date, machine, f"jax {machine['versions']['jax']}", load_end))
+    header = " | ".join(f"{title:>{width}}" for title, _, _, width in COLUMNS)
+    print(header + "\n" + "-" * len(header))
     for row in rows:
-        print(f"{row['devices']:>7} | {row['platform']:>8} | {row['pipeline']:>8} | {row['steps_per_call']:>8} | {row['global_batch_size']:>5} | {row['compile_seconds']:>9.2f} | "
-              f"{row['steps_per_second']:>8.2f} | {row['examples_per_second']:>10.0f} | {row['examples_per_second_per_device']:>11.0f}")
-    command = "python tools/bench_train.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    pathlib.Path(args.output).write_text(json.dumps(
-        {"date": date, "command": command, "machine": machine, "load_average_end": load_end, "rows": rows,
-         "args": vars(args)}, indent=1))
-    print(f"wrote {args.output}")
+        print(" | ".join(f"{row[key]:>{width}{spec}}" for _, key, spec, width in COLUMNS))
+    write_json({"date": date, "command": command_line(__file__, argv), "machine": machine,
+                "load_average_end": load_end, "rows": rows, "args": vars(args)}, args.output)
     return 0
 
 

@@ -29,7 +29,7 @@ from typing import Mapping
 import numpy as np
 
 from posediff_jax.data.augment import augment_poses, body_up_vectors
-from posediff_jax.evaluation.plausibility import nearest_distances
+from posediff_jax.evaluation.plausibility_benchmark import nearest_distances
 from posediff_jax.plausibility import plausibility_metrics
 
 

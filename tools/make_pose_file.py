@@ -37,7 +37,7 @@ def run(args) -> int:
         raise PoseDiffError(f"--manual-dir: {args.manual_dir!r} is not a folder (expected the one with "
                             "data_3d_h36m.npz)")
     output = pathlib.Path(args.output)
-    # The folder is made as the write would make it (README: `--output runs/...` in a fresh checkout).
+    # The folder is made as the write would make it (`--output runs/...` in a fresh checkout: docs/results.md).
     make_writable_folder(output.parent, "--output's folder")
     check_writable(output, "--output")  # before minutes of reading
     path = write_pose_file(args.output, args.manual_dir, subject_list(args.train_subjects, "--train-subjects"),

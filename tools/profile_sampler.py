@@ -3,45 +3,31 @@
     python tools/profile_sampler.py --case 8x512 --steps 25 --seconds 8 --output profile.json
     python tools/profile_sampler.py --tiny          # seconds; for tests (needs `perf`)
 
-The configuration is `tools/bench_sampler.py`'s (`make_sampler(prior, make_heatmap_energy(), ...).sample_batch` on
-its synthetic heatmap evidence, DPS, one guided update per step, the XLA:CPU flags and device layout `posediff`
-uses). It is compiled and run once, then Linux `perf record` (`-F --frequency` samples per second on every
-thread of this process) runs for `--seconds` while the sampler is called again and again, and `perf report`'s
-per-symbol shares are grouped into:
-
-- `matmul kernels`: the dense-matrix-product kernels (YNNPACK / XNNPACK `dot` / `gemm`, Eigen's `gebp`, oneDNN);
-- `matmul operand packing`: the transposes / packing / interleaving (bfloat16 pairs for AMX) those libraries do
-  to an operand before the product (re-done on every call, also for a constant weight matrix);
-- `XLA-generated code`: what XLA:CPU compiles itself (perf's `[JIT]` entries): the element-wise fusions (bias,
-  SiLU, LayerNorm, residual adds, the energy, the clip, the update), reductions and loop bodies;
-- `runtime and other`: XLA's thunk executor, the allocator, libc, the kernel, Python.
-
-A symbol is put in the first group whose rule it matches (`CATEGORY_RULES`). Linux only, and `perf` must be
-allowed to attach to this process (`kernel.perf_event_paranoid` <= 2 for user-space samples); otherwise the tool
-says so and exits with status 2. The JSON (`--output`) has the machine (`bench_sampler.machine_info`), date,
-command, load before and after, the calls timed while perf ran (seconds per call), the groups and the top
-symbols. The shares are of samples on this process's threads; XLA-generated code appears as addresses, not names.
+The configuration is `tools/bench_sampler.py`'s, with the XLA:CPU flags and device layout `posediff` uses. It is
+compiled and run once; then Linux `perf record` samples every thread of this process for `--seconds` while the
+sampler is called again and again, and `perf report`'s per-symbol shares are grouped (`CATEGORY_RULES`, the first
+match wins) into matmul kernels, the matmul operand packing those libraries redo on every call, XLA-generated code
+(perf's `[JIT]` entries: fusions, reductions, loop bodies) and the runtime and the rest. `perf` must be allowed to
+attach to this process (`kernel.perf_event_paranoid` <= 2); otherwise the tool says so and exits with status 2.
+The JSON (`--output`) has the machine, command, load, the calls timed while perf ran, the groups and top symbols.
 """
 
 from __future__ import annotations
 
-import argparse
-import datetime
-import json
 import os
 import re
-import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 
-import bench_sampler  # tools/ is on the path when this runs as a script (and in tests, via load_tool)
+# tools/ is on the path when this runs as a script (and in tests, via load_tool)
+import bench_sampler
+from bench_common import command_line, load_average, machine_info, summary_line, tool_parser, utc_now, write_json
 
 CATEGORIES = ("matmul kernels", "matmul operand packing", "XLA-generated code", "runtime and other")
-# (category, test on (shared object, symbol)); the first match wins.
-CATEGORY_RULES = (
+CATEGORY_RULES = (  # (category, test on (shared object, symbol))
     ("matmul operand packing", lambda dso, symbol: bool(re.search(r"(ynn|xnn)\S*(transpose|pack|interleave)|"
                                                                   r"gemm_pack|pack_(lhs|rhs)", symbol))),
     ("matmul kernels", lambda dso, symbol: bool(re.search(r"(ynn|xnn)\w*::\w*(dot|gemm)_|"
@@ -55,27 +41,19 @@ REPORT_LINE = re.compile(r"^\s*(?P<percent>\d+(?:\.\d+)?)%\s+(?P<dso>\[JIT\] tid
 
 def parse_perf_report(text: str) -> list[dict]:
     """`perf report --sort dso,sym --stdio` text -> `[{percent, dso, symbol}]` (comment and blank lines skipped)."""
-    rows = []
-    for line in text.splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        match = REPORT_LINE.match(line)
-        if match:
-            rows.append({"percent": float(match["percent"]), "dso": match["dso"], "symbol": match["symbol"]})
-    return rows
+    matches = (REPORT_LINE.match(line) for line in text.splitlines() if not line.lstrip().startswith("#"))
+    return [{"percent": float(match["percent"]), "dso": match["dso"], "symbol": match["symbol"]}
+            for match in matches if match]
 
 
 def category_of(dso: str, symbol: str) -> str:
-    """The group (`CATEGORIES`) of one perf symbol: the first rule of `CATEGORY_RULES` it matches, else the last."""
-    for name, rule in CATEGORY_RULES:
-        if rule(dso, symbol):
-            return name
-    return CATEGORIES[-1]
+    """The group of one perf symbol: the first rule of `CATEGORY_RULES` it matches, else the last category."""
+    return next((name for name, rule in CATEGORY_RULES if rule(dso, symbol)), CATEGORIES[-1])
 
 
 def group_samples(rows: list[dict]) -> dict:
-    """`{category: percent of samples}` over `parse_perf_report` rows, every category present, summing to ~100."""
-    shares = {name: 0.0 for name in CATEGORIES}
+    """`{category: percent of samples}` over `parse_perf_report` rows, every category present."""
+    shares = dict.fromkeys(CATEGORIES, 0.0)
     for row in rows:
         shares[category_of(row["dso"], row["symbol"])] += row["percent"]
     return shares
@@ -87,23 +65,20 @@ def perf_command():
 
 
 def record_while_sampling(run, seconds: float, frequency: int, data_path: str, log=print) -> dict:
-    """Calls `run()` back to back while `perf record` samples this process for `seconds`; returns the calls' times.
-
-    Raises RuntimeError with perf's own message when perf cannot attach."""
+    """Calls `run()` back to back (at least once) while `perf record` samples this process for `seconds`; returns
+    the calls' times. Raises RuntimeError with perf's own message when perf cannot attach."""
     perf = perf_command()
     if perf is None:
         raise RuntimeError(PERF_MISSING)
-    command = [perf, "record", "-F", str(int(frequency)), "-p", str(os.getpid()), "-o", data_path, "--",
-               "sleep", str(float(seconds))]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen([perf, "record", "-F", str(int(frequency)), "-p", str(os.getpid()), "-o", data_path,
+                                "--", "sleep", str(float(seconds))], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
     time.sleep(0.5)  # perf attaches to the running threads; the first call after it is sampled whole
     call_seconds = []
-    while True:  # at least one call, however short `seconds`
+    while not call_seconds or process.poll() is None:
         start = time.perf_counter()
         run()
         call_seconds.append(time.perf_counter() - start)
-        if process.poll() is not None:
-            break
     _, error = process.communicate()
     if process.returncode != 0 or not os.path.exists(data_path):
         raise RuntimeError(f"perf record failed (exit {process.returncode}): {error.strip()[-500:]}")
@@ -120,21 +95,9 @@ def perf_report_rows(data_path: str) -> list[dict]:
     return parse_perf_report(result.stdout)
 
 
-def build_sampler_call(prior, frames: int, hypotheses: int, steps: int, guidance: str, chunk_size: int,
-                       matmul_dtype: str = "float32"):
-    """A `run()` that calls the compiled sampler of one `bench_sampler` configuration (`compile_case`) and waits."""
-    case = bench_sampler.compile_case(prior, frames, hypotheses, steps, guidance, chunk_size, matmul_dtype)
-
-    def run():
-        case.compiled(case.key, case.evidence).block_until_ready()
-
-    return run
-
-
 def format_table(shares: dict, rows: list[dict], top: int) -> str:
-    lines = ["| where | % of samples |", "|---|---|"]
-    lines += [f"| {name} | {shares[name]:.1f} |" for name in CATEGORIES]
-    lines += ["", "| % | shared object | symbol | group |", "|---|---|---|---|"]
+    lines = ["| where | % of samples |", "|---|---|", *(f"| {name} | {shares[name]:.1f} |" for name in CATEGORIES),
+             "", "| % | shared object | symbol | group |", "|---|---|---|---|"]
     for row in sorted(rows, key=lambda row: -row["percent"])[:top]:
         symbol = row["symbol"] if len(row["symbol"]) <= 80 else row["symbol"][:77] + "..."
         lines.append(f"| {row['percent']:.2f} | {row['dso']} | `{symbol}` | {category_of(row['dso'], row['symbol'])} |")
@@ -142,7 +105,7 @@ def format_table(shares: dict, rows: list[dict], top: int) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = tool_parser(__doc__)
     parser.add_argument("--prior", default="default", help="'default' (shipped), 'tiny' or a prior folder")
     parser.add_argument("--case", default="8x512", help="FRAMESxHYPOTHESES")
     parser.add_argument("--steps", type=int, default=25)
@@ -157,6 +120,7 @@ def main(argv=None) -> int:
     parser.add_argument("--output", default=None, help="write the JSON results here")
     args = parser.parse_args(argv)
     from posediff_jax.cli import apply_xla_cpu_defaults
+    from posediff_jax.prior import resolve_prior
 
     apply_xla_cpu_defaults(one_device_per_core=True)  # before the first computation; as `posediff` runs
     if args.tiny:
@@ -165,9 +129,13 @@ def main(argv=None) -> int:
         print(f"profile_sampler: {PERF_MISSING}", file=sys.stderr)
         return 2
     frames, hypotheses = bench_sampler.parse_case(args.case)
-    load_start = bench_sampler.load_average()
-    run = build_sampler_call(bench_sampler.load_prior(args.prior), frames, hypotheses, args.steps, args.guidance,
-                             args.chunk_size, args.matmul_dtype)
+    load_start = load_average()
+    case = bench_sampler.compile_case(resolve_prior(args.prior), frames, hypotheses, args.steps, args.guidance,
+                                      args.chunk_size, args.matmul_dtype)
+
+    def run():
+        case.compiled(case.key, case.evidence).block_until_ready()
+
     run()  # warm-up
     with tempfile.TemporaryDirectory() as folder:
         data_path = os.path.join(folder, "perf.data")
@@ -177,22 +145,19 @@ def main(argv=None) -> int:
         except RuntimeError as error:
             print(f"profile_sampler: {error}", file=sys.stderr)
             return 2
-    shares = group_samples(rows)
-    machine = bench_sampler.machine_info()
+    shares, machine = group_samples(rows), machine_info()
     results = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": "python tools/profile_sampler.py " + shlex.join(sys.argv[1:] if argv is None else argv),
-        "machine": machine, "load_average": load_start, "load_average_end": bench_sampler.load_average(),
-        "prior": args.prior, "frames": frames, "hypotheses": hypotheses, "steps": args.steps,
-        "guidance": args.guidance, "chunk_size": args.chunk_size, "matmul_dtype": args.matmul_dtype,
-        "seconds": args.seconds,
-        "frequency": args.frequency, **calls, "groups": shares,
-        "symbols": sorted(rows, key=lambda row: -row["percent"])[:200],
+        "date": utc_now(), "command": command_line(__file__, argv), "machine": machine, "load_average": load_start,
+        "load_average_end": load_average(), "prior": args.prior, "frames": frames, "hypotheses": hypotheses,
+        "steps": args.steps, "guidance": args.guidance, "chunk_size": args.chunk_size,
+        "matmul_dtype": args.matmul_dtype, "seconds": args.seconds, "frequency": args.frequency, **calls,
+        "groups": shares, "symbols": sorted(rows, key=lambda row: -row["percent"])[:200],
     }
-    print(f"\n{results['date']}: {machine['cpu_model']} ({machine['cpu_count']} cores); {args.case} x {args.steps} "
-          f"steps {args.guidance}, {args.matmul_dtype} matmuls; load {load_start} -> {results['load_average_end']}; XLA_FLAGS "
-          f"{machine['xla_flags'] or '(none)'}\n")
-    bench_sampler.print_table_and_write_json(format_table(shares, rows, args.top), results, args.output)
+    details = f"{args.case} x {args.steps} steps {args.guidance}, {args.matmul_dtype} matmuls"
+    print("\n" + summary_line(results["date"], {**machine, "load_average": load_start}, details,
+                              results["load_average_end"]) + "\n")
+    print(format_table(shares, rows, args.top))
+    write_json(results, args.output)
     return 0
 
 

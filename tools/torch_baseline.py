@@ -1,32 +1,25 @@
-"""PyTorch eager baseline of the guided sampler: same network, heatmap energy and DDIM + DPS / x0 guidance.
+"""PyTorch eager port of the guided sampler: the same network, heatmap energy and DDIM + DPS / x0 guidance.
 
-Used by `tools/bench_sampler.py --baseline torch` to time the JAX sampler against a careful eager port on the
-same machine, with the same weights and the same initial noise, and to check that both give the same samples.
-Needs PyTorch (`pip install -e '.[bench]'`); nothing in the library or the default tests imports this file.
+`tools/bench_sampler.py --baseline torch` times the JAX sampler against it on the same machine, with the same
+weights and initial noise, and checks that both give the same samples. Needs PyTorch (`pip install -e '.[bench]'`);
+nothing in the library or the default tests imports this file. Each part transcribes the JAX code it names:
 
-What is ported (each a line-by-line transcription of the JAX code it names, float32 throughout):
-- `ScoreNetwork` (posediff_jax/model/score_network.py): sinusoidal time embedding -> 2 dense layers; pose ->
-  dense; `depth` residual blocks (LayerNorm, SiLU, dense, + dense(time), LayerNorm, SiLU, dense); LayerNorm,
-  SiLU, dense (without the LayerNorms a prior trained with `model.normalization` 'final' / 'none' lacks). The
-  Flax kernels `[in, out]` become `F.linear` weights `[out, in]`. The time path depends only on t, so it runs
-  once per step for the whole batch (as it does under the JAX sampler's `vmap`).
+- `ScoreNetwork` (model/score_network.py): sinusoidal time embedding -> 2 dense layers; pose -> dense; `depth`
+  residual blocks (LayerNorm, SiLU, dense, + dense(time), LayerNorm, SiLU, dense); LayerNorm, SiLU, dense, each
+  LayerNorm only where the parameters have it (`model.normalization`). Flax kernels `[in, out]` become `F.linear`
+  weights `[out, in]`; the time path depends on t only, so it runs once per step for the batch, as under `vmap`.
 - `Prior.denoise` (epsilon prediction, x0 clip) with the root pinned (`guided.denoise_with_root`).
-- `heatmap_energy` (guidance/heatmap.py): closed-form root solve (`geometry.solve_root_translation`, normal
-  equations solved with `torch.linalg.solve`), pinhole projection, image -> heatmap affine, bilinear read
-  with zero outside the grid, `-log(h + eps) + outside_weight * d^2`, weighted sum.
-- `guided.guided_denoise` ('dps': gradient through the network by autograd over the batch's summed energy,
-  which is per-hypothesis since hypotheses do not interact; 'x0': gradient at the Tweedie estimate), root
-  gradient zeroed, per-hypothesis norm clip, guided x0, unguided eps.
-- `samplers.ddim_step` with eta = 0 (deterministic given the initial noise; no noise is drawn).
+- `heatmap_energy` (guidance/heatmap.py): closed-form root solve, pinhole projection, image -> heatmap affine,
+  bilinear read with zero outside the grid, `-log(h + eps) + outside_weight * d^2`, weighted sum.
+- `guided.guided_denoise` ('dps': the gradient through the network, by autograd over the batch's summed energy,
+  per hypothesis since hypotheses do not interact; 'x0': the gradient at the Tweedie estimate), root gradient
+  zeroed, per-hypothesis norm clip, guided x0, unguided eps; then `updates.ddim_step` with eta = 0.
 
-With `matmul_dtype='bfloat16'` (the JAX sampler's setting of that name, `posediff_jax/model/precision.py`) every
-dense layer's product takes bfloat16 operands (the weights rounded once, the activations at each call) and the
-rest stays float32, as in JAX; oneDNN returns the product rounded to bfloat16 where XLA keeps the float32 sum
-(PyTorch's CPU matmul has no float32 output for bfloat16 operands), one more rounding per layer output.
-
-All frames and hypotheses run as one batch `[frames, m, ...]` (`--torch-chunk` splits hypotheses to bound
-memory). `initial_noise(key, frames, m)` reproduces the JAX sampler's starting noise (`sample_one`'s key
-derivation), so `sample(...)` returns the JAX sampler's poses up to float32 rounding.
+With `matmul_dtype='bfloat16'` every dense product takes bfloat16 operands (weights rounded once, activations at
+each call) and the rest stays float32, as in JAX; PyTorch's CPU matmul returns the product rounded to bfloat16
+where XLA keeps the float32 sum, one more rounding per layer. All frames and hypotheses run as one batch
+`[frames, m, ...]` (`chunk` splits the hypotheses to bound memory); `initial_noise` reproduces the JAX sampler's
+starting noise, so `sample` returns its poses up to float32 rounding.
 """
 
 from __future__ import annotations
@@ -87,7 +80,8 @@ class TorchScoreNetwork:
     def time_features(self, t: float):
         """`[1, width]` shared time features `silu(Dense_1(silu(Dense_0(embedding(t)))))` for one scalar t."""
         half = self.time_embedding_dim // 2
-        frequencies = torch.exp(-math.log(10_000.0) * torch.arange(half, dtype=torch.float32, device=self.device) / half)
+        steps = torch.arange(half, dtype=torch.float32, device=self.device)
+        frequencies = torch.exp(-math.log(10_000.0) * steps / half)
         angles = (1000.0 * torch.tensor(t, dtype=torch.float32, device=self.device)) * frequencies
         embedding = torch.cat([torch.sin(angles), torch.cos(angles)])[None]
         features = self._linear(embedding, *self.time_in)
@@ -203,7 +197,8 @@ class TorchHeatmapEnergy:
 # ------------------------------------------------------------------------------------------------ sampler
 def cosine_alpha_bar(t, offset: float = 0.008, min_alpha_bar: float = 1e-5):
     """`VPSchedule('cosine').alpha_bar` in float32 for a float32 tensor t."""
-    value = torch.cos(0.5 * math.pi * (t + offset) / (1 + offset)) ** 2 / math.cos(0.5 * math.pi * offset / (1 + offset)) ** 2
+    at_zero = math.cos(0.5 * math.pi * offset / (1 + offset)) ** 2
+    value = torch.cos(0.5 * math.pi * (t + offset) / (1 + offset)) ** 2 / at_zero
     return torch.clamp(value, min_alpha_bar, 1.0)
 
 
@@ -216,14 +211,14 @@ class TorchGuidedSampler:
         unsupported = {
             "method": config.method != "ddim", "eta": float(config.eta) != 0.0,
             "scale_schedule": config.scale_schedule != "constant", "precondition": bool(config.precondition),
-            "guidance_repeats": int(getattr(config, "guidance_repeats", 1)) != 1,
-            "final_refinement_steps": int(getattr(config, "final_refinement_steps", 0)) != 0,
+            "guidance_repeats": int(config.guidance_repeats) != 1,
+            "final_refinement_steps": int(config.final_refinement_steps) != 0,
         }
         names = [name for name, bad in unsupported.items() if bad]
         if names:
             raise ValueError(f"torch baseline: not ported for these sampler settings: {names}")
         return cls(prior, config.num_steps, config.guidance, config.guidance_scale, config.max_grad_norm,
-                   device=device, matmul_dtype=getattr(config, "matmul_dtype", "float32"))
+                   device=device, matmul_dtype=config.matmul_dtype)
 
     def __init__(self, prior, num_steps: int = 50, guidance: str = "dps", guidance_scale: float = 0.1,
                  max_grad_norm: float = 5.0, x0_clip: float | None = None, device="cpu",
@@ -293,7 +288,8 @@ class TorchGuidedSampler:
             return torch.sqrt(alpha_bar_s) * x0_guided + direction * eps
 
     def sample(self, initial_noise, evidence, chunk: int | None = None):
-        """`[frames, m, 17, 3]` mm poses from `initial_noise` `[frames, m, 17, 3]` (model space) and batched evidence."""
+        """`[frames, m, 17, 3]` mm poses from `initial_noise` `[frames, m, 17, 3]` (model space) and batched
+        evidence."""
         energy = TorchHeatmapEnergy(evidence, device=self.device)
         x = _tensor(initial_noise, self.device)
         hypotheses = x.shape[1]
@@ -308,10 +304,9 @@ class TorchGuidedSampler:
 
 
 def initial_noise(key, num_frames: int, num_hypotheses: int):
-    """`[frames, m, 17, 3]` the JAX sampler's starting noise for `sample_batch(key, ...)`: frame f uses
-    `fold_in(key, f)`, hypothesis i `fold_in(frame_key, i)`, split into (initial, steps, refine) keys, x_T =
-    `normal(initial, (17, 3))` (mirrors `samplers.sample_one`; if that derivation changes, `check_same_samples`
-    fails and says so)."""
+    """`[frames, m, 17, 3]` the JAX sampler's starting noise for `sample_batch(key, ...)` (`sampler.sample_one`'s
+    derivation): frame f uses `fold_in(key, f)`, hypothesis i `fold_in(frame_key, i)`, split into (initial, steps,
+    refine) keys, x_T = `normal(initial, (17, 3))`. Should that derivation change, the same-samples check fails."""
     import jax
 
     def one(frame_key, index):
