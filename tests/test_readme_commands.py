@@ -74,8 +74,6 @@ RULES = {
     "posediff generate": Rule(SAMPLING_SMALL),
     "posediff evaluate": Rule(EVALUATE_SMALL, shared=True),
     "posediff train": Rule(TRAIN_SMALL, shared=True, substitute=(DATA_DIR,)),
-    "python tools/export_prior.py": Rule(shared=True),  # exports the workdir the README's train command wrote
-    "python tools/make_pose_file.py": Rule("--stride 100 --held-out-stride 100", shared=True),
 }
 
 
