@@ -147,9 +147,7 @@ class ExportCache:
 
 def call_stored(cache: Optional[ExportCache], name: str, function: Callable, arguments: tuple, static: Any = None):
     """`cache.call(name, function, arguments, static)`, or `function(*arguments)` when `cache` is None."""
-    if cache is None:
-        return function(*arguments)
-    return cache.call(name, function, arguments, static)
+    return function(*arguments) if cache is None else cache.call(name, function, arguments, static)
 
 
 def _stable_treedef(arguments) -> str:

@@ -130,7 +130,7 @@ def sample_frames(energy_fn, config: SamplerConfig, prior, keys, evidence_batch,
 
 @dataclasses.dataclass
 class Sampler:
-    """Jitted guided sampling for a fixed prior, energy and configuration (module docstring).
+    """Jitted guided sampling for a fixed prior, energy and validated configuration (`make_sampler` builds it).
 
     `export_cache`: an `export_cache.ExportCache` whose identity names `energy_fn` (name and options): calls then
     run a program stored by an earlier process instead of tracing (the prior must have an identity).
@@ -144,7 +144,6 @@ class Sampler:
     devices: Optional[Sequence[Any]] = None
 
     def __post_init__(self):
-        self.config.validate()
         self._jitted = jax.jit(self._program, static_argnums=(5, 6))
 
     def _program(self, prior, key, evidence, first_frame, first_hypothesis, num_hypotheses: int, one_frame: bool):
@@ -220,6 +219,6 @@ def make_sampler(prior, energy_fn=None, config: Optional[SamplerConfig] = None, 
       devices: the devices a call is spread over (default: all; `jax.devices()[:1]` keeps it on one).
       **options: SamplerConfig fields overriding `config` (e.g. `num_steps=25, guidance='x0'`).
     """
-    config = (config if config is not None else SamplerConfig()).replace("make_sampler", **options)
+    config = (config if config is not None else SamplerConfig()).replace("make_sampler", **options)  # validated
     return Sampler(prior=prior, energy_fn=energy_fn, config=config, export_cache=export_cache,
                    devices=None if devices is None else tuple(devices))

@@ -222,10 +222,14 @@ def train_and_evaluate(config, workdir, stop_after_steps: int | None = None) -> 
         resume_check.check_same_normalization(workdir, stored, normalization)
     description = prior_format.prior_description(config, normalization)
 
+    wrote_description = stored is not None
+
     def write_description_once():
         """prior.json, once the workdir holds this model's weights: a failed start does not lock the workdir."""
-        if jax.process_index() == 0 and not (workdir / prior_format.PRIOR_JSON).is_file():
+        nonlocal wrote_description
+        if not wrote_description and jax.process_index() == 0:
             prior_format.write_prior_description(workdir, description)
+        wrote_description = True
 
     loss_fn = make_denoising_loss(VPSchedule(config.diffusion.schedule), config.diffusion.prediction_type,
                                   config.diffusion.time_sampling, config.diffusion.num_train_steps)
