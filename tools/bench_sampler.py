@@ -9,9 +9,9 @@ Every configuration (frames x hypotheses, steps, guidance, matmul format) is the
 `make_sampler(prior, make_heatmap_energy(), ...).sample_batch` with one guided update per step, on synthetic
 heatmap evidence, jitted as one program: compiled once (`compile_s`), warmed up, then timed `--repeats` times
 (`seconds`: the median). FLOPs per evaluation (one guided step of one hypothesis) are XLA's cost analysis of the
-compiled sampler. The peak is the best of dense matmul probes, a JAX multiply-add chain and, on a CPU, a C
-multiply-add loop compiled for this CPU on every core; with several CPU devices the probes run once more in a
-one-device process, so the layout cannot flatter the fraction of peak. `--baseline torch` runs the eager port
+compiled sampler. The peak is the best of dense matmul probes and, on a CPU, a C multiply-add loop compiled for
+this CPU on every core; with several CPU devices the probes run once more in a one-device process, so the layout
+cannot flatter the fraction of peak. `--baseline torch` runs the eager port
 (tools/torch_baseline.py) on the same weights, evidence and initial noise, checks that its samples agree and times
 it interleaved with JAX (JAX, torch, JAX, ...) so that a change in machine load hits both alike. By default the
 XLA:CPU flags and device layout of `posediff`'s sampling commands apply, so the rows show what CLI users get
@@ -100,27 +100,6 @@ def measure_matmul_flops(size: int = 2048, repeats: int = 5, dtype=jnp.float32, 
             "seconds": best, "flops": flops, "flops_per_second": flops / best, "dtype": jnp.dtype(dtype).name}
 
 
-def measure_fma_flops(elements: int = 1 << 16, chain: int = 256, repeats: int = 5) -> dict:
-    """Element-wise multiply-add throughput: `chain` dependent `x = x * a_i + b_i` in 8 independent lanes (which
-    hide the latency) on `[rows, 128]` floats per device, fused by XLA into one loop; 2 FLOPs per multiply-add."""
-    rows, count = max(1, elements // 128), jax.device_count()
-    x = jnp.linspace(0.0, 1.0, rows * 128, dtype=jnp.float32).reshape(rows, 128)
-    if count > 1:
-        x = on_every_device(jnp.tile(x, (count, 1)))
-    constants = [(np.float32(1.0 - 1e-4 * (i % 7 + 1)), np.float32(1e-4 * (i % 5 + 1))) for i in range(chain)]
-
-    def chain_fn(values):
-        lanes = [values + np.float32(lane) for lane in range(8)]
-        for multiplier, addend in constants:
-            lanes = [lane * multiplier + addend for lane in lanes]
-        return sum(lanes)
-
-    best = best_time(jax.jit(chain_fn), x, repeats=repeats)
-    flops = 2.0 * 8 * chain * rows * 128 * count
-    return {"probe": "fma", "shape": [rows, 128], "chain": chain, "devices": count, "seconds": best, "flops": flops,
-            "flops_per_second": flops / best}
-
-
 # The machine's arithmetic peak, which XLA-generated element-wise code does not reach: a multiply-add loop on
 # `WIDTH`-float vectors (GCC/Clang vector extensions, mapped onto AVX2, AVX-512 or NEON registers) with
 # `ACCUMULATORS` independent chains to hide the latency; built for 32- and 64-byte vectors, the better one counts.
@@ -186,7 +165,7 @@ def measure_native_fma_flops(repeats: int = 5, iterations: int = 100_000_000, pr
                     best = {"probe": "fma_native", "shape": [width, accumulators], "devices": processes,
                             "seconds": seconds, "flops": flops, "flops_per_second": flops / seconds}
     if best is None:
-        log("  probe fma_native: no C compiler (cc / gcc / clang) or it failed; peak from the JAX probes only")
+        log("  probe fma_native: no C compiler (cc / gcc / clang) or it failed; peak from the matmul probes only")
     return best
 
 
@@ -196,17 +175,15 @@ def _log_probes(probes, log, where: str = "") -> None:
         log(f"  probe {probe['probe']} {probe['shape']}{dtype}{where}: {probe['flops_per_second'] / 1e9:.1f} GFLOP/s")
 
 
-def measure_peak_flops(repeats: int = 5, matmul_shapes=None, fma: bool = True, native: bool = True,
-                       log=print, matmul_dtypes=("float32",)) -> dict:
-    """`peak_of` the matmul probes (also in bfloat16 when it is among `matmul_dtypes`), the JAX FMA probe and, on a
-    CPU backend with `native`, the compiled FMA loop."""
+def measure_peak_flops(repeats: int = 5, matmul_shapes=None, native: bool = True, log=print,
+                       matmul_dtypes=("float32",)) -> dict:
+    """`peak_of` the matmul probes (also in bfloat16 when it is among `matmul_dtypes`) and, on a CPU backend with
+    `native`, the compiled FMA loop (XLA's element-wise code does not reach the CPU's multiply-add peak)."""
     if matmul_shapes is None:
         matmul_shapes = GPU_MATMUL_PROBES if jax.default_backend() == "gpu" else MATMUL_PROBES
     formats = [jnp.float32] + ([jnp.bfloat16] if "bfloat16" in matmul_dtypes else [])
     probes = [measure_matmul_flops(shape=shape, repeats=repeats, dtype=dtype)
               for dtype in formats for shape in matmul_shapes]
-    if fma:
-        probes.append(measure_fma_flops(repeats=repeats))
     if native and jax.default_backend() == "cpu":
         probes += [probe for probe in [measure_native_fma_flops(repeats=repeats, log=log)] if probe is not None]
     _log_probes(probes, log)
@@ -214,7 +191,7 @@ def measure_peak_flops(repeats: int = 5, matmul_shapes=None, fma: bool = True, n
 
 
 def peak_of(probes: list) -> dict:
-    """The float32 peak (the best float32 probe, matmul or FMA) and per number format its best probe
+    """The float32 peak (the best float32 probe, matmul or native FMA) and per number format its best probe
     (`peak_by_dtype`: a bfloat16 row's fraction of peak is of the bfloat16 matmul probes)."""
     by_dtype = {}
     for probe in probes:
