@@ -3,7 +3,7 @@
 Each command module exports `NAME`, `HELP`, `add_arguments(parser)` and `run(args) -> int`; one that sets
 `ACCEPTS_CONFIG_OVERRIDES = True` receives ml_collections-style `--config.key=value` arguments in `args.overrides`. User errors
 (`PoseDiffError`) print one line to stderr and exit with code 2; nothing is half-written (commands write to a
-temporary file and rename).
+temporary file and rename; SIGTERM removes it too, then exits with code 143).
 """
 
 import argparse
@@ -11,6 +11,7 @@ import contextlib
 import gc
 import importlib
 import os
+import signal
 import sys
 import warnings
 from typing import NoReturn
@@ -100,8 +101,9 @@ def xla_cpu_default_flags(jaxlib_version: str, environ=None) -> tuple:
 # operations are small, so one device splitting each over every core spends much of a step synchronising, while
 # a device per core runs its own share of the hypotheses or frames (sampling/devices.py; docs/decisions.md, "CPU
 # devices"). The count is the cores this process may use, at most `MAX_CPU_DEVICES`; `$POSEDIFF_JAX_CPU_DEVICES`
-# sets it (1: XLA's default), and a device count in XLA_FLAGS or JAX_NUM_CPU_DEVICES wins. Only the CPU backend
-# is affected. `posediff train` keeps XLA's default (its sharded step is faster on one multi-threaded device).
+# sets it (1: XLA's default; more than the usable cores is refused, see `cpu_device_flags`), and a device count in
+# XLA_FLAGS or JAX_NUM_CPU_DEVICES wins. Only the CPU backend is affected. `posediff train` keeps XLA's default
+# (its sharded step is faster on one multi-threaded device).
 CPU_DEVICES_ENV = "POSEDIFF_JAX_CPU_DEVICES"
 MAX_CPU_DEVICES = 8
 SAMPLING_COMMANDS = frozenset({"estimate", "complete", "generate", "demo", "evaluate"})
@@ -122,12 +124,16 @@ def cpu_device_flags(environ=None, cpu_count=None) -> tuple:
     if switched_off(XLA_DEFAULTS_ENV, environ):
         return ()
     value = environ.get(CPU_DEVICES_ENV, "").strip()
-    if value:
-        if not value.isdigit() or int(value) < 1:
-            raise PoseDiffError(f"${CPU_DEVICES_ENV}: expected a whole number >= 1, got {value!r}")
-        count = int(value)
-    else:
-        count = min(usable_cpu_count() if cpu_count is None else int(cpu_count), MAX_CPU_DEVICES)
+    if value and (not value.isdigit() or int(value) < 1):
+        raise PoseDiffError(f"${CPU_DEVICES_ENV}: expected a whole number >= 1, got {value!r}")
+    cores = usable_cpu_count() if cpu_count is None else int(cpu_count)
+    # Refused rather than capped: the user asked for this count, so running another would be a silent surprise,
+    # while the refusal costs nothing (it comes before any work). More devices than cores share them (no faster),
+    # and far more stall in XLA's cross-device rendezvous until it aborts the process.
+    if value and int(value) > cores:
+        raise PoseDiffError(f"${CPU_DEVICES_ENV}={value}: more devices than the {cores} cores this process may use; "
+                            f"set 1 to {cores}, or unset it for one per core")
+    count = int(value) if value else min(cores, MAX_CPU_DEVICES)
     present = environ.get("XLA_FLAGS", "")
     if count < 2 or "xla_force_host_platform_device_count" in present or environ.get("JAX_NUM_CPU_DEVICES"):
         return ()
@@ -195,15 +201,69 @@ def one_line_warnings(prefix: str):
 
 
 def run_with_one_line_messages(prefix: str, function) -> int:
-    """`function()`'s exit code, with the project's warnings (`one_line_warnings`) and a `PoseDiffError` as one
-    `PREFIX: warning / error: ...` line each (an error: exit code 2). The `posediff` commands and the tools
-    (`tools/export_prior.py`, `tools/make_pose_file.py`) report through it."""
+    """`function()`'s exit code, with the project's warnings (`one_line_warnings`), a `PoseDiffError` and a full
+    disk as one `PREFIX: warning / error: ...` line each (an error: exit code 2). The `posediff` commands and the
+    tools (`tools/export_prior.py`, `tools/make_pose_file.py`) report through it."""
+    from posediff_jax.io_utils import DISK_FULL_ERRNOS
+
     try:
         with one_line_warnings(prefix):
             return int(function() or 0)
     except PoseDiffError as error:
         print(f"{prefix}: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # the atomic writes name their target and leave no temporary file behind
+        if error.errno not in DISK_FULL_ERRNOS:
+            raise
+        where = f" writing {error.filename}" if error.filename else ""
+        print(f"{prefix}: error: {os.strerror(error.errno).lower()}{where}; free some space and run the command "
+              "again", file=sys.stderr)
+        return 2
+
+
+def backend_failure() -> str | None:
+    """After a `RuntimeError` / `AssertionError`: the one-line reason when `$JAX_PLATFORMS` names a backend JAX
+    cannot start here (JAX says only a bare `AssertionError` or a long `RuntimeError`), else None. Asked only
+    after a failure: starting a backend up front would come before `jax.distributed.initialize` in training."""
+    platforms = os.environ.get("JAX_PLATFORMS", "").strip()
+    if not platforms or "jax" not in sys.modules:
+        return None
+    import jax
+
+    try:
+        jax.devices()
+        return None
+    except (RuntimeError, AssertionError):
+        jax.config.update("jax_platforms", "")  # let JAX choose, only to list what is there
+    try:
+        available = ", ".join(sorted({device.platform for device in jax.devices()}))
+    except (RuntimeError, AssertionError):
+        available = "none"
+    return f"JAX_PLATFORMS={platforms}: no such backend here (available: {available}); unset it or name one of those"
+
+
+class Terminated(BaseException):
+    """SIGTERM as an exception, so that `finally` blocks (the atomic writes' cleanup) run before the exit; not an
+    `Exception`, which handlers for ordinary errors would catch."""
+
+
+@contextlib.contextmanager
+def sigterm_raises():
+    """While the block runs (in the main thread), SIGTERM raises `Terminated`; a second one during the cleanup is
+    ignored. `posediff train` installs its own handler inside (it saves a checkpoint first)."""
+    def handle(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handle)
+    except ValueError:  # not the main thread: signals are not ours to handle
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)  # None: set outside Python
 
 
 def main(argv=None, compilation_cache=None) -> int:
@@ -233,7 +293,8 @@ def main(argv=None, compilation_cache=None) -> int:
         return args._run(args)
 
     try:
-        return run_with_one_line_messages(f"posediff {args.command}", run)
+        with sigterm_raises():
+            return run_with_one_line_messages(f"posediff {args.command}", run)
     except MemoryError:  # a host allocation the commands' own size checks did not foresee
         print(f"posediff {args.command}: error: out of memory; ask for fewer hypotheses (--num-hypotheses) or "
               "fewer frames per run", file=sys.stderr)
@@ -241,6 +302,15 @@ def main(argv=None, compilation_cache=None) -> int:
     except KeyboardInterrupt:
         print(f"posediff {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print(f"posediff {args.command}: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    except (RuntimeError, AssertionError):
+        reason = backend_failure()
+        if reason is None:
+            raise
+        print(f"posediff {args.command}: error: {reason}", file=sys.stderr)
+        return 2
 
 
 def run_program() -> NoReturn:

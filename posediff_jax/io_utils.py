@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import pathlib
 import tempfile
@@ -33,15 +34,34 @@ def _make_final(temporary) -> None:
     os.chmod(temporary, 0o666 & ~umask)
 
 
+# A full disk or an exhausted quota: the CLI says so in one line naming the file (`cli.run_with_one_line_messages`).
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+@contextlib.contextmanager
+def _naming_a_full_disk(path: pathlib.Path):
+    """Re-raises a full-disk `OSError` naming `path` where it named no file (a write to an open handle) or
+    `path`'s temporary; one naming another file (a nested atomic write's target) is kept."""
+    try:
+        yield
+    except OSError as error:
+        other_file = error.filename is not None and not os.path.basename(str(error.filename)).startswith(
+            f".{path.name}.")
+        if error.errno not in DISK_FULL_ERRNOS or other_file:
+            raise
+        raise OSError(error.errno, os.strerror(error.errno), str(path)) from None
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yields a temporary path in the target's folder; renames it onto `path` only if the block succeeds."""
     path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _finished_temporary(path) as temporary:
-        yield temporary
-        _make_final(temporary)
-        os.replace(temporary, path)
+    with _naming_a_full_disk(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _finished_temporary(path) as temporary:
+            yield temporary
+            _make_final(temporary)
+            os.replace(temporary, path)
 
 
 def create_text_exclusively(path, text: str) -> bool:
@@ -50,7 +70,7 @@ def create_text_exclusively(path, text: str) -> bool:
     path = pathlib.Path(path)
     if path.exists():
         return False
-    with _finished_temporary(path) as temporary:
+    with _naming_a_full_disk(path), _finished_temporary(path) as temporary:
         temporary.write_text(text, encoding="utf-8")
         _make_final(temporary)
         try:

@@ -33,6 +33,10 @@ BONE_GROUPS = {
     "shoulder_width": (11, 14), "upper_arm": (12, 15), "forearm": (13, 16),
 }
 
+# The 16 bones' total length of a Human3.6M adult (its subject S9, the shipped examples: 4,328 mm). Every person,
+# from a toddler (half an adult's height) to the tallest on record (1.6x), lies within `SKELETON_FACTOR` of it.
+TYPICAL_SKELETON_MM, SKELETON_FACTOR = 4300.0, 2.0
+
 LEFT_JOINTS = (4, 5, 6, 11, 12, 13)
 RIGHT_JOINTS = (1, 2, 3, 14, 15, 16)
 # FLIP_PERMUTATION[j] is the joint that lands on j after a left/right mirror.

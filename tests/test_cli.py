@@ -59,7 +59,7 @@ def test_sampling_commands_get_one_single_threaded_cpu_device_per_core(monkeypat
     assert cli.cpu_device_flags({}, cpu_count=2) == pair
     assert cli.cpu_device_flags({}, cpu_count=1) == ()  # one core: XLA's default
     assert cli.cpu_device_flags({}, cpu_count=64)[0] == f"--xla_force_host_platform_device_count={cli.MAX_CPU_DEVICES}"
-    assert cli.cpu_device_flags({cli.CPU_DEVICES_ENV: "3"}, cpu_count=2)[0].endswith("=3")
+    assert cli.cpu_device_flags({cli.CPU_DEVICES_ENV: "3"}, cpu_count=4)[0].endswith("=3")
     assert cli.cpu_device_flags({cli.CPU_DEVICES_ENV: "1"}, cpu_count=4) == ()
     # the user's own choices win: a device count, a threading setting, the switch for all XLA defaults
     assert cli.cpu_device_flags({"XLA_FLAGS": "--xla_force_host_platform_device_count=4"}, cpu_count=2) == ()
@@ -139,3 +139,38 @@ def test_the_projects_own_warnings_are_one_line_and_others_keep_pythons_format(c
     for name in ("CheckpointWarning", "DatasetWarning", "DamagedBatchWarning"):
         assert f"posediff evaluate: warning: {name} says so" in err
     assert not any("not ours" in line for line in err if line.startswith("posediff"))  # left to Python / pytest
+
+
+def test_more_cpu_devices_than_cores_is_refused_in_one_line(monkeypatch, tmp_path, capsys):
+    """Far more devices than cores stall in XLA's rendezvous for minutes, then abort with pages of C++ log."""
+    import pytest
+
+    with pytest.raises(cli.PoseDiffError, match="POSEDIFF_JAX_CPU_DEVICES=3: more devices than the 2 cores"):
+        cli.cpu_device_flags({cli.CPU_DEVICES_ENV: "3"}, cpu_count=2)
+    assert cli.cpu_device_flags({cli.CPU_DEVICES_ENV: "2"}, cpu_count=2)[0].endswith("=2")
+    monkeypatch.setenv(cli.CPU_DEVICES_ENV, "1000")
+    monkeypatch.setattr(cli, "usable_cpu_count", lambda: 2)
+    monkeypatch.setattr(cli, "enable_compilation_cache", lambda *args: None)
+    argv = ["generate", "--output", str(tmp_path / "out.npz")]
+    assert cli.main(argv, compilation_cache=True) == 2
+    assert capsys.readouterr().err.strip() == ("posediff generate: error: $POSEDIFF_JAX_CPU_DEVICES=1000: more devices "
+                                               "than the 2 cores this process may use; set 1 to 2, or unset it for one "
+                                               "per core")
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_backend_that_is_not_here_is_one_line(tmp_path):
+    """JAX_PLATFORMS=cuda on a machine without a GPU: JAX raises a bare AssertionError deep in its dispatch."""
+    import pytest
+
+    environ = dict(os.environ, JAX_PLATFORMS="cuda", POSEDIFF_JAX_CACHE_DIR="off")
+    result = subprocess.run([sys.executable, "-m", "posediff_jax", "generate", "--prior", "gaussian", "--steps", "2",
+                             "--num-hypotheses", "2", "--no-plot", "--quiet", "--output", str(tmp_path / "out.npz")],
+                            env=environ, capture_output=True, text=True, timeout=120)
+    if result.returncode == 0:
+        pytest.skip("this machine has a CUDA backend")
+    assert result.returncode == 2, result.stderr[-3000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("posediff generate: error: JAX_PLATFORMS=cuda: no such backend here (available: ") and (
+        "cpu" in last and last.endswith("); unset it or name one of those")), last
+    assert "Traceback" not in result.stderr and not list(tmp_path.iterdir())

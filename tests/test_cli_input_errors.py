@@ -173,3 +173,32 @@ def test_sixteen_bit_greyscale_png_is_scaled_to_eight_bits(tmp_path):
     assert pixels.shape == (32, 40, 3) and pixels.dtype == np.uint8
     np.testing.assert_array_equal(pixels[..., 0], np.rint(values / 257.0).astype(np.uint8))
     np.testing.assert_array_equal(pixels[..., 0], pixels[..., 2])
+
+
+def test_a_fifo_damaged_member_or_misspelt_array_is_named(tmp_path, capsys):
+    """A FIFO is 'not a regular file' (not 'not found'); a member that is no .npy array is named (not 'dtype |S7');
+    an array the command does not read is refused with the nearest name it reads (else its evidence is dropped)."""
+    import zipfile
+
+    fifo = tmp_path / "pipe.npz"
+    os.mkfifo(fifo)
+    with zipfile.ZipFile(tmp_path / "damaged.npz", "w") as archive:
+        archive.writestr("keypoints_2d.npy", b"garbage")
+    valid = dict(np.load(inputs_for(tmp_path)["estimate"][1]))
+    np.savez(tmp_path / "typo.npz", **valid, heatmap=np.zeros((17, 8, 8)))
+    np.savez(tmp_path / "known.npz", known_joints=np.zeros((17, 3)), masks=np.ones(17))
+    for command, name, expected in (
+            ("estimate", "pipe.npz", f"{str(fifo)!r} is not a regular file (a FIFO"),
+            ("estimate", "damaged.npz", "member 'keypoints_2d' is not a numpy array (a damaged file?)"),
+            ("estimate", "typo.npz", "holds 'heatmap' (did you mean 'heatmaps'?), an array this command does not read"),
+            ("complete", "known.npz", "holds 'masks' (did you mean 'mask'?)")):
+        assert cli.main([command, "--input", str(tmp_path / name), "--output", str(tmp_path / "out.npz"), "--prior",
+                         "gaussian", "--quiet"]) == 2
+        error = capsys.readouterr().err.strip()
+        assert len(error.splitlines()) == 1 and expected in error, error
+        assert not (tmp_path / "out.npz").exists()
+    np.savez(tmp_path / "bones.npz", bone_length=np.full(16, 200.0))
+    assert cli.main(["generate", "--bone-lengths", str(tmp_path / "bones.npz"), "--output", str(tmp_path / "out.npz"),
+                     "--prior", "gaussian", "--quiet"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "holds 'bone_length' (did you mean 'bone_lengths'?)" in error and not (tmp_path / "out.npz").exists()

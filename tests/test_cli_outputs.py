@@ -121,3 +121,76 @@ def test_check_finite_results_counts_hypotheses_and_checks_derived_arrays():
     with pytest.raises(PoseDiffError, match="root_translation: 1 NaN"):
         common.check_finite_results("estimate", np.zeros((1, 2, 17, 3)),
                                     derived={"root_translation": np.array([[0, np.nan, 1.0]])})
+
+
+@pytest.mark.parametrize("command", ["estimate", "generate"])
+@pytest.mark.parametrize("failing", ["npz", "png"])
+def test_a_full_disk_is_one_line_naming_the_file_and_leaves_nothing(tmp_path, capsys, monkeypatch, command, failing):
+    """ENOSPC while the outputs are written (simulated: a tmpfs needs root): exit 2, one line, no partial or
+    temporary file."""
+    import errno
+
+    import matplotlib.figure
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    flag, source = inputs(tmp_path)[command]
+    before = set(tmp_path.iterdir())
+    monkeypatch.setattr(np, "savez", full) if failing == "npz" else monkeypatch.setattr(
+        matplotlib.figure.Figure, "savefig", full)
+    output = tmp_path / "out.npz"
+    assert cli.main([command, flag, str(source), "--output", str(output), *FAST]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    written = output.with_suffix("." + failing)
+    assert error[-1] == (f"posediff {command}: error: no space left on device writing {written}; free some space "
+                         "and run the command again"), error
+    assert not [line for line in error if "Traceback" in line]
+    assert set(tmp_path.iterdir()) == before
+
+
+def test_an_output_inside_a_regular_file_says_the_file_is_in_the_way(tmp_path, capsys, no_sampling):
+    (tmp_path / "notes.txt").write_text("keep")
+    for output in ("notes.txt/out.npz", "notes.txt/deeper/out.npz"):
+        assert cli.main(["generate", "--output", str(tmp_path / output), *FAST]) == 2
+        error = capsys.readouterr().err.strip()
+        assert error == (f"posediff generate: error: --output: '{tmp_path / 'notes.txt'}' is a file, not a folder, so "
+                         f"'{tmp_path / output}' cannot be written"), error
+    assert cli.main(["generate", "--output", str(tmp_path / "missing" / "out.npz"), *FAST]) == 2
+    assert "does not exist" in capsys.readouterr().err  # a missing folder is still said so
+    assert (tmp_path / "notes.txt").read_text() == "keep"
+
+
+SLOW_WRITE = """
+import sys, time, numpy
+real_savez = numpy.savez
+def slow_savez(file, **arrays):  # the write starts, then stalls: SIGTERM arrives with the temporary file open
+    real_savez(file, **arrays)
+    print("writing", flush=True)
+    time.sleep(120)
+numpy.savez = slow_savez
+from posediff_jax import cli
+cli.run_program()
+"""
+
+
+def test_sigterm_during_the_write_removes_the_temporary_file_and_exits_143(tmp_path):
+    import subprocess
+    import sys
+
+    env = dict(os.environ, JAX_PLATFORMS="cpu", POSEDIFF_JAX_CACHE_DIR="off")
+    output = tmp_path / "out" / "poses.npz"
+    (tmp_path / "out").mkdir()
+    process = subprocess.Popen([sys.executable, "-c", SLOW_WRITE, "generate", "--output", str(output), "--no-plot",
+                                *FAST], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().strip() == "writing"
+        names = [path.name for path in output.parent.iterdir()]
+        assert len(names) == 1 and names[0].startswith(".poses.npz."), names  # the temporary file
+        process.terminate()
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 143, stderr
+    assert stderr.strip().splitlines()[-1] == "posediff generate: terminated"
+    assert list(output.parent.iterdir()) == []

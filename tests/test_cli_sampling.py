@@ -246,3 +246,31 @@ def test_auto_prior_follows_the_evidence(tmp_path, monkeypatch):
     requests.pop()
     assert requests == [("auto", True), ("auto", False), ("default", True)]
     assert prior_lib.loading.AUTO_PRIORS == {True: "wide_proportions", False: "default"}
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--eta", "100"], "eta: expected a value in [0, 1]"),
+    (["--max-grad-norm", "0"], "max_grad_norm: expected > 0, got 0"),
+    (["--detector-sigma", "1e6"], "--detector-sigma: 1e+06 heatmap pixels is wider than the 64-px heatmap"),
+    (["--sigma", "1e6"], "--sigma: 1e+06 heatmap pixels is wider than the 64-px heatmap"),
+])
+def test_nonsense_sampler_and_heatmap_settings_are_one_line_errors(tmp_path, capsys, flags, message):
+    source = tmp_path / "in.npz"
+    np.savez(source, keypoints_2d=keypoints(), intrinsics=K)
+    assert cli.main(["estimate", "--input", str(source), "--output", str(tmp_path / "out.npz"), *FAST, *flags]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and message in error, error
+    assert outputs(tmp_path) == []
+
+
+def test_a_pose_behind_the_camera_is_refused_not_written(tmp_path, capsys):
+    """Keypoints of an upside-down person (turned 180 degrees about the principal point) are an upright pose seen
+    from behind the lens: the solved root lies behind the camera, which no imaged person does."""
+    source = tmp_path / "in.npz"
+    np.savez(source, keypoints_2d=2 * K[:2, 2] - keypoints(), intrinsics=K)
+    assert cli.main(["estimate", "--input", str(source), "--output", str(tmp_path / "out.npz"), *FAST]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 2 and "--num-steps 4" in error[0], error  # the few-steps warning, then the refusal
+    assert "implausible result: 1 of 1 frame(s) put the person at or behind the camera" in error[1], error
+    assert outputs(tmp_path) == []
+

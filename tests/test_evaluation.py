@@ -386,3 +386,48 @@ def test_an_unusable_workdir_is_refused_before_any_data_is_read(repo_root, tmp_p
         err = capsys.readouterr().err
         assert code == 2 and message in err and err.strip().count("\n") == 0, err
     assert a_file.read_text() == "keep me"
+
+
+def test_a_full_disk_while_writing_the_reports_is_one_line_and_the_batches_resume(tmp_path, fast_compile, capsys,
+                                                                                 monkeypatch):
+    """ENOSPC (simulated) once every batch is computed: exit 2, one line naming the file, no temporary file; the
+    stored batches stay, so the run after space is freed only writes the reports."""
+    import errno
+    import pathlib
+
+    from posediff_jax import cli
+
+    real_write_text = pathlib.Path.write_text
+
+    def full_for_reports(self, *args, **kwargs):
+        if "results" in self.name:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "write_text", full_for_reports)
+    frames, prior = synthetic_frames(), make_gaussian_prior()
+    run = lambda: evaluate.evaluate(tiny_config(), workdir=tmp_path, prior=prior, frames=frames,  # noqa: E731
+                                    progress=False, log=lambda line: None)
+    assert cli.run_with_one_line_messages("posediff evaluate", run) == 2
+    assert capsys.readouterr().err.strip() == (f"posediff evaluate: error: no space left on device writing "
+                                               f"{tmp_path / 'results.json'}; free some space and run the command "
+                                               "again")
+    assert sorted(path.name for path in tmp_path.rglob("*")) == [
+        "batch_000000.npz", "batch_000001.npz", "batch_000002.npz", "batches", "run.json"]
+    monkeypatch.setattr(pathlib.Path, "write_text", real_write_text)
+    assert evaluate.evaluate(tiny_config(), workdir=tmp_path, prior=prior, frames=frames, progress=False,
+                             log=lambda line: None)["batches_computed"] == 0
+    assert (tmp_path / "results.json").exists()
+
+
+@pytest.mark.parametrize("config", ["eval_h36m.py", "eval_h36m_completion.py",
+                                    "eval_prior_plausibility.py"])
+def test_evaluate_without_its_data_creates_no_workdir(repo_root, tmp_path, capsys, config):
+    from posediff_jax import cli
+
+    workdir = tmp_path / "new" / "eval"
+    code = cli.main(["evaluate", "--config", str(repo_root / "configs" / config), "--workdir", str(workdir),
+                     "--set", "data.manual_dir=/nonexistent/folder", "--no-progress", "--prior", "gaussian"])
+    err = capsys.readouterr().err
+    assert code == 2 and "data_3d_h36m.npz: not found" in err and err.strip().count("\n") == 0, err
+    assert not (tmp_path / "new").exists()

@@ -99,6 +99,11 @@ def without_scale(matrix):
     ({"intrinsics": without_scale(K)}, r"expected \[\[fx, s, cx\], \[0, fy, cy\], \[0, 0, 1\]\]"),
     ({"root_translation": ROOT / 1000.0}, r"root_translation: depth z 5.0\d* mm .*\(metres given\?\)"),
     ({"root_translation": ROOT * [1, 1, -1]}, r"depth z must be > 0 mm \(in front of the camera\)"),
+    ({"root_translation": np.array([0.0, 0.0, 1e30])}, r"root_translation: 1e\+30 mm from the camera, over 100 km"),
+    ({"intrinsics": K + [[0, 1e7, 0], [0, 0, 0], [0, 0, 0]]}, r"skew K\[0, 1\] = 1e\+07 px exceeds the focal length"),
+    # a principal point far from every keypoint, keypoints 50,000 px outside the image: rays no camera images
+    ({"intrinsics": K + [[0, 0, -1e5], [0, 0, -1e5], [0, 0, 0]]}, r"89.\d degrees off the camera's axis \(principal"),
+    ({"keypoints_2d": KP + 5e4}, r"joint \d+ at \(5.\d+e\+04, 5.\d+e\+04\) px lies 89.\d degrees off"),
 ])
 def test_implausible_cameras_and_units_are_refused(change, message):
     for build in (HEATMAP, KEYPOINTS):
@@ -202,6 +207,9 @@ def test_rendering_many_frames_holds_no_float64_copy_of_the_maps():
 @pytest.mark.parametrize("command, flag, arrays, message", [
     ("estimate", "--input", {"keypoints_2d": KP, "intrinsics": K, "confidence": np.zeros(17)}, "no usable evidence"),
     ("estimate", "--input", {"keypoints_2d": KP, "intrinsics": np.eye(3)}, "focal length 1 px"),
+    ("estimate", "--input", {"keypoints_2d": KP + 5e4, "intrinsics": K}, "degrees off the camera's axis"),
+    ("estimate", "--input", {"keypoints_2d": KP, "intrinsics": K, "root_translation": np.array([0, 0, 1e30])},
+     "over 100 km"),
     ("complete", "--input", {"known_joints": POSE, "mask": np.eye(17)[0]}, "only the pelvis"),
     ("generate", "--bone-lengths", {"bone_lengths": BONES / 1000.0}, "metres or zeros given"),
 ])

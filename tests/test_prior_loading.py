@@ -65,3 +65,30 @@ def test_non_finite_weights_in_a_workdir_name_the_parameter(tmp_path, tiny_setup
     workdir = _workdir(tmp_path / "work", description, state.replace(ema_params=ema))
     with pytest.raises(prior_lib.PriorFormatError, match=r"Dense_0/bias.*NaN or infinite"):
         prior_lib.load_prior(workdir)
+
+
+def test_a_workdir_of_an_unfinished_run_loads_with_one_warning_line(tmp_path, tiny_setup, capsys):
+    """A checkpoint keeps the planned length of the run that saved it: a prior from step 5 of 200 is said to be
+    unfinished (one line through the CLI's reporting); the last step of a run, or a step saved without a length,
+    loads silently."""
+    import warnings
+
+    from posediff_jax import cli
+    from posediff_jax.prior.workdir import UnfinishedRunWarning
+
+    description, state = tiny_setup
+    for name, step, num_steps in (("stopped", 5, 200), ("finished", 200, 200), ("unknown", 5, None)):
+        path = tmp_path / name
+        manager = checkpoint.make_checkpoint_manager(path, save_every=1, keep=1, async_save=False)
+        checkpoint.save_state(manager, step, state.replace(step=jnp.int32(step)), num_steps=num_steps)
+        manager.close()
+        prior_lib.write_prior_description(path, description)
+    assert cli.run_with_one_line_messages("posediff estimate", lambda: prior_lib.load_prior(tmp_path / "stopped")
+                                          and 0) == 0
+    err = capsys.readouterr().err
+    assert err == (f"posediff estimate: warning: prior {tmp_path / 'stopped'}: from an unfinished training run "
+                   "(checkpoint step 5 of 200); train it to the end for a better prior\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnfinishedRunWarning)
+        for name in ("finished", "unknown"):
+            prior_lib.load_prior(tmp_path / name)

@@ -262,3 +262,13 @@ def test_evidence_dropout_needs_per_joint_evidence(prior):
     for bad in (1.0, -0.1, "often", True):
         with pytest.raises(PoseDiffError, match="evidence_dropout"):
             make_sampler(prior, heatmap_energy, evidence_dropout=bad)
+
+
+def test_eta_beyond_ddpm_and_a_zero_gradient_clip_are_refused():
+    """eta > 1 adds more noise than the next noise level holds; max_grad_norm 0 clips every guidance gradient to
+    zero (guidance off in silence: guidance_scale 0 or guidance 'none' say so)."""
+    assert sampler_config_for("heatmap", eta=1.0, max_grad_norm=1e-3).eta == 1.0
+    with pytest.raises(PoseDiffError, match=r"eta: expected a value in \[0, 1\] .*got 100"):
+        sampler_config_for("heatmap", eta=100.0)
+    with pytest.raises(PoseDiffError, match=r"max_grad_norm: expected > 0, got 0 \(it would switch guidance off"):
+        sampler_config_for("completion", max_grad_norm=0.0)

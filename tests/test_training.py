@@ -3,9 +3,11 @@
 import json
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import jax
 import jax.numpy as jnp
@@ -112,7 +114,10 @@ def test_killed_run_resumes_to_the_same_parameters_even_on_another_device_count(
     assert evaluation[-1]["data_asymmetry_mm"] < 1e-3  # synthetic skeletons are exactly symmetric
 
 
-def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_saves_a_checkpoint_and_exits_128_plus_its_number(tmp_path, signum, code):
+    """A pre-empted run is not a finished one to a scheduler: it saves its checkpoint, says in one line that it
+    stopped early and that rerunning resumes, and exits 128 + the signal's number."""
     workdir = tmp_path / "run"
     env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO), JAX_DISABLE_MOST_OPTIMIZATIONS="1")
     process = subprocess.Popen(
@@ -120,16 +125,16 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path):
          "--config.training.num_steps=100000", "--config.training.log_every=1"],
         env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     metrics_file = workdir / "metrics.jsonl"
-    import time
-
     deadline = time.time() + 120
     while time.time() < deadline and not (metrics_file.exists() and metrics_file.read_text().count("\n") >= 3):
         time.sleep(0.2)
-    process.terminate()
+    process.send_signal(signum)
     stdout, stderr = process.communicate(timeout=120)
-    assert process.returncode == 0, stderr[-2000:]
+    assert process.returncode == code, stderr[-2000:]
     result = json.loads(stdout[stdout.index("{"):])
-    assert result["stopped_early"] and result["step"] >= 3
+    assert result["stopped_early"] and result["step"] >= 3 and result["stopped_by"] == signal.Signals(signum).name
+    assert stderr.splitlines() == [f"posediff train: stopped early by {result['stopped_by']} at step {result['step']} "
+                                   "of 100000, checkpoint saved; run the same command again to resume"]
     saved = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
     assert saved[-1] == result["step"]
 
@@ -338,3 +343,161 @@ def test_a_run_that_failed_before_training_leaves_no_prior_json(tmp_path, capsys
     code, out, err = _train_cli(capsys, workdir, "--config.training.num_steps=4")
     assert code == 0 and f"{workdir}: resuming from step 2 of 4" in out
     assert prior_lib.read_prior_description(workdir)["model"]["width"] == 32
+
+
+def test_a_second_trainer_on_a_held_workdir_is_refused_in_one_line(tmp_path, capsys, fast_compile):
+    """While a `posediff train` runs in a workdir (it holds the workdir's lock), a second one there is refused in
+    one line; once the first is gone, crashed included (SIGKILL: no cleanup runs), the workdir trains again."""
+    workdir = tmp_path / "run"
+    first = subprocess.Popen(
+        [sys.executable, "-m", "posediff_jax", "train", "--config", TINY, "--workdir", str(workdir),
+         "--config.training.num_steps=100000", "--config.training.log_every=1"], cwd=REPO,
+        env=dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO), JAX_DISABLE_MOST_OPTIMIZATIONS="1"),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not (workdir / "metrics.jsonl").exists():
+            time.sleep(0.2)
+        assert first.poll() is None
+        code, out, err = _train_cli(capsys, workdir, "--config.training.num_steps=3")
+        assert code == 2
+        assert err == (f"posediff train: error: --workdir {workdir}: another `posediff train` is running in it "
+                       f"({checkpoint.LOCK_FILE} is locked); wait for it to end, or use another --workdir\n")
+    finally:
+        first.kill()
+        first.wait()
+    code, out, err = _train_cli(capsys, workdir, "--config.training.num_steps=2")
+    assert code == 0, err
+
+
+def test_an_evaluation_results_folder_is_refused_as_a_workdir(tmp_path, capsys):
+    workdir = tmp_path / "evaluation"
+    workdir.mkdir()
+    (workdir / "results.json").write_text("{}")
+    (workdir / "run.json").write_text("{}")
+    code, out, err = _train_cli(capsys, workdir, "--config.training.num_steps=2")
+    assert code == 2
+    assert err == (f"posediff train: error: --workdir {workdir}: holds an evaluation's results (results.json, "
+                   "run.json), not a training run; use another --workdir\n")
+    assert sorted(path.name for path in workdir.iterdir()) == ["results.json", "run.json"]
+
+
+def _tmpfs_available(mount_point) -> bool:
+    """Whether this user may mount a small tmpfs in a private user and mount namespace (`unshare -rm`)."""
+    try:
+        return subprocess.run(["unshare", "-rm", "mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)],
+                              capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+FULL_DISK_SCRIPT = """
+    import hashlib, json, os, pathlib, shutil, subprocess, sys
+    disk, copy = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)], check=True)
+    workdir, checkpoints = disk / "run", disk / "run" / "checkpoints"
+
+    def train(num_steps):
+        result = subprocess.run([sys.executable, "-m", "posediff_jax", "train", "--config", {tiny!r}, "--workdir",
+                                 str(workdir), *{overrides!r}, f"--config.training.num_steps={{num_steps}}"],
+                                capture_output=True, text=True)
+        return result.returncode, result.stdout, result.stderr
+
+    def digest(folder):
+        return {{str(path.relative_to(folder)): hashlib.sha1(path.read_bytes()).hexdigest()
+                for path in sorted(folder.rglob("*")) if path.is_file()}}
+
+    report = {{"first": train(2)[0]}}
+    step_2 = digest(checkpoints / "2")
+    with open(disk / "filler", "wb") as filler:  # leaves ~100 kB: too little for the next checkpoint
+        filler.write(bytes(shutil.disk_usage(disk).free - 100 * 1024))
+    report["full"] = train(6)
+    report["left"] = sorted(path.name for path in checkpoints.iterdir())
+    report["step_2_intact"] = digest(checkpoints / "2") == step_2
+    (disk / "filler").unlink()
+    report["resumed"] = train(6)
+    shutil.copytree(workdir / "export", copy)
+    print(json.dumps(report))
+"""
+
+
+FULL_DISK_OVERRIDES = ["--config.training.checkpoint_every=2", "--config.training.log_every=2",
+                       "--config.eval.num_samples=8", "--config.eval.sampler_steps=2",
+                       "--config.training.eval_every=1000"]
+FULL_DISK_ENV = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO), JAX_DISABLE_MOST_OPTIMIZATIONS="1")
+
+
+@pytest.fixture(scope="module")
+def trained_2_then_6_steps(tmp_path_factory):
+    """The export of 2 steps trained, then resumed to 6 with nothing failing (the schedule follows num_steps)."""
+    workdir = tmp_path_factory.mktemp("reference") / "run"
+    for num_steps in (2, 6):
+        subprocess.run([sys.executable, "-m", "posediff_jax", "train", "--config", TINY, "--workdir", str(workdir),
+                        *FULL_DISK_OVERRIDES, f"--config.training.num_steps={num_steps}"], check=True,
+                       capture_output=True, env=FULL_DISK_ENV, cwd=REPO)
+    return workdir / "export"
+
+
+@pytest.mark.parametrize("async_checkpointing", [True, False])
+def test_a_full_disk_ends_training_in_one_line_and_the_rerun_resumes_exactly(tmp_path, async_checkpointing,
+                                                                             trained_2_then_6_steps):
+    """On a real full filesystem (a 3 MB tmpfs in a private namespace, where the platform allows): one error line
+    naming the problem, exit 2, no unfinished `*.orbax-checkpoint-tmp` folder, the previous checkpoint unchanged;
+    once space is freed the rerun resumes from it to the parameters of a run that never failed."""
+    if not _tmpfs_available(tmp_path):
+        pytest.skip("no tmpfs mount in a user namespace here (test_a_simulated_full_disk covers the handling)")
+    (tmp_path / "disk").mkdir()
+    overrides = [*FULL_DISK_OVERRIDES, f"--config.training.async_checkpointing={async_checkpointing}"]
+    script = textwrap.dedent(FULL_DISK_SCRIPT).format(tiny=TINY, overrides=overrides)
+    env = FULL_DISK_ENV
+    result = subprocess.run(["unshare", "-rm", sys.executable, "-c", script, str(tmp_path / "disk"),
+                             str(tmp_path / "resumed")], capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["first"] == 0
+    code, _, err = report["full"]
+    assert code == 2 and err == (f"posediff train: error: --workdir {tmp_path / 'disk' / 'run'}: no space left on "
+                                 "device; checkpoint step 2 is intact: free some space and run the same command "
+                                 "again to resume\n"), err[-3000:]
+    assert report["left"] == ["2"] and report["step_2_intact"]
+    code, out, err = report["resumed"]
+    assert code == 0 and "resuming from step 2 of 6" in out, err[-3000:]
+    np.testing.assert_array_equal(flat_params(prior_lib.load_prior(tmp_path / "resumed").params),
+                                  flat_params(prior_lib.load_prior(trained_2_then_6_steps).params))
+
+
+def test_a_simulated_full_disk_ends_training_in_one_line_without_leftovers(tmp_path, capsys, monkeypatch,
+                                                                           fast_compile):
+    """The same handling where no tmpfs can be mounted: TensorStore's full-disk error (a `ValueError` saying errno
+    28) in a checkpoint save, and a full-disk `OSError` in a plain write, each end the run in one line with the
+    unfinished step removed and the previous one kept."""
+    import errno
+
+    from posediff_jax.training import train as train_module
+
+    workdir = tmp_path / "run"
+    code, out, err = _train_cli(capsys, workdir, "--config.training.num_steps=2")
+    assert code == 0, err
+    real_save = checkpoint.save_state
+
+    def save_on_a_full_disk(manager, step, state, **kwargs):
+        if step < 4:
+            return real_save(manager, step, state, **kwargs)
+        (workdir / "checkpoints" / f"{step}{checkpoint.TMP_SUFFIX}" / "default").mkdir(parents=True)
+        raise ValueError(f'RESOURCE_EXHAUSTED: Error writing local file "{workdir}/checkpoints/{step}": '
+                         "Failed to write 487 bytes to file 14: No space left on device [os_error_code='28']")
+
+    def metrics_on_a_full_disk(*args):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    for name, replacement, kept in (("save_state", save_on_a_full_disk, ["2"]),
+                                    ("write_metrics", metrics_on_a_full_disk, ["2", "4"])):  # fails at step 5
+        with monkeypatch.context() as patch:
+            patch.setattr(checkpoint if name == "save_state" else train_module, name, replacement)
+            code, out, err = _train_cli(capsys, workdir, "--config.training.num_steps=6")
+        assert code == 2 and err == (f"posediff train: error: --workdir {workdir}: no space left on device; checkpoint "
+                                     f"step {kept[-1]} is intact: free some space and run the same command again to "
+                                     "resume\n"), err
+        assert sorted(path.name for path in (workdir / "checkpoints").iterdir()) == kept
+    code, out, err = _train_cli(capsys, workdir, "--config.training.num_steps=6")
+    assert code == 0 and f"{workdir}: resuming from step 4 of 6" in out, err

@@ -99,6 +99,10 @@ def check_writable(path, what: str) -> pathlib.Path:
     if path.is_dir():
         raise PoseDiffError(f"{what}: {str(path)!r} is a folder; expected a file path")
     if not folder.is_dir():
+        in_the_way = next((part for part in (folder, *folder.parents) if part.exists()), folder)
+        if in_the_way.exists() and not in_the_way.is_dir():  # a file where the path needs a folder
+            raise PoseDiffError(f"{what}: {str(in_the_way)!r} is a file, not a folder, so {str(path)!r} cannot be "
+                                "written")
         raise PoseDiffError(f"{what}: folder {str(folder)!r} does not exist")
     try:
         handle, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=folder)
@@ -147,11 +151,15 @@ def export_cache(args, energy_name: str, **energy_options):
     return ExportCache(directory, identity={"energy": energy_name, "options": energy_options})
 
 
-def load_npz(path, what: str = "--input") -> dict:
-    """Arrays of an .npz as a dict (clear error for a missing, unreadable or pickled file)."""
+def load_npz(path, what: str = "--input", accepted=None) -> dict:
+    """Arrays of an .npz as a dict (clear error for a missing, unreadable, damaged or pickled file). With `accepted`
+    (the names the command reads) any other name is refused, naming the nearest accepted one: a misspelt name
+    (`heatmap` for `heatmaps`) would otherwise drop its evidence in silence."""
     path = pathlib.Path(path)
     if path.is_dir():
         raise PoseDiffError(f"{what}: {str(path)!r} is a folder; expected an .npz file")
+    if path.exists() and not path.is_file():
+        raise PoseDiffError(f"{what}: {str(path)!r} is not a regular file (a FIFO, socket or device); expected an .npz")
     if not path.is_file():
         raise PoseDiffError(f"{what}: file {str(path)!r} not found")
     try:
@@ -165,7 +173,7 @@ def load_npz(path, what: str = "--input") -> dict:
         with np.load(path, allow_pickle=False) as data:
             if not hasattr(data, "files"):
                 raise PoseDiffError(f"{what}: {str(path)!r} is a single .npy array, not an .npz archive")
-            return {name: data[name] for name in data.files}
+            arrays = {name: data[name] for name in data.files}
     except PoseDiffError:
         raise
     except ValueError as error:
@@ -174,6 +182,18 @@ def load_npz(path, what: str = "--input") -> dict:
         raise PoseDiffError(f"{what}: {str(path)!r} is not a valid .npz file") from None
     except (OSError, EOFError, zipfile.BadZipFile):
         raise PoseDiffError(f"{what}: {str(path)!r} is not a valid .npz file") from None
+    for name, value in arrays.items():
+        if not isinstance(value, np.ndarray):  # numpy hands back the raw bytes of a member that is no .npy array
+            raise PoseDiffError(f"{what}: {str(path)!r}: member {name!r} is not a numpy array (a damaged file?)")
+    unknown = sorted(set(arrays) - set(accepted or arrays))
+    if unknown:
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], accepted, 1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise PoseDiffError(f"{what}: {str(path)!r} holds {unknown[0]!r}{hint}, an array this command does not read; "
+                            f"expected only {sorted(accepted)}")
+    return arrays
 
 
 # Bytes one hypothesis takes in the results the commands keep in memory: 17 x 3 float32 joints + a float32 energy.
@@ -223,10 +243,17 @@ NON_FINITE_CAUSES = {
 DIVERGED_MM = 1e5
 
 
-def check_finite_results(command: str, hypotheses, energies=None, derived=None) -> None:
+def check_finite_results(command: str, hypotheses, energies=None, derived=None, placed=None,
+                         physical: bool = True) -> None:
     """Raises `PoseDiffError` (nothing is written) when sampling produced NaN, infinite or diverged values:
     `hypotheses` `[..., 17, 3]` mm (beyond `DIVERGED_MM`: diverged) and `energies` per hypothesis, then `derived`
-    ({name: array}, e.g. the root). A NaN output with exit code 0 would pass silently into whatever reads it."""
+    ({name: array}, e.g. the root). A NaN output with exit code 0 would pass silently into whatever reads it.
+
+    Then, if `physical` (not the tiny prior's random network), plausibility. `placed` (poses `[F, 17, 3]`, roots
+    `[F, 3]` camera-frame mm, joint weights `[F, 17]`) is refused unless each root is `checks.MIN_ROOT_DEPTH_MM` deep
+    (as a given root must be) and each joint seen (weight > 0) in front of the lens: only there is a person imaged.
+    A skeleton (the 16 bones' total: single bones of usable hypotheses vary widely) over `skeleton.SKELETON_FACTOR`
+    from a person's is warned, not refused: other hypotheses may be usable ('generate': the user's lengths rule)."""
     hypotheses = np.asarray(hypotheses)
     with np.errstate(invalid="ignore"):
         good = np.isfinite(hypotheses) & (np.abs(hypotheses) <= DIVERGED_MM)
@@ -243,6 +270,30 @@ def check_finite_results(command: str, hypotheses, energies=None, derived=None) 
             count = int(np.size(values) - np.count_nonzero(np.isfinite(values)))
             raise PoseDiffError(f"{name}: {count} NaN or infinite value(s) (the hypotheses are finite), nothing "
                                 f"written; likely causes: {causes}")
+    if not physical:
+        return
+    if placed is not None:
+        from posediff_jax.guidance.checks import MIN_ROOT_DEPTH_MM
+
+        poses, root, weights = (np.asarray(value, np.float64) for value in placed)
+        depth = poses[..., 2] + root[..., None, 2]  # [F, 17] mm along the optical axis
+        behind = (root[:, 2] < MIN_ROOT_DEPTH_MM) | np.any((depth <= 0) & (weights > 0), axis=-1)
+        if behind.any():
+            frame = int(np.argmax(behind))
+            raise PoseDiffError(f"implausible result: {int(behind.sum())} of {len(behind)} frame(s) put the person at "
+                                f"or behind the camera (frame {frame}: root depth {root[frame, 2]:.0f} mm, nearest "
+                                f"joint {depth[frame].min():.0f} mm), nothing written; the 2D evidence does not fit "
+                                "its camera (an upside-down photo? a wrong principal point or focal length?)")
+    if command != "generate":
+        from posediff_jax import skeleton
+
+        total = skeleton.bone_lengths(np.asarray(hypotheses, np.float32)).sum(-1)
+        odd = np.abs(np.log(np.maximum(total, 1e-6) / skeleton.TYPICAL_SKELETON_MM)) > np.log(skeleton.SKELETON_FACTOR)
+        if odd.any():
+            print(f"warning: {int(odd.sum())} of {odd.size} hypotheses have a skeleton (the 16 bones' total) of "
+                  f"{total[odd].min():.0f}-{total[odd].max():.0f} mm, over {skeleton.SKELETON_FACTOR:g}x from a "
+                  f"person's ~{skeleton.TYPICAL_SKELETON_MM:.0f} mm: check the prior and the sampler flags",
+                  file=sys.stderr)
 
 
 def sampler_record(config) -> np.ndarray:

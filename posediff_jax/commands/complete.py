@@ -41,14 +41,17 @@ def run(args) -> int:
         raise PoseDiffError(f"--sigma-mm: expected > 0, got {args.sigma_mm}")
     if args.batch_size < 1:
         raise PoseDiffError(f"--batch-size: expected >= 1, got {args.batch_size}")
-    evidence = get_energy("completion").evidence_from_arrays(common.load_npz(args.input))
+    from posediff_jax.guidance.array_inputs import INPUT_ARRAYS
+
+    data = common.load_npz(args.input, accepted=INPUT_ARRAYS["completion"])
+    evidence = get_energy("completion").evidence_from_arrays(data)
     common.check_result_memory(len(np.asarray(evidence.mask)), args.num_hypotheses)
     config = common.sampler_config(args, "completion")
     prior = common.load_prior(args)
     sampler = make_sampler(prior, make_energy("completion", sigma=args.sigma_mm), config,
                            export_cache=common.export_cache(args, "completion", sigma=args.sigma_mm))
     hypotheses, energies = common.sample_in_batches(sampler, evidence, args, "complete", args.batch_size)
-    common.check_finite_results("complete", hypotheses, energies)
+    common.check_finite_results("complete", hypotheses, energies, physical=args.prior != "tiny")
     mask_values = np.asarray(evidence.mask)
     distances = np.linalg.norm(hypotheses - np.asarray(evidence.known_joints)[:, None], axis=-1)
     known_error = (distances * mask_values[:, None]).sum(-1) / mask_values.sum(-1)[:, None]

@@ -25,11 +25,16 @@ import numpy as np
 from posediff_jax import geometry
 from posediff_jax.commands import common
 from posediff_jax.guidance import evidence as evidence_lib
+from posediff_jax.guidance.array_inputs import INPUT_ARRAYS
 from posediff_jax.guidance.registry import get_energy, make_energy
 from posediff_jax.guidance.render import DETECTOR_SIGMA, RENDER_SIGMA
 from posediff_jax.io_utils import atomic_path, make_writable_folder
 from posediff_jax.sampling import aggregate, make_sampler, resolve_scale_schedule
 from posediff_jax.validation import PoseDiffError
+
+# A rendered heatmap is 64 px a side (the person's box x 1.25): a Gaussian wider than that is flat over it and
+# localises nothing, so --sigma and --detector-sigma beyond it are no keypoint error (another unit?).
+MAX_SIGMA = 64.0
 
 NAME = "estimate"
 HELP = "estimate 3D pose hypotheses from 2D heatmaps / keypoints (+ intrinsics) or a photo"
@@ -64,7 +69,7 @@ def add_arguments(parser):
 def evidence_from_npz(path, energy: str, sigma: float, detector_sigma: float = 0.0):
     """(evidence with a frames axis, energy name, exact) of an .npz: `exact` for keypoints with `detector_sigma` 0
     (it picks the 'auto' guidance schedule and prior)."""
-    data = common.load_npz(path)
+    data = common.load_npz(path, accepted=INPUT_ARRAYS["2d"])
     if energy == "keypoints" and "heatmaps" not in data:
         return get_energy("keypoints").evidence_from_arrays(data), "keypoints", detector_sigma == 0
     evidence = get_energy("heatmap").evidence_from_arrays(data, sigma=sigma, detector_sigma=detector_sigma)
@@ -117,6 +122,10 @@ def run(args) -> int:
     common.check_run_arguments(args, default_output(args), inputs=inputs)
     if args.batch_size < 1:
         raise PoseDiffError(f"--batch-size: expected >= 1, got {args.batch_size}")
+    for flag, value in (("--sigma", args.sigma), ("--detector-sigma", args.detector_sigma)):
+        if value > MAX_SIGMA:
+            raise PoseDiffError(f"{flag}: {value:g} heatmap pixels is wider than the {MAX_SIGMA:g}-px heatmap (it "
+                                "would localise nothing); expected a keypoint error in heatmap pixels, e.g. 2")
     if args.field_of_view is not None and not args.image:
         raise PoseDiffError("--field-of-view: applies to --image (an --input file carries its own intrinsics)")
     if args.field_of_view is not None and not 1.0 <= args.field_of_view <= 179.0:
@@ -146,7 +155,8 @@ def run(args) -> int:
     summary = call_stored(export_cache, "summarize_hypotheses", summarize_hypotheses, (hypotheses, evidence))
     mean, mode, selected, root = (np.asarray(value) for value in summary)
     common.check_finite_results("estimate", hypotheses, energies, derived={
-        "mean_pose": mean, "mode_pose": mode, "reprojection_weighted": selected, "root_translation": root})
+        "mean_pose": mean, "mode_pose": mode, "reprojection_weighted": selected, "root_translation": root},
+        placed=(selected, root, evidence.joint_weights), physical=args.prior != "tiny")
     arrays = {name: np.asarray(value, np.float32) for name, value in {
         "hypotheses": hypotheses, "energies": energies, "mean_pose": mean, "mode_pose": mode,
         "reprojection_weighted": selected, "root_translation": root, "keypoints_2d": evidence.keypoints_2d,

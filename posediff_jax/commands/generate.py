@@ -39,7 +39,9 @@ def run(args) -> int:
     energy_name = "bone_lengths" if args.bone_lengths else "none"
     evidence = None
     if args.bone_lengths:
-        evidence = get_energy(energy_name).evidence_from_arrays(common.load_npz(args.bone_lengths, "--bone-lengths"))
+        from posediff_jax.guidance.array_inputs import INPUT_ARRAYS
+        arrays = common.load_npz(args.bone_lengths, "--bone-lengths", accepted=INPUT_ARRAYS["bone_lengths"])
+        evidence = get_energy(energy_name).evidence_from_arrays(arrays)
     energy_fn = make_energy(energy_name, sigma=args.sigma_mm) if args.bone_lengths else None
     config = common.sampler_config(args, energy_name)
     cache = common.export_cache(args, energy_name, **({"sigma": args.sigma_mm} if args.bone_lengths else {}))

@@ -53,9 +53,10 @@ def evaluate_completion(config, checkpoint=None, workdir=None, prior=None, poses
     unknown = sorted(set(config.completion.known_sets) - set(KNOWN_SETS))
     if unknown:
         raise PoseDiffError(f"config.completion.known_sets: unknown {unknown} (known: {sorted(KNOWN_SETS)})")
-    workdir = evaluator_workdir(config, workdir, "posediff_eval_completion")  # created, checked writable
+    workdir = evaluator_workdir(config, workdir, "posediff_eval_completion", create=False)
     prior_label, prior = evaluation_prior(checkpoint, prior)
     poses = held_out_poses(config) if poses is None else np.asarray(poses, np.float32)
+    evaluator_workdir(config, workdir, workdir)
     sampler_config = from_section(config.sampler)
     sampler = make_sampler(prior, make_energy("completion", sigma=float(config.completion.sigma_mm)), sampler_config)
     num_hypotheses = max(int(k) for k in config.num_hypotheses)

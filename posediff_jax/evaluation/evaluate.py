@@ -84,7 +84,7 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
     if protocol not in protocols.PROTOCOLS:
         raise PoseDiffError(f"config.dataset: expected one of {protocols.PROTOCOLS}, got {protocol!r}")
     energy_options = evidence_sources.check_evidence_config(config.evidence)
-    workdir = evaluator_workdir(config, workdir, f"posediff_eval_{protocol}")
+    workdir = evaluator_workdir(config, workdir, f"posediff_eval_{protocol}", create=False)
     num_hypotheses = sorted({int(k) for k in config.num_hypotheses})
     max_hypotheses = max(num_hypotheses)
     levels = tuple(float(level) for level in config.calibration_levels)
@@ -94,6 +94,7 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
         from posediff_jax.data import evaluation_frames
         frames = evaluation_frames.load_frames(config)
     num_frames = len(frames["pose_3d"])
+    evaluator_workdir(config, workdir, workdir)
     evidence_config = config.evidence
     heatmap_arrays = (evidence_sources.HeatmapArrays(evidence_config.heatmap_arrays_file)
                       if evidence_config.source == "heatmap_arrays" else None)

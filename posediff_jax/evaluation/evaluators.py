@@ -34,11 +34,13 @@ def get_evaluator(name: str) -> Callable:
     return _EVALUATORS[name]
 
 
-def evaluator_workdir(config, workdir, default: str) -> pathlib.Path:
-    """The output folder (`workdir`, else `config.workdir`, else `default`), checked writable."""
-    from posediff_jax.io_utils import make_writable_folder
+def evaluator_workdir(config, workdir, default: str, create: bool = True) -> pathlib.Path:
+    """The output folder (`workdir`, else `config.workdir`, else `default`), checked writable; created unless
+    `create` is False (checked only: an evaluator checks first and creates it once its data is read, so a run
+    that fails before any work leaves nothing)."""
+    from posediff_jax.io_utils import check_folder_can_be_made, make_writable_folder
     workdir = pathlib.Path(workdir or config.get("workdir") or default)
-    make_writable_folder(workdir, "--workdir")
+    (make_writable_folder if create else check_folder_can_be_made)(workdir, "--workdir")
     return workdir
 
 

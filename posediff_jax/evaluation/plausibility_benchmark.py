@@ -37,7 +37,7 @@ def evaluate_plausibility(config, checkpoint=None, workdir=None, prior=None, pro
     from posediff_jax.sampling import make_sampler
     from posediff_jax.sampling.config import from_section
     settings = config.plausibility
-    workdir = evaluator_workdir(config, workdir, "posediff_eval_plausibility")
+    workdir = evaluator_workdir(config, workdir, "posediff_eval_plausibility", create=False)
     prior_label, prior = evaluation_prior(checkpoint, prior)
     sampler_config = from_section(config.sampler)
     start = time.perf_counter()
@@ -51,6 +51,7 @@ def evaluate_plausibility(config, checkpoint=None, workdir=None, prior=None, pro
     real = load_training_poses(None, config.data.manual_dir, "test", tuple(config.data.subjects) or ("S9",),
                                int(config.data.frame_stride), positions=positions)
     real = real[rng.choice(len(real), min(int(settings.num_real), len(real)), replace=False)]
+    evaluator_workdir(config, workdir, workdir)
     training_draw = reference[rng.choice(len(reference), min(len(samples), len(reference)), replace=False)]
     metrics = plausibility_metrics(samples, reference)
     sample_distance, training_distance = nearest_distances(real, samples), nearest_distances(real, training_draw)

@@ -17,6 +17,14 @@ from posediff_jax.guidance.render import RENDER_SIGMA, heatmap_evidence_from_key
 from posediff_jax.skeleton import NUM_JOINTS
 from posediff_jax.validation import check_array, format_shape
 
+# The arrays each kind of input is read from (the builders below); a command refuses an .npz naming others.
+INPUT_ARRAYS = {
+    "2d": ("heatmaps", "image_to_heatmap", "intrinsics", "keypoints_2d", "confidence", "joint_weights",
+           "root_translation"),  # heatmap or keypoint evidence
+    "completion": ("known_joints", "mask"),
+    "bone_lengths": ("bone_lengths", "weights"),
+}
+
 
 def _frames_array(arrays: Mapping, name: str, single_shape, frames: int | None = None, kinds: str = "fiu"):
     """`arrays[name]` with one leading frames axis: `single_shape` (a str entry: any size) is one frame, shared by
@@ -84,6 +92,12 @@ def _require(arrays: Mapping, names, what: str):
         raise EvidenceError(f"{what}: missing {missing} (found {sorted(arrays)})")
 
 
+def _in_view(evidence):
+    """`evidence` once its weighted keypoints are within its cameras' view (`checks.check_keypoints_in_view`)."""
+    checks.check_keypoints_in_view(evidence.keypoints_2d, evidence.intrinsics, evidence.joint_weights)
+    return evidence
+
+
 def _intrinsics(arrays: Mapping, frames: int):
     _require(arrays, ["intrinsics"], "evidence")
     return _frames_array(arrays, "intrinsics", (3, 3), frames)
@@ -113,7 +127,7 @@ def heatmap_evidence_from_arrays(arrays: Mapping, sigma: float = RENDER_SIGMA, h
                 raise
             raise EvidenceError(f"heatmap evidence: inconsistent array shapes ({error})") from None
         checks.check_weighted_joints(evidence.joint_weights, "joint_weights; an all-zero or flat heatmap has none")
-        return evidence
+        return _in_view(evidence)
     if "keypoints_2d" not in arrays:
         raise EvidenceError(f"evidence: expected 'heatmaps' (+ 'image_to_heatmap') or 'keypoints_2d', "
                             f"found {sorted(arrays)}")
@@ -121,10 +135,10 @@ def heatmap_evidence_from_arrays(arrays: Mapping, sigma: float = RENDER_SIGMA, h
     frames = keypoints.shape[0]
     if joint_weights is not None and confidence is not None:  # the renderer weighs joints by clipped confidence
         joint_weights = joint_weights * np.clip(confidence, 0.0, 1.0)
-    return heatmap_evidence_from_keypoints(
+    return _in_view(heatmap_evidence_from_keypoints(
         keypoints, _intrinsics(arrays, frames), sigma=sigma, heatmap_size=heatmap_size, confidence=confidence,
         joint_weights=joint_weights, root_translation=_optional(arrays, "root_translation", (3,), frames),
-        detector_sigma=detector_sigma)
+        detector_sigma=detector_sigma))
 
 
 def keypoint_evidence_from_arrays(arrays: Mapping):
@@ -132,8 +146,9 @@ def keypoint_evidence_from_arrays(arrays: Mapping):
     _require(arrays, ["keypoints_2d", "intrinsics"], "keypoint evidence")
     keypoints, _, _, weights = _keypoints_and_weights(arrays)
     frames = keypoints.shape[0]
-    return evidence_lib.make_keypoint_evidence(keypoints, _intrinsics(arrays, frames), joint_weights=weights,
-                                               root_translation=_optional(arrays, "root_translation", (3,), frames))
+    return _in_view(evidence_lib.make_keypoint_evidence(
+        keypoints, _intrinsics(arrays, frames), joint_weights=weights,
+        root_translation=_optional(arrays, "root_translation", (3,), frames)))
 
 
 def completion_evidence_from_arrays(arrays: Mapping):

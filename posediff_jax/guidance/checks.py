@@ -63,11 +63,40 @@ def check_intrinsics(intrinsics, leading=()):
         hint = " (transposed?)" if np.any(bad[2, :2] != 0) else ""
         raise EvidenceError(f"intrinsics: expected [[fx, s, cx], [0, fy, cy], [0, 0, 1]], got "
                             f"{np.round(bad, 3).tolist()}{hint}")
+    skew = np.abs(intrinsics[..., 0, 1])
+    if np.any(skew > intrinsics[..., 0, 0]):  # s = -fx cot(angle between the pixel axes); sensors have s ~ 0
+        raise EvidenceError(f"intrinsics: skew K[0, 1] = {float(np.max(skew)):.4g} px exceeds the focal length (pixel "
+                            "axes over 45 degrees off square); cameras have a skew of ~0")
     return intrinsics
 
 
-# A given root is the pelvis in camera-frame mm: nearer than 100 mm no whole body fits the image (metres given?).
-MIN_ROOT_DEPTH_MM = 100.0
+# K is a pinhole (rectilinear) camera: a ray theta off its axis lands f tan(theta) from the principal point, and the
+# widest rectilinear lenses reach ~68 degrees at the image corner. A keypoint beyond 85 degrees (its image stretched
+# over 130x) is in no image of that camera: keypoints and K are of different images (a principal point far away).
+MAX_OFF_AXIS_DEGREES = 85.0
+
+
+def check_keypoints_in_view(keypoints_2d, intrinsics, weights=None) -> None:
+    """Raises `EvidenceError` naming the joint when a used joint (`used_joints`) of `[..., 17, 2]` pixels lies over
+    `MAX_OFF_AXIS_DEGREES` off the axis of its camera `intrinsics [..., 3, 3]`."""
+    keypoints_2d, intrinsics = np.asarray(keypoints_2d, np.float64), np.asarray(intrinsics, np.float64)
+    focal = np.stack([intrinsics[..., 0, 0], intrinsics[..., 1, 1]], -1)[..., None, :]
+    slope = np.linalg.norm((keypoints_2d - intrinsics[..., None, :2, 2]) / focal, axis=-1)
+    slope = np.where(used_joints(keypoints_2d, weights), slope, 0.0)
+    if np.any(slope > np.tan(np.radians(MAX_OFF_AXIS_DEGREES))):
+        index = np.unravel_index(np.argmax(slope), slope.shape)
+        camera = np.broadcast_to(intrinsics, slope.shape[:-1] + (3, 3))[index[:-1]]
+        frame = f"frame {index[0]}'s " if len(index) > 1 else ""
+        x, y = keypoints_2d[index]
+        raise EvidenceError(f"keypoints_2d: {frame}joint {index[-1]} at ({x:.4g}, {y:.4g}) px lies "
+                            f"{np.degrees(np.arctan(slope[index])):.1f} degrees off the camera's axis (principal point "
+                            f"({camera[0, 2]:.4g}, {camera[1, 2]:.4g}), focal length {camera[0, 0]:.4g} px); a pinhole "
+                            f"camera images nothing beyond {MAX_OFF_AXIS_DEGREES:g} degrees: are they of one image?")
+
+
+# A given root is the pelvis in camera-frame mm: nearer than 100 mm no whole body fits the image (metres given?);
+# 100 km away a person spans ~3 points the atmosphere resolves (seeing ~5 microradians) through any lens (garbled).
+MIN_ROOT_DEPTH_MM, MAX_ROOT_DISTANCE_MM = 100.0, 1e8
 
 
 def root_fields(root_translation, leading):
@@ -81,6 +110,10 @@ def root_fields(root_translation, leading):
     if depth < MIN_ROOT_DEPTH_MM:
         raise EvidenceError(f"root_translation: depth z {depth:g} mm puts the person within "
                             f"{MIN_ROOT_DEPTH_MM:g} mm of the camera; expected millimetres (metres given?)")
+    distance = float(np.max(np.linalg.norm(root.astype(np.float64), axis=-1))) if root.size else 0.0
+    if distance > MAX_ROOT_DISTANCE_MM:
+        raise EvidenceError(f"root_translation: {distance:.4g} mm from the camera, over "
+                            f"{MAX_ROOT_DISTANCE_MM / 1e6:g} km; expected camera-frame millimetres of a visible person")
     return root, np.ones(leading, bool)
 
 

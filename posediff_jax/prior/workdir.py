@@ -1,7 +1,8 @@
 """Reading a training workdir's Orbax checkpoints (the EMA weights), newest restorable step first.
 
 The read side of `training.checkpoint`, without importing training (orbax only when a workdir is read).
-Unreadable checkpoints are skipped newest to oldest with one `CheckpointWarning` each and left in place.
+Unreadable checkpoints are skipped newest to oldest with one `CheckpointWarning` each and left in place; a
+checkpoint of a run stopped before its last step gives an `UnfinishedRunWarning`.
 """
 
 from __future__ import annotations
@@ -25,12 +26,17 @@ from posediff_jax.device_arrays import to_device
 from posediff_jax.prior.format import PriorFormatError, check_finite_weights
 
 CHECKPOINT_DIR = "checkpoints"
+NUM_STEPS_KEY = "num_steps"  # a step's custom metadata: the length of the run that saved it
 
 CheckpointError = PriorFormatError
 
 
 class CheckpointWarning(UserWarning):
     """A checkpoint could not be restored and an older one was used instead."""
+
+
+class UnfinishedRunWarning(UserWarning):
+    """The prior's checkpoint comes from a training run stopped before its last step (its samples may be poor)."""
 
 
 def _short_error(error: BaseException, limit: int = 160) -> str:
@@ -166,6 +172,9 @@ def restore_ema_params(workdir):
             step, restored, failures = _restore_newest_good(manager, ocp.args.StandardRestore())
             if failures:
                 collect_abandoned_reads()
+        num_steps = None
+        with contextlib.suppress(Exception):  # no step, or one saved without its run's length
+            num_steps = int(manager.metadata(step).custom_metadata[NUM_STEPS_KEY])
     finally:
         manager.close()
     if step is None:
@@ -175,6 +184,9 @@ def restore_ema_params(workdir):
     for bad_step, error in failures:
         warnings.warn(f"checkpoint step {bad_step} in {checkpoints} cannot be restored ({_short_error(error)}); "
                       f"using step {step}", CheckpointWarning, stacklevel=2)
+    if num_steps is not None and step < num_steps:
+        warnings.warn(f"prior {workdir}: from an unfinished training run (checkpoint step {step} of {num_steps}); "
+                      "train it to the end for a better prior", UnfinishedRunWarning, stacklevel=2)
     ema = restored["ema_params"] if isinstance(restored, dict) else restored.ema_params
     source = checkpoints / str(step)
 

@@ -69,6 +69,11 @@ class SamplerConfig:
             value = getattr(self, name)
             if not np.isfinite(value) or value < 0:
                 raise PoseDiffError(f"{name}: expected a finite value >= 0, got {value}")
+        if self.max_grad_norm == 0:  # clips every gradient to zero; guidance_scale 0 or guidance 'none' say so
+            raise PoseDiffError("max_grad_norm: expected > 0, got 0 (it would switch guidance off; for unguided "
+                                "sampling set guidance_scale 0 or guidance 'none')")
+        if self.eta > 1:  # beyond DDPM's noise the step adds more noise than the next noise level holds
+            raise PoseDiffError(f"eta: expected a value in [0, 1] (0 deterministic DDIM, 1 ~ DDPM), got {self.eta:g}")
         dropout = self.evidence_dropout
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
             raise PoseDiffError(f"evidence_dropout: expected a probability in [0, 1), got {dropout!r}")

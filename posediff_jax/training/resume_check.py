@@ -1,7 +1,8 @@
 """Checks that a config may continue the run in an existing workdir, before anything there is written.
 
 A config whose model, diffusion or training-data normalisation differs from the workdir's `prior.json` is
-refused with a `WorkdirMismatchError` naming every differing key; `training.*` and `eval.*` may change.
+refused with a `WorkdirMismatchError` naming every differing key; `training.*` and `eval.*` may change. An
+evaluation's results folder is refused as a workdir.
 """
 
 import json
@@ -9,12 +10,21 @@ import pathlib
 
 import numpy as np
 
-from posediff_jax.evaluation.results_store import WorkdirMismatchError
+from posediff_jax.evaluation.results_store import BATCH_FOLDER, RUN_FILE, WorkdirMismatchError
 from posediff_jax.prior import format as prior_format
 
 COMPARED_SECTIONS = ("model", "diffusion")
 NORMALIZATION_RTOL = 1e-4  # float32 statistics stored as JSON: equal data gives equal numbers
 NORMALIZATION_ATOL_MM = 1e-3
+EVALUATION_FILES = ("results.json", "results.md", RUN_FILE, BATCH_FOLDER)  # what `posediff evaluate` writes
+
+
+def check_not_evaluation_results(workdir) -> None:
+    """Raises `WorkdirMismatchError` when `workdir` holds an evaluation's results: checkpoints would mix with them."""
+    found = [name for name in EVALUATION_FILES if (pathlib.Path(workdir) / name).exists()]
+    if found:
+        raise WorkdirMismatchError(f"--workdir {workdir}: holds an evaluation's results ({', '.join(found)}), not a "
+                                   "training run; use another --workdir")
 
 
 def existing_description(workdir):

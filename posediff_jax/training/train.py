@@ -151,11 +151,11 @@ def write_metrics(workdir, step: int, metrics: dict) -> None:
 
 
 class StopRequest:
-    """Turns SIGTERM/SIGINT into a flag the loop checks: it saves a checkpoint and returns cleanly."""
+    """Turns SIGTERM/SIGINT into a flag the loop checks (`signum`, 0 until one comes): it saves a checkpoint and
+    returns cleanly."""
 
     def __init__(self):
-        self.requested = False
-        self._previous = {}
+        self.signum, self._previous = 0, {}
 
     def __enter__(self):
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -164,7 +164,7 @@ class StopRequest:
         return self
 
     def _handle(self, signum, frame):
-        self.requested = True
+        self.signum = signum
 
     def __exit__(self, *exc):
         for signum, handler in self._previous.items():
@@ -196,14 +196,23 @@ def evaluate_prior(prior, held_out_poses, reference_poses, loss_fn, config, key)
 
 
 def train_and_evaluate(config, workdir, stop_after_steps: int | None = None) -> dict:
-    """Trains (or resumes) the prior in `workdir`; returns the last logged metrics.
+    """Trains (or resumes) the prior in `workdir`; returns the last logged metrics, with `stopped_by` naming the
+    signal that stopped the run early (after its checkpoint) if one did.
 
-    `stop_after_steps` ends this invocation early with a checkpoint, as a pre-emption would.
+    `stop_after_steps` ends this invocation early with a checkpoint, as a pre-emption would. Refused in one line
+    (`PoseDiffError`): a workdir another trainer holds (`checkpoint.workdir_lock`) or an evaluation's results
+    folder; a full disk ends the run in one line with the finished checkpoints intact.
     """
     validate_config(config)
     sharding.maybe_initialize_distributed(config.multihost)
     workdir = pathlib.Path(workdir)
     make_writable_folder(workdir, "--workdir")  # a file, or not creatable: one line before any data is read
+    resume_check.check_not_evaluation_results(workdir)
+    with checkpoint.workdir_lock(workdir), checkpoint.full_disk_as_error(workdir):
+        return _train(config, workdir, stop_after_steps)
+
+
+def _train(config, workdir: pathlib.Path, stop_after_steps: int | None) -> dict:
     training = config.training
     # An existing run: refuse a different model/diffusion before reading data or writing anything.
     stored = resume_check.existing_description(workdir)
@@ -273,9 +282,9 @@ def train_and_evaluate(config, workdir, stop_after_steps: int | None = None) -> 
     progress = tqdm.tqdm(total=training.num_steps, initial=start_step, desc="train", unit="step",
                          disable=not training.progress_bar or jax.process_index() != 0, dynamic_ncols=True)
     losses, window_start, window_steps = [], time.perf_counter(), 0
-    with StopRequest() as stop:
+    with StopRequest() as stop, checkpoint.quiet_failed_saves(), manager:  # closed, failed or not
         step = start_step
-        while step < end_step and not stop.requested:
+        while step < end_step and not stop.signum:
             count = steps_until_next_event(step, end_step, training.steps_per_call, events)
             indices = step_indices(iterator, step, count, sharding.step_batch_sharded(mesh))
             state, step_losses = train_steps(state, resident_poses, resident_up, indices, train_key, augment_key)
@@ -284,7 +293,7 @@ def train_and_evaluate(config, workdir, stop_after_steps: int | None = None) -> 
             window_steps += count
             progress.update(count)
             write_description_once()  # the first call ran: the model builds and trains
-            checkpoint.save_state(manager, step, state)
+            checkpoint.save_state(manager, step, state, num_steps=training.num_steps)
             if step % training.log_every == 0 or step == end_step:
                 mean_loss = float(np.mean(np.concatenate([np.ravel(x) for x in local_copy(losses)])))  # waits
                 elapsed = time.perf_counter() - window_start
@@ -302,10 +311,10 @@ def train_and_evaluate(config, workdir, stop_after_steps: int | None = None) -> 
         manager.wait_until_finished()
         if manager.latest_step() != step:
             write_description_once()
-            checkpoint.save_state(manager, step, state, force=True)
+            checkpoint.save_state(manager, step, state, force=True, num_steps=training.num_steps)
         manager.wait_until_finished()
     progress.close()
-    manager.close()
     if step >= training.num_steps and jax.process_index() == 0:
         prior_format.export_prior(workdir / checkpoint.EXPORT_DIR, local_copy(state.ema_params), description)
-    return {**last_metrics, "step": step, "stopped_early": step < training.num_steps}
+    stopped_by = {"stopped_by": signal.Signals(stop.signum).name} if stop.signum else {}
+    return {**last_metrics, "step": step, "stopped_early": step < training.num_steps, **stopped_by}
