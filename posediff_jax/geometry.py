@@ -46,6 +46,20 @@ def apply_distortion(normalized, distortion, xp=jnp):
     return xp.stack([x * (radial + tangential) + p2 * r2, y * (radial + tangential) + p1 * r2], axis=-1)
 
 
+def undistort_pixels(pixels, intrinsics, distortion, iterations: int = 20) -> np.ndarray:
+    """`[..., J, 2]` pixels a pinhole camera would see, from pixels of the lens `apply_distortion` models (NumPy,
+    float64): its fixed point `x = (x' - p2 r^2) / (radial + tangential)`, converging for the gentle distortion
+    of measurement lenses; K `[..., 3, 3]`, distortion `[..., 5]`."""
+    distorted = np.asarray(pixels_to_normalized(np.asarray(pixels, np.float64), np.asarray(intrinsics, np.float64)))
+    k1, k2, p1, p2, k3 = (np.asarray(distortion, np.float64)[..., i, None] for i in range(5))
+    x, y = distorted[..., 0], distorted[..., 1]
+    for _ in range(int(iterations)):
+        r2 = x**2 + y**2
+        factor = 1 + k1 * r2 + k2 * r2**2 + k3 * r2**3 + p1 * y + p2 * x
+        x, y = (distorted[..., 0] - p2 * r2) / factor, (distorted[..., 1] - p1 * r2) / factor
+    return np.asarray(normalized_to_pixels(np.stack([x, y], axis=-1), np.asarray(intrinsics, np.float64), np))
+
+
 def project_to_pixels(points_camera, intrinsics, distortion=None, min_depth: float = 1e-3, xp=jnp):
     """`[..., J, 2]` pixels of camera-frame points `[..., J, 3]` (depths clamped at `min_depth`, keeping gradients
     finite) with K `[..., 3, 3]` and optional `distortion [..., 5]` (`apply_distortion`)."""
@@ -108,6 +122,12 @@ def solve_root_translation(root_relative_pose, keypoints_2d, intrinsics, weights
     Each joint gives `T_x - x_j T_z = x_j Z_j - X_j`, `T_y - y_j T_z = y_j Z_j - Y_j` (normalised x_j, y_j), solved by
     weighted least squares (`weights [..., J]`, 0 ignores a joint) with a relative `ridge`; differentiable.
     """
+    return solve_normal_equations(*root_normal_equations(root_relative_pose, keypoints_2d, intrinsics, weights), ridge)
+
+
+def root_normal_equations(root_relative_pose, keypoints_2d, intrinsics, weights=None):
+    """(`[..., 3, 3]`, `[..., 3]`): the normal equations `A T = b` of `solve_root_translation`'s least squares, which
+    several cameras' share of one root sum into (guidance/multiview.py)."""
     check_array("root_relative_pose", root_relative_pose, ("...", None, 3))
     check_array("keypoints_2d", keypoints_2d, ("...", None, 2))
     normalized = pixels_to_normalized(keypoints_2d, intrinsics)
@@ -125,6 +145,11 @@ def solve_root_translation(root_relative_pose, keypoints_2d, intrinsics, weights
     normal_matrix = (jnp.einsum("...ji,...jk->...ik", rows_x * w, rows_x)
                      + jnp.einsum("...ji,...jk->...ik", rows_y * w, rows_y))
     normal_rhs = jnp.einsum("...ji,...j->...i", rows_x * w, rhs_x) + jnp.einsum("...ji,...j->...i", rows_y * w, rhs_y)
+    return normal_matrix, normal_rhs
+
+
+def solve_normal_equations(normal_matrix, normal_rhs, ridge: float = 1e-6):
+    """`[..., 3]` solution of `A T = b` with a ridge relative to A's trace (finite without any weighted joint)."""
     scale = jnp.trace(normal_matrix, axis1=-2, axis2=-1)[..., None, None] / 3.0
     normal_matrix = normal_matrix + (ridge * scale + 1e-12) * jnp.eye(3, dtype=normal_matrix.dtype)
     return solve_3x3(normal_matrix, normal_rhs)
@@ -194,3 +219,18 @@ def random_rotation(key, shape=()):
     q = q * jnp.sign(jnp.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
     det = jnp.linalg.det(q)
     return q.at[..., :, 0].multiply(det[..., None])
+
+
+def triangulate_points(keypoints_2d, intrinsics, rotations, translations, weights):
+    """`[..., J, 3]` world points (mm) by weighted linear (DLT) triangulation from V views: `keypoints_2d [..., V,
+    J, 2]` px, `intrinsics [..., V, 3, 3]`, world -> camera `rotations [..., V, 3, 3]`, `translations [..., V, 3]`
+    mm, `weights [..., V, J]` (0 drops a view's joint); NaN where fewer than two views see a joint."""
+    homogeneous_pixels = jnp.concatenate([keypoints_2d, jnp.ones_like(keypoints_2d[..., :1])], axis=-1)
+    normalized = jnp.einsum("...ij,...kj->...ki", jnp.linalg.inv(intrinsics), homogeneous_pixels)[..., :2]
+    projections = jnp.concatenate([rotations, translations[..., None]], axis=-1)[..., None, :, :]  # [..., V, 1, 3, 4]
+    rows = normalized[..., :, None] * projections[..., 2:3, :] - projections[..., :2, :]  # [..., V, J, 2, 4]
+    rows = rows * weights[..., None, None]
+    design = jnp.moveaxis(rows, -4, -3).reshape(*rows.shape[:-4], rows.shape[-3], -1, 4)  # [..., J, 2V, 4]
+    homogeneous = jnp.linalg.svd(design)[2][..., -1, :]  # the right singular vector of the smallest value
+    points = homogeneous[..., :3] / homogeneous[..., 3:]
+    return jnp.where((jnp.sum(weights > 0, axis=-2) >= 2)[..., None], points, jnp.nan)

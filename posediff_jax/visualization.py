@@ -205,3 +205,42 @@ def plot_on_evidence(path, hypotheses, evidence, photo=None, estimate=None, root
         reprojected = None if reprojected is None else geometry.apply_affine(affine, reprojected)
     plot_hypotheses(path, hypotheses, evidence_image=background, keypoints_2d=keypoints, reprojected_2d=reprojected,
                     joint_weights=np.asarray(evidence.joint_weights), **options)
+
+
+def plot_rig(path, hypotheses, evidence, estimate, title: str = "", max_hypotheses: int = 3) -> None:
+    """One frame of a camera rig (`guidance.multiview.MultiViewEvidence`) as a PNG: every view's heatmaps
+    (max-projection) with its detected keypoints and the `estimate [17, 3]` mm reprojected at its multi-view root,
+    above the first `max_hypotheses` of `hypotheses [m, 17, 3]` (the reference camera's frame)."""
+    import jax.numpy as jnp
+
+    from posediff_jax import geometry
+    from posediff_jax.guidance.multiview import in_views
+
+    views = evidence.views
+    count, shown = int(np.shape(views.heatmaps)[0]), np.asarray(hypotheses)[:max_hypotheses]
+    poses, roots = (np.asarray(value) for value in in_views(jnp.asarray(estimate, jnp.float32), evidence))
+    columns = max(count, len(shown))
+    figure = plt.figure(figsize=(2.6 * columns, 5.6))
+    grid = figure.add_gridspec(2, columns)
+    for view in range(count):
+        axis = figure.add_subplot(grid[0, view])
+        affine = np.asarray(views.image_to_heatmap[view], np.float64)
+        seen = np.asarray(views.joint_weights[view]) * float(evidence.view_weights[view]) >= 0.05
+        maps = np.asarray(views.heatmaps[view])
+        axis.imshow((maps[seen] if seen.any() else np.zeros_like(maps)).max(0), cmap="magma", vmin=0.0)
+        _draw_detected_2d(axis, geometry.apply_affine(affine, np.asarray(views.keypoints_2d[view])), seen, seen)
+        pixels = geometry.project_to_pixels(jnp.asarray(poses[view] + roots[view]), views.intrinsics[view])
+        _draw_reprojected_2d(axis, geometry.apply_affine(affine, np.asarray(pixels)))
+        axis.set_title(f"view {view}" + ("" if seen.any() else ": no evidence"), fontsize=8)
+        axis.set(xticks=[], yticks=[])
+    for index, pose in enumerate(shown):
+        _draw_3d(figure.add_subplot(grid[1, index], projection="3d"), pose)
+    figure.suptitle((title + "\n" if title else "") + f"{len(shown)} of {len(hypotheses)} hypotheses, root-relative, "
+                    "the reference camera's frame (mm)", fontsize=10)
+    handles = legend_handles(detected=True, reprojected=True)
+    figure.tight_layout(rect=(0, 0.07, 1, 1))
+    figure.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=7, frameon=False)
+    try:
+        figure.savefig(os.fspath(path), dpi=90)
+    finally:
+        plt.close(figure)

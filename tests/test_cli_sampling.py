@@ -274,3 +274,27 @@ def test_a_pose_behind_the_camera_is_refused_not_written(tmp_path, capsys):
     assert "implausible result: 1 of 1 frame(s) put the person at or behind the camera" in error[1], error
     assert outputs(tmp_path) == []
 
+
+def test_estimate_from_a_camera_rig_writes_reference_and_world_poses(tmp_path, capsys):
+    """Three cameras around a standing person (a lost view in frame 1): hypotheses in camera 0's frame, their
+    world coordinates at the root all cameras agree on, one line for a rig in metres."""
+    angles = np.deg2rad([0.0, 90.0, 200.0])
+    rotations = np.stack([[[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]] for a in angles])
+    translations = np.tile([0.0, 0.0, 5000.0], (3, 1))
+    world = STANDING_POSE_MM + np.array([300.0, -200.0, 900.0])
+    cameras = np.einsum("vij,kj->vki", rotations, world) + translations[:, None]
+    pixels = np.asarray(geometry.project_to_pixels(jnp.asarray(cameras, jnp.float32), K))
+    lost = pixels.copy()
+    lost[1] = np.nan
+    source = tmp_path / "rig.npz"
+    np.savez(source, keypoints_2d=np.stack([pixels, lost]), intrinsics=K, rotation=rotations,
+             translation=translations)
+    assert cli.main(["estimate", "--input", str(source), "--output", str(tmp_path / "out.npz"), *FAST]) == 0
+    result = np.load(tmp_path / "out.npz")
+    assert result["hypotheses"].shape == (2, 3, 17, 3) and result["hypotheses_world"].shape == (2, 3, 17, 3)
+    assert result["keypoints_2d"].shape == (2, 3, 17, 2) and result["joint_weights"][1, 1].sum() == 0
+    np.testing.assert_allclose(result["mode_pose_world"][:, 0], np.tile(world[0], (2, 1)), atol=150.0)  # the pelvis, in world mm
+    assert outputs(tmp_path) == ["out.npz", "out.png"]
+    np.savez(source, keypoints_2d=pixels, intrinsics=K, rotation=rotations, translation=translations / 1000.0)
+    assert cli.main(["estimate", "--input", str(source), "--output", str(tmp_path / "metres.npz"), *FAST]) == 2
+    assert "not metres" in capsys.readouterr().err and not (tmp_path / "metres.npz").exists()

@@ -420,7 +420,7 @@ def test_a_full_disk_while_writing_the_reports_is_one_line_and_the_batches_resum
     assert (tmp_path / "results.json").exists()
 
 
-@pytest.mark.parametrize("config", ["eval_h36m.py", "eval_h36m_completion.py",
+@pytest.mark.parametrize("config", ["eval_h36m.py", "eval_h36m_multiview.py", "eval_h36m_completion.py",
                                     "eval_prior_plausibility.py"])
 def test_evaluate_without_its_data_creates_no_workdir(repo_root, tmp_path, capsys, config):
     from posediff_jax import cli

@@ -154,3 +154,18 @@ def test_solve_3x3_matches_float64_solve(seed, conditioning):
     got = np.asarray(geometry.solve_3x3(jnp.asarray(matrices, jnp.float32), jnp.asarray(rhs, jnp.float32)))
     scale = np.linalg.cond(matrices)[:, None] * (np.abs(expected) + 1.0)
     assert np.all(np.abs(got - expected) <= 1e-5 * scale)
+
+
+def test_undistort_pixels_inverts_the_lens_model():
+    rng = np.random.default_rng(0)
+    points = np.concatenate([rng.uniform(-1500, 1500, (40, 2)), rng.uniform(2000, 7000, (40, 1))], axis=-1)
+    intrinsics = np.array([[1145.0, 0.0, 512.5], [0.0, 1144.0, 515.5], [0.0, 0.0, 1.0]])
+    distortion = np.array([-0.207, 0.248, -0.0014, -0.0003, -0.0031])  # a Human3.6M camera's
+    distorted = geometry.project_to_pixels_numpy(points, intrinsics, distortion)
+    pinhole = geometry.project_to_pixels_numpy(points, intrinsics)
+    assert np.abs(distorted - pinhole).max() > 5.0
+    np.testing.assert_allclose(geometry.undistort_pixels(distorted, intrinsics, distortion), pinhole, atol=1e-2)
+    frames = geometry.undistort_pixels(np.stack([distorted, distorted]), np.stack([intrinsics] * 2),
+                                       np.stack([distortion] * 2))  # one camera per frame
+    assert frames.shape == (2, 40, 2)
+    np.testing.assert_allclose(frames[1], pinhole, atol=1e-2)

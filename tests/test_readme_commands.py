@@ -171,7 +171,7 @@ def prepared_arguments(tokens: list[str], rule: Rule) -> list[str]:
     return arguments + shlex.split(rule.append)
 
 
-FIXTURES = ("photo.jpg", "evidence.npz", "known_joints.npz", "bones.npz", "configs/")  # see write_fixtures
+FIXTURES = ("photo.jpg", "evidence.npz", "rig.npz", "known_joints.npz", "bones.npz", "configs/")  # see write_fixtures
 
 
 def path_arguments(tokens: list[str]) -> set:
@@ -277,6 +277,12 @@ def write_fixtures(folder: pathlib.Path) -> None:
         pose = examples["pose_3d"][0].astype(np.float64)
     np.savez(folder / "evidence.npz", keypoints_2d=keypoints, intrinsics=intrinsics)
     pose = pose - pose[:1]
+    angles = np.deg2rad([0.0, 90.0])  # two cameras 5 m from the person, a quarter turn apart
+    rotations = np.stack([[[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]] for a in angles])
+    cameras = np.einsum("vij,kj->vki", rotations, pose) + np.array([0.0, 0.0, 5000.0])
+    pixels = cameras[..., :2] / cameras[..., 2:] * intrinsics[0, [0, 1], [0, 1]] + intrinsics[0, [0, 1], [2, 2]]
+    np.savez(folder / "rig.npz", keypoints_2d=pixels.astype(np.float32), intrinsics=intrinsics[0],
+             rotation=rotations, translation=np.tile([0.0, 0.0, 5000.0], (2, 1)))
     mask = np.zeros(17, np.float32)
     mask[:7] = 1.0  # pelvis and legs known
     known = np.where(mask[:, None] > 0, pose, np.nan).astype(np.float32)

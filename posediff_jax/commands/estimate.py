@@ -2,7 +2,10 @@
 
 Inputs: `--input file.npz` with `heatmaps [F?, 17, H, W]` + `image_to_heatmap [F?, 2, 3]` + `intrinsics`, or
 `keypoints_2d [F?, 17, 2]` + `intrinsics` (`guidance/array_inputs.py`), keypoints rendered into heatmaps widened by
-`--detector-sigma` (0 for exact keypoints) or read by the reprojection energy (`--energy keypoints`); or
+`--detector-sigma` (0 for exact keypoints) or read by the reprojection energy (`--energy keypoints`); a camera rig
+(`guidance/multiview.py`: the same arrays per view, `[F?, V, ...]`, plus world -> camera `rotation`,
+`translation`; its output adds `hypotheses_world`, `mode_pose_world` and `root_translation` of the reference
+view, and its PNG shows every view); or
 `--image photo.jpg [photos/ ...]` through the BlazePose front end, a frame per person found (`--all-people`), one
 compiled sampler for every photo, unusable photos of several skipped (`detector/photo_set.py`).
 
@@ -29,7 +32,7 @@ from posediff_jax.guidance.array_inputs import INPUT_ARRAYS
 from posediff_jax.guidance.registry import get_energy, make_energy
 from posediff_jax.guidance.render import DETECTOR_SIGMA, RENDER_SIGMA
 from posediff_jax.io_utils import atomic_path, make_writable_folder
-from posediff_jax.sampling import aggregate, make_sampler, resolve_scale_schedule
+from posediff_jax.sampling import aggregate, for_views, make_sampler, resolve_scale_schedule
 from posediff_jax.validation import PoseDiffError
 
 # A rendered heatmap is 64 px a side (the person's box x 1.25): a Gaussian wider than that is flat over it and
@@ -69,7 +72,10 @@ def add_arguments(parser):
 def evidence_from_npz(path, energy: str, sigma: float, detector_sigma: float = 0.0):
     """(evidence with a frames axis, energy name, exact) of an .npz: `exact` for keypoints with `detector_sigma` 0
     (it picks the 'auto' guidance schedule and prior)."""
-    data = common.load_npz(path, accepted=INPUT_ARRAYS["2d"])
+    data = common.load_npz(path, accepted=INPUT_ARRAYS["2d"] + INPUT_ARRAYS["rig"])
+    if "rotation" in data or "translation" in data:
+        evidence = get_energy("multiview").evidence_from_arrays(data, sigma=sigma, detector_sigma=detector_sigma)
+        return evidence, "multiview", "heatmaps" not in data and detector_sigma == 0
     if energy == "keypoints" and "heatmaps" not in data:
         return get_energy("keypoints").evidence_from_arrays(data), "keypoints", detector_sigma == 0
     evidence = get_energy("heatmap").evidence_from_arrays(data, sigma=sigma, detector_sigma=detector_sigma)
@@ -150,8 +156,12 @@ def run(args) -> int:
     config = resolve_scale_schedule(common.sampler_config(args, energy_name), exact_evidence=exact)
     prior = common.load_prior(args, exact_evidence=exact)
     export_cache = common.export_cache(args, energy_name)
+    if energy_name == "multiview":
+        config = for_views(config, evidence.rotations.shape[1])
     sampler = make_sampler(prior, make_energy(energy_name), config, export_cache=export_cache)
     hypotheses, energies = common.sample_in_batches(sampler, evidence, args, "estimate", args.batch_size)
+    if energy_name == "multiview":
+        return write_rig_outputs(args, evidence, hypotheses, energies, config, exact)
     summary = call_stored(export_cache, "summarize_hypotheses", summarize_hypotheses, (hypotheses, evidence))
     mean, mode, selected, root = (np.asarray(value) for value in summary)
     common.check_finite_results("estimate", hypotheses, energies, derived={
@@ -185,6 +195,45 @@ def run(args) -> int:
           + (f" and {png_path}" if png_path else ""))
     if plot_paths is not None:
         print(f"wrote {len(plot_paths)} PNG(s) to {args.plots_folder}")
+    return 0
+
+
+@jax.jit
+def summarize_rig(hypotheses, evidence):
+    """(mean, mean-shift mode `[F, 17, 3]`, the mode's views `[F, V, 17, 3]` and roots `[F, V, 3]`, hypotheses and
+    mode in world coordinates) of a rig's `[F, m, 17, 3]` hypotheses."""
+    from posediff_jax.guidance import multiview
+
+    mode = aggregate.mean_shift_pose(hypotheses)
+    in_views, roots = jax.vmap(multiview.in_views)(mode, evidence)
+    world = jax.vmap(jax.vmap(multiview.world_pose, (0, None)))(hypotheses, evidence)
+    return aggregate.mean_pose(hypotheses), mode, in_views, roots, world, jax.vmap(multiview.world_pose)(mode, evidence)
+
+
+def write_rig_outputs(args, evidence, hypotheses, energies, config, exact) -> int:
+    """The rig's .npz and PNG (module docstring); refused like one camera's when the person is behind a camera
+    that sees them."""
+    from posediff_jax.visualization import plot_rig
+
+    mean, mode, in_views, roots, world, mode_world = (np.asarray(value) for value in summarize_rig(hypotheses, evidence))
+    weights = np.asarray(evidence.views.joint_weights) * np.asarray(evidence.view_weights)[..., None]
+    seeing = weights.any(-1).reshape(-1)  # only a camera that sees the person must have it in front
+    common.check_finite_results("estimate", hypotheses, energies, derived={"mode_pose_world": mode_world},
+                                placed=(in_views.reshape(-1, 17, 3)[seeing], roots.reshape(-1, 3)[seeing],
+                                        weights.reshape(-1, 17)[seeing]), physical=args.prior != "tiny")
+    arrays = {name: np.asarray(value, np.float32) for name, value in {
+        "hypotheses": hypotheses, "energies": energies, "mean_pose": mean, "mode_pose": mode,
+        "root_translation": roots[:, 0], "hypotheses_world": world, "mode_pose_world": mode_world,
+        "keypoints_2d": evidence.views.keypoints_2d, "joint_weights": weights,
+        "intrinsics": evidence.views.intrinsics}.items()}
+    arrays.update(energy=np.asarray("multiview"), prior=np.asarray(common.prior_label(args, exact_evidence=exact)),
+                  sampler=common.sampler_record(config))
+    plot = None if args.no_plot else functools.partial(
+        plot_rig, hypotheses=hypotheses[0], evidence=evidence_lib.index_evidence(evidence, 0), estimate=mode[0],
+        title=f"posediff estimate: frame 0, {hypotheses.shape[1]} hypotheses, {weights.shape[1]} views")
+    npz_path, png_path = common.write_outputs(args.output, arrays, plot)
+    print(f"wrote {npz_path} ({len(hypotheses)} frame(s) x {args.num_hypotheses} hypotheses, {weights.shape[1]} views)"
+          + (f" and {png_path}" if png_path else ""))
     return 0
 
 

@@ -25,6 +25,7 @@ def default_eval_config() -> ml_collections.ConfigDict:
     config.data.actions = ()  # () = all
     config.data.frame_stride = 1
     config.data.max_frames = 0  # 0 = every selected frame; else that many spread evenly
+    config.data.views = 0  # 0: each camera's frames alone; N: a rig of N cameras, cameras[0] the reference
 
     config.evidence = ml_collections.ConfigDict()
     config.evidence.source = "gt_heatmaps"  # 'gt_heatmaps' | 'detections' | 'noisy_gt' | 'heatmap_arrays'
@@ -35,6 +36,7 @@ def default_eval_config() -> ml_collections.ConfigDict:
     config.evidence.keypoint_noise_px = 0.0  # 'noisy_gt': Gaussian noise on the ground-truth 2D (image px per axis)
     config.evidence.heatmap_arrays_file = ""
     config.evidence.use_gt_root = False  # solve the root translation per hypothesis
+    config.evidence.undistort = False  # keypoints undistorted with the dataset's lens model before rendering
     config.evidence.outlier_probability = 0.0  # p of the heatmap inlier/outlier mixture (0: fixed eps floor)
     config.evidence.virtual_joints = "none"  # 'none' | 'mpii': the detector's joint definitions (skeleton.py)
     config.evidence.root_reweighting = 0  # IRLS iterations of the root solve (0: plain weighted solve)

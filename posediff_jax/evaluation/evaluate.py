@@ -78,7 +78,7 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
     from posediff_jax.guidance.registry import make_energy
     from posediff_jax.sampling import aggregate as aggregation
     from posediff_jax.sampling import make_sampler
-    from posediff_jax.sampling.config import from_section, resolve_scale_schedule
+    from posediff_jax.sampling.config import for_views, from_section, resolve_scale_schedule
 
     protocol = config.dataset
     if protocol not in protocols.PROTOCOLS:
@@ -91,15 +91,19 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
     exact_evidence = config.evidence.source in evidence_sources.EXACT_SOURCES
     prior_label, prior = evaluation_prior(checkpoint, prior, exact_evidence, load=load_prior_for_evaluation)
     if frames is None:
-        from posediff_jax.data import evaluation_frames
-        frames = evaluation_frames.load_frames(config)
+        from posediff_jax.data import evaluation_frames, multiview_frames
+        frames = (multiview_frames.load_multiview_frames(config) if int(config.data.get("views", 0))
+                  else evaluation_frames.load_frames(config))
     num_frames = len(frames["pose_3d"])
     evaluator_workdir(config, workdir, workdir)
     evidence_config = config.evidence
     heatmap_arrays = (evidence_sources.HeatmapArrays(evidence_config.heatmap_arrays_file)
                       if evidence_config.source == "heatmap_arrays" else None)
     sampler_config = resolve_scale_schedule(from_section(config.sampler), exact_evidence=exact_evidence)
-    energy_fn = make_energy("heatmap", **energy_options)
+    views = np.shape(frames["world_rotation"])[1] if "world_rotation" in frames else 0
+    if views:
+        sampler_config = for_views(sampler_config, views)
+    energy_fn = make_energy("multiview" if views else "heatmap", **energy_options)
     sampler = make_sampler(prior, energy_fn, sampler_config)
     store = ResultsStore(workdir, run_fingerprint(config, prior, num_frames))
     batches = make_batches(num_frames, int(config.batch_size))
@@ -124,6 +128,7 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
             heatmap_size=evidence_config.heatmap_size, use_gt_root=evidence_config.use_gt_root,
             heatmap_arrays=heatmap_arrays, detector_sigma=evidence_config.get("detector_sigma", 0.0),
             keypoint_noise_px=evidence_config.get("keypoint_noise_px", 0.0), seed=int(config.seed),
+            undistort=bool(evidence_config.get("undistort", False)),
         )
         hypotheses = sampler.sample_batch(jax.random.fold_in(key, batch_index), evidence, max_hypotheses)
         single = aggregation.aggregate(config.get("aggregation", "mean"), hypotheses, evidence)
@@ -133,6 +138,8 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
         for field in label_fields:
             columns[field] = np.asarray(frames[field])[indices][:real]
         columns["frame_index"] = indices[:real]
+        if views:
+            columns["triangulation_mpjpe"] = evidence_sources.triangulation_errors(frames, indices)[:real]
         if config.get("save_hypotheses", False):
             columns["hypotheses"] = np.asarray(hypotheses, np.float32)[:real]
         store.save(batch_index, columns)
@@ -148,6 +155,8 @@ def evaluate(config, checkpoint=None, workdir=None, prior=None, frames: Mapping[
     groups, average_over = protocols.grouping(protocol)  # declared per dataset in data/registry.py
     groups = tuple(field for field in groups if field in per_frame)
     labels = protocols.metric_labels(protocol, num_hypotheses, levels)
+    if views:
+        labels["triangulation_mpjpe"] = f"MPJPE of the detections' DLT triangulation, {views} views (mm)"
     summary = report.summarize(per_frame, list(labels), groups, average_over if average_over in groups else None)
     nominal = {hypothesis_metrics.calibration_key(level): level for level in levels}
     skipped = getattr(frames, "skipped", [])  # frames without detections (data.evaluation_frames)

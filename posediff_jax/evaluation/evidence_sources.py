@@ -14,6 +14,8 @@ import pathlib
 import zlib
 from typing import Mapping
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from posediff_jax.guidance import heatmap_evidence_from_keypoints, make_heatmap_evidence
@@ -80,9 +82,27 @@ class HeatmapArrays:
 
 def batch_evidence(source: str, frames: Mapping[str, np.ndarray], indices, sigma: float = RENDER_SIGMA,
                    heatmap_size: int = 64, use_gt_root: bool = False, heatmap_arrays: HeatmapArrays | None = None,
-                   detector_sigma: float = 0.0, keypoint_noise_px: float = 0.0, seed: int = 0):
-    """`HeatmapEvidence` of `frames[indices]` from `source`; `sigma`, `detector_sigma` in heatmap pixels."""
+                   detector_sigma: float = 0.0, keypoint_noise_px: float = 0.0, seed: int = 0,
+                   undistort: bool = False):
+    """`HeatmapEvidence` of `frames[indices]` from `source`; `sigma`, `detector_sigma` in heatmap pixels;
+    `undistort`: keypoints moved to where a pinhole camera sees them (`frames['distortion']`). Rig frames
+    (data/multiview_frames.py) give `MultiViewEvidence`, each view's evidence built as a single camera's."""
     indices = np.asarray(indices)
+    if "world_rotation" in frames:
+        if source == "heatmap_arrays":
+            raise PoseDiffError("evidence 'heatmap_arrays' takes one camera's frames; set data.views=0")
+        from posediff_jax.data.multiview_frames import VIEW_FIELDS
+        from posediff_jax.guidance.multiview import make_multiview_evidence
+        views = [batch_evidence(source, {name: value[:, view] if name in VIEW_FIELDS else value
+                                         for name, value in frames.items() if name != "world_rotation"},
+                                indices, sigma, heatmap_size, False, None, detector_sigma, keypoint_noise_px, seed,
+                                undistort)
+                 for view in range(frames["world_rotation"].shape[1])]
+        stacked = jax.tree.map(lambda *leaves: np.stack([np.asarray(leaf) for leaf in leaves], axis=1), *views)
+        return make_multiview_evidence(jax.tree.map(jnp.asarray, stacked), frames["world_rotation"][indices],
+                                       frames["world_translation"][indices],
+                                       view_weights=frames["view_present"][indices].astype(np.float32),
+                                       root_translation=frames["root_position"][indices] if use_gt_root else None)
     root = frames["root_position"][indices] if use_gt_root else None
     intrinsics = frames["intrinsics"][indices]
     if source == "heatmap_arrays":
@@ -105,6 +125,11 @@ def batch_evidence(source: str, frames: Mapping[str, np.ndarray], indices, sigma
         detector_sigma = 0.0 if source == "gt_heatmaps" else detector_sigma
     else:
         raise PoseDiffError(f"evidence source: expected one of {EVIDENCE_SOURCES}, got {source!r}")
+    if undistort:
+        if "distortion" not in frames:
+            raise PoseDiffError("evidence.undistort: this dataset's frames carry no lens distortion")
+        from posediff_jax.geometry import undistort_pixels
+        keypoints = undistort_pixels(keypoints, intrinsics, frames["distortion"][indices]).astype(np.float32)
     return heatmap_evidence_from_keypoints(
         keypoints, intrinsics, sigma=sigma, heatmap_size=heatmap_size, confidence=confidence, root_translation=root,
         joint_weights=None if weights is None else weights.astype(np.float32), detector_sigma=detector_sigma)
@@ -138,3 +163,20 @@ def heatmap_energy_options(evidence_config) -> dict:
         "virtual_joints": virtual_joints if source == "detections" else "none",
         "root_reweighting": root_reweighting,
     }
+
+
+def triangulation_errors(frames: Mapping[str, np.ndarray], indices) -> np.ndarray:
+    """`[batch]` MPJPE (mm, root-relative, reference camera) of the rig frames' detections triangulated by DLT
+    (`geometry.triangulate_points`): the baseline that ignores the skeleton. Joints fewer than two views detect,
+    and frames whose pelvis is one of them, are left out (NaN)."""
+    from posediff_jax import geometry
+    indices = np.asarray(indices)
+    rotations, translations = frames["world_rotation"][indices], frames["world_translation"][indices]
+    weights = frames["detection_mask"][indices] * frames["view_present"][indices][..., None]
+    world = np.asarray(geometry.triangulate_points(frames["keypoints_2d_detected"][indices],
+                                                   frames["intrinsics"][indices], rotations, translations,
+                                                   weights.astype(np.float32)))
+    reference = np.einsum("nij,nkj->nki", rotations[:, 0], world) + translations[:, 0, None]
+    errors = np.linalg.norm(reference - reference[:, :1] - frames["pose_3d"][indices], axis=-1)
+    with np.errstate(all="ignore"):
+        return np.nanmean(np.where(np.isfinite(errors), errors, np.nan), axis=-1)

@@ -9,5 +9,6 @@ from posediff_jax.guidance.evidence import (BoneLengthEvidence, CompletionEviden
                                             stack_evidence)
 from posediff_jax.guidance.heatmap import heatmap_energy, make_heatmap_energy
 from posediff_jax.guidance.keypoints import keypoint_energy, make_keypoint_energy
+from posediff_jax.guidance.multiview import MultiViewEvidence, make_multiview_evidence, multiview_evidence_from_arrays
 from posediff_jax.guidance.render import heatmap_evidence_from_keypoints
 from posediff_jax.guidance.registry import EnergyEntry, get_energy, make_energy, register_energy, registered_energies

@@ -23,6 +23,7 @@ INPUT_ARRAYS = {
            "root_translation"),  # heatmap or keypoint evidence
     "completion": ("known_joints", "mask"),
     "bone_lengths": ("bone_lengths", "weights"),
+    "rig": ("rotation", "translation", "reference_view", "view_weights"),  # with "2d" per view (guidance/multiview.py)
 }
 
 

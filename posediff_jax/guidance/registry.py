@@ -16,6 +16,7 @@ from posediff_jax.guidance.bone_lengths import make_bone_length_energy
 from posediff_jax.guidance.completion import make_completion_energy
 from posediff_jax.guidance.heatmap import make_heatmap_energy
 from posediff_jax.guidance.keypoints import make_keypoint_energy
+from posediff_jax.guidance.multiview import make_multiview_heatmap_energy, multiview_evidence_from_arrays
 from posediff_jax.validation import PoseDiffError
 
 
@@ -65,6 +66,10 @@ register_energy(EnergyEntry(
     "heatmap", make_heatmap_energy, array_inputs.heatmap_evidence_from_arrays,
     sampler_overrides={"scale_schedule": "auto"},
     description="log-likelihood of 2D detector heatmaps at the projected joints (the main estimator)"))
+register_energy(EnergyEntry(
+    "multiview", make_multiview_heatmap_energy, multiview_evidence_from_arrays,
+    sampler_overrides={"scale_schedule": "auto"},
+    description="heatmaps of several calibrated cameras (a rig), the root solved across them"))
 register_energy(EnergyEntry(
     "keypoints", make_keypoint_energy, array_inputs.keypoint_evidence_from_arrays,
     description="robust (pseudo-Huber) reprojection error to 2D keypoints"))

@@ -114,6 +114,13 @@ def sampler_config_for(energy: Optional[str] = None, **overrides) -> SamplerConf
     return SamplerConfig().replace(**settings)
 
 
+def for_views(config: SamplerConfig, views: int) -> SamplerConfig:
+    """`config` for a rig of `views` cameras (guidance/multiview.py): their energies sum, so the gradient clip grows
+    with them, bounding each view's pull as it bounds one camera's (one clip for the sum held most hypotheses of a
+    four-camera rig in a wrong orientation)."""
+    return config.replace(max_grad_norm=config.max_grad_norm * max(int(views), 1))
+
+
 def resolve_scale_schedule(config: SamplerConfig, exact_evidence: bool) -> SamplerConfig:
     """`config` with an 'auto' scale schedule made concrete for the evidence: 'constant' when the 2D evidence is
     exact, 'decreasing' when it comes from a detector (`sampling/guided.py` says why); other values unchanged.
