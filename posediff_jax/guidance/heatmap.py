@@ -32,7 +32,7 @@ def outlier_floor(heatmaps, outlier_probability):
     return odds * mass / (height * width) + 1e-12
 
 
-def _candidate_values(candidates, root, evidence):
+def candidate_values(candidates, root, evidence):
     """Heatmap values `[K, 17]` and outside distances `[K, 17]` of candidate poses `[K, 17, 3]` placed at `root`."""
     height, width = evidence.heatmaps.shape[-2:]
 
@@ -50,7 +50,7 @@ def reweighted_root_translation(pose, evidence: HeatmapEvidence, floor, iteratio
     `h_j / (h_j + floor_j)` at the current root plus `base_weight` (keeps early, far-off steps determined)."""
     root = geometry.root_translation_for(pose, evidence)
     for _ in range(int(iterations)):
-        values, _ = _candidate_values(pose[None], root, evidence)
+        values, _ = candidate_values(pose[None], root, evidence)
         # Constants of the re-solve (EM): through them the guidance would re-weight the root, not move the joints.
         inlier = jax.lax.stop_gradient(values[0] / (values[0] + floor))
         root = geometry.root_translation_for(pose, evidence, evidence.joint_weights * (inlier + base_weight))
@@ -67,7 +67,7 @@ def heatmap_joint_energies(pose, evidence: HeatmapEvidence, eps: float = 1e-4, o
     floor = (jnp.asarray(eps, jnp.float32) if outlier_probability is None
              else outlier_floor(evidence.heatmaps, outlier_probability))
     root = reweighted_root_translation(middle, evidence, floor, root_reweighting)
-    values, outside = _candidate_values(candidates, root, evidence)
+    values, outside = candidate_values(candidates, root, evidence)
     return -jnp.log(jnp.mean(values, axis=0) + floor) + outside_weight * jnp.mean(outside**2, axis=0)
 
 

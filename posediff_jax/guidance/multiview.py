@@ -22,7 +22,7 @@ from posediff_jax import geometry
 from posediff_jax.device_arrays import to_device
 from posediff_jax.guidance.checks import EvidenceError, root_fields
 from posediff_jax.guidance.evidence import HeatmapEvidence
-from posediff_jax.guidance.heatmap import _candidate_values, heatmap_energy, outlier_floor
+from posediff_jax.guidance.heatmap import candidate_values, heatmap_energy, outlier_floor
 from posediff_jax.pytrees import pytree_dataclass
 from posediff_jax.validation import check_array
 
@@ -86,7 +86,7 @@ def multiview_heatmap_energy(pose, evidence: MultiViewEvidence, eps: float = 1e-
              else outlier_floor(views.heatmaps, outlier_probability))
     for _ in range(int(root_reweighting)):
         def inlier(view, rotation, translation, view_floor):
-            values, _ = _candidate_values((pose @ rotation.T)[None], rotation @ root + translation, view)
+            values, _ = candidate_values((pose @ rotation.T)[None], rotation @ root + translation, view)
             return jax.lax.stop_gradient(values[0] / (values[0] + view_floor))
         probability = jax.vmap(inlier)(views, evidence.rotations, evidence.translations, floor)
         root = solve_multiview_root(pose, evidence, views.joint_weights * (probability + 0.05))
