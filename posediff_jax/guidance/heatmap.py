@@ -45,37 +45,49 @@ def candidate_values(candidates, root, evidence):
     return jax.vmap(read)(candidates)
 
 
-def reweighted_root_translation(pose, evidence: HeatmapEvidence, floor, iterations: int = 1, base_weight: float = 0.05):
-    """`[3]` mm root of `pose [17, 3]` by IRLS: each iteration weights every joint by its inlier probability
-    `h_j / (h_j + floor_j)` at the current root plus `base_weight` (keeps early, far-off steps determined)."""
+def inlier_probability(pose, root, evidence: HeatmapEvidence, floor):
+    """`[17]` probability `h_j / (h_j + floor_j)` that each joint's heatmap value is an inlier, `pose [17, 3]` placed
+    at `root [3]` mm. A constant of the root re-solve (EM): through it the guidance would re-weight the root, not
+    move the joints."""
+    values, _ = candidate_values(pose[None], root, evidence)
+    return jax.lax.stop_gradient(values[0] / (values[0] + floor))
+
+
+# A joint's weight in an IRLS re-solve is its inlier probability plus this: early, far-off steps stay determined.
+IRLS_BASE_WEIGHT = 0.05
+
+
+def reweighted_root_translation(pose, evidence: HeatmapEvidence, floor, iterations: int = 1):
+    """`[3]` mm root of `pose [17, 3]` by IRLS: each iteration weights every joint by its `inlier_probability` at
+    the current root plus `IRLS_BASE_WEIGHT`."""
     root = geometry.root_translation_for(pose, evidence)
     for _ in range(int(iterations)):
-        values, _ = candidate_values(pose[None], root, evidence)
-        # Constants of the re-solve (EM): through them the guidance would re-weight the root, not move the joints.
-        inlier = jax.lax.stop_gradient(values[0] / (values[0] + floor))
-        root = geometry.root_translation_for(pose, evidence, evidence.joint_weights * (inlier + base_weight))
+        weights = inlier_probability(pose, root, evidence, floor) + IRLS_BASE_WEIGHT
+        root = geometry.root_translation_for(pose, evidence, evidence.joint_weights * weights)
     return root
 
 
 def heatmap_joint_energies(pose, evidence: HeatmapEvidence, eps: float = 1e-4, outside_weight: float = 0.1,
-                           outlier_probability=None, virtual_joints=None, root_reweighting: int = 0):
+                           outlier_probability=None, virtual_joints=None, root_reweighting: int = 0, root=None):
     """`[17]` unweighted energies `-log(h_j + floor_j) + outside_weight * d_j^2` of one pose `[17, 3]` mm;
-    `virtual_joints`: None or `[K, 17, 17]` matrices."""
+    `virtual_joints`: None or `[K, 17, 17]` matrices; `root`: `[3]` mm to place the pose at (a rig's, solved across
+    its views), else given or solved from the evidence."""
     matrices = jnp.eye(pose.shape[0], dtype=pose.dtype)[None] if virtual_joints is None else virtual_joints
     candidates = jnp.einsum("kij,jd->kid", matrices.astype(pose.dtype), pose)  # [K, 17, 3]
     middle = candidates[candidates.shape[0] // 2]
     floor = (jnp.asarray(eps, jnp.float32) if outlier_probability is None
              else outlier_floor(evidence.heatmaps, outlier_probability))
-    root = reweighted_root_translation(middle, evidence, floor, root_reweighting)
+    if root is None:
+        root = reweighted_root_translation(middle, evidence, floor, root_reweighting)
     values, outside = candidate_values(candidates, root, evidence)
     return -jnp.log(jnp.mean(values, axis=0) + floor) + outside_weight * jnp.mean(outside**2, axis=0)
 
 
 def heatmap_energy(pose, evidence: HeatmapEvidence, eps: float = 1e-4, outside_weight: float = 0.1,
-                   outlier_probability=None, virtual_joints=None, root_reweighting: int = 0):
+                   outlier_probability=None, virtual_joints=None, root_reweighting: int = 0, root=None):
     """Scalar energy of one root-relative pose `[17, 3]` mm (arguments: `heatmap_joint_energies`)."""
     joint_energies = heatmap_joint_energies(pose, evidence, eps, outside_weight, outlier_probability,
-                                            virtual_joints, root_reweighting)
+                                            virtual_joints, root_reweighting, root)
     return jnp.sum(jnp.where(evidence.joint_weights > 0, evidence.joint_weights * joint_energies, 0.0))
 
 

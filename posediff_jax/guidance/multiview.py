@@ -11,7 +11,6 @@ without evidence (joint weights 0) adds nothing to either, so the reference view
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 
 import jax
@@ -22,7 +21,8 @@ from posediff_jax import geometry
 from posediff_jax.device_arrays import to_device
 from posediff_jax.guidance.checks import EvidenceError, root_fields
 from posediff_jax.guidance.evidence import HeatmapEvidence
-from posediff_jax.guidance.heatmap import candidate_values, heatmap_energy, outlier_floor
+from posediff_jax.guidance.render import RENDER_SIGMA
+from posediff_jax.guidance.heatmap import IRLS_BASE_WEIGHT, heatmap_energy, inlier_probability, outlier_floor
 from posediff_jax.pytrees import pytree_dataclass
 from posediff_jax.validation import check_array
 
@@ -80,21 +80,19 @@ def multiview_heatmap_energy(pose, evidence: MultiViewEvidence, eps: float = 1e-
     """Scalar energy of one root-relative pose `[17, 3]` mm (reference frame): the view-weighted sum of each
     view's `heatmap_energy` at the jointly solved root; `root_reweighting` IRLS re-solves weight every view's
     joints by their inlier probability there (the single-view `reweighted_root_translation`, across views)."""
-    root = solve_multiview_root(pose, evidence)
-    views = evidence.views
-    floor = (jnp.full(views.joint_weights.shape, eps, jnp.float32) if outlier_probability is None
-             else outlier_floor(views.heatmaps, outlier_probability))
+    root, views = solve_multiview_root(pose, evidence), evidence.views
+    if root_reweighting:
+        floor = (jnp.full(views.joint_weights.shape, eps, jnp.float32) if outlier_probability is None
+                 else outlier_floor(views.heatmaps, outlier_probability))
+        view_inliers = jax.vmap(lambda view, rotation, translation, view_floor: inlier_probability(
+            pose @ rotation.T, rotation @ root + translation, view, view_floor))
     for _ in range(int(root_reweighting)):
-        def inlier(view, rotation, translation, view_floor):
-            values, _ = candidate_values((pose @ rotation.T)[None], rotation @ root + translation, view)
-            return jax.lax.stop_gradient(values[0] / (values[0] + view_floor))
-        probability = jax.vmap(inlier)(views, evidence.rotations, evidence.translations, floor)
-        root = solve_multiview_root(pose, evidence, views.joint_weights * (probability + 0.05))
+        probability = view_inliers(views, evidence.rotations, evidence.translations, floor)
+        root = solve_multiview_root(pose, evidence, views.joint_weights * (probability + IRLS_BASE_WEIGHT))
 
     def view_energy(view, rotation, translation):
-        placed = dataclasses.replace(view, root_translation=rotation @ root + translation,
-                                     use_given_root=jnp.asarray(True))
-        return heatmap_energy(pose @ rotation.T, placed, eps, outside_weight, outlier_probability, virtual_joints)
+        return heatmap_energy(pose @ rotation.T, view, eps, outside_weight, outlier_probability, virtual_joints,
+                              root=rotation @ root + translation)
 
     energies = jax.vmap(view_energy)(views, evidence.rotations, evidence.translations)
     return jnp.sum(evidence.view_weights * energies)
@@ -146,7 +144,6 @@ def make_multiview_evidence(views: HeatmapEvidence, rotations, translations, ref
     if not np.all(np.isfinite(weights)) or np.any(weights < 0):
         raise EvidenceError("view_weights: expected finite values >= 0")
     root, use_given = root_fields(root_translation, leading)
-    views = dataclasses.replace(views, use_given_root=jnp.zeros(np.shape(views.use_given_root), bool))
     return MultiViewEvidence(views=views, rotations=to_device(relative_r, np.float32),
                              translations=to_device(relative_t, np.float32),
                              view_weights=to_device(weights, np.float32), root_translation=to_device(root, np.float32),
@@ -169,7 +166,7 @@ def _per_view(arrays, name: str, rank: int, frames: int, views: int):
     return value
 
 
-def multiview_evidence_from_arrays(arrays, sigma: float | None = None, heatmap_size: int = 64,
+def multiview_evidence_from_arrays(arrays, sigma: float = RENDER_SIGMA, heatmap_size: int = 64,
                                    detector_sigma: float = 0.0) -> MultiViewEvidence:
     """A rig's arrays: per view `keypoints_2d [F?, V, 17, 2]` px (optional `confidence`, `joint_weights`) or
     `heatmaps [F?, V, 17, H, W]` + `image_to_heatmap [F?, V, 2, 3]`; `intrinsics [F?, V, 3, 3]`; world -> camera
@@ -203,7 +200,7 @@ def multiview_evidence_from_arrays(arrays, sigma: float | None = None, heatmap_s
         placeholder = np.stack([np.arange(17.0), np.arange(17.0)], -1) * 10.0
         keypoints = np.where(lost[:, None, None], placeholder, np.where(finite[..., None], keypoints, 0.0))
         flat = render.heatmap_evidence_from_keypoints(
-            keypoints, intrinsics, sigma=render.RENDER_SIGMA if sigma is None else sigma, heatmap_size=heatmap_size,
+            keypoints, intrinsics, sigma=sigma, heatmap_size=heatmap_size,
             joint_weights=weights, detector_sigma=detector_sigma)
     checks.check_keypoints_in_view(flat.keypoints_2d, flat.intrinsics, flat.joint_weights)
     views_evidence = jax.tree.map(lambda leaf: np.asarray(leaf).reshape(frames, views, *np.shape(leaf)[1:]), flat)
